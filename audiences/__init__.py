@@ -1,0 +1,1 @@
+"""People: contacts, phone normalization, consent, import, segments, Guatemalan geography."""

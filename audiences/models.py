@@ -1,0 +1,131 @@
+"""Audience models: contacts, consent events, import batches and their rejections, segments."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from campaign.db import Base, utcnow
+
+
+class ContactStatus(enum.StrEnum):
+    """active: may receive blasts; opted_out: said STOP (only an explicit opt-in undoes it);
+    blocked: an administrator stopped all messages (e.g. the phone is known to be unsafe)."""
+
+    ACTIVE = "active"
+    OPTED_OUT = "opted_out"
+    BLOCKED = "blocked"
+
+
+class Contact(Base):
+    """One person reachable by SMS. The phone number (E.164) is the identity.
+
+    Age is computed from `birth_year` at query time, never stored. `department` is an ISO
+    3166-2:GT code (GT-01..GT-22 as in the shipped geography table), `municipality_code` the INE
+    code. `country` is the ISO region of the phone number (GT, MX, HN, SV, BZ, US, ...).
+    `timezone` is an IANA name; when unknown the phone number's country decides.
+    """
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[str | None] = mapped_column(String(16), index=True)
+    country: Mapped[str | None] = mapped_column(String(2))
+    department: Mapped[str | None] = mapped_column(String(5), index=True)
+    municipality_code: Mapped[str | None] = mapped_column(String(4), index=True)
+    birth_year: Mapped[int | None] = mapped_column()
+    sex: Mapped[str | None] = mapped_column(String(1))
+    household: Mapped[str | None] = mapped_column(String(40), index=True)
+    custom: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[ContactStatus] = mapped_column(
+        String(16), default=ContactStatus.ACTIVE, index=True
+    )
+    consent_source: Mapped[str | None] = mapped_column(String(80))
+    consent_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    consent_events: Mapped[list[ConsentEvent]] = relationship(
+        back_populates="contact", order_by="ConsentEvent.at"
+    )
+
+
+class ConsentKind(enum.StrEnum):
+    OPT_IN = "opt_in"
+    OPT_OUT = "opt_out"
+
+
+class ConsentEvent(Base):
+    """Every opt-in and opt-out, with how it happened (keyword and channel); never deleted."""
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    kind: Mapped[ConsentKind] = mapped_column(String(10))
+    channel: Mapped[str] = mapped_column(String(20))  # sms, import, cli, web, provider
+    keyword: Mapped[str | None] = mapped_column(String(80))
+    source: Mapped[str | None] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    contact: Mapped[Contact] = relationship(back_populates="consent_events")
+
+    __table_args__ = (Index("ix_consent_events_contact_at", "contact_id", "at"),)
+
+
+class ImportBatch(Base):
+    """One run of `audiences import` over one file, with its counts."""
+
+    __tablename__ = "import_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    filename: Mapped[str] = mapped_column(String(500))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+    rows: Mapped[int] = mapped_column(default=0)
+    imported: Mapped[int] = mapped_column(default=0)
+    updated: Mapped[int] = mapped_column(default=0)
+    duplicates: Mapped[int] = mapped_column(default=0)
+    rejected: Mapped[int] = mapped_column(default=0)
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    rejections: Mapped[list[ImportRejection]] = relationship(
+        back_populates="batch", cascade="all, delete-orphan"
+    )
+
+
+class ImportRejection(Base):
+    """One rejected (or warned) row of an import: row number as in the file, column, value, why."""
+
+    __tablename__ = "import_rejections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("import_batches.id", ondelete="CASCADE"))
+    row: Mapped[int] = mapped_column()
+    column: Mapped[str | None] = mapped_column(String(100))
+    value: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(200))
+
+    batch: Mapped[ImportBatch] = relationship(back_populates="rejections")
+
+
+class Segment(Base):
+    """A named audience: a query in the segment language (see audiences/query.py)."""
+
+    __tablename__ = "segments"
+    __table_args__ = (UniqueConstraint("slug"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80))
+    name: Mapped[str] = mapped_column(String(200))
+    query: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    builtin: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,5 @@
+"""Allows `python -m campaign ...`."""
+
+from campaign.cli import main
+
+main()

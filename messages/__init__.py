@@ -1,0 +1,1 @@
+"""Content: message library, translations, rendering, SMS encoding, lint, radio scripts, packs."""

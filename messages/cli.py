@@ -1,0 +1,7 @@
+"""`campaign messages ...`: load/dump packs, segments, lint, coverage, translator round trip."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)

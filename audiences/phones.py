@@ -82,9 +82,8 @@ def normalize_phone(raw: str, *, default_region: str = "GT") -> PhoneNumber:
     # an 11-digit national number. Same for 00 international prefixes written without +.
     if digits_only.startswith("00") and digits_only[2:].isdigit():
         candidate = "+" + digits_only[2:]
-    elif default_region == "GT" and digits_only.isdigit() and len(digits_only) == 11 and digits_only.startswith(
-        "502"
-    ):
+    elif default_region == "GT" and len(digits_only) == 11 and digits_only[:3] == "502" \
+            and digits_only.isdigit():
         candidate = "+" + digits_only
     try:
         number = phonenumbers.parse(candidate, default_region)
@@ -114,7 +113,8 @@ def normalize_phone(raw: str, *, default_region: str = "GT") -> PhoneNumber:
     else:
         is_mobile = False
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return PhoneNumber(e164, region or default_region, is_mobile, _warning_for(is_mobile, TYPE_NAMES.get(kind, "")))
+    warning = _warning_for(is_mobile, TYPE_NAMES.get(kind, ""))
+    return PhoneNumber(e164, region or default_region, is_mobile, warning)
 
 
 def fast_guatemala(raw: str) -> PhoneNumber | None:
@@ -131,7 +131,8 @@ def fast_guatemala(raw: str) -> PhoneNumber | None:
         return PhoneNumber("+502" + national, "GT", True, None)
     if national[1] in "01":  # fixed lines are [267][2-9]xxxxxx: let phonenumbers give the reason
         return None
-    return PhoneNumber("+502" + national, "GT", False, _warning_for(False, TYPE_NAMES[PhoneNumberType.FIXED_LINE]))
+    warning = _warning_for(False, TYPE_NAMES[PhoneNumberType.FIXED_LINE])
+    return PhoneNumber("+502" + national, "GT", False, warning)
 
 
 def normalize_many(values: Iterable[str], *, default_region: str = "GT") -> dict[str, PhoneNumber | str]:

@@ -1,0 +1,325 @@
+"""The segment language, parsed with lark and compiled to one SQLAlchemy condition over Contact.
+
+    department = "San Marcos" and age between 13 and 24
+    border in ("MX", "HN") or (language in ("quc", "mam") and not opted_out)
+    household = "single_mother" and children_under_18 >= 1        # custom field by name
+
+Fields: department, municipality, border, age, birth_year, language, household, sex, status,
+country, timezone, name, phone, opted_out (boolean); any other name (or `custom.name`) is a custom
+field stored in the contact's JSON. Operators: = != < <= > >= in, not in, between .. and ..;
+`and` binds tighter than `or`; `not` tighter than both; parentheses group. `x = null` tests for a
+missing value. Logic is two-valued: a comparison on a missing value is false (and `!=` is true).
+
+Pure: no session, no clock (`today` is given). Errors are Invalid("query", "... at column N").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from typing import Any
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from sqlalchemy import ColumnElement, and_, false, not_, or_, true
+
+from audiences.geography import border_municipality_codes, resolve_department, resolve_municipality
+from audiences.models import Contact, ContactStatus
+from campaign.errors import Invalid
+
+GRAMMAR = r"""
+?start: or_expr
+?or_expr: and_expr (_OR and_expr)*
+?and_expr: not_expr (_AND not_expr)*
+?not_expr: _NOT not_expr -> negation
+         | atom
+?atom: "(" or_expr ")"
+     | field OP value               -> compare
+     | field _IN "(" values ")"     -> is_in
+     | field _NOT _IN "(" values ")" -> not_in
+     | field _BETWEEN value _AND value -> between
+     | field                        -> flag
+values: value ("," value)*
+field: NAME
+value: STRING -> string
+     | NUMBER -> number
+     | _TRUE -> true_
+     | _FALSE -> false_
+     | _NULL -> null
+OP: "<=" | ">=" | "!=" | "<>" | "==" | "=" | "<" | ">"
+_OR.2: /or\b/i
+_AND.2: /and\b/i
+_NOT.2: /not\b/i
+_IN.2: /in\b/i
+_BETWEEN.2: /between\b/i
+_TRUE.2: /true\b/i
+_FALSE.2: /false\b/i
+_NULL.2: /null\b/i
+NAME: /[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?/
+STRING: /"(?:[^"\\]|\\.)*"/ | /'(?:[^'\\]|\\.)*'/
+NUMBER: /-?\d+(\.\d+)?/
+%import common.WS
+%ignore WS
+"""
+
+STRING_FIELDS = {"household", "sex", "status", "country", "timezone", "name", "phone"}
+NUMBER_FIELDS = {"birth_year"}
+KNOWN_FIELDS = STRING_FIELDS | NUMBER_FIELDS | {
+    "department", "municipality", "border", "age", "language", "opted_out"
+}
+FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+@dataclass(frozen=True)
+class Literal:
+    """A value in a query with the column where it was written (for error messages)."""
+
+    value: Any
+    column: int
+
+
+def _fail(reason: str, column: int) -> Invalid:
+    return Invalid("query", f"{reason} at column {column}")
+
+
+def _unquote(token: str) -> str:
+    body = token[1:-1]
+    return body.replace('\\"', '"').replace("\\'", "'").replace("\\\\", "\\")
+
+
+def _cmp(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+    if op == "=":
+        return column == value
+    if op == "!=":
+        return column != value
+    if op == "<":
+        return column < value
+    if op == "<=":
+        return column <= value
+    if op == ">":
+        return column > value
+    return column >= value
+
+
+def _present(column: Any, condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Two-valued logic: a comparison on NULL is false, never unknown (so `not` is exact)."""
+    return and_(column.is_not(None), condition)
+
+
+class _Compiler(Transformer[Token, ColumnElement[bool]]):
+    def __init__(self, today: date) -> None:
+        super().__init__()
+        self.today = today
+
+    # --- values ------------------------------------------------------------------------------
+    def string(self, items: list[Token]) -> Literal:
+        return Literal(_unquote(items[0]), items[0].column)
+
+    def number(self, items: list[Token]) -> Literal:
+        text = str(items[0])
+        return Literal(float(text) if "." in text else int(text), items[0].column)
+
+    @v_args(meta=True)
+    def true_(self, meta: Any, items: list[Any]) -> Literal:
+        return Literal(True, meta.column)
+
+    @v_args(meta=True)
+    def false_(self, meta: Any, items: list[Any]) -> Literal:
+        return Literal(False, meta.column)
+
+    @v_args(meta=True)
+    def null(self, meta: Any, items: list[Any]) -> Literal:
+        return Literal(None, meta.column)
+
+    def values(self, items: list[Literal]) -> list[Literal]:
+        return items
+
+    def field(self, items: list[Token]) -> Token:
+        return items[0]
+
+    # --- logic -------------------------------------------------------------------------------
+    def or_expr(self, items: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+        return or_(*items)
+
+    def and_expr(self, items: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+        return and_(*items)
+
+    def negation(self, items: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+        return not_(items[0])
+
+    # --- comparisons -------------------------------------------------------------------------
+    def flag(self, items: list[Token]) -> ColumnElement[bool]:
+        name = str(items[0])
+        if name == "opted_out":
+            return Contact.status == ContactStatus.OPTED_OUT
+        if name == "border":
+            return Contact.municipality_code.in_(border_municipality_codes())
+        if name in KNOWN_FIELDS:
+            raise _fail(f"field {name!r} needs a comparison (e.g. {name} = ...)", items[0].column)
+        return _present(self._custom(name), self._custom(name).as_boolean() == true())
+
+    def compare(self, items: list[Any]) -> ColumnElement[bool]:
+        field, op_token, literal = items
+        op = {"==": "=", "<>": "!="}.get(str(op_token), str(op_token))
+        return self._leaf(field, op, literal, op_token.column)
+
+    def is_in(self, items: list[Any]) -> ColumnElement[bool]:
+        field, literals = items
+        return or_(*(self._leaf(field, "=", lit, lit.column) for lit in literals))
+
+    def not_in(self, items: list[Any]) -> ColumnElement[bool]:
+        return not_(self.is_in(items))
+
+    def between(self, items: list[Any]) -> ColumnElement[bool]:
+        field, low, high = items
+        return and_(self._leaf(field, ">=", low, low.column), self._leaf(field, "<=", high, high.column))
+
+    # --- one field, one operator, one value -----------------------------------------------------
+    def _leaf(self, field: Token, op: str, literal: Literal, op_column: int) -> ColumnElement[bool]:
+        name = str(field)
+        value = literal.value
+        if value is None:
+            if op not in ("=", "!="):
+                raise _fail("null can only be compared with = or !=", literal.column)
+            column = self._column_for_null(name)
+            return column.is_(None) if op == "=" else column.is_not(None)
+        if name == "age":
+            return self._age(op, literal)
+        if name == "opted_out":
+            if not isinstance(value, bool) or op not in ("=", "!="):
+                raise _fail("opted_out is true or false", literal.column)
+            is_out = Contact.status == ContactStatus.OPTED_OUT
+            return is_out if (value == (op == "=")) else not_(is_out)
+        if name in ("department", "municipality", "border", "language", "status") and op not in ("=", "!="):
+            raise _fail(f"{name} can only be compared with =, !=, in", op_column)
+        if name == "department":
+            return self._equality(Contact.department, op, self._resolve(resolve_department, value, literal))
+        if name == "municipality":
+            code = self._resolve(lambda v: resolve_municipality(v).code, value, literal)
+            return self._equality(Contact.municipality_code, op, code)
+        if name == "border":
+            codes = self._resolve(lambda v: border_municipality_codes([str(v)]), value, literal)
+            inside = _present(Contact.municipality_code, Contact.municipality_code.in_(codes))
+            return inside if op == "=" else not_(inside)
+        if name == "language":
+            return self._equality(Contact.language, op, self._language(value, literal))
+        if name == "status":
+            if str(value) not in {s.value for s in ContactStatus}:
+                raise _fail(f"unknown status {value!r} (active, opted_out, blocked)", literal.column)
+            return self._equality(Contact.status, op, str(value))
+        if name in STRING_FIELDS:
+            if not isinstance(value, str):
+                raise _fail(f"{name} is compared with a quoted text", literal.column)
+            if name in ("sex", "country"):
+                value = value.upper()[:2] if name == "country" else value.upper()[:1]
+            column = getattr(Contact, name)
+            return self._ordered(column, op, value)
+        if name in NUMBER_FIELDS:
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise _fail(f"{name} is compared with a number", literal.column)
+            return self._ordered(Contact.birth_year, op, value)
+        return self._custom_leaf(name, op, literal)
+
+    @staticmethod
+    def _equality(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+        if op == "=":
+            return _present(column, column == value)
+        return or_(column.is_(None), column != value)
+
+    @staticmethod
+    def _ordered(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+        if op == "!=":
+            return or_(column.is_(None), column != value)
+        return _present(column, _cmp(column, op, value))
+
+    def _age(self, op: str, literal: Literal) -> ColumnElement[bool]:
+        value = literal.value
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _fail("age is compared with a whole number", literal.column)
+        # age = today.year - birth_year; rewritten onto birth_year so an index can serve it.
+        year = self.today.year - value
+        return self._ordered(Contact.birth_year, FLIP[op], year)
+
+    def _language(self, value: Any, literal: Literal) -> str:
+        from campaign.languages import default_registry
+
+        text = str(value)
+        language = default_registry().resolve(text)
+        if language is not None:
+            return language.code
+        if text.isalpha() and text.islower() and 2 <= len(text) <= 3:
+            return text  # a code the registry does not know yet: match it literally
+        raise _fail(f"unknown language {text!r}", literal.column)
+
+    @staticmethod
+    def _resolve(fn: Any, value: Any, literal: Literal) -> Any:
+        try:
+            return fn(str(value))
+        except Invalid as exc:
+            raise _fail(exc.reason, literal.column) from None
+
+    @staticmethod
+    def _custom(name: str) -> Any:
+        key = name.split(".", 1)[1] if name.startswith("custom.") else name
+        return Contact.custom[key]
+
+    def _column_for_null(self, name: str) -> Any:
+        mapping = {
+            "department": Contact.department,
+            "municipality": Contact.municipality_code,
+            "language": Contact.language,
+            "age": Contact.birth_year,
+            "birth_year": Contact.birth_year,
+        }
+        if name in mapping:
+            return mapping[name]
+        if name in STRING_FIELDS:
+            return getattr(Contact, name)
+        return self._custom(name).as_string()
+
+    def _custom_leaf(self, name: str, op: str, literal: Literal) -> ColumnElement[bool]:
+        element = self._custom(name)
+        value = literal.value
+        if isinstance(value, bool):
+            column = element.as_boolean()
+        elif isinstance(value, int | float):
+            column = element.as_float()
+        else:
+            column = element.as_string()
+        return self._ordered(column, op, value)
+
+
+def compile_query(text: str, *, today: date) -> ColumnElement[bool]:
+    """Compiles a segment query into a SQL condition over Contact (SQLite and PostgreSQL).
+
+    Raises Invalid("query", "... at column N") for syntax errors and unknown values.
+    """
+    if not text or not text.strip():
+        raise Invalid("query", "empty query")
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedEOF as exc:
+        raise _fail("query ends too early", len(text) + 1) from exc
+    except UnexpectedToken as exc:
+        if exc.token.type == "$END":
+            raise _fail("query ends too early", len(text.rstrip()) + 1) from exc
+        raise _fail(f"unexpected {str(exc.token)!r}", exc.column) from exc
+    except UnexpectedCharacters as exc:
+        raise _fail(f"unexpected character {text[exc.pos_in_stream]!r}", exc.column) from exc
+    except UnexpectedInput as exc:  # pragma: no cover - the three above are all lark raises here
+        raise _fail("syntax error", getattr(exc, "column", 0)) from exc
+    try:
+        result = _Compiler(today).transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, Invalid):
+            raise exc.orig_exc from None
+        raise
+    if not isinstance(result, ColumnElement):
+        return false()
+    return result

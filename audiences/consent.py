@@ -1,0 +1,100 @@
+"""The consent registry: opt-outs and opt-ins, each recorded as a ConsentEvent that is never deleted."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from audiences.models import ConsentEvent, ConsentKind, Contact, ContactStatus
+from audiences.phones import normalize_phone
+from campaign.errors import Invalid, NotFound
+
+
+def _event(
+    session: Session,
+    contact: Contact,
+    kind: ConsentKind,
+    *,
+    channel: str,
+    keyword: str | None,
+    source: str | None,
+    now: datetime,
+) -> ConsentEvent:
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware UTC datetime")
+    event = ConsentEvent(
+        contact_id=contact.id, kind=kind, channel=channel, keyword=keyword, source=source, at=now
+    )
+    session.add(event)
+    return event
+
+
+def opt_out(
+    session: Session,
+    contact: Contact,
+    *,
+    channel: str,
+    keyword: str | None = None,
+    source: str | None = None,
+    now: datetime,
+) -> ConsentEvent:
+    """Marks the contact opted out (from any status but blocked, which stays blocked) and records
+    the event, even when already opted out (every STOP is evidence). Flushes."""
+    if contact.status != ContactStatus.BLOCKED:
+        contact.status = ContactStatus.OPTED_OUT
+    event = _event(session, contact, ConsentKind.OPT_OUT, channel=channel, keyword=keyword, source=source, now=now)
+    session.flush()
+    return event
+
+
+def opt_in(
+    session: Session,
+    contact: Contact,
+    *,
+    channel: str,
+    keyword: str | None = None,
+    source: str | None = None,
+    now: datetime,
+) -> ConsentEvent:
+    """Makes an opted-out contact active again and records where consent came from. Flushes.
+
+    Raises Invalid("status", ...) for a blocked contact: only an administrator unblocks.
+    """
+    if contact.status == ContactStatus.BLOCKED:
+        raise Invalid("status", f"contact {contact.phone} is blocked; an administrator must unblock it")
+    contact.status = ContactStatus.ACTIVE
+    contact.consent_source = source or channel
+    contact.consent_at = now
+    event = _event(session, contact, ConsentKind.OPT_IN, channel=channel, keyword=keyword, source=source, now=now)
+    session.flush()
+    return event
+
+
+def find_contact(session: Session, phone: str) -> Contact:
+    """The contact with this number written any usual way; raises Invalid or NotFound."""
+    e164 = normalize_phone(phone).e164
+    contact = session.scalar(select(Contact).where(Contact.phone == e164))
+    if contact is None:
+        raise NotFound(f"no contact with phone {e164}")
+    return contact
+
+
+def find_or_create_contact(session: Session, phone: str, *, now: datetime) -> Contact:
+    """The contact with this number, created (active, no consent yet) when unknown. Flushes."""
+    from audiences.phones import timezone_for
+
+    number = normalize_phone(phone)
+    contact = session.scalar(select(Contact).where(Contact.phone == number.e164))
+    if contact is None:
+        contact = Contact(
+            phone=number.e164,
+            country=number.country,
+            timezone=timezone_for(number.e164),
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(contact)
+        session.flush()
+    return contact

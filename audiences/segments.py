@@ -1,0 +1,202 @@
+"""Named segments (built-in and saved) and reach counts with a breakdown, all in SQL."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy.orm import Session
+
+from audiences.geography import municipalities
+from audiences.models import Contact, Segment
+from audiences.query import compile_query
+from campaign.errors import Invalid, NotFound
+
+SLUG = re.compile(r"^[a-z][a-z0-9_-]{1,79}$")
+MAYAN_LANGUAGES = ("quc", "kek", "cak", "mam", "kjb")
+
+
+@dataclass(frozen=True)
+class BuiltinSegment:
+    slug: str
+    name: str
+    query: str
+    description: str
+
+
+BUILTIN_SEGMENTS: tuple[BuiltinSegment, ...] = (
+    BuiltinSegment(
+        "border_youth",
+        "Border youth (13-24)",
+        "border and age between 13 and 24",
+        "Young people aged 13-24 in municipalities on the Mexico, El Salvador, Honduras or Belize border.",
+    ),
+    BuiltinSegment(
+        "single_mother_households",
+        "Single-mother households",
+        'household = "single_mother"',
+        "Contacts whose household is headed by a single mother.",
+    ),
+    BuiltinSegment(
+        "parents_of_adolescents",
+        "Parents of adolescents",
+        "adolescent_children >= 1",
+        "Contacts with at least one child aged 10-19 (custom field adolescent_children).",
+    ),
+    BuiltinSegment(
+        "indigenous_language_speakers",
+        "Indigenous language speakers",
+        "language in (" + ", ".join(f'"{c}"' for c in MAYAN_LANGUAGES) + ")",
+        "Contacts whose language is K'iche', Q'eqchi', Kaqchikel, Mam or Q'anjob'al.",
+    ),
+    BuiltinSegment(
+        "migrants_in_transit",
+        "Migrants in transit",
+        'border and country != "GT"',
+        "Non-Guatemalan phone numbers in border municipalities.",
+    ),
+)
+BUILTIN_BY_SLUG = {s.slug: s for s in BUILTIN_SEGMENTS}
+BREAKDOWN_FIELDS = (
+    "department", "municipality", "language", "household", "sex", "status", "country", "timezone",
+    "age", "border",
+)
+
+
+@dataclass(frozen=True)
+class SegmentCount:
+    """How many contacts a segment reaches, and by `by` (value -> count, missing as "(none)")."""
+
+    query: str
+    count: int
+    slug: str | None = None
+    by: str | None = None
+    breakdown: dict[str, int] | None = field(default=None)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"query": self.query, "slug": self.slug, "count": self.count}
+        if self.by:
+            out["by"] = self.by
+            out["breakdown"] = self.breakdown or {}
+        return out
+
+
+def ensure_builtin_segments(session: Session) -> int:
+    """Creates the built-in segments that are missing (never overwrites a saved one).
+
+    Flushes; returns how many were created.
+    """
+    existing = set(session.scalars(select(Segment.slug)))
+    created = 0
+    for builtin in BUILTIN_SEGMENTS:
+        if builtin.slug not in existing:
+            session.add(
+                Segment(
+                    slug=builtin.slug,
+                    name=builtin.name,
+                    query=builtin.query,
+                    description=builtin.description,
+                    builtin=True,
+                )
+            )
+            created += 1
+    if created:
+        session.flush()
+    return created
+
+
+def resolve_segment(session: Session, slug_or_query: str) -> tuple[str | None, str]:
+    """(slug, query text) for a saved or built-in slug, or (None, text) for a query."""
+    text = slug_or_query.strip()
+    if SLUG.match(text):
+        saved = session.scalar(select(Segment.query).where(Segment.slug == text))
+        if saved is not None:
+            return text, saved
+        if text in BUILTIN_BY_SLUG:
+            return text, BUILTIN_BY_SLUG[text].query
+    return None, text
+
+
+def segment_condition(session: Session, slug_or_query: str, *, today: date) -> ColumnElement[bool]:
+    """The SQL condition over Contact for a segment slug (saved or built-in) or a query text.
+
+    Raises Invalid("query", "... at column N") for a bad query.
+    """
+    _slug, query = resolve_segment(session, slug_or_query)
+    return compile_query(query, today=today)
+
+
+def add_segment(
+    session: Session, slug: str, query: str, *, name: str, description: str | None = None, today: date
+) -> Segment:
+    """Saves a named segment after checking its query compiles. Flushes.
+
+    Raises Invalid("slug", ...) for a malformed or taken slug, Invalid("query", ...) for a bad query.
+    """
+    if not SLUG.match(slug):
+        raise Invalid("slug", f"{slug!r} must be lower-case letters, digits, _ or - (2-80, letter first)")
+    compile_query(query, today=today)
+    if session.scalar(select(Segment.id).where(Segment.slug == slug)) is not None:
+        raise Invalid("slug", f"a segment {slug!r} already exists")
+    segment = Segment(slug=slug, name=name, query=query, description=description, builtin=False)
+    session.add(segment)
+    session.flush()
+    return segment
+
+
+def get_segment(session: Session, slug: str) -> Segment:
+    """The saved segment with this slug; raises NotFound."""
+    segment = session.scalar(select(Segment).where(Segment.slug == slug))
+    if segment is None:
+        raise NotFound(f"no segment {slug!r}")
+    return segment
+
+
+def _border_case() -> Any:
+    whens = {m.code: m.border for m in municipalities() if m.border}
+    return case(whens, value=Contact.municipality_code, else_=None)
+
+
+def breakdown_expression(by: str, *, today: date) -> Any:
+    """The SQL expression a breakdown groups by; raises Invalid("by", ...) for an unknown field."""
+    if by == "age":
+        return today.year - Contact.birth_year
+    if by == "border":
+        return _border_case()
+    if by == "municipality":
+        return Contact.municipality_code
+    if by in BREAKDOWN_FIELDS:
+        return getattr(Contact, by)
+    if by.startswith("custom."):
+        return Contact.custom[by.split(".", 1)[1]].as_string()
+    raise Invalid("by", f"cannot break down by {by!r} (use {', '.join(BREAKDOWN_FIELDS)} or custom.NAME)")
+
+
+def count(session: Session, slug_or_query: str, *, today: date, by: str | None = None) -> SegmentCount:
+    """Counts the contacts in a segment (any status: combine with eligibility to get reach),
+    optionally grouped by a field. One or two SQL statements; nothing is loaded per contact.
+
+    Raises Invalid for a bad query or breakdown field.
+    """
+    slug, query = resolve_segment(session, slug_or_query)
+    condition = compile_query(query, today=today)
+    total = session.scalar(select(func.count()).select_from(Contact).where(condition)) or 0
+    breakdown: dict[str, int] | None = None
+    if by:
+        key = breakdown_expression(by, today=today).label("key")
+        rows = session.execute(
+            select(key, func.count()).select_from(Contact).where(condition).group_by(key)
+        ).all()
+        breakdown = {}
+        for value, n in sorted(rows, key=lambda r: (-r[1], "" if r[0] is None else str(r[0]))):
+            label = "(none)" if value is None or value == "" else str(value)
+            breakdown[label] = breakdown.get(label, 0) + int(n)
+    return SegmentCount(query=query, count=int(total), slug=slug, by=by, breakdown=breakdown)
+
+
+def list_segments(session: Session) -> list[Segment]:
+    """Every saved segment (built-ins included once ensured), by slug."""
+    return list(session.scalars(select(Segment).order_by(Segment.builtin.desc(), Segment.slug)))

@@ -44,7 +44,9 @@ def opt_out(
     the event, even when already opted out (every STOP is evidence). Flushes."""
     if contact.status != ContactStatus.BLOCKED:
         contact.status = ContactStatus.OPTED_OUT
-    event = _event(session, contact, ConsentKind.OPT_OUT, channel=channel, keyword=keyword, source=source, now=now)
+    event = _event(
+        session, contact, ConsentKind.OPT_OUT, channel=channel, keyword=keyword, source=source, now=now
+    )
     session.flush()
     return event
 
@@ -67,7 +69,9 @@ def opt_in(
     contact.status = ContactStatus.ACTIVE
     contact.consent_source = source or channel
     contact.consent_at = now
-    event = _event(session, contact, ConsentKind.OPT_IN, channel=channel, keyword=keyword, source=source, now=now)
+    event = _event(
+        session, contact, ConsentKind.OPT_IN, channel=channel, keyword=keyword, source=source, now=now
+    )
     session.flush()
     return event
 

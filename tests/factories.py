@@ -58,3 +58,132 @@ def make_contact(
     session.add(contact)
     session.flush()
     return contact
+
+
+# --- radio (spots, stations, radio steps) ------------------------------------------------------
+
+RADIO_SCRIPT_ES: list[dict[str, Any]] = [
+    {"cue": "MÚSICA", "text": "Entra cortina suave, baja a fondo", "seconds": 2},
+    {"speaker": "LOCUTORA", "text": "¿Te ofrecieron trabajo en la ciudad con buen sueldo y sin papeles?"},
+    {"speaker": "VOZ 1", "text": "Antes de aceptar, pregunta, averigua y cuéntale a tu familia."},
+    {"speaker": "LOCUTORA", "text": "Si tienes dudas, llama gratis al {{ hotline_mujer }}."},
+    {"cue": "PAUSA", "seconds": 1},
+    {"speaker": "LOCUTORA", "text": "Repetimos: {{ hotline_mujer }}. Te escuchamos. {{ organizacion }}."},
+]
+
+# Synthetic Mam-like test copy exercising the orthography (ä ë ï ö ü, ẍ, glottal apostrophes);
+# it is test data, not a translation anyone vouches for.
+RADIO_SCRIPT_MAM: list[dict[str, Any]] = [
+    {"cue": "MÚSICA", "text": "Cortina", "seconds": 2},
+    {"speaker": "NARRADORA", "text": "Ẍjal tx'otx' ä ë ï ö ü ch'aqaab' q'ij, {{ hotline_mujer }}."},
+    {"speaker": "NARRADORA", "text": "Tku'x ẍnaq'tzb'il, b'ix tq'anil: {{ hotline_mujer }}."},
+]
+
+
+def make_radio_spot(
+    session: Session,
+    *,
+    slug: str | None = None,
+    slot_seconds: int | None = 30,
+    scripts: dict[str, list[dict[str, Any]]] | None = None,
+    status: str = "approved",
+    pronunciation: str | None = None,
+) -> Any:
+    """Adds a radio message with one translation per language in `scripts` (flushed)."""
+    from messages.models import Message, Translation
+    from messages.radio import spoken_text
+
+    scripts = scripts if scripts is not None else {"es": RADIO_SCRIPT_ES}
+    message = Message(
+        slug=slug or f"spot-test-{next(_counter)}",
+        topic="trafficking",
+        channels=["radio"],
+        title="Spot de prueba",
+        variables=["hotline_mujer", "organizacion"],
+        slot_seconds=slot_seconds,
+    )
+    session.add(message)
+    for language, script in scripts.items():
+        message.translations.append(
+            Translation(
+                language=language,
+                script=script,
+                body=spoken_text(script),
+                status=status,
+                pronunciation=pronunciation,
+            )
+        )
+    session.flush()
+    return message
+
+
+def make_station(
+    session: Session,
+    *,
+    slug: str | None = None,
+    name: str | None = None,
+    languages: list[str] | None = None,
+    frequency: str | None = "98.5 FM",
+    department: str | None = "GT-12",
+) -> Any:
+    """Adds one radio station (flushed)."""
+    from campaign.models import Station
+
+    n = next(_counter)
+    station = Station(
+        slug=slug or f"radio-prueba-{n}",
+        name=name or f"Radio Prueba {n}",
+        frequency=frequency,
+        department=department,
+        languages=languages if languages is not None else ["es"],
+        contact_person="Productora Sintética",
+    )
+    session.add(station)
+    session.flush()
+    return station
+
+
+def make_radio_step(
+    session: Session,
+    *,
+    message: Any,
+    rrule: str = "FREQ=DAILY;BYHOUR=6,12,18;BYMINUTE=30;COUNT=6",
+    starts: str = "2027-01-11",
+    stations: list[str] | None = None,
+    campaign: Any = None,
+    campaign_slug: str | None = None,
+    timezone: str = "America/Guatemala",
+    key: str | None = None,
+    variables: dict[str, Any] | None = None,
+) -> Any:
+    """Adds a radio step (and its campaign unless given); `starts` is a local date (flushed)."""
+    from datetime import date, datetime, time
+    from zoneinfo import ZoneInfo
+
+    from campaign.models import Campaign, Step
+
+    if campaign is None:
+        campaign = Campaign(
+            slug=campaign_slug or f"radio-campaign-{next(_counter)}",
+            name="Campaña de radio de prueba",
+            timezone=timezone,
+            variables={"organizacion": "Red Sintética"},
+        )
+        session.add(campaign)
+        session.flush()
+    zone = ZoneInfo(campaign.timezone)
+    local_midnight = datetime.combine(date.fromisoformat(starts), time(0, 0), tzinfo=zone)
+    step = Step(
+        campaign_id=campaign.id,
+        key=key or f"radio-{next(_counter)}",
+        channel="radio",
+        message_id=message.id,
+        rrule=rrule,
+        starts=local_midnight,
+        stations=stations if stations is not None else ["all"],
+        variables=variables or {},
+    )
+    session.add(step)
+    session.flush()
+    session.refresh(campaign)
+    return step

@@ -1,0 +1,1 @@
+"""Radio exports for producers: PDF, DOCX and TXT scripts, CSV/XLSX traffic logs."""

@@ -2,6 +2,280 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from campaign.config import get_settings
+from campaign.console import JSON_OPTION, echo_json, info, print_table, session_scope, warn
+from campaign.db import utcnow
+from campaign.errors import Invalid
+from campaign.languages import default_registry
+
 app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("load")
+def load_command(
+    directory: Annotated[Path | None, typer.Argument(help="Pack folder (default: shipped).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace bodies edited in the DB.")] = False,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Import or update a content pack (idempotent; a pack with any error loads nothing)."""
+    from messages.packload import load_pack
+
+    with session_scope() as session:
+        report = load_pack(session, directory, now=utcnow(), overwrite=overwrite)
+    if json_output:
+        echo_json(report.as_dict())
+        return
+    info(f"pack {report.pack}: {len(report.added)} added, {len(report.changed)} changed, "
+         f"{len(report.unchanged)} unchanged, {report.new_versions} new translation version(s)")
+    for conflict in report.conflicts:
+        warn(conflict)
+
+
+@app.command("dump")
+def dump_command(
+    directory: Annotated[Path, typer.Argument(help="Folder to write <slug>.yaml files into.")],
+    pack: Annotated[str | None, typer.Option("--pack", help="Only messages of this pack.")] = None,
+) -> None:
+    """Write the library back out as a pack (same YAML schema as load)."""
+    from messages.packload import dump_pack
+
+    with session_scope() as session:
+        written = dump_pack(session, directory, pack=pack)
+    info(f"wrote {len(written)} message file(s) to {directory}")
+
+
+@app.command("segments")
+def segments_command(
+    text: Annotated[str | None, typer.Argument(help="The SMS text (or use --file / --batch).")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Read the text from this file.")] = None,
+    encoding: Annotated[str, typer.Option("--encoding", help="Policy: exact, smart or fold.")] = "exact",
+    batch: Annotated[Path | None, typer.Option("--batch", help="JSONL: one JSON string a line.")] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Skip NFC/apostrophe normalization.")] = False,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Encoding, segment count, characters and the characters that force UCS-2."""
+    from messages.encoding import POLICIES, apply_policy
+    from messages.rendering import normalize_text
+
+    if encoding not in POLICIES:
+        raise Invalid("--encoding", f"{encoding!r} is not one of {', '.join(POLICIES)}")
+    prepare = (lambda s: s) if raw else normalize_text
+    if batch is not None:
+        texts = _read_batch(batch)
+        for item in texts:
+            typer.echo(json.dumps(apply_policy(prepare(item), encoding).as_dict(), ensure_ascii=False))
+        return
+    if file is not None:
+        if not file.exists():
+            raise Invalid("--file", f"{file} not found")
+        text = file.read_text(encoding="utf-8").removesuffix("\n")
+    if text is None:
+        raise Invalid("text", "give the text, --file F or --batch F.jsonl")
+    result = apply_policy(prepare(text), encoding)
+    if json_output:
+        echo_json(result.as_dict())
+        return
+    print_table(["", ""], [
+        ("encoding", result.encoding), ("segments", result.segments), ("characters", result.characters),
+        ("units", result.units), ("non-GSM characters", " ".join(result.non_gsm) or "-"),
+        ("text sent", result.text),
+    ])
+
+
+def _read_batch(path: Path) -> list[str]:
+    if not path.exists():
+        raise Invalid("--batch", f"{path} not found")
+    texts = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            reason = f"not JSON: {exc.msg} at column {exc.colno}"
+            raise Invalid(f"{path.name} line {number}", reason) from None
+        if not isinstance(value, str):
+            raise Invalid(f"{path.name} line {number}", f"expected a JSON string, got {type(value).__name__}")
+        texts.append(value)
+    return texts
+
+
+def _specs(pack_dir: Path | None) -> tuple[list, Path | None]:  # type: ignore[type-arg]
+    from messages.library import list_messages
+    from messages.packload import message_to_spec
+    from messages.packs import read_pack
+
+    if pack_dir is not None:
+        return list(read_pack(pack_dir).messages.values()), pack_dir
+    with session_scope() as session:
+        specs = [message_to_spec(m) for m in list_messages(session)]
+    if not specs:
+        raise Invalid("library", "no messages in the database: run `campaign messages load` first "
+                                 "(or lint files with --pack DIR)")
+    return specs, None
+
+
+PackOption = Annotated[Path | None, typer.Option("--pack", help="Check pack files in DIR, not the database.")]
+KeywordsOption = Annotated[Path | None, typer.Option("--keywords", help="Pack dir with _keywords.yaml.")]
+
+
+@app.command("lint")
+def lint_command(pack: PackOption = None, keywords: KeywordsOption = None,
+                 json_output: bool = JSON_OPTION) -> None:
+    """Check every message and language; errors exit 1, warnings 0."""
+    from messages.keywords import load_catalogue
+    from messages.lint import has_errors, lint_specs
+
+    settings = get_settings()
+    specs, pack_dir = _specs(pack)
+    findings = lint_specs(
+        specs, catalogue=load_catalogue(keywords or pack_dir), defaults=settings.hotline_defaults,
+        sensitive_words=settings.sensitive_words, registry=default_registry(),
+    )
+    errors = sum(f.level == "error" for f in findings)
+    warnings = sum(f.level == "warning" for f in findings)
+    if json_output:
+        echo_json({"errors": errors, "warnings": warnings, "findings": [f.as_dict() for f in findings]})
+    else:
+        shown = [f for f in findings if f.level != "info"]
+        if shown:
+            print_table(["level", "message", "lang", "check", "detail"],
+                        [(f.level, f.slug, f.language, f.code, f.message) for f in shown])
+        info(f"{len(specs)} message(s): {errors} error(s), {warnings} warning(s)")
+    if has_errors(findings):
+        raise typer.Exit(1)
+
+
+@app.command("coverage")
+def coverage_command(pack: PackOption = None, json_output: bool = JSON_OPTION) -> None:
+    """Translation status per message and language, with totals per language."""
+    from messages.coverage import coverage
+
+    specs, _ = _specs(pack)
+    result = coverage(specs, default_registry().codes())
+    if json_output:
+        echo_json(result.as_dict())
+        return
+    print_table(["message", *result.languages],
+                [(slug, *(row[lang] for lang in result.languages)) for slug, row in result.cells.items()])
+    print_table(["language", "approved", "needs_review", "draft", "missing", "complete"],
+                [(lang, c["approved"], c["needs_review"], c["draft"], c["missing"],
+                  "yes" if result.complete(lang) else "no") for lang, c in result.totals.items()])
+
+
+@app.command("export-translations")
+def export_command(
+    lang: Annotated[str, typer.Option("--lang", help="Target language code (quc, kek, ...).")],
+    out: Annotated[Path, typer.Option("--out", help="File to write.")],
+    format: Annotated[str, typer.Option("--format", help="xlsx or po.")] = "xlsx",
+    only: Annotated[str, typer.Option("--only", help="missing, changed or all.")] = "missing",
+) -> None:
+    """Write a spreadsheet (or PO file) for a translator."""
+    from messages.translations import FORMATS, export_rows, write_po, write_xlsx
+
+    default_registry().get(lang)
+    if format not in FORMATS:
+        raise Invalid("--format", f"{format!r} is not one of {', '.join(FORMATS)}")
+    settings = get_settings()
+    with session_scope() as session:
+        rows = export_rows(session, language=lang, only=only, defaults=settings.hotline_defaults)
+    (write_xlsx if format == "xlsx" else write_po)(rows, out, language=lang)
+    info(f"wrote {len(rows)} message(s) for {lang} to {out}")
+
+
+@app.command("import-translations")
+def import_command(
+    file: Annotated[Path, typer.Argument(help="The returned .xlsx or .po file.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; change nothing.")] = False,
+    reviewer: Annotated[
+        str | None, typer.Option("--reviewer", help="Reviewer vouching for rows marked approved.")
+    ] = None,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Bring a translator's file back: changed rows only; stale or mismatched rows refused."""
+    from messages.translations import import_rows, read_rows
+
+    rows = read_rows(file)
+    with session_scope() as session:
+        report = import_rows(session, rows, now=utcnow(), reviewer=reviewer, dry_run=dry_run)
+    if json_output:
+        echo_json(report.as_dict())
+    else:
+        verb = "would change" if dry_run else "changed"
+        info(f"{verb}: {len(report.added)} added, {len(report.updated)} updated; "
+             f"{report.unchanged} unchanged; {len(report.refused)} refused")
+        for line in report.refused:
+            typer.echo(f"refused {line}", err=True)
+    if report.refused:
+        raise typer.Exit(1)
+
+
+@app.command("approve")
+def approve_command(
+    slug: Annotated[str, typer.Argument()],
+    lang: Annotated[str, typer.Option("--lang")],
+    by: Annotated[str, typer.Option("--by", help="Reviewer's name.")],
+) -> None:
+    """Mark a translation approved by a named reviewer."""
+    from messages.library import approve
+
+    with session_scope() as session:
+        translation = approve(session, slug, lang, by=by, now=utcnow())
+        version = translation.version
+    info(f"{slug}/{lang} version {version} approved by {by}")
+
+
+@app.command("list")
+def list_command(json_output: bool = JSON_OPTION) -> None:
+    """Every message with its channels and translation statuses."""
+    from messages.library import list_messages
+
+    with session_scope() as session:
+        rows = [{"slug": m.slug, "topic": m.topic, "channels": m.channels, "flags": m.safety_flags,
+                 "translations": {t.language: str(t.status) for t in m.translations}}
+                for m in list_messages(session)]
+    if json_output:
+        echo_json(rows)
+        return
+    print_table(["slug", "topic", "channels", "translations"],
+                [(r["slug"], r["topic"], ",".join(r["channels"]),
+                  " ".join(f"{k}:{v}" for k, v in r["translations"].items())) for r in rows])
+
+
+@app.command("show")
+def show_command(slug: Annotated[str, typer.Argument()], json_output: bool = JSON_OPTION) -> None:
+    """One message: its fields and every translation (body, status, version, segments)."""
+    from messages.encoding import apply_policy
+    from messages.library import get_message
+    from messages.packload import message_to_spec
+    from messages.packs import spec_to_dict
+    from messages.rendering import render, sample_context
+
+    settings = get_settings()
+    registry = default_registry()
+    with session_scope() as session:
+        message = get_message(session, slug)
+        data = spec_to_dict(message_to_spec(message))
+        for t in message.translations:
+            entry = data["translations"][t.language]
+            entry["version"] = t.version
+            if "sms" in message.channels and "radio" not in message.channels:
+                try:
+                    text = render(t.body, sample_context(settings.hotline_defaults, message.variables))
+                    policy = registry.get(t.language).encoding_policy if t.language in registry else "exact"
+                    sms = apply_policy(text, policy)
+                    entry["sample"] = {"text": sms.text, "segments": sms.segments, "encoding": sms.encoding}
+                except Invalid as exc:
+                    entry["sample"] = {"error": exc.reason}
+    if json_output:
+        echo_json(data)
+        return
+    from messages.packs import to_yaml
+
+    typer.echo(to_yaml(data))

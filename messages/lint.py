@@ -1,0 +1,190 @@
+"""Content lint: every check a message must pass before it reaches thousands of phones.
+
+Pure: `lint_specs` takes message specs (from a pack or the database), the keyword catalogue, the
+deployment's default variables and sensitive words, and returns findings. Errors block (exit 1);
+warnings inform (exit 0); info is only shown in JSON.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+from campaign.errors import AppError, Invalid
+from campaign.languages import LanguageRegistry
+from messages.encoding import UCS2, apply_policy
+from messages.keywords import KeywordCatalogue, catalogue_problems
+from messages.packs import MessageSpec, TranslationSpec
+from messages.rendering import render, sample_context, template_variables
+
+HOTLINE_PREFIXES = ("hotline", "linea", "línea", "policia", "telefono", "numero")
+SYSTEM_SLUGS = ("respuesta-baja", "respuesta-alta", "respuesta-ayuda", "respuesta-urgente")
+LEVELS = ("error", "warning", "info")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One lint result; `code` is stable (tests and scripts match on it)."""
+
+    level: str
+    slug: str
+    language: str
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def is_hotline_variable(name: str) -> bool:
+    """A variable that carries a number to call (policia, hotline_mujer, linea_maya, ...)."""
+    return name.lower().startswith(HOTLINE_PREFIXES)
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def contains_word(text: str, word: str) -> bool:
+    """Whole-word (or whole-phrase) match, case- and accent-insensitive."""
+    pattern = r"(?<!\w)" + re.escape(_fold(word)) + r"(?!\w)"
+    return re.search(pattern, _fold(text)) is not None
+
+
+def lint_specs(
+    specs: Iterable[MessageSpec],
+    *,
+    catalogue: KeywordCatalogue,
+    defaults: Mapping[str, str],
+    sensitive_words: Sequence[str],
+    registry: LanguageRegistry,
+) -> list[Finding]:
+    """Every finding for these messages, errors first, then by slug and language."""
+    findings: list[Finding] = []
+    specs = list(specs)
+    for lang, problem_level_text in [(p[1], p) for p in catalogue_problems(catalogue)]:
+        level, _, text = problem_level_text
+        findings.append(Finding(level, "_keywords", lang, "keywords", text))
+    slugs = {s.slug for s in specs}
+    for slug in SYSTEM_SLUGS:
+        if slug not in slugs:
+            findings.append(Finding("warning", slug, "", "system-missing",
+                                    "system auto-reply message missing: replies fall back to a default"))
+    numbers = {v for v in defaults.values() if v and str(v).isdigit()}
+    for spec in specs:
+        source = spec.translations.get("es")
+        if source is None:
+            findings.append(Finding("warning", spec.slug, "es", "no-spanish", "no Spanish translation"))
+        elif source.status != "approved":
+            findings.append(Finding("warning", spec.slug, "es", "spanish-not-approved",
+                                    f"Spanish is {source.status}: the message cannot be sent yet"))
+        for translation in spec.translations.values():
+            findings.extend(
+                _lint_translation(spec, translation, catalogue=catalogue, defaults=defaults,
+                                  sensitive_words=sensitive_words, registry=registry, numbers=numbers)
+            )
+    order = {level: i for i, level in enumerate(LEVELS)}
+    return sorted(findings, key=lambda f: (order[f.level], f.slug, f.language, f.code))
+
+
+def _lint_translation(
+    spec: MessageSpec,
+    t: TranslationSpec,
+    *,
+    catalogue: KeywordCatalogue,
+    defaults: Mapping[str, str],
+    sensitive_words: Sequence[str],
+    registry: LanguageRegistry,
+    numbers: set[str],
+) -> list[Finding]:
+    out: list[Finding] = []
+
+    def add(level: str, code: str, text: str) -> None:
+        out.append(Finding(level, spec.slug, t.language, code, text))
+
+    texts = [str(p.get("text", "")) for p in t.script] if t.script else [t.body]
+    try:
+        used = set().union(*(template_variables(x) for x in texts))
+    except Invalid as exc:
+        add("error", "template", exc.reason)
+        return out
+    declared = set(spec.variables)
+    if used != declared:
+        add("error", "variables", f"uses {sorted(used)} but the message declares {sorted(declared)}")
+    if "help" in spec.safety_flags and not any(is_hotline_variable(v) for v in used):
+        add("error", "no-hotline", "a help message must give a hotline number variable "
+                                   "(policia, hotline_mujer, linea_maya)")
+    for number in sorted(numbers):
+        if any(re.search(rf"(?<!\d){re.escape(number)}(?!\d)", x) for x in texts):
+            add("error", "hardcoded-number", f"number {number} written in the body: use its variable")
+    try:
+        language = registry.get(t.language)
+    except Invalid:
+        add("error", "language", f"unknown language {t.language!r}")
+        return out
+    context = sample_context(defaults, used)
+    if spec.is_radio:
+        out.extend(_lint_radio(spec, t, context, language.syllables_per_second))
+        rendered = " ".join(texts)
+    else:
+        try:
+            rendered = render(t.body, context)
+        except Invalid as exc:
+            add("error", "render", exc.reason)
+            return out
+    if "sms" in spec.channels and not spec.is_radio:
+        _lint_sms(spec, rendered, language.encoding_policy, add)
+    if "first_contact" in spec.safety_flags:
+        words = catalogue.keywords(t.language, "opt_out") + catalogue.keywords("es", "opt_out")
+        if not any(contains_word(rendered, w) for w in words):
+            add("error", "no-opt-out", "a first-contact message must say how to stop (e.g. "
+                                       f"{', '.join(words[:3]) or 'BAJA'})")
+    if spec.slug == "respuesta-baja":
+        words = catalogue.keywords(t.language, "opt_in") + catalogue.keywords("es", "opt_in")
+        if not any(contains_word(rendered, w) for w in words):
+            add("error", "no-opt-in", "the opt-out confirmation must say how to opt back in")
+    if "discreet" in spec.safety_flags:
+        hits = [w for w in sensitive_words if contains_word(rendered, w)]
+        if hits:
+            add("error", "sensitive-word", f"discreet message contains {', '.join(hits)}")
+    if t.status == "approved" and t.language != "es" and not t.reviewer:
+        add("warning", "no-reviewer", "approved without a named reviewer")
+    return out
+
+
+def _lint_sms(spec: MessageSpec, rendered: str, policy: str, add) -> None:  # type: ignore[no-untyped-def]
+    sent = apply_policy(rendered, policy)
+    exact = apply_policy(rendered, "exact")
+    if sent.encoding == UCS2:
+        fold = apply_policy(rendered, "fold")
+        fixes = "fold would fix it" if fold.encoding != UCS2 else "fold does not fix it"
+        add("warning", "ucs2", f"characters {''.join(sent.non_gsm)!r} force UCS-2 under policy "
+                               f"{policy} ({fixes})")
+    elif exact.encoding == UCS2:
+        add("info", "ucs2-fixed", f"characters {''.join(exact.non_gsm)!r} are replaced by policy {policy}")
+    if sent.segments > spec.segment_budget:
+        add("warning", "segments", f"{sent.segments} segments ({sent.encoding}, {sent.units} units) "
+                                   f"over the budget of {spec.segment_budget}")
+
+
+def _lint_radio(spec: MessageSpec, t: TranslationSpec, context: dict, rate: float) -> list[Finding]:  # type: ignore[type-arg]
+    try:
+        from messages import radio
+    except ImportError:
+        return []
+    lint_radio = getattr(radio, "lint_radio", None)
+    if lint_radio is None:
+        return []
+    try:
+        issues = lint_radio(spec, t, syllables_per_second=rate, variables=context)
+    except AppError as exc:
+        return [Finding("error", spec.slug, t.language, "radio", str(exc))]
+    return [Finding(i.level, spec.slug, t.language, i.code, i.message) for i in issues]
+
+
+def has_errors(findings: Iterable[Finding]) -> bool:
+    """True when any finding is an error (the CLI exits 1)."""
+    return any(f.level == "error" for f in findings)

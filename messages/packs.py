@@ -1,0 +1,303 @@
+"""Content packs: read and validate `messages/packs/<pack>/<slug>.yaml` files into plain specs.
+
+Pure (files in, dataclasses out). Every problem is collected as "file: field: reason" and a pack
+with any problem raises `PackInvalid` listing them all, so nothing half-loads. The schema is
+documented in messages/packs/README.md; `spec_to_yaml` writes the same schema back out.
+Loading specs into the database is `messages.packload`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from campaign.errors import AppError, Invalid
+from campaign.languages import LanguageRegistry, default_registry
+from messages.keywords import KEYWORDS_FILE, KeywordCatalogue, parse_catalogue
+from messages.rendering import template_variables
+
+DEFAULT_PACK_DIR = Path(__file__).parent / "packs" / "guatemala"
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+CHANNELS = ("sms", "radio")
+SAFETY_FLAGS = ("discreet", "first_contact", "help", "system")
+STATUSES = ("draft", "needs_review", "approved")
+SLOTS = (15, 20, 30, 45, 60)
+MESSAGE_KEYS = {
+    "slug", "topic", "channels", "title", "description", "audiences", "variables",
+    "safety_flags", "segment_budget", "slot_seconds", "translations",
+}
+TRANSLATION_KEYS = {"status", "body", "script", "pronunciation", "reviewer", "notes"}
+
+
+class PackInvalid(Invalid):
+    """A pack failed validation; `errors` lists every problem as "file: field: reason"."""
+
+    def __init__(self, errors: list[str]) -> None:
+        more = f"\n  ... and {len(errors) - 50} more" if len(errors) > 50 else ""
+        shown = "\n  ".join(errors[:50]) + more
+        super().__init__("pack", f"{len(errors)} problem(s), nothing loaded:\n  {shown}")
+        self.errors = errors
+
+
+@dataclass
+class TranslationSpec:
+    """One language of a message as written in a pack file."""
+
+    language: str
+    status: str
+    body: str
+    script: list[dict[str, Any]] | None = None
+    pronunciation: str | None = None
+    reviewer: str | None = None
+    notes: str | None = None
+
+
+@dataclass
+class MessageSpec:
+    """One message as written in a pack file."""
+
+    slug: str
+    topic: str
+    channels: list[str]
+    title: str | None = None
+    description: str | None = None
+    audiences: list[str] = field(default_factory=list)
+    variables: list[str] = field(default_factory=list)
+    safety_flags: list[str] = field(default_factory=list)
+    segment_budget: int = 1
+    slot_seconds: int | None = None
+    translations: dict[str, TranslationSpec] = field(default_factory=dict)
+
+    @property
+    def is_radio(self) -> bool:
+        return "radio" in self.channels
+
+
+@dataclass
+class Pack:
+    """A validated pack: its name, messages by slug, and keyword catalogue (None when absent)."""
+
+    name: str
+    directory: Path
+    messages: dict[str, MessageSpec]
+    keywords: KeywordCatalogue | None
+
+
+def _validate_script(parts: Any, where: str, errors: list[str]) -> list[dict[str, Any]] | None:
+    """Radio script parts: messages.radio.validate_script when the radio module provides it."""
+    try:
+        from messages import radio  # owned by the radio engineer; may not exist yet
+    except ImportError:
+        radio = None  # type: ignore[assignment]
+    validator = getattr(radio, "validate_script", None)
+    if validator is not None:
+        try:
+            return list(validator(parts))
+        except (AppError, ValueError, TypeError) as exc:
+            errors.append(f"{where}.script: {exc}")
+            return None
+    if not isinstance(parts, list) or not parts:
+        errors.append(f"{where}.script: expected a non-empty list of parts")
+        return None
+    for i, part in enumerate(parts, 1):
+        if not isinstance(part, Mapping) or not (("speaker" in part and "text" in part) or "cue" in part):
+            errors.append(f"{where}.script[{i}]: each part needs speaker+text or a cue")
+            return None
+    return [dict(p) for p in parts]
+
+
+def spoken_text(script: list[dict[str, Any]]) -> str:
+    """The spoken lines of a radio script joined by newlines (stored as the translation body)."""
+    return "\n".join(str(p["text"]) for p in script if p.get("speaker") and p.get("text"))
+
+
+def _str_list(value: Any, where: str, errors: list[str]) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        errors.append(f"{where}: expected a list of strings")
+        return []
+    return list(value)
+
+
+def parse_message(
+    data: Any, *, source: str, stem: str, registry: LanguageRegistry, errors: list[str]
+) -> MessageSpec | None:
+    """Validates one parsed message file; appends problems to `errors`; None when unusable."""
+    if not isinstance(data, Mapping):
+        errors.append(f"{source}: expected a mapping at the top level")
+        return None
+    for key in sorted(set(data) - MESSAGE_KEYS):
+        errors.append(f"{source}: {key}: unknown field")
+    slug = data.get("slug")
+    if not isinstance(slug, str) or not SLUG_RE.match(slug):
+        errors.append(f"{source}: slug: {slug!r} is not a slug (lower-case words joined by -)")
+        return None
+    if slug != stem:
+        errors.append(f"{source}: slug: {slug!r} differs from the file name {stem!r}")
+    topic = data.get("topic")
+    if not isinstance(topic, str) or not topic.strip():
+        errors.append(f"{source}: topic: required text")
+    channels = _str_list(data.get("channels"), f"{source}: channels", errors)
+    if not channels or set(channels) - set(CHANNELS):
+        errors.append(f"{source}: channels: {channels!r} must be a non-empty list of sms and/or radio")
+    flags = _str_list(data.get("safety_flags"), f"{source}: safety_flags", errors)
+    for flag in flags:
+        if flag not in SAFETY_FLAGS:
+            errors.append(f"{source}: safety_flags: {flag!r} is not one of {', '.join(SAFETY_FLAGS)}")
+    variables = _str_list(data.get("variables"), f"{source}: variables", errors)
+    budget = data.get("segment_budget", 1)
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
+        errors.append(f"{source}: segment_budget: {budget!r} must be a whole number >= 1")
+        budget = 1
+    slot = data.get("slot_seconds")
+    if "radio" in channels and slot not in SLOTS:
+        errors.append(f"{source}: slot_seconds: {slot!r} must be one of {SLOTS} for a radio spot")
+    elif slot is not None and slot not in SLOTS:
+        errors.append(f"{source}: slot_seconds: {slot!r} must be one of {SLOTS}")
+    spec = MessageSpec(
+        slug=slug, topic=str(topic or ""), channels=channels,
+        title=data.get("title"), description=data.get("description"),
+        audiences=_str_list(data.get("audiences"), f"{source}: audiences", errors),
+        variables=variables, safety_flags=flags, segment_budget=budget,
+        slot_seconds=slot if isinstance(slot, int) else None,
+    )
+    translations = data.get("translations")
+    if not isinstance(translations, Mapping) or not translations:
+        errors.append(f"{source}: translations: expected a mapping of language -> translation")
+        return spec
+    for lang, tdata in translations.items():
+        where = f"{source}: translations.{lang}"
+        if str(lang) not in registry:
+            errors.append(f"{where}: unknown language code {lang!r} (add it to CAMPAIGN_EXTRA_LANGUAGES)")
+            continue
+        parsed = _parse_translation(spec, str(lang), tdata, where, errors)
+        if parsed is not None:
+            spec.translations[str(lang)] = parsed
+    return spec
+
+
+def _parse_translation(
+    spec: MessageSpec, lang: str, tdata: Any, where: str, errors: list[str]
+) -> TranslationSpec | None:
+    if not isinstance(tdata, Mapping):
+        errors.append(f"{where}: expected a mapping with status and body")
+        return None
+    for key in sorted(set(tdata) - TRANSLATION_KEYS):
+        errors.append(f"{where}.{key}: unknown field")
+    status = tdata.get("status", "draft")
+    if status not in STATUSES:
+        errors.append(f"{where}.status: {status!r} is not one of {', '.join(STATUSES)}")
+    script = None
+    if spec.is_radio:
+        script = _validate_script(tdata.get("script"), where, errors)
+        if script is None:
+            return None
+        body = spoken_text(script)
+        texts = [str(p.get("text", "")) for p in script]
+    else:
+        body = tdata.get("body")
+        if not isinstance(body, str) or not body.strip():
+            errors.append(f"{where}.body: required text")
+            return None
+        texts = [body]
+    used: set[str] = set()
+    for text in texts:
+        try:
+            used |= template_variables(text)
+        except Invalid as exc:
+            errors.append(f"{where}.body: {exc.reason}")
+            return None
+    if used != set(spec.variables):
+        errors.append(
+            f"{where}.body: uses variables {sorted(used)} but the message declares {sorted(spec.variables)}"
+        )
+    return TranslationSpec(
+        language=lang, status=str(status), body=body.rstrip("\n"), script=script,
+        pronunciation=tdata.get("pronunciation"), reviewer=tdata.get("reviewer"), notes=tdata.get("notes"),
+    )
+
+
+def read_pack(directory: Path | str | None = None, *, registry: LanguageRegistry | None = None) -> Pack:
+    """Reads and validates every file of a pack; raises PackInvalid listing all problems."""
+    directory = Path(directory or DEFAULT_PACK_DIR)
+    if not directory.is_dir():
+        raise Invalid(str(directory), "pack directory not found")
+    registry = registry or default_registry()
+    errors: list[str] = []
+    messages: dict[str, MessageSpec] = {}
+    keywords: KeywordCatalogue | None = None
+    files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+    for path in files:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            errors.append(f"{path.name}: not valid YAML: {str(exc).splitlines()[0]}")
+            continue
+        if path.name == KEYWORDS_FILE:
+            keywords, problems = parse_catalogue(data, source=path.name)
+            errors.extend(problems)
+            continue
+        if path.name.startswith("_"):
+            continue
+        spec = parse_message(data, source=path.name, stem=path.stem, registry=registry, errors=errors)
+        if spec is not None:
+            messages[spec.slug] = spec
+    if not files:
+        errors.append(f"{directory}: no .yaml files")
+    if errors:
+        raise PackInvalid(errors)
+    return Pack(name=directory.name, directory=directory, messages=messages, keywords=keywords)
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str_presenter(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str_presenter)
+
+
+def spec_to_dict(spec: MessageSpec) -> dict[str, Any]:
+    """A message in the pack file schema (fields in documented order, empty optionals left out)."""
+    out: dict[str, Any] = {"slug": spec.slug, "topic": spec.topic, "channels": list(spec.channels)}
+    for key in ("title", "description"):
+        if getattr(spec, key):
+            out[key] = getattr(spec, key)
+    out["audiences"] = list(spec.audiences)
+    out["variables"] = list(spec.variables)
+    out["safety_flags"] = list(spec.safety_flags)
+    if "sms" in spec.channels:
+        out["segment_budget"] = spec.segment_budget
+    if spec.slot_seconds is not None:
+        out["slot_seconds"] = spec.slot_seconds
+    translations: dict[str, Any] = {}
+    for lang, t in spec.translations.items():
+        entry: dict[str, Any] = {"status": t.status}
+        if t.script is not None:
+            entry["script"] = t.script
+            if t.pronunciation:
+                entry["pronunciation"] = t.pronunciation
+        else:
+            entry["body"] = t.body
+        if t.reviewer:
+            entry["reviewer"] = t.reviewer
+        if t.notes:
+            entry["notes"] = t.notes
+        translations[lang] = entry
+    out["translations"] = translations
+    return out
+
+
+def to_yaml(data: Mapping[str, Any]) -> str:
+    """YAML text in the pack style (UTF-8, block style, multi-line bodies as literal blocks)."""
+    return yaml.dump(dict(data), Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=100)

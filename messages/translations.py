@@ -1,0 +1,286 @@
+"""The translator round trip: export one language to XLSX or PO, import the returned file.
+
+Export writes one row (PO entry) per SMS message: the Spanish source and its fingerprint, the
+current target text, status, notes, segment budget, variables; in XLSX also a live
+character/segment hint column (a formula, so it updates while the translator types).
+
+Import plans first (pure checks, row by row), then applies: a row whose Spanish source changed
+since export (stale) or whose variables differ from the source is refused with its row number;
+an unchanged row is skipped; a changed row becomes a new version needing review (or approved,
+when a reviewer is named and the row says approved). Refused rows never block the good rows: the
+translator's other work is kept, and the report (and exit code 1) says which rows to redo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import polib
+from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from sqlalchemy.orm import Session
+
+from campaign.errors import Invalid
+from campaign.languages import default_registry
+from messages import library
+from messages.encoding import apply_policy
+from messages.models import Message, Translation, TranslationStatus
+from messages.rendering import normalize_text, render, sample_context, template_variables
+
+ONLY = ("missing", "changed", "all")
+FORMATS = ("xlsx", "po")
+COLUMNS = ("slug", "language", "source_es", "source_fingerprint", "translation", "status", "notes",
+           "segment_budget", "variables", "hint", "segments_now")
+HINT = ('=LEN({c})&" chars; "&IF(LEN({c})<=160,1,ROUNDUP(LEN({c})/153,0))&" SMS plain / "'
+        '&IF(LEN({c})<=70,1,ROUNDUP(LEN({c})/67,0))&" SMS with accents or symbols"')
+
+
+@dataclass
+class ExportRow:
+    slug: str
+    source: str
+    fingerprint: str
+    target: str
+    status: str
+    notes: str
+    budget: int
+    variables: list[str]
+    segments_now: str
+
+
+def export_rows(session: Session, *, language: str, only: str = "missing",
+                defaults: dict[str, str] | None = None) -> list[ExportRow]:
+    """The rows a translator gets for `language` (SMS messages with a Spanish source)."""
+    if only not in ONLY:
+        raise Invalid("only", f"{only!r} is not one of {', '.join(ONLY)}")
+    rows = []
+    for message in library.list_messages(session):
+        if "sms" not in (message.channels or []):
+            continue
+        source = library.source_body(message)
+        if source is None:
+            continue
+        fingerprint = library.source_hash(source) or ""
+        target = _translation(message, language)
+        if only == "missing" and target is not None:
+            continue
+        if only == "changed" and (target is None or target.source_hash == fingerprint):
+            continue
+        segments_now = ""
+        if target is not None:
+            try:
+                text = render(target.body, sample_context(defaults or {}, message.variables))
+                info = apply_policy(text, "smart")
+                segments_now = f"{info.segments} ({info.encoding})"
+            except Invalid as exc:
+                segments_now = f"error: {exc.reason}"
+        rows.append(ExportRow(
+            slug=message.slug, source=source, fingerprint=fingerprint,
+            target=target.body if target else "", status=str(target.status) if target else "missing",
+            notes=(target.notes or "") if target else "", budget=message.segment_budget,
+            variables=list(message.variables or []), segments_now=segments_now,
+        ))
+    return rows
+
+
+def _translation(message: Message, language: str) -> Translation | None:
+    return next((t for t in message.translations if t.language == language), None)
+
+
+def write_xlsx(rows: list[ExportRow], path: Path, *, language: str) -> None:
+    """One sheet, one row per message; the `translation`, `status` and `notes` columns are edited."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "translations"
+    sheet.append(list(COLUMNS))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for i, row in enumerate(rows, start=2):
+        sheet.append([row.slug, language, row.source, row.fingerprint, row.target, row.status, row.notes,
+                      row.budget, ", ".join(row.variables), HINT.format(c=f"E{i}"), row.segments_now])
+    editable = PatternFill("solid", fgColor="FFF2CC")
+    for r in range(2, len(rows) + 2):
+        for col in ("E", "F", "G"):
+            sheet[f"{col}{r}"].fill = editable
+        for col in ("C", "E"):
+            sheet[f"{col}{r}"].alignment = Alignment(wrap_text=True, vertical="top")
+    for col, width in zip("ABCDEFGHIJK", (24, 8, 60, 18, 60, 14, 30, 8, 24, 40, 14), strict=True):
+        sheet.column_dimensions[col].width = width
+    sheet.column_dimensions["D"].hidden = True
+    sheet.freeze_panes = "C2"
+    workbook.save(path)
+
+
+def write_po(rows: list[ExportRow], path: Path, *, language: str) -> None:
+    """A gettext PO file: msgctxt = slug, msgid = Spanish source, msgstr = translation."""
+    po = polib.POFile()
+    po.metadata = {"Language": language, "Content-Type": "text/plain; charset=UTF-8",
+                   "Content-Transfer-Encoding": "8bit", "MIME-Version": "1.0"}
+    for row in rows:
+        entry = polib.POEntry(
+            msgctxt=row.slug, msgid=row.source, msgstr=row.target, tcomment=row.notes,
+            comment=f"variables: {', '.join(row.variables) or '-'}; segment budget: {row.budget}; "
+                    f"status: {row.status}; now: {row.segments_now or '-'}",
+        )
+        if row.status != "approved" and row.target:
+            entry.flags.append("fuzzy")
+        po.append(entry)
+    po.save(str(path))
+
+
+@dataclass
+class ImportRow:
+    """One returned row: where it came from (spreadsheet row or PO line) and what it says."""
+
+    number: int
+    slug: str
+    language: str
+    source: str | None
+    fingerprint: str | None
+    target: str
+    status: str
+    notes: str | None
+
+
+@dataclass
+class ImportReport:
+    """Rows applied (added or updated), left unchanged, and refused with the reason."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    refused: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged,
+                "refused": self.refused, "dry_run": self.dry_run}
+
+
+def read_rows(path: Path) -> list[ImportRow]:
+    """Rows of a returned XLSX or PO file; raises Invalid for a file that is not one."""
+    if not path.exists():
+        raise Invalid(str(path), "file not found")
+    if path.suffix.lower() == ".po":
+        return _read_po(path)
+    if path.suffix.lower() == ".xlsx":
+        return _read_xlsx(path)
+    raise Invalid(str(path), "expected a .xlsx or .po file")
+
+
+def _read_xlsx(path: Path) -> list[ImportRow]:
+    try:
+        sheet = load_workbook(path, read_only=True, data_only=False).worksheets[0]
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a broken file
+        raise Invalid(str(path), f"not a readable XLSX file: {exc}") from exc
+    rows = sheet.iter_rows(values_only=True)
+    header = [str(h or "").strip() for h in next(rows, ())]
+    missing = [c for c in ("slug", "language", "translation", "status") if c not in header]
+    if missing:
+        raise Invalid(str(path), f"missing column(s) {', '.join(missing)} in row 1")
+    at = {name: header.index(name) for name in header if name}
+
+    def get(values: tuple, name: str) -> str | None:  # type: ignore[type-arg]
+        i = at.get(name)
+        value = values[i] if i is not None and i < len(values) else None
+        return None if value is None else str(value)
+
+    out = []
+    for number, values in enumerate(rows, start=2):
+        if not values or all(v is None for v in values):
+            continue
+        out.append(ImportRow(
+            number=number, slug=(get(values, "slug") or "").strip(),
+            language=(get(values, "language") or "").strip(), source=get(values, "source_es"),
+            fingerprint=get(values, "source_fingerprint"), target=(get(values, "translation") or "").strip(),
+            status=(get(values, "status") or "").strip(), notes=get(values, "notes"),
+        ))
+    return out
+
+
+def _read_po(path: Path) -> list[ImportRow]:
+    try:
+        po = polib.pofile(str(path))
+    except (OSError, ValueError) as exc:
+        raise Invalid(str(path), f"not a readable PO file: {exc}") from exc
+    language = po.metadata.get("Language", "")
+    return [
+        ImportRow(number=entry.linenum, slug=entry.msgctxt or "", language=language, source=entry.msgid,
+                  fingerprint=None, target=entry.msgstr.strip(),
+                  status="needs_review" if "fuzzy" in entry.flags else "approved",
+                  notes=entry.tcomment or None)
+        for entry in po
+    ]
+
+
+def import_rows(
+    session: Session, rows: list[ImportRow], *, now: datetime, reviewer: str | None = None,
+    dry_run: bool = False, by: str = "translator",
+) -> ImportReport:
+    """Checks every row, then (unless `dry_run`) applies the valid ones. Flushes.
+
+    Without `reviewer`, every changed row becomes needs_review. With `reviewer`, a row whose status
+    says approved is approved by that reviewer.
+    """
+    report = ImportReport(dry_run=dry_run)
+    registry = default_registry()
+    messages = {m.slug: m for m in library.list_messages(session)}
+    for row in rows:
+        where = f"row {row.number} ({row.slug or '?'}/{row.language or '?'})"
+        message = messages.get(row.slug)
+        if message is None:
+            report.refused.append(f"{where}: unknown message {row.slug!r}")
+            continue
+        if not row.language or row.language == library.SOURCE_LANGUAGE:
+            report.refused.append(f"{where}: language must be a target language, not {row.language!r}")
+            continue
+        if row.language not in registry:
+            report.refused.append(f"{where}: unknown language code {row.language!r}")
+            continue
+        source = library.source_body(message) or ""
+        stale = (row.fingerprint is not None and row.fingerprint != library.source_hash(source)) or (
+            row.fingerprint is None and row.source is not None and row.source.strip() != source.strip())
+        if not row.target:
+            report.unchanged += 1
+            continue
+        if stale:
+            report.refused.append(f"{where}: the Spanish source changed since export (stale); export again")
+            continue
+        target = normalize_text(row.target)
+        try:
+            used, expected = template_variables(target), template_variables(source)
+        except Invalid as exc:
+            report.refused.append(f"{where}: {exc.reason}")
+            continue
+        if used != expected:
+            report.refused.append(
+                f"{where}: variables {sorted(used)} do not match the source's {sorted(expected)}")
+            continue
+        approve = bool(reviewer) and row.status == "approved"
+        status = TranslationStatus.APPROVED if approve else TranslationStatus.NEEDS_REVIEW
+        current = _translation(message, row.language)
+        notes = (row.notes or "").strip() or None
+        if current is not None and current.body == target and (notes is None or notes == current.notes) \
+                and not (approve and current.status != TranslationStatus.APPROVED):
+            report.unchanged += 1
+            continue
+        (report.added if current is None else report.updated).append(f"{where}")
+        if dry_run:
+            continue
+        if current is None:
+            library.add_translation(session, message, language=row.language, body=target, status=status,
+                                    now=now, by=by, reviewer=reviewer if approve else None, notes=notes)
+            continue
+        changed = library.set_body(session, current, body=target, now=now, by=by, status=status)
+        if not changed and approve and current.status != TranslationStatus.APPROVED:
+            if current.status == TranslationStatus.DRAFT:
+                library.transition(current, TranslationStatus.NEEDS_REVIEW)
+            library.transition(current, TranslationStatus.APPROVED)
+        if notes is not None:
+            current.notes = notes
+        if approve:
+            current.reviewer, current.reviewed_at = reviewer, now
+    session.flush()
+    return report

@@ -87,24 +87,14 @@ def keyword_table(pack_dir: str | None = None) -> KeywordTable:
 
 
 def find_or_create_contact(session: Session, *, phone: str, settings: Settings, now: datetime) -> Contact:
-    """The contact with this number (normalized to E.164); created when unknown (flushed).
-    Raises Invalid("From", ...) when the number cannot be read."""
-    from audiences.phones import normalize_phone, timezone_for
+    """The contact with this number (normalized to E.164); created when unknown (flushed, via
+    audiences.consent). Raises Invalid("From", ...) when the number cannot be read."""
+    from audiences.consent import find_or_create_contact as find_or_create
 
     try:
-        number = normalize_phone(phone, default_region=settings.default_region)
+        return find_or_create(session, phone, now=now)
     except Invalid as exc:
         raise Invalid("From", exc.reason) from exc
-    contact = session.scalar(select(Contact).where(Contact.phone == number.e164))
-    if contact is not None:
-        return contact
-    contact = Contact(
-        phone=number.e164, country=number.country, timezone=timezone_for(number.e164),
-        status=ContactStatus.ACTIVE, created_at=now, updated_at=now,
-    )
-    session.add(contact)
-    session.flush()
-    return contact
 
 
 def last_outbound(session: Session, *, contact_id: int, now: datetime, days: int) -> Outbound | None:
@@ -236,12 +226,13 @@ def receive_inbound(
     reply_intent: Intent | None = None
     case: Case | None = None
     if intent == Intent.OPT_OUT:
-        if contact.status != ContactStatus.OPTED_OUT:
-            from audiences.consent import opt_out
-            from campaign.delivery import cancel_pending
+        from audiences.consent import opt_out
+        from campaign.delivery import cancel_pending
 
-            opt_out(session, contact, channel="sms", keyword=decision.keyword, source=sid, now=now)
-            cancel_pending(session, contact_id=contact.id, reason="opted_out", now=now)
+        already_out = contact.status == ContactStatus.OPTED_OUT
+        opt_out(session, contact, channel="sms", keyword=decision.keyword, source=sid, now=now)
+        cancel_pending(session, contact_id=contact.id, reason="opted_out", now=now)
+        if not already_out:  # confirm once; a second STOP is recorded but not answered again
             reply_intent = Intent.OPT_OUT
     elif intent == Intent.OPT_IN:
         from audiences.consent import opt_in

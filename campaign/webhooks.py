@@ -19,27 +19,14 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from campaign.config import Settings
 from campaign.errors import Forbidden, Invalid
-from campaign.models import Outbound, OutboundStatus
+from campaign.models import Outbound
+from campaign.providers.base import map_twilio_status
 from campaign.responses import receive_inbound
 
 INBOUND_PATH = "/twilio/inbound"
 STATUS_PATH = "/twilio/status"
 MAX_BODY_CHARS = 1600  # Twilio's limit for one (concatenated) message
 
-# Twilio MessageStatus -> our status; intermediate states the provider reports (queued,
-# accepted, sending, scheduled) carry nothing we do not know already.
-TWILIO_STATUSES: dict[str, OutboundStatus | None] = {
-    "accepted": None,
-    "scheduled": None,
-    "queued": None,
-    "sending": None,
-    "sent": OutboundStatus.SENT,
-    "delivered": OutboundStatus.DELIVERED,
-    "read": OutboundStatus.DELIVERED,
-    "undelivered": OutboundStatus.UNDELIVERED,
-    "failed": OutboundStatus.FAILED,
-    "canceled": None,
-}
 
 
 class MalformedWebhook(Invalid):
@@ -60,7 +47,9 @@ def public_url(settings: Settings, path: str, query: str = "") -> str:
     return f"{url}?{query}" if query else url
 
 
-def verify_signature(*, url: str, params: Mapping[str, str], signature: str | None, settings: Settings) -> None:
+def verify_signature(
+    *, url: str, params: Mapping[str, str], signature: str | None, settings: Settings
+) -> None:
     """Raises Forbidden unless `signature` is the provider's signature of (url, params)."""
     token = signing_token(settings)
     if not signature or not token:
@@ -100,10 +89,15 @@ def handle_inbound(
     body = _required(params, "Body", allow_empty=True)
     if len(body) > MAX_BODY_CHARS:
         raise MalformedWebhook("Body", f"longer than {MAX_BODY_CHARS} characters")
-    result = receive_inbound(
-        session, sid=sid, from_number=from_number, body=body, to_number=params.get("To"),
-        settings=settings, now=now,
-    )
+    try:
+        result = receive_inbound(
+            session, sid=sid, from_number=from_number, body=body, to_number=params.get("To"),
+            settings=settings, now=now,
+        )
+    except Invalid as exc:
+        if exc.field != "From":
+            raise
+        raise MalformedWebhook("From", exc.reason) from exc
     return twiml(result.reply)
 
 
@@ -125,20 +119,17 @@ def handle_status(
 
     The outbound is matched by our `outbound` query parameter, falling back to MessageSid. Returns
     True when the status changed; False when ignored (older status, unknown message, intermediate
-    state). Raises Forbidden / MalformedWebhook before touching anything.
+    state or unknown status). Raises Forbidden / MalformedWebhook before touching anything.
     """
     verify_signature(url=url, params=params, signature=signature, settings=settings)
     sid = _required(params, "MessageSid")
-    raw_status = _required(params, "MessageStatus").strip().lower()
-    if raw_status not in TWILIO_STATUSES:
-        raise MalformedWebhook("MessageStatus", f"unknown status {raw_status!r}")
+    status = map_twilio_status(_required(params, "MessageStatus"))
     outbound_id = _outbound_id_from(url)
     outbound = session.get(Outbound, outbound_id) if outbound_id is not None else None
     if outbound is not None and outbound.provider_sid and outbound.provider_sid != sid:
         outbound = None  # the id and the SID disagree: trust the SID
     if outbound is None:
         outbound = session.scalar(select(Outbound).where(Outbound.provider_sid == sid))
-    status = TWILIO_STATUSES[raw_status]
     if outbound is None or status is None:
         return False
     from campaign.delivery import apply_status_update

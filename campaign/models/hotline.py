@@ -1,6 +1,6 @@
 """Inbound replies, hotline cases and notes, staff users and the audit log.
 
-Case:  new > open > resolved;  resolved > open (reopen). A case is "open" (mutes the contact
+Case:  new > open > resolved;  new > resolved;  resolved > open (reopen). A case is "open" (mutes the contact
 from blasts) while its status is new or open.
 """
 
@@ -47,6 +47,13 @@ class CaseStatus(enum.StrEnum):
     NEW = "new"
     OPEN = "open"
     RESOLVED = "resolved"
+
+
+CASE_TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {
+    CaseStatus.NEW: frozenset({CaseStatus.OPEN, CaseStatus.RESOLVED}),
+    CaseStatus.OPEN: frozenset({CaseStatus.RESOLVED}),
+    CaseStatus.RESOLVED: frozenset({CaseStatus.OPEN}),
+}
 
 
 class CasePriority(enum.StrEnum):

@@ -1,0 +1,248 @@
+"""`audiences import`: one contact file into the database in one transaction, set-based.
+
+Read (reading.py) -> validate in bulk (cleaning.py) -> merge duplicates inside the file (later rows
+are newer; newer non-empty values win) -> merge with contacts already stored (same rule; status is
+never changed by an import, so an opt-out stays an opt-out) -> bulk insert (COPY on PostgreSQL,
+executemany on SQLite) and bulk update -> ImportBatch with its ImportRejection rows.
+
+Valid rows are imported and invalid ones reported (row, column, value, reason); a fatal problem
+(wrong file type, unreadable encoding, no phone column) raises before anything is written. With
+`strict=True` any rejected row aborts the whole file. `dry_run` computes the same summary and
+writes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from audiences.cleaning import clean
+from audiences.models import Contact, ContactStatus, ImportBatch, ImportRejection
+from audiences.reading import map_headers, read_table
+from campaign.db import is_postgres
+from campaign.errors import Invalid
+from campaign.languages import LanguageRegistry, default_registry
+
+FIELDS = ("name", "language", "country", "department", "municipality_code", "birth_year", "sex",
+          "household", "timezone", "consent_source")
+INSERT_COLUMNS = ("phone", *FIELDS, "custom", "status", "consent_at", "created_at", "updated_at")
+CHUNK = 50_000
+
+
+@dataclass
+class ImportSummary:
+    """What an import did (or would do, with dry_run)."""
+
+    file: str
+    rows: int = 0
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    warnings: int = 0
+    dry_run: bool = False
+    batch_id: int | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    mapping: dict[str, str] = field(default_factory=dict)
+    report: list[tuple[int, str, str, str]] = field(default_factory=list, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("report")
+        return data
+
+
+def write_report(path: Path, summary: ImportSummary) -> None:
+    """Writes the rejection report CSV: row, column, value, reason (warnings included)."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["row", "column", "value", "reason"])
+        writer.writerows(sorted(summary.report, key=lambda r: (r[0], r[1])))
+
+
+def import_file(
+    session: Session,
+    path: str | Path,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    dry_run: bool = False,
+    strict: bool = False,
+    now: datetime,
+    registry: LanguageRegistry | None = None,
+) -> ImportSummary:
+    """Imports one CSV/XLSX file of contacts. Flushes; never commits.
+
+    Raises Invalid("file", ...) / Invalid("map", ...) on fatal problems (nothing written), and
+    Invalid("file", ...) in strict mode when any row is rejected. `now` is aware UTC.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware UTC datetime")
+    path = Path(path)
+    table = read_table(path)
+    headers = map_headers(list(table.frame.columns), mapping)
+    cleaned = clean(table.frame, headers, table.row_numbers, today=now.date(),
+                    registry=registry or default_registry())
+    summary = ImportSummary(
+        file=path.name, rows=len(table.frame) + len(table.bad_rows), dry_run=dry_run,
+        encoding=table.encoding, delimiter=table.delimiter, mapping=headers,
+    )
+    report = list(cleaned.problems)
+    by_reason = dict(cleaned.rejected_by_reason)
+    for line, text in table.bad_rows:
+        report.append((line, "", text[:200], "row: wrong number of columns"))
+        by_reason["row: wrong number of columns"] = by_reason.get("row: wrong number of columns", 0) + 1
+    summary.rejected = cleaned.rejected_rows + len(table.bad_rows)
+    summary.rejected_by_reason = dict(sorted(by_reason.items(), key=lambda kv: -kv[1]))
+    summary.warnings = len(cleaned.warnings)
+    summary.report = report + cleaned.warnings
+    if strict and summary.rejected:
+        raise Invalid("file", f"{path.name}: {summary.rejected} rejected rows (strict mode: nothing imported)")
+
+    frame = cleaned.frame
+    custom_columns = [c for c in frame.columns if c.startswith("custom.")]
+    if frame["phone"].duplicated().any():
+        merged = frame.groupby("phone", sort=False).last().reset_index()  # last non-null per column
+        summary.duplicates = len(frame) - len(merged)
+        frame = merged
+    existing = _existing(session, frame["phone"].tolist())
+    is_new = ~frame["phone"].isin(existing.keys())
+    summary.imported = int(is_new.sum())
+    updates = _updates(frame[~is_new], custom_columns, existing)
+    summary.updated = len(updates)
+    summary.unchanged = int((~is_new).sum()) - len(updates)
+    if dry_run:
+        return summary
+
+    batch = ImportBatch(filename=path.name[:500], started_at=now, finished_at=now, rows=summary.rows,
+                        imported=summary.imported, updated=summary.updated, duplicates=summary.duplicates,
+                        rejected=summary.rejected, summary=summary.as_dict())
+    session.add(batch)
+    session.flush()
+    summary.batch_id = batch.id
+    _insert_contacts(session, frame[is_new], custom_columns, now=now, source=f"import:{path.name}"[:80])
+    if updates:
+        stmt = update(Contact.__table__).where(Contact.__table__.c.id == bindparam("_id"))
+        for chunk in _chunks(updates, CHUNK):
+            session.execute(stmt, [{**u, "updated_at": now} for u in chunk])
+    if summary.report:
+        rows = [{"batch_id": batch.id, "row": r, "column": c[:100], "value": v[:1000], "reason": why[:200]}
+                for r, c, v, why in summary.report]
+        for chunk in _chunks(rows, CHUNK):
+            session.execute(insert(ImportRejection.__table__), chunk)
+    batch.summary = summary.as_dict()
+    session.flush()
+    return summary
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _existing(session: Session, phones: list[str]) -> dict[str, dict[str, Any]]:
+    """Stored contacts among `phones`, keyed by phone (chunked IN on the unique index)."""
+    table = Contact.__table__
+    out: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(phones, 10_000):
+        stmt = select(table.c.id, table.c.phone, table.c.custom, *(table.c[f] for f in FIELDS)).where(
+            table.c.phone.in_(chunk)
+        )
+        for row in session.execute(stmt).mappings():
+            out[row["phone"]] = dict(row)
+    return out
+
+
+def _custom_value(value: str) -> Any:
+    """Custom values keep their text, except whole numbers, stored as numbers for `x >= 1` queries."""
+    text = value.strip()
+    if text.lstrip("-").isdigit() and len(text) < 16:
+        return int(text)
+    return text
+
+
+def _custom_dicts(frame: pd.DataFrame, custom_columns: list[str]) -> list[dict[str, Any]]:
+    if not custom_columns:
+        return [{} for _ in range(len(frame))]
+    keys = [c.split(".", 1)[1] for c in custom_columns]
+    columns = [frame[c].tolist() for c in custom_columns]
+    return [
+        {k: _custom_value(v) for k, v in zip(keys, values, strict=True) if isinstance(v, str)}
+        for values in zip(*columns, strict=True)
+    ]
+
+
+def _plain(value: Any) -> Any:
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def _updates(frame: pd.DataFrame, custom_columns: list[str], existing: dict[str, dict[str, Any]]) -> list[dict]:
+    """Per stored contact, the new values where the file has a non-empty one that differs."""
+    out: list[dict[str, Any]] = []
+    customs = _custom_dicts(frame, custom_columns)
+    records = frame[["phone", *FIELDS]].to_dict("records")
+    for record, custom in zip(records, customs, strict=True):
+        stored = existing[record["phone"]]
+        change: dict[str, Any] = {}
+        for name in FIELDS:
+            value = _plain(record[name])
+            if value is not None and value != stored[name]:
+                change[name] = value
+        merged = {**(stored["custom"] or {}), **custom}
+        if merged != (stored["custom"] or {}):
+            change["custom"] = merged
+        if change:
+            row = {name: stored[name] for name in FIELDS}
+            row.update(change)
+            row["custom"] = merged
+            row["_id"] = stored["id"]
+            out.append(row)
+    return out
+
+
+def _insert_contacts(
+    session: Session, frame: pd.DataFrame, custom_columns: list[str], *, now: datetime, source: str
+) -> None:
+    if frame.empty:
+        return
+    frame = frame.assign(consent_source=frame["consent_source"].fillna(source))
+    connection = session.connection()
+    postgres = is_postgres(session)
+    stamp: Any = now if postgres else now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    names = ", ".join(INSERT_COLUMNS)
+    for start in range(0, len(frame), CHUNK):
+        part = frame.iloc[start:start + CHUNK]
+        customs = [json.dumps(c, ensure_ascii=False) for c in _custom_dicts(part, custom_columns)]
+        columns = [part["phone"].tolist()]
+        for name in FIELDS:
+            values = part[name].astype(object).where(part[name].notna(), None).tolist()
+            if name == "birth_year":
+                values = [None if v is None else int(v) for v in values]
+            columns.append(values)
+        tuples = [
+            (*values, custom, ContactStatus.ACTIVE.value, stamp, stamp, stamp)
+            for *values, custom in zip(*columns, customs, strict=True)
+        ]
+        if postgres:
+            raw = connection.connection.driver_connection
+            with raw.cursor() as cursor, cursor.copy(f"COPY contacts ({names}) FROM STDIN") as copy:
+                for row in tuples:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(INSERT_COLUMNS))
+            connection.exec_driver_sql(f"INSERT INTO contacts ({names}) VALUES ({marks})", tuples)

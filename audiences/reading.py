@@ -1,0 +1,184 @@
+"""Reading contact files into a DataFrame of strings: CSV (any delimiter, UTF-8 with or without BOM,
+UTF-16, Windows-1252/Latin-1 as Excel exports it) and XLSX; and mapping headers to contact fields.
+
+Problems that make the whole file unusable raise Invalid("file", ...): wrong file type, unreadable
+encoding, no phone column. Rows with the wrong number of fields are returned as rejections.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from campaign.errors import Invalid
+from campaign.languages import fold_key
+
+CONTACT_FIELDS = (
+    "phone", "name", "language", "department", "municipality", "birth_year", "age", "sex",
+    "household", "timezone", "consent_source",
+)
+HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "phone": (
+        "phone", "telefono", "tel", "celular", "cel", "movil", "mobile", "phonenumber", "numero",
+        "numerodetelefono", "telefonocelular", "whatsapp", "msisdn", "cellphone",
+    ),
+    "name": ("name", "nombre", "nombrecompleto", "fullname", "nombres"),
+    "language": ("language", "idioma", "lengua", "lang", "idiomamaterno", "idiomapreferido"),
+    "department": ("department", "departamento", "depto", "dept", "departament"),
+    "municipality": ("municipality", "municipio", "muni", "municipalidad"),
+    "birth_year": ("birthyear", "yearofbirth", "anodenacimiento", "anonacimiento", "nacimiento"),
+    "age": ("age", "edad"),
+    "sex": ("sex", "sexo", "genero", "gender"),
+    "household": ("household", "hogar", "tipodehogar", "householdtype", "tipohogar"),
+    "timezone": ("timezone", "zonahoraria", "tz"),
+    "consent_source": ("consentsource", "consent", "consentimiento", "fuente", "source", "origen"),
+}
+_SYNONYM_INDEX = {syn: fld for fld, syns in HEADER_SYNONYMS.items() for syn in syns}
+CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
+XLSX_SUFFIXES = {".xlsx", ".xlsm"}
+DELIMITERS = ",;\t|"
+
+
+@dataclass
+class RawTable:
+    """The file's rows as strings (empty string for a blank cell) with 1-based spreadsheet row
+    numbers (the header is row 1), and rows that could not be split into the header's columns."""
+
+    frame: pd.DataFrame
+    row_numbers: pd.Series
+    encoding: str
+    delimiter: str | None
+    bad_rows: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _decode(data: bytes, path: Path) -> tuple[str, str]:
+    if data.startswith(b"PK\x03\x04") or data.startswith(b"%PDF") or data.startswith(b"\xd0\xcf\x11\xe0"):
+        raise Invalid("file", f"{path.name}: wrong file type (a binary document, not CSV text)")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as exc:
+            raise Invalid("file", f"{path.name}: unreadable encoding (broken UTF-16)") from exc
+    if b"\x00" in data[:65536]:
+        raise Invalid("file", f"{path.name}: unreadable encoding (NUL bytes: binary or UTF-16 without BOM)")
+    try:
+        return data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "latin-1"
+
+
+def _sniff_delimiter(text: str) -> str:
+    sample = text[:65536]
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        header = sample.splitlines()[0] if sample else ""
+        counts = {d: header.count(d) for d in DELIMITERS}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] else ","
+
+
+def read_table(path: Path) -> RawTable:
+    """Reads a CSV or XLSX file into strings. Raises Invalid("file", ...) when unusable."""
+    if not path.exists():
+        raise Invalid("file", f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix in XLSX_SUFFIXES:
+        try:
+            frame = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
+        except Exception as exc:  # noqa: BLE001 - any openpyxl failure means "not a readable workbook"
+            raise Invalid("file", f"{path.name}: not a readable XLSX workbook ({type(exc).__name__})") from exc
+        frame = frame.fillna("").astype(str)
+        return RawTable(frame, pd.Series(range(2, len(frame) + 2)), "xlsx", None)
+    if suffix not in CSV_SUFFIXES:
+        raise Invalid("file", f"{path.name}: wrong file type {suffix or '(none)'} (use .csv, .txt, .tsv or .xlsx)")
+    text, encoding = _decode(path.read_bytes(), path)
+    if not text.strip():
+        raise Invalid("file", f"{path.name}: the file is empty")
+    delimiter = "\t" if suffix == ".tsv" else _sniff_delimiter(text)
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, engine="c",
+            skip_blank_lines=True,
+        )
+        rows = pd.Series(range(2, len(frame) + 2))
+        bad: list[tuple[int, str]] = []
+    except pd.errors.ParserError:
+        frame, rows, bad = _read_ragged(text, delimiter)
+    except pd.errors.EmptyDataError as exc:
+        raise Invalid("file", f"{path.name}: no header row") from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return RawTable(frame.fillna(""), rows.reset_index(drop=True), encoding, delimiter, bad)
+
+
+def _read_ragged(text: str, delimiter: str) -> tuple[pd.DataFrame, pd.Series, list[tuple[int, str]]]:
+    """Slow path for files with rows of the wrong width: keeps good rows, reports bad ones."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    header = next(reader)
+    good: list[list[str]] = []
+    numbers: list[int] = []
+    bad: list[tuple[int, str]] = []
+    for row in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            bad.append((line, delimiter.join(row)))
+            continue
+        good.append(row)
+        numbers.append(line)
+    return pd.DataFrame(good, columns=header, dtype=str), pd.Series(numbers), bad
+
+
+def map_headers(columns: list[str], overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """header -> field (`phone`, ..., or `custom.<key>`, or `ignore`), by synonym, then overrides.
+
+    Raises Invalid("map", ...) for an override naming a missing header or an unknown field, and
+    Invalid("file", "no phone column ...") when no column maps to phone.
+    """
+    mapping: dict[str, str] = {}
+    taken: set[str] = set()
+    for column in columns:
+        target = _SYNONYM_INDEX.get(fold_key(column).replace("-", ""))
+        if target and target not in taken:
+            mapping[column] = target
+            taken.add(target)
+        else:
+            mapping[column] = "custom." + custom_key(column)
+    by_folded = {fold_key(c): c for c in columns}
+    for header, target in (overrides or {}).items():
+        column = header if header in mapping else by_folded.get(fold_key(header))
+        if column is None:
+            raise Invalid("map", f"no column {header!r} in the file (columns: {', '.join(columns)})")
+        if target not in CONTACT_FIELDS and target != "ignore" and not target.startswith("custom."):
+            raise Invalid("map", f"unknown field {target!r} for {header!r} (use {', '.join(CONTACT_FIELDS)}, "
+                          "custom.NAME or ignore)")
+        for other, assigned in mapping.items():
+            if assigned == target and other != column and target in CONTACT_FIELDS:
+                mapping[other] = "custom." + custom_key(other)
+        mapping[column] = target
+    if "phone" not in mapping.values():
+        raise Invalid(
+            "file",
+            f"no phone column (headers: {', '.join(columns) or 'none'}; expected one of telefono, celular, "
+            "phone, ... or --map HEADER=phone)",
+        )
+    return mapping
+
+
+def custom_key(header: str) -> str:
+    """A custom field key from a header: `Hijos 10-19` -> `hijos_10_19`."""
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFKD", header.strip().lower())
+    plain = "".join(c if c.isalnum() else "_" for c in decomposed if not unicodedata.combining(c))
+    return "_".join(part for part in plain.split("_") if part) or "field"

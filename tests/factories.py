@@ -187,3 +187,66 @@ def make_radio_step(
     session.flush()
     session.refresh(campaign)
     return step
+
+
+# --- SMS messages and campaigns (campaign planning tests) ----------------------------------------
+
+
+def make_sms_message(
+    session: Session,
+    *,
+    slug: str | None = None,
+    bodies: dict[str, str] | None = None,
+    statuses: dict[str, str] | None = None,
+    topic: str = "trafficking",
+    variables: list[str] | None = None,
+) -> Any:
+    """Adds an SMS message with one translation per language of `bodies` (approved unless
+    `statuses` says otherwise), flushed. Bodies are Jinja2 templates."""
+    from messages.models import Message, Translation
+
+    bodies = bodies if bodies is not None else {
+        "es": "Oferta de trabajo falsa? Llama gratis al {{ hotline_mujer }}. Responde BAJA para salir."
+    }
+    message = Message(
+        slug=slug or f"sms-test-{next(_counter)}",
+        topic=topic,
+        channels=["sms"],
+        title="Mensaje de prueba",
+        variables=variables if variables is not None else ["hotline_mujer"],
+    )
+    session.add(message)
+    for language, body in bodies.items():
+        message.translations.append(
+            Translation(language=language, body=body, status=(statuses or {}).get(language, "approved"))
+        )
+    session.flush()
+    return message
+
+
+def make_sms_campaign(
+    session: Session,
+    *,
+    message: Any,
+    slug: str | None = None,
+    query: str = 'department = "GT-12"',
+    at: str = "2027-01-11 10:00",
+    now: Any = None,
+    **spec: Any,
+) -> Any:
+    """Saves a one-step SMS campaign through the campaign-file path (campaign.campaigns), flushed.
+
+    Extra keyword arguments go into the campaign document (pacing, send_window, ...); `step`
+    (a dict) is merged into the step."""
+    from datetime import UTC, datetime
+
+    from campaign.campaigns import parse_campaign, save_campaign
+
+    step = {"id": "paso-1", "channel": "sms", "message": message.slug, "query": query, "at": at}
+    step.update(spec.pop("step", {}))
+    document = {"slug": slug or f"campana-{next(_counter)}", "name": "Campaña de prueba", "steps": [step]}
+    document.update(spec)
+    campaign, _ = save_campaign(
+        session, parse_campaign(document), now=now or datetime(2027, 1, 1, tzinfo=UTC)
+    )
+    return campaign

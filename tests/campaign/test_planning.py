@@ -123,7 +123,11 @@ def test_send_times_stay_inside_each_contacts_window(session, engine):
     fires = datetime(2027, 1, 12, 1, 30, tzinfo=UTC)
     tick(engine, None, now=fires, settings=get_settings())
     rows = {r.contact_id: r for r in _outbound(session, campaign)}
-    zones = {gt.id: "America/Guatemala", new_york.id: "America/New_York", los_angeles.id: "America/Los_Angeles"}
+    zones = {
+        gt.id: "America/Guatemala",
+        new_york.id: "America/New_York",
+        los_angeles.id: "America/Los_Angeles",
+    }
     for contact_id, zone in zones.items():
         assert is_allowed(rows[contact_id].send_after, tz=zone, start=time(8), end=time(20))
     assert rows[gt.id].send_after == fires  # 19:30 in Guatemala: still inside the window
@@ -138,8 +142,12 @@ def test_pacing_spreads_send_times_and_skips_the_night(session, engine):
     times = [r.send_after for r in _outbound(session, campaign)]
     morning = datetime(2027, 1, 12, 14, 0, tzinfo=UTC)  # Tuesday 08:00 Guatemala
     assert times == [
-        fires, fires + timedelta(minutes=30), fires + timedelta(minutes=60),
-        morning, morning + timedelta(minutes=30), morning + timedelta(minutes=60),
+        fires,
+        fires + timedelta(minutes=30),
+        fires + timedelta(minutes=60),
+        morning,
+        morning + timedelta(minutes=30),
+        morning + timedelta(minutes=60),
     ]
 
 
@@ -147,7 +155,9 @@ def test_past_time_at_launch_fires_once_at_launch(session, engine):
     message = make_sms_message(session)
     make_contact(session)
     campaign = make_sms_campaign(
-        session, message=message, at=None,
+        session,
+        message=message,
+        at=None,
         step={"at": None, "rrule": "FREQ=DAILY;BYHOUR=10;BYMINUTE=0;COUNT=5", "starts": "2027-01-04"},
     )
     late = datetime(2027, 1, 6, 17, 0, tzinfo=UTC)  # 11:00 on the 3rd day: 3 times already past

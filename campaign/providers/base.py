@@ -1,0 +1,112 @@
+"""The provider protocol: the narrow adapter between dispatch and an SMS gateway (Twilio, sandbox, ...).
+
+Requests and results are frozen dataclasses; a refused request raises `ProviderError(code, message,
+retryable=...)`; a request whose fate is unknown (timeout or dropped connection after the request
+left) raises `UnknownOutcome`, which dispatch never blindly retries: it reconciles it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from campaign.errors import ProviderError
+from campaign.models import OutboundStatus
+
+# Twilio error codes a later attempt may get past (rate limits, queue overflow).
+RETRYABLE_CODES = frozenset({"20429", "63018", "30001", "20500", "20503"})
+# The recipient has replied STOP to this sender: the contact is opted out (RapidPro does the same).
+UNSUBSCRIBED_CODE = "21610"
+
+
+@dataclass(frozen=True)
+class OutboundRequest:
+    """One message to hand to a provider. `status_callback_url` carries our outbound id."""
+
+    outbound_id: int
+    to: str
+    body: str
+    status_callback_url: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderResult:
+    """What the provider says about one message. `status` is the provider's own status string."""
+
+    sid: str
+    status: str
+    error_code: str | None = None
+    to: str | None = None
+    date_created: datetime | None = None
+    body: str | None = None
+
+
+class UnknownOutcome(ProviderError):
+    """The request may or may not have been accepted (read timeout, connection dropped mid-request)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("unknown", message, retryable=False)
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """An SMS gateway. Implementations: providers.sandbox.SandboxProvider, providers.twilio.TwilioProvider."""
+
+    name: str
+
+    def send(self, request: OutboundRequest) -> ProviderResult:
+        """Hands one message over. Raises ProviderError (refused) or UnknownOutcome (fate unknown)."""
+        ...
+
+    def fetch(self, sid: str) -> ProviderResult:
+        """The provider's current record of one message (raises ProviderError when unknown)."""
+        ...
+
+    def find(self, to: str, since: datetime) -> list[ProviderResult]:
+        """Messages to `to` created at or after `since` (UTC): used to reconcile unknown outcomes."""
+        ...
+
+    def validate_signature(self, url: str, params: dict[str, str], signature: str) -> bool:
+        """True when `signature` (X-Twilio-Signature) authenticates a webhook to `url` with `params`."""
+        ...
+
+    def map_status(self, raw: str) -> OutboundStatus | None:
+        """Our status for the provider's status string; None for statuses that say nothing new."""
+        ...
+
+
+# Twilio's Message status values (OpenAPI message_enum_status) -> our outbound status.
+# accepted/scheduled/queued/sending all mean "the provider has it": for us that is `sent`.
+TWILIO_STATUSES: dict[str, OutboundStatus] = {
+    "accepted": OutboundStatus.SENT,
+    "scheduled": OutboundStatus.SENT,
+    "queued": OutboundStatus.SENT,
+    "sending": OutboundStatus.SENT,
+    "sent": OutboundStatus.SENT,
+    "delivered": OutboundStatus.DELIVERED,
+    "read": OutboundStatus.DELIVERED,
+    "partially_delivered": OutboundStatus.DELIVERED,
+    "undelivered": OutboundStatus.UNDELIVERED,
+    "failed": OutboundStatus.FAILED,
+    "canceled": OutboundStatus.FAILED,
+}
+
+
+def map_twilio_status(raw: str | None) -> OutboundStatus | None:
+    """Maps a Twilio status string (any case) to ours; None for inbound or unknown strings."""
+    if not raw:
+        return None
+    return TWILIO_STATUSES.get(raw.strip().lower())
+
+
+def is_retryable(code: str | None, http_status: int | None = None) -> bool:
+    """Transient failures: HTTP 429 and 5xx, and the rate-limit / queue codes in RETRYABLE_CODES."""
+    if code is not None and str(code) in RETRYABLE_CODES:
+        return True
+    return http_status is not None and (http_status == 429 or http_status >= 500)
+
+
+def status_callback_url(public_url: str, outbound_id: int) -> str:
+    """The StatusCallback URL for one outbound message (the web app's /twilio/status route)."""
+    return f"{public_url.rstrip('/')}/twilio/status?outbound={outbound_id}"

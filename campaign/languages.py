@@ -21,13 +21,16 @@ class Language:
 
     `encoding_policy` is the default SMS encoding policy for the language (exact/smart/fold);
     `syllables_per_second` is the default radio reading rate (calibration may override it).
+    The default policy is `fold`: Mayan orthographies (ALMG) use ä ë ï ö ü and glottal
+    apostrophes, not acute accents, so folding á í ó ú (only when it saves a segment) never
+    changes a Mayan word, while a Spanish name or word inside the text would otherwise force UCS-2.
     """
 
     code: str
     name: str
     native_name: str
     aliases: tuple[str, ...] = ()
-    encoding_policy: str = "smart"
+    encoding_policy: str = "fold"
     syllables_per_second: float = 5.0
     family: str = "mayan"
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -117,7 +120,7 @@ def build_registry(extra: Mapping[str, Mapping[str, Any]] | None = None) -> Lang
                 name=str(spec.get("name", code)),
                 native_name=str(spec.get("native_name", spec.get("name", code))),
                 aliases=tuple(spec.get("aliases", ())),
-                encoding_policy=str(spec.get("encoding_policy", "smart")),
+                encoding_policy=str(spec.get("encoding_policy", "fold")),
                 syllables_per_second=float(spec.get("syllables_per_second", 5.0)),
             )
         )

@@ -21,16 +21,38 @@ from campaign.languages import LanguageRegistry, fold_key
 _SEPARATORS = r"[\s.\-()/]+"
 _GT_SHAPE = r"^(?:\+502|00502|502)?([2-7]\d{7})$"
 SEX_VALUES = {
-    "f": "F", "femenino": "F", "female": "F", "mujer": "F", "w": "F", "woman": "F",
-    "m": "M", "masculino": "M", "male": "M", "hombre": "M", "h": "M", "man": "M",
-    "x": "X", "otro": "X", "other": "X", "nobinario": "X", "nonbinary": "X",
+    "f": "F",
+    "femenino": "F",
+    "female": "F",
+    "mujer": "F",
+    "w": "F",
+    "woman": "F",
+    "m": "M",
+    "masculino": "M",
+    "male": "M",
+    "hombre": "M",
+    "h": "M",
+    "man": "M",
+    "x": "X",
+    "otro": "X",
+    "other": "X",
+    "nobinario": "X",
+    "nonbinary": "X",
 }
 HOUSEHOLD_VALUES = {
-    "madresoltera": "single_mother", "singlemother": "single_mother", "jefademadresoltera": "single_mother",
-    "padresoltero": "single_father", "singlefather": "single_father",
-    "biparental": "two_parents", "dospadres": "two_parents", "twoparents": "two_parents",
-    "extendida": "extended", "extended": "extended", "familiaextendida": "extended",
-    "abuelos": "grandparents", "grandparents": "grandparents",
+    "madresoltera": "single_mother",
+    "singlemother": "single_mother",
+    "jefademadresoltera": "single_mother",
+    "padresoltero": "single_father",
+    "singlefather": "single_father",
+    "biparental": "two_parents",
+    "dospadres": "two_parents",
+    "twoparents": "two_parents",
+    "extendida": "extended",
+    "extended": "extended",
+    "familiaextendida": "extended",
+    "abuelos": "grandparents",
+    "grandparents": "grandparents",
 }
 
 
@@ -59,7 +81,9 @@ class _Rejections:
         reason_series = reasons if isinstance(reasons, pd.Series) else pd.Series(reasons, index=mask.index)
         idx = mask[mask].index
         for i in idx:
-            self.problems.append((int(self.rows.iat[i]), header, str(values.iat[i]), str(reason_series.iat[i])))
+            self.problems.append(
+                (int(self.rows.iat[i]), header, str(values.iat[i]), str(reason_series.iat[i]))
+            )
         unset = mask & self.first.isna()
         self.first[unset] = reason_series[unset]
 
@@ -96,7 +120,9 @@ def clean_phones(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series, pd.Se
     warning = pd.Series(None, index=raw.index, dtype=object)
     reason = pd.Series(None, index=raw.index, dtype=object)
     if fixed.any():
-        warning[fixed] = "phone: landline (fixed-line number): not SMS-capable, messages will probably not arrive"
+        warning[fixed] = (
+            "phone: landline (fixed-line number): not SMS-capable, messages will probably not arrive"
+        )
     empty = raw == ""
     reason[empty] = "phone: empty"
     slow = ~fast & ~empty
@@ -139,7 +165,10 @@ def clean(
     codes = {v: (registry.resolve(v).code if registry.resolve(v) else None) for v in pd.unique(language)}
     out["language"] = language.map(codes)
     rejections.add(
-        (language != "") & out["language"].isna(), header or "language", language, "language: unknown language"
+        (language != "") & out["language"].isna(),
+        header or "language",
+        language,
+        "language: unknown language",
     )
 
     header, department = _column(frame, mapping, "department")
@@ -156,7 +185,12 @@ def clean(
         return resolve_municipality(value, dept or None)
 
     munis, muni_errors = _map_distinct(pairs.where(has_muni, ""), _resolve_pair)
-    rejections.add(muni_errors.notna(), header or "municipality", municipality, "municipality: " + muni_errors.fillna("").astype(str))
+    rejections.add(
+        muni_errors.notna(),
+        header or "municipality",
+        municipality,
+        "municipality: " + muni_errors.fillna("").astype(str),
+    )
     out["municipality_code"] = munis.map(lambda m: m.code if m is not None and m == m else None)
     from_muni = munis.map(lambda m: m.department if m is not None and m == m else None)
     out["department"] = out["department"].where(out["department"].notna(), from_muni)
@@ -166,7 +200,9 @@ def clean(
     header, sex = _column(frame, mapping, "sex")
     sex_key = sex.map(lambda v: fold_key(v) if v else "")
     out["sex"] = sex_key.map(SEX_VALUES)
-    rejections.add((sex != "") & out["sex"].isna(), header or "sex", sex, "sex: unknown value (use F, M or X)")
+    rejections.add(
+        (sex != "") & out["sex"].isna(), header or "sex", sex, "sex: unknown value (use F, M or X)"
+    )
 
     header, household = _column(frame, mapping, "household")
     out["household"] = household.map(_household).where(household != "")
@@ -175,8 +211,11 @@ def clean(
     zones = available_timezones()
     rejections.add((tz != "") & ~tz.isin(zones), header or "timezone", tz, "timezone: unknown IANA timezone")
     derived = out["phone"].map(
-        lambda p: GUATEMALA_TZ if isinstance(p, str) and p.startswith("+502") else (timezone_for(p) if p == p
-                                                                                     and p else None)
+        lambda p: (
+            GUATEMALA_TZ
+            if isinstance(p, str) and p.startswith("+502")
+            else (timezone_for(p) if p == p and p else None)
+        )
     )
     out["timezone"] = tz.where(tz != "", derived)
 
@@ -194,7 +233,8 @@ def clean(
         frame=out[valid].reset_index(drop=True),
         problems=rejections.problems,
         warnings=[
-            (int(r), "phone", "", str(w)) for r, w in zip(out["row"][valid], out["warning"][valid], strict=True)
+            (int(r), "phone", "", str(w))
+            for r, w in zip(out["row"][valid], out["warning"][valid], strict=True)
             if isinstance(w, str)
         ],
         rejected_rows=int((~valid).sum()),
@@ -202,11 +242,15 @@ def clean(
     )
 
 
-def _years(frame: pd.DataFrame, mapping: Mapping[str, str], rejections: _Rejections, today: date) -> pd.Series:
+def _years(
+    frame: pd.DataFrame, mapping: Mapping[str, str], rejections: _Rejections, today: date
+) -> pd.Series:
     header, birth = _column(frame, mapping, "birth_year")
     years = pd.to_numeric(birth.where(birth != ""), errors="coerce")
     bad = (birth != "") & (years.isna() | (years < 1900) | (years > today.year) | (years % 1 != 0))
-    rejections.add(bad, header or "birth_year", birth, f"birth_year: not a year between 1900 and {today.year}")
+    rejections.add(
+        bad, header or "birth_year", birth, f"birth_year: not a year between 1900 and {today.year}"
+    )
     years = years.where(~bad)
     age_header, age = _column(frame, mapping, "age")
     ages = pd.to_numeric(age.where(age != ""), errors="coerce")

@@ -2,6 +2,183 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
+from campaign.console import JSON_OPTION, echo_json, info, print_table, session_scope, warn
+from campaign.db import utcnow
+from campaign.errors import Invalid
+
 app = typer.Typer(no_args_is_help=True)
+segment_app = typer.Typer(no_args_is_help=True, help="Saved segments.")
+app.add_typer(segment_app, name="segment")
+
+FILE_ARGUMENT = typer.Argument(..., help="CSV (any delimiter, UTF-8/Latin-1) or XLSX file.")
+MAP_OPTION = typer.Option([], "--map", help="Override a column: HEADER=FIELD (repeatable).")
+REPORT_OPTION = typer.Option(None, "--report", help="Write rejected rows (and warnings) to this CSV.")
+OUT_OPTION = typer.Option(Path("sample.csv"), "--out", help="CSV file to write.")
+
+
+def _parse_map(pairs: list[str]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        header, sep, target = pair.partition("=")
+        if not sep or not header.strip() or not target.strip():
+            raise Invalid("map", f"{pair!r} is not HEADER=FIELD")
+        mapping[header.strip()] = target.strip()
+    return mapping
+
+
+@app.command("import")
+def import_command(
+    file: Path = FILE_ARGUMENT,
+    map_: list[str] = MAP_OPTION,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and count; write nothing."),
+    strict: bool = typer.Option(False, "--strict", help="Reject the whole file if any row is rejected."),
+    report: Path | None = REPORT_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Import contacts from a file (one transaction; valid rows imported, the rest reported)."""
+    from audiences.importer import import_file, write_report
+
+    mapping = _parse_map(map_)
+    with session_scope() as session:
+        summary = import_file(session, file, mapping=mapping, dry_run=dry_run, strict=strict, now=utcnow())
+    if report is not None:
+        write_report(report, summary)
+    if json_output:
+        echo_json(summary.as_dict())
+        return
+    title = f"Import of {summary.file}" + (" (dry run: nothing written)" if summary.dry_run else "")
+    print_table(
+        ["rows", "imported", "updated", "unchanged", "duplicates", "rejected", "warnings"],
+        [
+            [
+                summary.rows,
+                summary.imported,
+                summary.updated,
+                summary.unchanged,
+                summary.duplicates,
+                summary.rejected,
+                summary.warnings,
+            ]
+        ],
+        title=title,
+    )
+    if summary.rejected_by_reason:
+        print_table(["reason", "rows"], summary.rejected_by_reason.items(), title="Rejected by reason")
+    if summary.report and report is None:
+        warn(f"{len(summary.report)} problems; write them with --report rejects.csv")
+
+
+@app.command("count")
+def count_command(
+    query: str = typer.Argument(..., help="A segment slug or a query, e.g. 'border = \"MX\" and age < 25'."),
+    by: str | None = typer.Option(None, "--by", help="Break down by a field (language, department, ...)."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Count the contacts a segment reaches, optionally broken down by a field."""
+    from audiences.segments import count
+
+    with session_scope() as session:
+        result = count(session, query, today=utcnow().date(), by=by)
+    if json_output:
+        echo_json(result.as_dict())
+        return
+    info(f"{result.count} contacts match {result.slug or result.query!r}")
+    if result.breakdown is not None:
+        print_table([by or "", "contacts"], result.breakdown.items())
+
+
+@app.command("segments")
+def segments_command(json_output: bool = JSON_OPTION) -> None:
+    """List saved and built-in segments with their counts."""
+    from audiences.segments import count, ensure_builtin_segments, list_segments
+
+    today = utcnow().date()
+    with session_scope() as session:
+        ensure_builtin_segments(session)
+        rows = [
+            {
+                "slug": s.slug,
+                "name": s.name,
+                "query": s.query,
+                "builtin": s.builtin,
+                "count": count(session, s.slug, today=today).count,
+            }
+            for s in list_segments(session)
+        ]
+    if json_output:
+        echo_json(rows)
+    else:
+        print_table(
+            ["slug", "name", "count", "query"], [[r["slug"], r["name"], r["count"], r["query"]] for r in rows]
+        )
+
+
+@segment_app.command("add")
+def segment_add_command(
+    slug: str = typer.Argument(..., help="Short identifier, e.g. youth_san_marcos."),
+    query: str = typer.Argument(..., help="Query in the segment language."),
+    name: str = typer.Option(..., "--name", help="Human-readable name."),
+    description: str | None = typer.Option(None, "--description"),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Save a named segment (the query is checked first)."""
+    from audiences.segments import add_segment, count
+
+    today = utcnow().date()
+    with session_scope() as session:
+        segment = add_segment(session, slug, query, name=name, description=description, today=today)
+        n = count(session, segment.slug, today=today).count
+    if json_output:
+        echo_json({"slug": slug, "name": name, "query": query, "count": n})
+    else:
+        info(f"Saved segment {slug!r} ({n} contacts now).")
+
+
+@app.command("opt-out")
+def opt_out_command(
+    phone: str = typer.Argument(..., help="Phone number, any usual format."),
+    source: str | None = typer.Option(None, "--source", help="Where the request came from."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Record an opt-out: the contact receives no more blasts."""
+    from audiences.consent import find_contact, opt_out
+
+    with session_scope() as session:
+        contact = find_contact(session, phone)
+        opt_out(session, contact, channel="cli", source=source, now=utcnow())
+        result = {"phone": contact.phone, "status": str(contact.status)}
+    echo_json(result) if json_output else info(f"{result['phone']} opted out.")
+
+
+@app.command("opt-in")
+def opt_in_command(
+    phone: str = typer.Argument(..., help="Phone number, any usual format."),
+    source: str = typer.Option(..., "--source", help="Where consent was given (form, event, ...)."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Record an opt-in (creates the contact if unknown)."""
+    from audiences.consent import find_or_create_contact, opt_in
+
+    now = utcnow()
+    with session_scope() as session:
+        contact = find_or_create_contact(session, phone, now=now)
+        opt_in(session, contact, channel="cli", source=source, now=now)
+        result = {"phone": contact.phone, "status": str(contact.status)}
+    echo_json(result) if json_output else info(f"{result['phone']} opted in ({source}).")
+
+
+@app.command("sample")
+def sample_command(
+    n: int = typer.Option(5000, "--n", min=1, help="Number of rows."),
+    seed: int = typer.Option(1, "--seed", help="Random seed (same seed, same file)."),
+    out: Path = OUT_OPTION,
+) -> None:
+    """Write a SYNTHETIC sample audience CSV (made-up people and numbers) for demos and tests."""
+    from audiences.sample import SYNTHETIC_NOTICE, write_csv
+
+    path = write_csv(out, n, seed)
+    info(f"Wrote {n} rows to {path}. {SYNTHETIC_NOTICE}")

@@ -32,8 +32,18 @@ from campaign.db import is_postgres
 from campaign.errors import Invalid
 from campaign.languages import LanguageRegistry, default_registry
 
-FIELDS = ("name", "language", "country", "department", "municipality_code", "birth_year", "sex",
-          "household", "timezone", "consent_source")
+FIELDS = (
+    "name",
+    "language",
+    "country",
+    "department",
+    "municipality_code",
+    "birth_year",
+    "sex",
+    "household",
+    "timezone",
+    "consent_source",
+)
 INSERT_COLUMNS = ("phone", *FIELDS, "custom", "status", "consent_at", "created_at", "updated_at")
 CHUNK = 50_000
 
@@ -92,11 +102,16 @@ def import_file(
     path = Path(path)
     table = read_table(path)
     headers = map_headers(list(table.frame.columns), mapping)
-    cleaned = clean(table.frame, headers, table.row_numbers, today=now.date(),
-                    registry=registry or default_registry())
+    cleaned = clean(
+        table.frame, headers, table.row_numbers, today=now.date(), registry=registry or default_registry()
+    )
     summary = ImportSummary(
-        file=path.name, rows=len(table.frame) + len(table.bad_rows), dry_run=dry_run,
-        encoding=table.encoding, delimiter=table.delimiter, mapping=headers,
+        file=path.name,
+        rows=len(table.frame) + len(table.bad_rows),
+        dry_run=dry_run,
+        encoding=table.encoding,
+        delimiter=table.delimiter,
+        mapping=headers,
     )
     report = list(cleaned.problems)
     by_reason = dict(cleaned.rejected_by_reason)
@@ -108,7 +123,9 @@ def import_file(
     summary.warnings = len(cleaned.warnings)
     summary.report = report + cleaned.warnings
     if strict and summary.rejected:
-        raise Invalid("file", f"{path.name}: {summary.rejected} rejected rows (strict mode: nothing imported)")
+        raise Invalid(
+            "file", f"{path.name}: {summary.rejected} rejected rows (strict mode: nothing imported)"
+        )
 
     frame = cleaned.frame
     custom_columns = [c for c in frame.columns if c.startswith("custom.")]
@@ -125,9 +142,17 @@ def import_file(
     if dry_run:
         return summary
 
-    batch = ImportBatch(filename=path.name[:500], started_at=now, finished_at=now, rows=summary.rows,
-                        imported=summary.imported, updated=summary.updated, duplicates=summary.duplicates,
-                        rejected=summary.rejected, summary=summary.as_dict())
+    batch = ImportBatch(
+        filename=path.name[:500],
+        started_at=now,
+        finished_at=now,
+        rows=summary.rows,
+        imported=summary.imported,
+        updated=summary.updated,
+        duplicates=summary.duplicates,
+        rejected=summary.rejected,
+        summary=summary.as_dict(),
+    )
     session.add(batch)
     session.flush()
     summary.batch_id = batch.id
@@ -137,8 +162,10 @@ def import_file(
         for chunk in _chunks(updates, CHUNK):
             session.execute(stmt, [{**u, "updated_at": now} for u in chunk])
     if summary.report:
-        rows = [{"batch_id": batch.id, "row": r, "column": c[:100], "value": v[:1000], "reason": why[:200]}
-                for r, c, v, why in summary.report]
+        rows = [
+            {"batch_id": batch.id, "row": r, "column": c[:100], "value": v[:1000], "reason": why[:200]}
+            for r, c, v, why in summary.report
+        ]
         for chunk in _chunks(rows, CHUNK):
             session.execute(insert(ImportRejection.__table__), chunk)
     batch.summary = summary.as_dict()
@@ -148,7 +175,7 @@ def import_file(
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _existing(session: Session, phones: list[str]) -> dict[str, dict[str, Any]]:
@@ -191,7 +218,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _updates(frame: pd.DataFrame, custom_columns: list[str], existing: dict[str, dict[str, Any]]) -> list[dict]:
+def _updates(
+    frame: pd.DataFrame, custom_columns: list[str], existing: dict[str, dict[str, Any]]
+) -> list[dict]:
     """Per stored contact, the new values where the file has a non-empty one that differs."""
     out: list[dict[str, Any]] = []
     customs = _custom_dicts(frame, custom_columns)
@@ -226,7 +255,7 @@ def _insert_contacts(
     stamp: Any = now if postgres else now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     names = ", ".join(INSERT_COLUMNS)
     for start in range(0, len(frame), CHUNK):
-        part = frame.iloc[start:start + CHUNK]
+        part = frame.iloc[start : start + CHUNK]
         customs = [json.dumps(c, ensure_ascii=False) for c in _custom_dicts(part, custom_columns)]
         columns = [part["phone"].tolist()]
         for name in FIELDS:

@@ -19,13 +19,34 @@ from campaign.errors import Invalid
 from campaign.languages import fold_key
 
 CONTACT_FIELDS = (
-    "phone", "name", "language", "department", "municipality", "birth_year", "age", "sex",
-    "household", "timezone", "consent_source",
+    "phone",
+    "name",
+    "language",
+    "department",
+    "municipality",
+    "birth_year",
+    "age",
+    "sex",
+    "household",
+    "timezone",
+    "consent_source",
 )
 HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
     "phone": (
-        "phone", "telefono", "tel", "celular", "cel", "movil", "mobile", "phonenumber", "numero",
-        "numerodetelefono", "telefonocelular", "whatsapp", "msisdn", "cellphone",
+        "phone",
+        "telefono",
+        "tel",
+        "celular",
+        "cel",
+        "movil",
+        "mobile",
+        "phonenumber",
+        "numero",
+        "numerodetelefono",
+        "telefonocelular",
+        "whatsapp",
+        "msisdn",
+        "cellphone",
     ),
     "name": ("name", "nombre", "nombrecompleto", "fullname", "nombres"),
     "language": ("language", "idioma", "lengua", "lang", "idiomamaterno", "idiomapreferido"),
@@ -96,18 +117,26 @@ def read_table(path: Path) -> RawTable:
         try:
             frame = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
         except Exception as exc:  # noqa: BLE001 - any openpyxl failure means "not a readable workbook"
-            raise Invalid("file", f"{path.name}: not a readable XLSX workbook ({type(exc).__name__})") from exc
+            raise Invalid(
+                "file", f"{path.name}: not a readable XLSX workbook ({type(exc).__name__})"
+            ) from exc
         frame = frame.fillna("").astype(str)
         return RawTable(frame, pd.Series(range(2, len(frame) + 2)), "xlsx", None)
     if suffix not in CSV_SUFFIXES:
-        raise Invalid("file", f"{path.name}: wrong file type {suffix or '(none)'} (use .csv, .txt, .tsv or .xlsx)")
+        raise Invalid(
+            "file", f"{path.name}: wrong file type {suffix or '(none)'} (use .csv, .txt, .tsv or .xlsx)"
+        )
     text, encoding = _decode(path.read_bytes(), path)
     if not text.strip():
         raise Invalid("file", f"{path.name}: the file is empty")
     delimiter = "\t" if suffix == ".tsv" else _sniff_delimiter(text)
     try:
         frame = pd.read_csv(
-            io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, engine="c",
+            io.StringIO(text),
+            sep=delimiter,
+            dtype=str,
+            keep_default_na=False,
+            engine="c",
             skip_blank_lines=True,
         )
         rows = pd.Series(range(2, len(frame) + 2))
@@ -160,8 +189,11 @@ def map_headers(columns: list[str], overrides: Mapping[str, str] | None = None) 
         if column is None:
             raise Invalid("map", f"no column {header!r} in the file (columns: {', '.join(columns)})")
         if target not in CONTACT_FIELDS and target != "ignore" and not target.startswith("custom."):
-            raise Invalid("map", f"unknown field {target!r} for {header!r} (use {', '.join(CONTACT_FIELDS)}, "
-                          "custom.NAME or ignore)")
+            raise Invalid(
+                "map",
+                f"unknown field {target!r} for {header!r} (use {', '.join(CONTACT_FIELDS)}, "
+                "custom.NAME or ignore)",
+            )
         for other, assigned in mapping.items():
             if assigned == target and other != column and target in CONTACT_FIELDS:
                 mapping[other] = "custom." + custom_key(other)

@@ -20,8 +20,17 @@ SYNTHETIC_NOTICE = "SYNTHETIC sample data: made-up people and phone numbers, for
 
 # Languages spoken per department besides Spanish (code, spelling variants people write).
 MAYAN_BY_DEPARTMENT = {
-    "GT-14": "quc", "GT-08": "quc", "GT-07": "quc", "GT-09": "mam", "GT-12": "mam", "GT-13": "mam",
-    "GT-16": "kek", "GT-17": "kek", "GT-18": "kek", "GT-04": "cak", "GT-03": "cak",
+    "GT-14": "quc",
+    "GT-08": "quc",
+    "GT-07": "quc",
+    "GT-09": "mam",
+    "GT-12": "mam",
+    "GT-13": "mam",
+    "GT-16": "kek",
+    "GT-17": "kek",
+    "GT-18": "kek",
+    "GT-04": "cak",
+    "GT-03": "cak",
 }
 SPELLINGS = {
     "es": ["Español", "es", "spanish", "español", "Espanol"],
@@ -31,15 +40,68 @@ SPELLINGS = {
     "cak": ["Kaqchikel", "cakchiquel", "cak"],
     "kjb": ["Q'anjob'al", "kjb"],
 }
-HOUSEHOLDS = ["madre soltera", "single_mother", "two_parents", "biparental", "extended", "single_father",
-              "grandparents", ""]
+HOUSEHOLDS = [
+    "madre soltera",
+    "single_mother",
+    "two_parents",
+    "biparental",
+    "extended",
+    "single_father",
+    "grandparents",
+    "",
+]
 HOUSEHOLD_P = [0.10, 0.08, 0.30, 0.15, 0.20, 0.04, 0.08, 0.05]
-FIRST = ["María", "Ana", "Rosa", "Juana", "Lucía", "Carmen", "Elena", "José", "Juan", "Pedro", "Luis",
-         "Carlos", "Diego", "Miguel", "Sofía", "Isabel", "Marta", "Tomás", "Andrea", "Feliciana"]
-LAST = ["López", "García", "Pérez", "Hernández", "Tzoc", "Xicará", "Coc", "Choc", "Ajú", "Mendoza",
-        "Ramírez", "Morales", "Cux", "Tum", "Batz", "Chávez", "Ixcoy", "Sic", "Caal", "Pop"]
-FOREIGN = [("MX", "+52 962 {a:03d} {b:04d}"), ("HN", "+504 9{a:03d} {b:04d}"), ("SV", "+503 7{a:03d} {b:04d}"),
-           ("BZ", "+501 61{a1} {b:04d}"), ("US", "+1 213 {a3} {b:04d}")]
+FIRST = [
+    "María",
+    "Ana",
+    "Rosa",
+    "Juana",
+    "Lucía",
+    "Carmen",
+    "Elena",
+    "José",
+    "Juan",
+    "Pedro",
+    "Luis",
+    "Carlos",
+    "Diego",
+    "Miguel",
+    "Sofía",
+    "Isabel",
+    "Marta",
+    "Tomás",
+    "Andrea",
+    "Feliciana",
+]
+LAST = [
+    "López",
+    "García",
+    "Pérez",
+    "Hernández",
+    "Tzoc",
+    "Xicará",
+    "Coc",
+    "Choc",
+    "Ajú",
+    "Mendoza",
+    "Ramírez",
+    "Morales",
+    "Cux",
+    "Tum",
+    "Batz",
+    "Chávez",
+    "Ixcoy",
+    "Sic",
+    "Caal",
+    "Pop",
+]
+FOREIGN = [
+    ("MX", "+52 962 {a:03d} {b:04d}"),
+    ("HN", "+504 9{a:03d} {b:04d}"),
+    ("SV", "+503 7{a:03d} {b:04d}"),
+    ("BZ", "+501 61{a1} {b:04d}"),
+    ("US", "+1 213 {a3} {b:04d}"),
+]
 
 
 def _phone_strings(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -49,8 +111,14 @@ def _phone_strings(rng: np.random.Generator, n: int) -> np.ndarray:
     head, tail = text.str[:4], text.str[4:]
     styles = rng.integers(0, 8, size=n)
     variants = [
-        head + "-" + tail, "+502 " + head + " " + tail, "(502) " + head + "-" + tail, "00502" + text,
-        "502-" + head + "-" + tail, head + "." + tail, head + " " + tail, text,
+        head + "-" + tail,
+        "+502 " + head + " " + tail,
+        "(502) " + head + "-" + tail,
+        "00502" + text,
+        "502-" + head + "-" + tail,
+        head + "." + tail,
+        head + " " + tail,
+        text,
     ]
     out = variants[0].to_numpy(dtype=object)
     for style in range(1, 8):
@@ -82,8 +150,10 @@ def generate(n: int, seed: int) -> pd.DataFrame:
     speaks_mayan = rng.random(n) < 0.55
     language = np.where(speaks_mayan, mayan, "es")
     language[rng.random(n) < 0.02] = "kjb"
-    spelled = np.array([SPELLINGS[c][i % len(SPELLINGS[c])] for i, c in
-                        zip(rng.integers(0, 5, n), language, strict=True)], dtype=object)
+    spelled = np.array(
+        [SPELLINGS[c][i % len(SPELLINGS[c])] for i, c in zip(rng.integers(0, 5, n), language, strict=True)],
+        dtype=object,
+    )
     spelled[rng.random(n) < 0.03] = ""
 
     phones = _phone_strings(rng, n)
@@ -94,18 +164,24 @@ def generate(n: int, seed: int) -> pd.DataFrame:
         phones[i] = pattern.format(a=a, b=b, a1=a % 10, a3=f"{a}")
 
     ages = np.clip(rng.gamma(3.0, 9.0, n).astype(int) + 10, 10, 85)
-    frame = pd.DataFrame({
-        "teléfono": phones,
-        "nombre": [f"{FIRST[a]} {LAST[b]}" for a, b in zip(rng.integers(0, 20, n), rng.integers(0, 20, n),
-                                                            strict=True)],
-        "idioma": spelled,
-        "departamento": dept_written,
-        "municipio": muni_name,
-        "año de nacimiento": (2025 - ages).astype(str),
-        "sexo": rng.choice(["F", "M", "Mujer", "Hombre", ""], size=n, p=[0.4, 0.3, 0.12, 0.1, 0.08]),
-        "hogar": rng.choice(HOUSEHOLDS, size=n, p=HOUSEHOLD_P),
-        "adolescent_children": rng.choice(["0", "1", "2", "3", ""], size=n, p=[0.45, 0.25, 0.12, 0.05, 0.13]),
-    })
+    frame = pd.DataFrame(
+        {
+            "teléfono": phones,
+            "nombre": [
+                f"{FIRST[a]} {LAST[b]}"
+                for a, b in zip(rng.integers(0, 20, n), rng.integers(0, 20, n), strict=True)
+            ],
+            "idioma": spelled,
+            "departamento": dept_written,
+            "municipio": muni_name,
+            "año de nacimiento": (2025 - ages).astype(str),
+            "sexo": rng.choice(["F", "M", "Mujer", "Hombre", ""], size=n, p=[0.4, 0.3, 0.12, 0.1, 0.08]),
+            "hogar": rng.choice(HOUSEHOLDS, size=n, p=HOUSEHOLD_P),
+            "adolescent_children": rng.choice(
+                ["0", "1", "2", "3", ""], size=n, p=[0.45, 0.25, 0.12, 0.05, 0.13]
+            ),
+        }
+    )
     _mess_up(frame, rng)
     return frame
 

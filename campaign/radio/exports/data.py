@@ -1,0 +1,168 @@
+"""What every radio export shows, gathered once: the campaign's spot scripts and station schedules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from campaign.campaigns import get_campaign
+from campaign.errors import Invalid
+from campaign.languages import default_registry
+from campaign.models import Station
+from campaign.radio.airings import ScheduleRow, schedule_rows, spot_duration, step_context
+from campaign.radio.stations import get_station, station_dict
+from messages.library import approved_translations
+from messages.models import Message
+from messages.radio import ScriptPart, script_parts
+
+
+@dataclass(frozen=True)
+class SpotScript:
+    """One spot in one language, rendered, with what the page header shows."""
+
+    spot: str
+    title: str | None
+    language: str
+    language_name: str
+    slot_seconds: int | None
+    estimate_seconds: float
+    version: int
+    pronunciation: str | None
+    parts: list[ScriptPart]
+
+    @property
+    def spoken_lines(self) -> list[str]:
+        return [p.text for p in self.parts if not p.is_cue]
+
+
+@dataclass(frozen=True)
+class StationSchedule:
+    """A station (as plain data) and its airings in this export, in local time."""
+
+    station: dict[str, object]
+    rows: list[ScheduleRow]
+
+
+@dataclass(frozen=True)
+class RadioExport:
+    """Everything an export file is written from."""
+
+    campaign_slug: str
+    campaign_name: str
+    timezone: str
+    spots: list[SpotScript]
+    stations: list[StationSchedule]
+    airings: list[ScheduleRow] = field(default_factory=list)
+
+    def file_stem(self, station: str | None = None, language: str | None = None) -> str:
+        return "-".join(x for x in (self.campaign_slug, "radio", station, language) if x)
+
+
+def build_export(
+    session: Session,
+    campaign_slug: str,
+    *,
+    station: str | None = None,
+    language: str | None = None,
+) -> RadioExport:
+    """Gathers the spots (approved translations of the campaign's radio steps) and the airing
+    schedule, optionally for one station (its languages only) and/or one language.
+
+    Raises NotFound for an unknown campaign or station, Invalid when nothing is left to export.
+    """
+    campaign = get_campaign(session, campaign_slug)
+    steps = [s for s in campaign.steps if s.channel == "radio"]
+    if not steps:
+        raise Invalid("campaign", f"{campaign_slug!r} has no radio steps")
+    registry = default_registry()
+    if language:
+        registry.get(language)
+    only = get_station(session, station) if station else None
+    wanted_languages = set(only.languages or []) if only else None
+    if language:
+        wanted_languages = {language} & wanted_languages if wanted_languages is not None else {language}
+    approved = approved_translations(session, [s.message_id for s in steps])
+    message_ids = [s.message_id for s in steps]
+    messages = {m.id: m for m in session.scalars(select(Message).where(Message.id.in_(message_ids)))}
+    ordered = sorted(approved.items(), key=lambda item: _language_order(item[0][1]))
+    spots: list[SpotScript] = []
+    seen: set[tuple[int, str]] = set()
+    for step in steps:
+        context = step_context(step, campaign)
+        message = messages[step.message_id]
+        for (message_id, code), translation in ordered:
+            if message_id != step.message_id or (message_id, code) in seen:
+                continue
+            if wanted_languages is not None and code not in wanted_languages:
+                continue
+            seen.add((message_id, code))
+            spots.append(
+                SpotScript(
+                    spot=message.slug,
+                    title=message.title,
+                    language=code,
+                    language_name=registry.get(code).name if code in registry else code,
+                    slot_seconds=message.slot_seconds,
+                    estimate_seconds=spot_duration(session, translation, context, step_key=step.key),
+                    version=translation.version,
+                    pronunciation=translation.pronunciation,
+                    parts=script_parts(translation, context),
+                )
+            )
+    if not spots:
+        what = f" in {language}" if language else ""
+        where = f" for station {station}" if station else ""
+        raise Invalid("export", f"no approved radio spot{what}{where} in campaign {campaign_slug!r}")
+    airings = schedule_rows(session, campaign_slug, station=station, language=language)
+    if only is not None:
+        stations = [only]
+    else:
+        slugs = sorted({row.station for row in airings})
+        query = select(Station).where(Station.slug.in_(slugs)).order_by(Station.slug)
+        stations = list(session.scalars(query))
+    schedules = [
+        StationSchedule(station_dict(s), [row for row in airings if row.station == s.slug]) for s in stations
+    ]
+    return RadioExport(
+        campaign_slug=campaign.slug,
+        campaign_name=campaign.name,
+        timezone=campaign.timezone,
+        spots=spots,
+        stations=schedules,
+        airings=airings,
+    )
+
+
+def _language_order(code: str) -> tuple[int, str]:
+    return (0 if code == "es" else 1, code)
+
+
+def format_seconds(seconds: float | None) -> str:
+    """`27.5` -> `27.5 s`; None -> `-`."""
+    return "-" if seconds is None else f"{seconds:.1f} s"
+
+
+def part_label(part: ScriptPart) -> str:
+    """Left-column label: the speaker, or the cue with its length (`PAUSA 1 s`)."""
+    if part.is_cue:
+        return f"{part.label} ({part.seconds:g} s)"
+    return part.label
+
+
+def header_fields(export: RadioExport, spot: SpotScript) -> list[tuple[str, str]]:
+    """The header of a spot page, in the order every format prints it."""
+    return [
+        ("Campaña", export.campaign_name),
+        ("Spot", spot.spot),
+        ("Idioma", f"{spot.language_name} ({spot.language})"),
+        ("Duración del espacio", f"{spot.slot_seconds} s" if spot.slot_seconds else "-"),
+        ("Lectura estimada", format_seconds(spot.estimate_seconds)),
+        ("Versión", str(spot.version)),
+    ]
+
+
+def now_label(now: datetime) -> str:
+    return now.strftime("%Y-%m-%d %H:%M UTC")

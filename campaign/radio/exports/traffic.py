@@ -1,0 +1,53 @@
+"""The traffic log (CSV or XLSX): one row per planned airing, with its planned/aired/missed status."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from openpyxl import Workbook
+
+from campaign.radio.exports.data import RadioExport
+
+COLUMNS = ("station", "date", "time", "spot", "language", "duration", "status", "notes")
+
+
+def traffic_rows(export: RadioExport) -> list[list[str]]:
+    """Rows in COLUMNS order, local date and time of the campaign's timezone."""
+    return [
+        [
+            row.station,
+            row.local_time.date().isoformat(),
+            row.local_time.strftime("%H:%M"),
+            row.spot,
+            row.language,
+            "" if row.duration_seconds is None else f"{row.duration_seconds:.1f}",
+            row.status,
+            row.notes or "",
+        ]
+        for row in export.airings
+    ]
+
+
+def write_csv(export: RadioExport, path: Path) -> Path:
+    """Writes the traffic log as UTF-8 CSV with a header row (Excel-friendly BOM)."""
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        writer.writerows(traffic_rows(export))
+    return path
+
+
+def write_xlsx(export: RadioExport, path: Path) -> Path:
+    """Writes the traffic log as one XLSX sheet with a frozen header row."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "traffic"
+    sheet.append(list(COLUMNS))
+    for row in traffic_rows(export):
+        sheet.append(row)
+    sheet.freeze_panes = "A2"
+    for letter, width in zip("ABCDEFGH", (22, 12, 8, 28, 10, 10, 10, 40), strict=True):
+        sheet.column_dimensions[letter].width = width
+    workbook.save(str(path))
+    return path

@@ -1,0 +1,158 @@
+"""The producers' airing log: a CSV of what actually aired (date, time, spot, aired yes/no, notes).
+
+Each row is matched to a planned airing of that spot on that station at that local date and
+time (the campaign's timezone), and marks it aired or missed. The file is validated whole
+first: a bad row changes nothing and the error names the row and column.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from campaign.errors import Invalid, NotFound
+from campaign.models import Airing, AiringStatus, Campaign, Step
+from campaign.radio.stations import get_station
+from messages.models import Message
+
+REQUIRED = ("date", "time", "spot", "aired")
+OPTIONAL = ("notes", "language")
+YES = {"yes", "y", "si", "sí", "s", "1", "true", "x", "aired", "ok"}
+NO = {"no", "n", "0", "false", "missed", "-"}
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One parsed line of the log."""
+
+    row: int
+    day: date
+    at: time
+    spot: str
+    aired: bool
+    notes: str | None
+    language: str | None
+
+
+@dataclass(frozen=True)
+class LogSummary:
+    """What a log file did: rows read, airings marked aired and missed."""
+
+    rows: int
+    aired: int
+    missed: int
+
+
+def _parse_date(value: str, where: str) -> date:
+    text = value.strip()
+    for fmt in ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y"):
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise Invalid(f"{where}, column 'date'", f"{value!r} is not a date like 2027-01-11 or 11/01/2027")
+
+
+def _parse_time(value: str, where: str) -> time:
+    text = value.strip().lower().replace(".", ":").replace("h", ":").rstrip(":")
+    try:
+        hour, minute = (int(p) for p in text.split(":")[:2])
+        return time(hour, minute)
+    except (ValueError, TypeError):
+        raise Invalid(f"{where}, column 'time'", f"{value!r} is not a time like 06:30") from None
+
+
+def read_log(path: Path | str) -> list[LogRow]:
+    """Parses a log CSV; raises Invalid naming the file, row and column of the first problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotFound(f"log file {str(path)!r} not found")
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = [(f or "").strip().lower() for f in reader.fieldnames or []]
+        missing = [c for c in REQUIRED if c not in header]
+        if missing:
+            raise Invalid(path.name, f"missing column(s) {', '.join(missing)}; expected "
+                          f"{', '.join(REQUIRED + OPTIONAL)}")
+        rows = []
+        for index, raw in enumerate(reader, start=2):
+            where = f"{path.name} row {index}"
+            values = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
+            if not any(values.values()):
+                continue  # blank line
+            aired_text = values["aired"].lower()
+            if aired_text not in YES | NO:
+                raise Invalid(f"{where}, column 'aired'", f"{values['aired']!r}: write yes or no")
+            if not values["spot"]:
+                raise Invalid(f"{where}, column 'spot'", "which spot aired? (its id, e.g. spot-coyotes)")
+            rows.append(
+                LogRow(
+                    row=index,
+                    day=_parse_date(values["date"], where),
+                    at=_parse_time(values["time"], where),
+                    spot=values["spot"],
+                    aired=aired_text in YES,
+                    notes=values.get("notes") or None,
+                    language=values.get("language") or None,
+                )
+            )
+    if not rows:
+        raise Invalid(path.name, "the log has no rows")
+    return rows
+
+
+def record_log(session: Session, station_slug: str, path: Path | str) -> LogSummary:
+    """Marks the station's planned airings aired or missed from a producer's log CSV (flushed).
+
+    Every row must match at least one airing (spot, local date and time, optional language);
+    otherwise Invalid names the row and nothing changes. A later log may correct an earlier one.
+    """
+    station = get_station(session, station_slug)
+    rows = read_log(path)
+    name = Path(path).name
+    first = min(r.day for r in rows) - timedelta(days=2)
+    last = max(r.day for r in rows) + timedelta(days=2)
+    candidates = session.execute(
+        select(Airing, Message.slug, Campaign.timezone)
+        .join(Message, Message.id == Airing.message_id)
+        .join(Step, Step.id == Airing.step_id)
+        .join(Campaign, Campaign.id == Step.campaign_id)
+        .where(
+            Airing.station_id == station.id,
+            Airing.scheduled_at >= datetime.combine(first, time(0), tzinfo=ZoneInfo("UTC")),
+            Airing.scheduled_at <= datetime.combine(last, time(0), tzinfo=ZoneInfo("UTC")),
+        )
+    ).all()
+    index: dict[tuple[str, date, time], list[Airing]] = {}
+    for airing, slug, tz in candidates:
+        local = airing.scheduled_at.astimezone(ZoneInfo(tz))
+        key = (slug, local.date(), local.time().replace(second=0, microsecond=0))
+        index.setdefault(key, []).append(airing)
+    planned: list[tuple[LogRow, list[Airing]]] = []
+    for row in rows:
+        matches = index.get((row.spot, row.day, row.at), [])
+        if row.language:
+            matches = [a for a in matches if a.language == row.language]
+        if not matches:
+            raise Invalid(
+                f"{name} row {row.row}",
+                f"no planned airing of {row.spot!r} on {station.slug} at {row.day} {row.at:%H:%M}"
+                + (f" in {row.language}" if row.language else ""),
+            )
+        planned.append((row, matches))
+    aired = missed = 0
+    for row, matches in planned:
+        for airing in matches:
+            airing.status = AiringStatus.AIRED if row.aired else AiringStatus.MISSED
+            airing.aired_at = airing.scheduled_at if row.aired else None
+            airing.notes = row.notes
+            aired += row.aired
+            missed += not row.aired
+    session.flush()
+    return LogSummary(rows=len(rows), aired=aired, missed=missed)

@@ -164,5 +164,15 @@ def header_fields(export: RadioExport, spot: SpotScript) -> list[tuple[str, str]
     ]
 
 
-def now_label(now: datetime) -> str:
-    return now.strftime("%Y-%m-%d %H:%M UTC")
+WEEKDAYS_ES = ("lun", "mar", "mié", "jue", "vie", "sáb", "dom")
+STATUS_ES = {"planned": "planificado", "aired": "emitido", "missed": "no emitido"}
+
+
+def local_day(moment: datetime) -> str:
+    """`lun 2027-01-11`: weekday in Spanish (producers read the schedule in Spanish)."""
+    return f"{WEEKDAYS_ES[moment.weekday()]} {moment.date().isoformat()}"
+
+
+def status_label(status: str) -> str:
+    """The Spanish word for an airing status on printed schedules."""
+    return STATUS_ES.get(status, status)

@@ -9,7 +9,14 @@ from docx.enum.section import WD_ORIENT
 from docx.enum.text import WD_BREAK
 from docx.shared import Mm, Pt
 
-from campaign.radio.exports.data import RadioExport, format_seconds, header_fields, part_label
+from campaign.radio.exports.data import (
+    RadioExport,
+    format_seconds,
+    header_fields,
+    local_day,
+    part_label,
+    status_label,
+)
 
 PAGE_SIZES_MM = {"a4": (210, 297), "letter": (215.9, 279.4)}
 
@@ -54,8 +61,8 @@ def write_docx(export: RadioExport, path: Path, *, page_size: str = "a4") -> Pat
             cell.paragraphs[0].runs[0].bold = True
         for row in schedule.rows:
             cells = table.add_row().cells
-            values = [row.local_time.strftime("%a %Y-%m-%d"), row.local_time.strftime("%H:%M"), row.spot,
-                      row.language, format_seconds(row.duration_seconds), row.status]
+            values = [local_day(row.local_time), row.local_time.strftime("%H:%M"), row.spot,
+                      row.language, format_seconds(row.duration_seconds), status_label(row.status)]
             for cell, text in zip(cells, values, strict=True):
                 cell.text = text
 

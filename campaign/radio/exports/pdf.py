@@ -27,7 +27,15 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from campaign.radio.exports.data import RadioExport, SpotScript, format_seconds, header_fields, part_label
+from campaign.radio.exports.data import (
+    RadioExport,
+    SpotScript,
+    format_seconds,
+    header_fields,
+    local_day,
+    part_label,
+    status_label,
+)
 
 FONTS_DIR = Path(__file__).resolve().parent.parent / "fonts"
 REGULAR, BOLD = "DejaVuSans", "DejaVuSans-Bold"
@@ -85,15 +93,15 @@ def _cover(export: RadioExport, index: int, styles: dict[str, ParagraphStyle]) -
     for row in schedule.rows:
         data.append(
             [
-                _p(row.local_time.strftime("%a %Y-%m-%d"), styles["cell"]),
+                _p(local_day(row.local_time), styles["cell"]),
                 _p(row.local_time.strftime("%H:%M"), styles["cell"]),
                 _p(row.spot, styles["cell"]),
                 _p(row.language, styles["cell"]),
                 _p(format_seconds(row.duration_seconds), styles["cell"]),
-                _p(row.status, styles["cell"]),
+                _p(status_label(row.status), styles["cell"]),
             ]
         )
-    table = Table(data, repeatRows=1, colWidths=[32 * mm, 16 * mm, 55 * mm, 18 * mm, 20 * mm, 20 * mm])
+    table = Table(data, repeatRows=1, colWidths=[30 * mm, 14 * mm, 54 * mm, 16 * mm, 22 * mm, 26 * mm])
     table.setStyle(
         TableStyle(
             [

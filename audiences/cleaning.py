@@ -104,7 +104,7 @@ def _map_distinct(values: pd.Series, fn) -> tuple[pd.Series, pd.Series]:  # type
             results[value] = fn(value)
         except Invalid as exc:
             errors[value] = exc.reason
-    return values.map(results), values.map(errors)
+    return values.map(results).astype(object), values.map(errors).astype(object)
 
 
 def clean_phones(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:

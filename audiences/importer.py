@@ -249,7 +249,7 @@ def _insert_contacts(
 ) -> None:
     if frame.empty:
         return
-    frame = frame.assign(consent_source=frame["consent_source"].fillna(source))
+    frame = frame.assign(consent_source=frame["consent_source"].astype(object).fillna(source))
     connection = session.connection()
     postgres = is_postgres(session)
     stamp: Any = now if postgres else now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -100,6 +100,8 @@ def normalize_phone(raw: str, *, default_region: str = "GT") -> PhoneNumber:
         raise Invalid("phone", "too short")
     if possible == ValidationResult.TOO_LONG:
         raise Invalid("phone", "too long")
+    if possible == ValidationResult.INVALID_LENGTH:
+        raise Invalid("phone", "wrong number of digits")
     if possible == ValidationResult.INVALID_COUNTRY_CODE:
         raise Invalid("phone", "invalid country code")
     region = phonenumbers.region_code_for_number(number)

@@ -36,13 +36,15 @@ class Language:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-# Spanish radio copy is read at about 70 words per 30 s; Spanish averages ~2.1 syllables per
-# word, so ~4.9 syllables per second. Mayan defaults start from the same rate until calibrated.
+# Spanish radio copy is read at about 70 words per 30 s; running Spanish copy counts ~1.9
+# syllables per word (vowel nuclei, messages/duration.py; dictionary words average more, but
+# "de", "la", "y", "es" are frequent), so ~4.4 syllables per second. Mayan defaults start near
+# the same rate until a producer calibrates them (`campaign radio calibrate`).
 BUILTIN_LANGUAGES: tuple[Language, ...] = (
     Language(
         "es", "Spanish", "Español",
         aliases=("espanol", "español", "spanish", "castellano", "spa", "es-gt", "esp"),
-        encoding_policy="fold", syllables_per_second=4.9, family="romance",
+        encoding_policy="fold", syllables_per_second=4.4, family="romance",
     ),
     Language(
         "quc", "K'iche'", "K'iche'",

@@ -72,7 +72,6 @@ FOLD_MAP: dict[int, str] = {ord(a): b for a, b in zip("áíóúÁÍÓÚ", "aiouA
 # A character class of everything that is NOT a one-septet GSM character: the fast path of
 # analyze() is a single C-level scan for it.
 _NOT_BASIC = re.compile("[^" + "".join(re.escape(c) for c in sorted(GSM_BASIC)) + "]")
-_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _SMART_KEYS = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(SMART_MAP)) + "]")
 
 
@@ -122,26 +121,26 @@ def _greedy_segments(costs: list[int], multi: int) -> int:
 def analyze(text: str) -> SmsInfo:
     """Encoding and segment count of `text` exactly as given (no replacements)."""
     n = len(text)
-    first = _NOT_BASIC.search(text)
-    if first is None:
+    found = _NOT_BASIC.findall(text)
+    if not found:
         return SmsInfo(GSM7, _segments_for(n, GSM_SINGLE, GSM_MULTI), n, n, [], text)
-    others = set(text[first.start():]) - GSM_BASIC
+    others = set(found)
     if others <= GSM_EXTENSION:
-        escapes = sum(text.count(c) for c in others)
-        units = n + escapes
+        units = n + len(found)
         if units <= GSM_SINGLE:
             segments = 1
         else:
             segments = _greedy_segments([2 if c in GSM_EXTENSION else 1 for c in text], GSM_MULTI)
         return SmsInfo(GSM7, segments, n, units, [], text)
-    non_gsm = [c for c in dict.fromkeys(text[first.start():]) if c not in GSM_ALL]
-    astral = len(_ASTRAL.findall(text)) if any(ord(c) > 0xFFFF for c in others) else 0
+    non_gsm = others - GSM_EXTENSION
+    ordered = sorted(non_gsm, key=text.index) if len(non_gsm) > 1 else list(non_gsm)
+    astral = sum(1 for c in found if c > "\uffff") if max(non_gsm) > "\uffff" else 0
     units = n + astral
     if units <= UCS2_SINGLE or astral == 0:
         segments = _segments_for(units, UCS2_SINGLE, UCS2_MULTI)
     else:
-        segments = _greedy_segments([2 if ord(c) > 0xFFFF else 1 for c in text], UCS2_MULTI)
-    return SmsInfo(UCS2, segments, n, units, non_gsm, text)
+        segments = _greedy_segments([2 if c > "\uffff" else 1 for c in text], UCS2_MULTI)
+    return SmsInfo(UCS2, segments, n, units, ordered, text)
 
 
 def split_segments(text: str) -> list[str]:

@@ -59,7 +59,8 @@ def test_load_lint_coverage_approve_through_cli(cli, db_url, write_pack, tmp_pat
     assert coverage["messages"]["primer-contacto"]["quc"] == "needs_review"
     assert coverage["messages"]["otro"]["quc"] == "missing"
 
-    approved = cli.invoke(app, ["messages", "approve", "primer-contacto", "--lang", "quc", "--by", "Revisora"])
+    approved = cli.invoke(app, ["messages", "approve", "primer-contacto", "--lang", "quc",
+                                "--by", "Revisora"])
     assert approved.exit_code == 0, approved.output
     listed = json.loads(cli.invoke(app, ["messages", "list", "--json"]).stdout)
     assert {m["slug"]: m["translations"] for m in listed}["primer-contacto"]["quc"] == "approved"

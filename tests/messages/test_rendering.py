@@ -52,5 +52,6 @@ def test_normalize_text_apostrophes(raw):
 
 
 def test_template_variables_are_the_top_level_names():
-    names = template_variables("{{ organizacion }} {{ contact.name | first_name }} {% if policia %}x{% endif %}")
+    template = "{{ organizacion }} {{ contact.name | first_name }} {% if policia %}x{% endif %}"
+    names = template_variables(template)
     assert names == {"organizacion", "contact", "policia"}

@@ -36,18 +36,53 @@ SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
 CHANNELS = ("sms", "radio")
 ENCODINGS = ("exact", "smart", "fold")
 CAMPAIGN_KEYS = {
-    "slug", "name", "timezone", "send_window", "weekend", "variables", "pacing",
-    "price_per_segment", "steps", "description",
+    "slug",
+    "name",
+    "timezone",
+    "send_window",
+    "weekend",
+    "variables",
+    "pacing",
+    "price_per_segment",
+    "steps",
+    "description",
 }
 STEP_KEYS = {
-    "id", "channel", "message", "segment", "query", "at", "rrule", "starts", "offset",
-    "fallback", "encoding", "deadline", "deadline_hours", "variants", "variables", "stations", "name",
+    "id",
+    "channel",
+    "message",
+    "segment",
+    "query",
+    "at",
+    "rrule",
+    "starts",
+    "offset",
+    "fallback",
+    "encoding",
+    "deadline",
+    "deadline_hours",
+    "variants",
+    "variables",
+    "stations",
+    "name",
 }
 EDITABLE_STATUSES = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED)
 # Step columns whose change makes work planned under the old version stale.
 VERSIONED_FIELDS = (
-    "channel", "message_id", "segment_slug", "query", "at", "rrule", "starts", "offset",
-    "fallback", "encoding", "deadline_hours", "variants", "variables", "stations",
+    "channel",
+    "message_id",
+    "segment_slug",
+    "query",
+    "at",
+    "rrule",
+    "starts",
+    "offset",
+    "fallback",
+    "encoding",
+    "deadline_hours",
+    "variants",
+    "variables",
+    "stations",
 )
 
 
@@ -224,7 +259,7 @@ def _parse_step(raw: Any, index: int, tz: str) -> dict[str, Any]:
 
 def _parse_offset(value: Any, field: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
-        raise Invalid(field, "give {field: enrolled_on, days: 3, time: \"09:00\"}")
+        raise Invalid(field, 'give {field: enrolled_on, days: 3, time: "09:00"}')
     name = str(_require(value, "field", field + ".field"))
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name):
         raise Invalid(field + ".field", f"{name!r} is not a custom field name")
@@ -327,8 +362,16 @@ def save_campaign(session: Session, spec: dict[str, Any], *, now: datetime) -> t
         session.add(campaign)
     elif campaign.status not in EDITABLE_STATUSES:
         raise InvalidTransition(f"campaign {campaign.slug}", campaign.status, "edited")
-    for field in ("name", "timezone", "window_start", "window_end", "weekend_window", "variables",
-                  "max_per_hour", "price_per_segment"):
+    for field in (
+        "name",
+        "timezone",
+        "window_start",
+        "window_end",
+        "weekend_window",
+        "variables",
+        "max_per_hour",
+        "price_per_segment",
+    ):
         setattr(campaign, field, spec[field])
     campaign.spec = _jsonable(spec)
     campaign.updated_at = now
@@ -356,9 +399,7 @@ def _bump_version(session: Session, step: Step, *, now: datetime) -> None:
     """New version: drop unplanned occurrences, cancel messages still queued from older ones."""
     step.version += 1
     session.execute(
-        delete(Occurrence).where(
-            Occurrence.step_id == step.id, Occurrence.status == OccurrenceStatus.PENDING
-        )
+        delete(Occurrence).where(Occurrence.step_id == step.id, Occurrence.status == OccurrenceStatus.PENDING)
     )
     session.execute(
         update(Outbound)
@@ -392,8 +433,9 @@ def list_campaigns(session: Session) -> list[Campaign]:
     return list(session.scalars(select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc())))
 
 
-def create_from_file(session: Session, path: str | Path, *, now: datetime,
-                     default_timezone: str = "America/Guatemala") -> tuple[Campaign, bool]:
+def create_from_file(
+    session: Session, path: str | Path, *, now: datetime, default_timezone: str = "America/Guatemala"
+) -> tuple[Campaign, bool]:
     """Loads, validates and saves a campaign file (create or update). Flushes."""
     file = Path(path)
     try:

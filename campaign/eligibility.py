@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, and_, exists, select
+from sqlalchemy.orm import aliased
 
 from audiences.models import Contact, ContactStatus
 from campaign.models import Case, CaseStatus
@@ -26,9 +27,11 @@ def blast_eligible(contact_id_column: ColumnElement[int] | None = None) -> Colum
     """
     if contact_id_column is None:
         return and_(Contact.status == ContactStatus.ACTIVE, ~has_open_case())
+    # An alias, so the subquery does not correlate to a Contact the enclosing query joins.
+    contact = aliased(Contact)
     active = exists(
-        select(Contact.id).where(
-            Contact.id == contact_id_column, Contact.status == ContactStatus.ACTIVE
+        select(contact.id).where(
+            contact.id == contact_id_column, contact.status == ContactStatus.ACTIVE
         )
     )
     return and_(active, ~has_open_case(contact_id_column))

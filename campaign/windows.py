@@ -68,9 +68,7 @@ def normalize_weekend(weekend: Weekend, field: str = "weekend") -> dict[str, lis
     return out
 
 
-def window_for_day(
-    day: date, *, start: time, end: time, weekend: Weekend = None
-) -> tuple[time, time] | None:
+def window_for_day(day: date, *, start: time, end: time, weekend: Weekend = None) -> tuple[time, time] | None:
     """The (start, end) local window of a calendar day, or None when nothing may be sent that day."""
     if weekend:
         name = WEEKDAYS[day.weekday()]

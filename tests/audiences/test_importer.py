@@ -45,15 +45,28 @@ def _contacts(session):
 def test_messy_csv_exact_counts(session, tmp_path, delimiter, encoding, suffix):
     path = _write_csv(tmp_path / f"contacts{suffix}", MESSY, delimiter=delimiter, encoding=encoding)
     summary = import_file(session, path, now=NOW)
-    assert (summary.rows, summary.imported, summary.updated, summary.duplicates, summary.rejected) == (8, 4, 0, 1, 3)
+    assert (summary.rows, summary.imported, summary.updated, summary.duplicates, summary.rejected) == (
+        8,
+        4,
+        0,
+        1,
+        3,
+    )
     assert summary.rejected_by_reason == {
-        "phone: too short": 1, "language: unknown language": 1, "department: unknown department": 1,
+        "phone: too short": 1,
+        "language: unknown language": 1,
+        "department: unknown department": 1,
     }
     assert summary.warnings == 1
     contacts = _contacts(session)
     ana = contacts["+50255551234"]
     # newer non-empty values win, empty ones keep the earlier value
-    assert (ana.name, ana.language, ana.department, ana.municipality_code) == ("Ana Sintética", "quc", "GT-14", "1413")
+    assert (ana.name, ana.language, ana.department, ana.municipality_code) == (
+        "Ana Sintética",
+        "quc",
+        "GT-14",
+        "1413",
+    )
     assert ana.birth_year == 2008 and ana.sex == "F" and ana.household == "single_mother"
     assert ana.custom == {"hijos": 3}
     rosa = contacts["+50244441234"]
@@ -74,7 +87,12 @@ def test_report_names_row_column_value_reason(session, tmp_path):
     write_report(report, summary)
     rows = list(csv.DictReader(report.open(encoding="utf-8")))
     assert {"row": "4", "column": "Teléfono", "value": "12345", "reason": "phone: too short"} in rows
-    assert {"row": "7", "column": "Departamento", "value": "Narnia", "reason": "department: unknown department"} in rows
+    assert {
+        "row": "7",
+        "column": "Departamento",
+        "value": "Narnia",
+        "reason": "department: unknown department",
+    } in rows
 
 
 def test_xlsx(session, tmp_path):
@@ -85,10 +103,18 @@ def test_xlsx(session, tmp_path):
 
 
 def test_against_database_merge_and_opt_out_kept(session, tmp_path):
-    make_contact(session, phone="+50255551234", name="Old Name", language="es", status=ContactStatus.OPTED_OUT,
-                 custom={"keep": "yes"})
-    path = _write_csv(tmp_path / "c.csv", [["celular", "nombre", "idioma"], ["5555 1234", "", "mam"],
-                                           ["4444 0000", "Nueva", ""]])
+    make_contact(
+        session,
+        phone="+50255551234",
+        name="Old Name",
+        language="es",
+        status=ContactStatus.OPTED_OUT,
+        custom={"keep": "yes"},
+    )
+    path = _write_csv(
+        tmp_path / "c.csv",
+        [["celular", "nombre", "idioma"], ["5555 1234", "", "mam"], ["4444 0000", "Nueva", ""]],
+    )
     summary = import_file(session, path, now=NOW)
     assert (summary.imported, summary.updated) == (1, 1)
     session.expire_all()
@@ -113,7 +139,7 @@ def test_dry_run_writes_nothing(session, tmp_path):
         ("c.pdf", b"%PDF-1.4", "wrong file type .pdf"),
         ("c.csv", b"PK\x03\x04binaryzip", "wrong file type"),
         ("c.csv", b"t\x00e\x00l\x00\n\x001\x00", "unreadable encoding"),
-        ("c.csv", "nombre,idioma\nAna,es\n".encode(), "no phone column"),
+        ("c.csv", b"nombre,idioma\nAna,es\n", "no phone column"),
         ("c.xlsx", b"not a workbook", "not a readable XLSX"),
     ],
 )
@@ -129,7 +155,9 @@ def test_fatal_errors_leave_database_unchanged(session, tmp_path, name, content,
 
 def test_map_override_and_bad_map(session, tmp_path):
     path = _write_csv(tmp_path / "c.csv", [["numero_wa", "lengua materna"], ["5555 1234", "Kaqchikel"]])
-    summary = import_file(session, path, mapping={"numero_wa": "phone", "lengua materna": "language"}, now=NOW)
+    summary = import_file(
+        session, path, mapping={"numero_wa": "phone", "lengua materna": "language"}, now=NOW
+    )
     assert summary.imported == 1 and _contacts(session)["+50255551234"].language == "cak"
     with pytest.raises(Invalid, match="no column 'nope'"):
         import_file(session, path, mapping={"nope": "phone"}, now=NOW)
@@ -137,7 +165,9 @@ def test_map_override_and_bad_map(session, tmp_path):
 
 def test_ragged_rows_rejected_with_line(session, tmp_path):
     path = tmp_path / "c.csv"
-    path.write_text("telefono,nombre\n5555 1234,Ana\n4444 1234,Luis,extra,cols\n3333 1234,Rosa\n", encoding="utf-8")
+    path.write_text(
+        "telefono,nombre\n5555 1234,Ana\n4444 1234,Luis,extra,cols\n3333 1234,Rosa\n", encoding="utf-8"
+    )
     summary = import_file(session, path, now=NOW)
     assert (summary.imported, summary.rejected) == (2, 1)
     assert summary.rejected_by_reason == {"row: wrong number of columns": 1}

@@ -84,8 +84,12 @@ def test_normalize_many_gives_reasons():
 
 @pytest.mark.parametrize(
     ("e164", "zone"),
-    [("+50255551234", "America/Guatemala"), ("+50498765432", "America/Tegucigalpa"),
-     ("+50370123456", "America/El_Salvador"), ("+5016101234", "America/Belize")],
+    [
+        ("+50255551234", "America/Guatemala"),
+        ("+50498765432", "America/Tegucigalpa"),
+        ("+50370123456", "America/El_Salvador"),
+        ("+5016101234", "America/Belize"),
+    ],
 )
 def test_timezone_from_number(e164, zone):
     assert timezone_for(e164) == zone

@@ -1,0 +1,156 @@
+"""The FastAPI application factory: settings, database, sessions, error pages and routers."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from campaign.config import Settings, get_settings
+from campaign.db import make_engine, unit_of_work
+from campaign.errors import AppError
+from campaign.web.auth import LoginRequired, verify_csrf
+from campaign.web.templating import templates
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).with_name("static")
+SESSION_MAX_AGE = 12 * 3600
+
+
+@dataclass
+class WebState:
+    """What every request needs: settings, the engine (built on first use) and, on SQLite, one
+    lock that serializes writers in this process (SQLite allows one writer at a time)."""
+
+    settings: Settings
+    _engine: Engine | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    write_lock: threading.Lock | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    self._engine = make_engine(self.settings.database_url)
+                    if self._engine.dialect.name == "sqlite":
+                        self.write_lock = threading.Lock()
+        return self._engine
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Session]:
+        """One writing unit of work (serialized on SQLite): commits on success."""
+        engine = self.engine
+        with self.write_lock or contextlib.nullcontext(), unit_of_work(engine) as session:
+            yield session
+
+    _provider: object | None = None
+
+    @property
+    def provider(self):  # type: ignore[no-untyped-def]
+        """The SMS provider for hotline replies (one per process, as providers/ asks)."""
+        if self._provider is None:
+            from campaign.providers import get_provider
+
+            with self._lock:
+                if self._provider is None:
+                    self._provider = get_provider(self.settings)
+        return self._provider
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+def _is_webhook(request: Request) -> bool:
+    return request.url.path.startswith("/twilio/")
+
+
+def _error_response(request: Request, status: int, message: str) -> Response:
+    if _is_webhook(request) or "text/html" not in request.headers.get("accept", "text/html"):
+        return PlainTextResponse(message, status_code=status)
+    user = getattr(request.state, "user", None)
+    return templates.TemplateResponse(
+        request, "error.html", {"status": status, "message": message, "user": user}, status_code=status
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The web app for `settings` (default: from the environment). The engine is built lazily
+    and disposed at shutdown."""
+    settings = settings or get_settings()
+    state = WebState(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.dispose()
+
+    app = FastAPI(title="Campaign engine", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.web = state
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key.get_secret_value(),
+        session_cookie="campaign_session",
+        max_age=SESSION_MAX_AGE,
+        same_site="lax",
+        https_only=settings.public_url.startswith("https://"),
+    )
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+
+    @app.exception_handler(AppError)
+    async def app_error(request: Request, exc: AppError) -> Response:
+        if isinstance(exc, LoginRequired):
+            if _is_webhook(request):
+                return PlainTextResponse("login required", status_code=401)
+            target = "/login" if exc.next_path in ("/", "/login") else f"/login?next={exc.next_path}"
+            return RedirectResponse(target, status_code=303)
+        return _error_response(request, exc.http_status, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
+        return _error_response(request, 422, f"{where}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _error_response(request, exc.status_code, str(exc.detail))
+
+    from campaign.web import routes_auth, routes_dashboard, routes_inbox, routes_webhooks
+
+    app.include_router(routes_webhooks.router)  # signed, not CSRF: the provider has no session
+    csrf = [Depends(verify_csrf)]
+    app.include_router(routes_auth.router, dependencies=csrf)
+    app.include_router(routes_inbox.router, dependencies=csrf)
+    app.include_router(routes_dashboard.router, dependencies=csrf)
+    radio = _optional_router("campaign.radio.web")
+    if radio is not None:
+        app.include_router(radio, dependencies=csrf)
+    return app
+
+
+def _optional_router(module_name: str):  # type: ignore[no-untyped-def]
+    """The `router` of an optional area's web module, or None when the area has none yet."""
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        return None
+    return getattr(module, "router", None)

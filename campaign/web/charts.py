@@ -1,0 +1,59 @@
+"""Pure SVG charts rendered server-side (no JavaScript, no CDN): a small daily line chart."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from markupsafe import Markup, escape
+
+PALETTE = ("#1f6f8b", "#2e8b57", "#c0392b", "#8e44ad", "#d35400")
+
+
+def line_chart(
+    days: Sequence[str], series: Mapping[str, Sequence[int]], *, width: int = 720, height: int = 240
+) -> Markup:
+    """An accessible SVG line chart: one line per series over `days` (labels), with a legend.
+
+    Every label is escaped; returns Markup safe to insert in an autoescaped template.
+    """
+    left, right, top, bottom = 44, 12, 16, 46
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = max([1, *(v for values in series.values() for v in values)])
+    n = max(len(days), 1)
+
+    def x(i: int) -> float:
+        return left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
+
+    def y(v: int) -> float:
+        return top + plot_h - plot_h * v / peak
+
+    parts = [
+        f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="100%" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(", ".join(series))} por día</title>',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#999"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#999"/>',
+        f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" font-size="11">{peak}</text>',
+        f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end" font-size="11">0</text>',
+    ]
+    step = max(1, n // 8)
+    for i, day in enumerate(days):
+        if i % step == 0 or i == n - 1:
+            parts.append(
+                f'<text x="{x(i):.1f}" y="{top + plot_h + 16}" text-anchor="middle" font-size="10">'
+                f"{escape(day[5:])}</text>"
+            )
+    for k, (name, values) in enumerate(series.items()):
+        color = PALETTE[k % len(PALETTE)]
+        points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
+        if points:
+            parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{points}"/>')
+            for i, v in enumerate(values):
+                parts.append(
+                    f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5" fill="{color}">'
+                    f"<title>{escape(name)} {escape(days[i])}: {v}</title></circle>"
+                )
+        lx = left + k * 140
+        parts.append(f'<rect x="{lx}" y="{height - 14}" width="10" height="10" fill="{color}"/>')
+        parts.append(f'<text x="{lx + 14}" y="{height - 5}" font-size="11">{escape(name)}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -1,0 +1,103 @@
+"""Manager pages: campaigns (list, detail with funnel and chart, pause/resume), messages, audiences, audit."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+
+from campaign.db import unit_of_work, utcnow
+from campaign.errors import Invalid, NotFound
+from campaign.languages import build_registry
+from campaign.models import AuditEvent, Campaign, Role, User
+from campaign.web import stats
+from campaign.web.auth import CONTENT_ROLES, MANAGER_ROLES, require_role
+from campaign.web.charts import line_chart
+from campaign.web.routes_inbox import flash, pop_flash
+from campaign.web.templating import templates
+
+router = APIRouter()
+manager = require_role(*MANAGER_ROLES)
+content = require_role(*CONTENT_ROLES)
+admin = require_role(Role.ADMIN)
+
+
+@router.get("/campaigns")
+def campaigns_page(request: Request, *, user: Annotated[User, Depends(manager)]) -> Response:
+    with unit_of_work(request.app.state.web.engine) as session:
+        rows = stats.campaign_rows(session)
+    context = {"user": user, "rows": rows, "flashes": pop_flash(request)}
+    return templates.TemplateResponse(request, "campaigns.html", context)
+
+
+@router.get("/campaigns/{slug}")
+def campaign_page(request: Request, *, slug: str, user: Annotated[User, Depends(manager)]) -> Response:
+    with unit_of_work(request.app.state.web.engine) as session:
+        campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
+        if campaign is None:
+            raise NotFound(f"campaign {slug!r} not found")
+        funnel = stats.funnel(session, campaign.id)
+        days, series = stats.daily_series(session, campaign.id, now=utcnow())
+        steps = [(s.key, s.channel, s.segment_slug or s.query or "", s.message_id) for s in campaign.steps]
+    context = {
+        "user": user,
+        "campaign": campaign,
+        "funnel": funnel,
+        "chart": line_chart(days, series),
+        "steps": steps,
+        "flashes": pop_flash(request),
+    }
+    return templates.TemplateResponse(request, "campaign.html", context)
+
+
+@router.post("/campaigns/{slug}/status")
+def campaign_status(
+    request: Request, *, slug: str, action: Annotated[str, Form()], user: Annotated[User, Depends(manager)]
+) -> Response:
+    from campaign import lifecycle
+
+    operations = {"pause": lifecycle.pause, "resume": lifecycle.resume}
+    if action not in operations:
+        raise Invalid("action", f"{action!r} is not one of pause, resume")
+    with request.app.state.web.write() as session:
+        campaign = operations[action](session, slug, now=utcnow(), actor=user.username)
+        status = str(campaign.status)
+    flash(request, f"Campaña {status}.")
+    return RedirectResponse(f"/campaigns/{slug}", status_code=303)
+
+
+@router.get("/messages")
+def messages_page(request: Request, *, user: Annotated[User, Depends(content)]) -> Response:
+    languages = build_registry(request.app.state.web.settings.extra_languages).codes()
+    with unit_of_work(request.app.state.web.engine) as session:
+        rows, totals = stats.translation_coverage(session, languages)
+    context = {"user": user, "rows": rows, "totals": totals, "languages": languages}
+    return templates.TemplateResponse(request, "messages.html", context)
+
+
+@router.get("/audiences")
+def audiences_page(request: Request, *, user: Annotated[User, Depends(manager)]) -> Response:
+    from audiences import segments
+
+    today = utcnow().date()
+    with unit_of_work(request.app.state.web.engine) as session:
+        rows = []
+        for segment in segments.list_segments(session):
+            try:
+                reach: int | str = segments.count(session, segment.slug, today=today).count
+            except Invalid as exc:  # a saved segment that no longer parses: say so, keep the page
+                reach = f"error: {exc}"
+            rows.append((segment, reach))
+    return templates.TemplateResponse(request, "audiences.html", {"user": user, "rows": rows})
+
+
+@router.get("/audit")
+def audit_page(request: Request, *, user: Annotated[User, Depends(admin)]) -> Response:
+    with unit_of_work(request.app.state.web.engine) as session:
+        events = session.scalars(
+            select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(300)
+        )
+        rows = list(events)
+    return templates.TemplateResponse(request, "audit.html", {"user": user, "events": rows})

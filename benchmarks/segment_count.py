@@ -73,7 +73,8 @@ def run(url: str, csv_path: Path, label: str) -> None:
         worst = max(worst, seconds)
         print(f"[{label}] {builtin.slug:30s} {result.count:>9,} contacts in {seconds * 1000:7.0f} ms")
     naive_n, naive_seconds = naive_border_youth(engine)
-    print(f"[{label}] worst built-in segment count {worst:.3f} s, target 1 s -> {'OK' if worst < 1 else 'MISSED'}")
+    verdict = "OK" if worst < 1 else "MISSED"
+    print(f"[{label}] worst built-in segment count {worst:.3f} s, target 1 s -> {verdict}")
     print(f"[{label}] naive load-and-filter border_youth: {naive_n:,} in {naive_seconds:.2f} s")
     if engine.dialect.name == "postgresql":
         with engine.begin() as connection:

@@ -63,10 +63,8 @@ class TickResult:
 
     def as_dict(self) -> dict[str, Any]:
         dispatch = self.dispatch
-        if dispatch is not None and hasattr(dispatch, "__dataclass_fields__"):
-            from dataclasses import asdict
-
-            dispatch = asdict(dispatch)
+        if hasattr(dispatch, "as_dict"):
+            dispatch = dispatch.as_dict()
         return {
             "now": self.now.isoformat(),
             "occurrences_created": self.occurrences_created,
@@ -180,7 +178,7 @@ def tick(engine: Engine, provider: Any, *, now: datetime, settings: Settings) ->
     with unit_of_work(engine) as session:
         result.expired = expire_held(session, now=now)
     if provider is not None:
-        result.dispatch = _dispatch(engine, provider, now=now)
+        result.dispatch = _dispatch(engine, provider, now=now, settings=settings)
         deliver = getattr(provider, "deliver_due_events", None)
         if deliver is not None:
             result.events = deliver(engine, now=now, settings=settings)
@@ -189,13 +187,13 @@ def tick(engine: Engine, provider: Any, *, now: datetime, settings: Settings) ->
     return result
 
 
-def _dispatch(engine: Engine, provider: Any, *, now: datetime) -> Any:
+def _dispatch(engine: Engine, provider: Any, *, now: datetime, settings: Settings) -> Any:
     try:
         from campaign.dispatch import dispatch_due
     except ImportError:  # the dispatch package not yet present: plan only
         log.warning("campaign.dispatch not available: messages are planned but not sent")
         return None
-    return dispatch_due(engine, provider, now=now)
+    return dispatch_due(engine, provider, now=now, settings=settings)
 
 
 class _Stop:

@@ -211,7 +211,7 @@ def notes(session: Session, *, case_id: int) -> list[tuple[CaseNote, str | None]
             .outerjoin(User, User.id == CaseNote.author_id)
             .where(CaseNote.case_id == case_id)
             .order_by(CaseNote.created_at, CaseNote.id)
-        ).tuples()
+        ).all()
     )
 
 

@@ -171,7 +171,8 @@ def test_urgent_message_makes_an_urgent_case_that_mutes_blasts(session):
     post_inbound(session, inbound_params("hola", phone=contact.phone))
     case = session.scalar(select(Case))
     assert case.priority == CasePriority.NORMAL
-    xml = post_inbound(session, inbound_params("por favor me pegan", phone=contact.phone), now=NOW + timedelta(1))
+    params = inbound_params("por favor me pegan", phone=contact.phone)
+    xml = post_inbound(session, params, now=NOW + timedelta(hours=1))
     assert "110" in xml
     session.refresh(case)
     assert case.priority == CasePriority.URGENT and count(session, Case) == 1

@@ -40,6 +40,7 @@ class WebState:
     _engine: Engine | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     write_lock: threading.Lock | None = None
+    has_radio: bool = False
 
     @property
     def engine(self) -> Engine:
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     radio = _optional_router("campaign.radio.web")
     if radio is not None:
         app.include_router(radio, dependencies=csrf)
+        state.has_radio = True
     return app
 
 

@@ -116,6 +116,6 @@ def cancel_pending(session: Session, *, contact_id: int, reason: str, now: datet
         update(Outbound)
         .where(Outbound.contact_id == contact_id, Outbound.status == OutboundStatus.QUEUED)
         .values(status=OutboundStatus.CANCELLED, skip_reason=reason[:40], status_at=now)
-        .execution_options(synchronize_session="fetch")
+        .execution_options(synchronize_session="evaluate")
     )
     return int(result.rowcount or 0)

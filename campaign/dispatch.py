@@ -152,10 +152,17 @@ def claim_due_outbound(
             .limit(size)
         )
         if is_postgres(session):
-            pick = pick.with_for_update(skip_locked=True, of=Outbound)
+            # A materialised CTE runs the locking pick exactly once; as an IN (subquery) PostgreSQL
+            # may re-run it per row and claim more than `size` rows.
+            picked = (
+                pick.with_for_update(skip_locked=True, of=Outbound).cte("picked").prefix_with("MATERIALIZED")
+            )
+            chosen = Outbound.id.in_(select(picked.c.id))
+        else:
+            chosen = Outbound.id.in_(pick.scalar_subquery())
         claimed = session.execute(
             update(Outbound)
-            .where(Outbound.id.in_(pick.scalar_subquery()), Outbound.status == OutboundStatus.QUEUED)
+            .where(chosen, Outbound.status == OutboundStatus.QUEUED)
             .values(
                 status=OutboundStatus.SENDING,
                 claimed_by=token,

@@ -250,3 +250,72 @@ def make_sms_campaign(
         session, parse_campaign(document), now=now or datetime(2027, 1, 1, tzinfo=UTC)
     )
     return campaign
+
+
+# --- outbound rows (dispatch, delivery and crash tests) ------------------------------------------
+
+
+def make_blast(
+    session: Session,
+    *,
+    status: str = "running",
+    window: tuple[str, str] = ("00:00", "23:59"),
+    timezone: str = "America/Guatemala",
+    weekend_window: dict[str, Any] | None = None,
+) -> Any:
+    """Adds a campaign (status as given) with one SMS step and one planned occurrence; returns the
+    occurrence (flushed). The default window is the whole day, for tests that are not about windows."""
+    from datetime import UTC, datetime, time
+
+    from campaign.models import Campaign, Occurrence, OccurrenceStatus, Step
+
+    n = next(_counter)
+    message = make_sms_message(session)
+    start, end = (time(*map(int, w.split(":"))) for w in window)
+    campaign = Campaign(
+        slug=f"blast-{n}", name="Campaña sintética", status=status, timezone=timezone,
+        window_start=start, window_end=end, weekend_window=weekend_window or {},
+    )
+    step = Step(campaign=campaign, key="paso", channel="sms", message_id=message.id)
+    at = datetime(2027, 1, 11, 16, 0, tzinfo=UTC)
+    occurrence = Occurrence(step=step, scheduled_at=at, fires_at=at, status=OccurrenceStatus.PLANNED)
+    session.add_all([campaign, step, occurrence])
+    session.flush()
+    return occurrence
+
+
+def make_outbound(
+    session: Session,
+    *,
+    contact: Contact | None = None,
+    occurrence: Any = None,
+    body: str = "Mensaje sintético: ofertas de trabajo falsas. Llama al 1572.",
+    status: str = "queued",
+    send_after: Any = None,
+    priority: int | None = None,
+    **extra: Any,
+) -> Any:
+    """Adds one outbound row, flushed: a blast row when `occurrence` is given, else a hotline reply
+    (no occurrence, priority 10). `send_after` defaults to 2027-01-11 16:00 UTC (10:00 in Guatemala)."""
+    from datetime import UTC, datetime
+
+    from campaign.models import Outbound
+
+    contact = contact or make_contact(session)
+    row = Outbound(
+        contact_id=contact.id,
+        occurrence_id=occurrence.id if occurrence is not None else None,
+        step_id=occurrence.step_id if occurrence is not None else None,
+        campaign_id=occurrence.step.campaign_id if occurrence is not None else None,
+        body=body,
+        language=contact.language,
+        encoding="GSM-7",
+        segments=1,
+        status=status,
+        priority=priority if priority is not None else (0 if occurrence is not None else 10),
+        send_after=send_after or datetime(2027, 1, 11, 16, 0, tzinfo=UTC),
+        **extra,
+    )
+    session.add(row)
+    session.flush()
+    return row

@@ -1,0 +1,1 @@
+"""Local stand-ins for external services (a Twilio-speaking HTTP server)."""

@@ -1,0 +1,413 @@
+"""A local HTTP server speaking Twilio's Messages API (2010-04-01) for tests and benchmarks.
+
+Implements create (POST .../Messages.json), fetch (GET .../Messages/{Sid}.json) and list
+(GET .../Messages.json filtered by To, From, DateSent, DateSent<, DateSent>, paged) with the JSON
+shapes of Twilio's OpenAPI description, HTTP basic auth (20003 on failure), a configurable
+latency, and scripted faults per recipient: error responses (400 21211/21614/21610, 429 20429,
+500, 63018, ...), hangs past the client's timeout (after accepting the message), and dropped
+connections (before or after accepting). Every accepted message is recorded in `messages`.
+
+    with FakeTwilio(latency=0.05) as fake:
+        settings = get_settings(provider="twilio", twilio_api_base=fake.base_url, ...)
+        fake.script("+50230000001", Fail(400, 21211))
+
+Run standalone (used by the dispatch benchmark and the crash test): `python -m
+tests.fakes.twilio_server --port 0 --latency 0.05` prints the base URL on its first line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+ACCOUNT_SID = "AC" + "f" * 32  # synthetic test account
+AUTH_TOKEN = "fake-twilio-auth-token-0123456789"
+API = "/2010-04-01/Accounts/"
+
+ERROR_MESSAGES = {
+    20003: "Authenticate",
+    20404: "The requested resource {path} was not found",
+    20429: "Too Many Requests",
+    20500: "An internal server error has occurred",
+    21211: "Invalid 'To' Phone Number: {to}",
+    21602: "Message body is required.",
+    21604: "A 'To' phone number is required.",
+    21606: "The 'From' phone number provided is not a valid message-capable Twilio phone number.",
+    21610: "Attempt to send to unsubscribed recipient",
+    21614: "'To' number {to} is not a valid mobile number",
+    63018: "Rate limit exceeded for the sender",
+}
+
+OK = "ok"
+HANG = "hang"  # accept and record the message, answer only after `hang_seconds` (client times out)
+DROP = "drop"  # close the connection without reading on: nothing recorded
+DROP_AFTER_ACCEPT = "drop_after_accept"  # record the message, then close without answering
+
+
+@dataclass(frozen=True)
+class Fail:
+    """An error response: HTTP status and Twilio error code (None: a bare 500 without a code)."""
+
+    status: int
+    code: int | None = None
+
+
+Behaviour = str | Fail
+
+
+def _rfc2822(value: datetime) -> str:
+    return format_datetime(value.astimezone(UTC), usegmt=False).replace("-0000", "+0000")
+
+
+class FakeTwilio:
+    """The server; start with `with FakeTwilio() as fake:` or `start()`/`stop()`."""
+
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        account_sid: str = ACCOUNT_SID,
+        auth_token: str = AUTH_TOKEN,
+        hang_seconds: float = 3.0,
+        port: int = 0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.latency = latency
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.hang_seconds = hang_seconds
+        self.clock = clock
+        self.messages: list[dict[str, Any]] = []
+        self.requests: list[tuple[str, str, int]] = []  # (method, path, status answered)
+        self._by_sid: dict[str, dict[str, Any]] = {}
+        self._scripts: dict[str | None, list[Behaviour]] = {}
+        self._always: dict[str | None, Behaviour] = {}
+        self._lock = threading.Lock()
+        self._counter = 0
+        self._server = _Server(("127.0.0.1", port), _Handler)
+        self._server.fake = self
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeTwilio:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-twilio", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FakeTwilio:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- fault injection -------------------------------------------------------------------------
+
+    def script(self, to: str | None, *behaviours: Behaviour) -> None:
+        """Next create requests for `to` (None: any number) behave so, one each, then normally."""
+        with self._lock:
+            self._scripts.setdefault(to, []).extend(behaviours)
+
+    def always(self, to: str | None, behaviour: Behaviour) -> None:
+        """Every create request for `to` (None: any number) behaves so until `reset()`."""
+        with self._lock:
+            self._always[to] = behaviour
+
+    def reset(self) -> None:
+        with self._lock:
+            self._scripts.clear()
+            self._always.clear()
+
+    def _behaviour_for(self, to: str) -> Behaviour:
+        with self._lock:
+            for key in (to, None):
+                queue = self._scripts.get(key)
+                if queue:
+                    return queue.pop(0)
+            return self._always.get(to) or self._always.get(None) or OK
+
+    # --- what it saw ---------------------------------------------------------------------------
+
+    def sent_to(self, to: str) -> list[dict[str, Any]]:
+        """Accepted messages for one number."""
+        with self._lock:
+            return [m for m in self.messages if m["to"] == to]
+
+    def callbacks(self) -> list[str]:
+        with self._lock:
+            return [m["status_callback"] for m in self.messages]
+
+    # --- API --------------------------------------------------------------------------------------
+
+    def accept(self, form: dict[str, str], account: str) -> dict[str, Any]:
+        now = self.clock()
+        with self._lock:
+            self._counter += 1
+            sid = "SM" + hashlib.md5(f"{account}:{self._counter}".encode()).hexdigest()
+            service = form.get("MessagingServiceSid")
+            record = {
+                "account_sid": account,
+                "api_version": "2010-04-01",
+                "body": form["Body"],
+                "date_created": now,
+                "date_sent": now,
+                "date_updated": now,
+                "direction": "outbound-api",
+                "error_code": None,
+                "error_message": None,
+                "from": form.get("From") or None,
+                "messaging_service_sid": service,
+                "num_media": "0",
+                "num_segments": "1",
+                "price": None,
+                "price_unit": "USD",
+                "sid": sid,
+                "status": "accepted" if service and not form.get("From") else "queued",
+                "to": form["To"],
+                "status_callback": form.get("StatusCallback"),
+            }
+            self.messages.append(record)
+            self._by_sid[sid] = record
+        return record
+
+    def resource(self, record: dict[str, Any]) -> dict[str, Any]:
+        uri = f"{API}{record['account_sid']}/Messages/{record['sid']}"
+        out = {k: v for k, v in record.items() if k != "status_callback"}
+        for key in ("date_created", "date_sent", "date_updated"):
+            out[key] = _rfc2822(record[key]) if record[key] else None
+        out["uri"] = uri + ".json"
+        out["subresource_uris"] = {"media": uri + "/Media.json", "feedback": uri + "/Feedback.json"}
+        return out
+
+    def lookup(self, sid: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._by_sid.get(sid)
+
+    def select(self, account: str, query: dict[str, str]) -> list[dict[str, Any]]:
+        with self._lock:
+            found = [m for m in self.messages if m["account_sid"] == account]
+        if "To" in query:
+            found = [m for m in found if m["to"] == query["To"]]
+        if "From" in query:
+            found = [m for m in found if m["from"] == query["From"]]
+        for key, keep in (
+            ("DateSent", lambda sent, bound, day: sent.date() == bound if day else sent == bound),
+            ("DateSent<", lambda sent, bound, day: (sent.date() if day else sent) <= bound),
+            ("DateSent>", lambda sent, bound, day: (sent.date() if day else sent) >= bound),
+        ):
+            if key in query:
+                bound, day = _parse_date(query[key])
+                found = [m for m in found if m["date_sent"] and keep(m["date_sent"], bound, day)]
+        return sorted(found, key=lambda m: m["date_created"], reverse=True)  # newest first, as Twilio
+
+
+def _parse_date(value: str) -> tuple[Any, bool]:
+    value = value.strip()
+    if len(value) == 10:
+        return date.fromisoformat(value), True
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC), False
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+    fake: FakeTwilio
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, like the real API
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet test output
+        pass
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Twilio-Request-Id", "RQ" + hashlib.md5(data).hexdigest())
+        self.end_headers()
+        self.wfile.write(data)
+        self.server.fake.requests.append((self.command, self.path, status))
+
+    def _error(self, status: int, code: int | None, **fmt: str) -> None:
+        if code is None:
+            self._send_json(status, {"code": 20500, "message": ERROR_MESSAGES[20500], "status": status,
+                                     "more_info": "https://www.twilio.com/docs/errors/20500"})
+            return
+        message = ERROR_MESSAGES.get(code, "Error {code}").format(code=code, path=self.path, **fmt)
+        self._send_json(status, {"code": code, "message": message, "status": status,
+                                 "more_info": f"https://www.twilio.com/docs/errors/{code}"})
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _account(self) -> tuple[str, list[str]] | None:
+        fake = self.server.fake
+        parts = urlsplit(self.path).path.removeprefix(API).split("/")
+        auth = self.headers.get("Authorization", "")
+        expected = base64.b64encode(f"{fake.account_sid}:{fake.auth_token}".encode()).decode()
+        if auth != f"Basic {expected}" or parts[0] != fake.account_sid:
+            self._send_json(401, {"code": 20003, "message": ERROR_MESSAGES[20003], "status": 401,
+                                  "detail": "Your AccountSid or AuthToken was incorrect.",
+                                  "more_info": "https://www.twilio.com/docs/errors/20003"})
+            return None
+        return parts[0], parts[1:]
+
+    def _query(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(urlsplit(self.path).query, keep_blank_values=True).items()}
+
+    # --- routes ---------------------------------------------------------------------------------
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        fake = self.server.fake
+        length = int(self.headers.get("Content-Length") or 0)
+        form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+        if not self.path.startswith(API):
+            return self._error(404, 20404)
+        if fake.latency:
+            time.sleep(fake.latency)
+        found = self._account()
+        if found is None:
+            return None
+        account, rest = found
+        if rest != ["Messages.json"]:
+            return self._error(404, 20404)
+        to = form.get("To", "")
+        behaviour = fake._behaviour_for(to)
+        if behaviour == DROP:
+            return self._drop()
+        if isinstance(behaviour, Fail):
+            return self._error(behaviour.status, behaviour.code, to=to)
+        if not to:
+            return self._error(400, 21604)
+        if not form.get("Body"):
+            return self._error(400, 21602)
+        if not (form.get("From") or form.get("MessagingServiceSid")):
+            return self._error(400, 21606)
+        if not to.startswith("+") or not to[1:].isdigit() or not 8 <= len(to) <= 16:
+            return self._error(400, 21211, to=to)
+        record = fake.accept(form, account)
+        if behaviour == DROP_AFTER_ACCEPT:
+            return self._drop()
+        if behaviour == HANG:
+            time.sleep(fake.hang_seconds)
+        try:
+            self._send_json(201, fake.resource(record))
+        except OSError:  # the client gave up (timeout): the message stays accepted
+            self.close_connection = True
+        return None
+
+    def do_GET(self) -> None:  # noqa: N802
+        fake = self.server.fake
+        if self.path == "/_fake/stats":  # not Twilio: lets a parent process read what was accepted
+            with fake._lock:
+                counts: dict[str, int] = {}
+                for m in fake.messages:
+                    counts[m["to"]] = counts.get(m["to"], 0) + 1
+            return self._send_json(200, {"accepted": len(fake.messages), "by_to": counts})
+        if not self.path.startswith(API):
+            return self._error(404, 20404)
+        if fake.latency:
+            time.sleep(fake.latency)
+        found = self._account()
+        if found is None:
+            return None
+        account, rest = found
+        if len(rest) == 2 and rest[0] == "Messages" and rest[1].endswith(".json"):
+            record = fake.lookup(rest[1].removesuffix(".json"))
+            if record is None or record["account_sid"] != account:
+                return self._error(404, 20404)
+            return self._send_json(200, fake.resource(record))
+        if rest != ["Messages.json"]:
+            return self._error(404, 20404)
+        query = self._query()
+        page_size = max(1, min(1000, int(query.get("PageSize", 50))))
+        page = int(query.get("Page", 0))
+        matches = fake.select(account, query)
+        chunk = matches[page * page_size:(page + 1) * page_size]
+        base = f"{API}{account}/Messages.json"
+        filters = {k: v for k, v in query.items() if k not in {"Page", "PageSize", "PageToken"}}
+
+        def page_uri(n: int) -> str:
+            return f"{base}?{urlencode({**filters, 'PageSize': page_size, 'Page': n})}"
+
+        more = (page + 1) * page_size < len(matches)
+        return self._send_json(200, {
+            "messages": [fake.resource(m) for m in chunk],
+            "end": page * page_size + max(0, len(chunk) - 1),
+            "first_page_uri": page_uri(0),
+            "next_page_uri": page_uri(page + 1) if more else None,
+            "previous_page_uri": page_uri(page - 1) if page > 0 else None,
+            "page": page,
+            "page_size": page_size,
+            "start": page * page_size,
+            "uri": page_uri(page),
+        })
+
+
+def serve(argv: list[str] | None = None) -> None:
+    """Command line: run the fake until killed; prints the base URL first (for a parent process)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    fake = FakeTwilio(latency=args.latency, port=args.port)
+    print(fake.base_url, flush=True)
+    try:
+        fake._server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+def twilio_settings(fake: FakeTwilio, **overrides: Any) -> Any:
+    """Settings for the twilio provider pointed at `fake` (fast retries-free defaults for tests)."""
+    from campaign.config import get_settings
+
+    values: dict[str, Any] = {
+        "provider": "twilio",
+        "twilio_account_sid": fake.account_sid,
+        "twilio_auth_token": fake.auth_token,
+        "twilio_from": "+15005550006",
+        "twilio_api_base": fake.base_url,
+        "public_url": "https://campaign.example.org",
+        "rate_per_second": 1000.0,
+        "concurrency": 4,
+    }
+    values.update(overrides)
+    return get_settings(**values)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1:])
+

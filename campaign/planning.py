@@ -104,17 +104,24 @@ class StepPlan:
     uses_contact: bool
     _cache: dict[tuple[int, str], tuple[str, str, int] | str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Plain copies of the step's values: attribute access on ORM objects is slow per row.
+        self.step_id = self.step.id
+        self.main_message_id = self.step.message_id
+        self.variants = list(self.step.variants or [])
+        self.chain = list(self.step.fallback or ["contact"])
+
     def message_for(
-        self,
-        contact_id: int,
-        contact_language: str | None,
+        self, contact_id: int, contact_language: str | None
     ) -> tuple[str | None, int, str | None]:
-        variant, message_id = assign_variant(
-            contact_id, self.step.id, self.step.message_id, self.step.variants or []
-        )
-        language = choose_language(
-            contact_language, self.step.fallback or ["contact"], self.available.get(message_id, set())
-        )
+        """(variant, message id, language) for one contact; language None = skip (no translation)."""
+        if self.variants:
+            variant, message_id = assign_variant(
+                contact_id, self.step_id, self.main_message_id, self.variants
+            )
+        else:
+            variant, message_id = None, self.main_message_id
+        language = choose_language(contact_language, self.chain, self.available.get(message_id, set()))
         return variant, message_id, language
 
     def text_for(
@@ -248,6 +255,27 @@ def plan_rows(
     expires = fires_at + timedelta(hours=step.deadline_hours) if step.deadline_hours else None
     occurrence_id = occurrence.id if occurrence is not None else None
     tz_cache: dict[str, str] = {}
+    campaign_tz, queued = campaign.timezone, OutboundStatus.QUEUED.value
+    blank: dict[str, Any] = {
+        "occurrence_id": occurrence_id,
+        "campaign_id": campaign.id,
+        "step_id": step.id,
+        "contact_id": None,
+        "message_id": None,
+        "language": None,
+        "variant": None,
+        "template_version": None,
+        "body": "",
+        "encoding": None,
+        "segments": 0,
+        "priority": 0,
+        "status": OutboundStatus.SKIPPED.value,
+        "skip_reason": None,
+        "send_after": now,
+        "expires_at": expires,
+        "attempts": 0,
+        "created_at": now,
+    }
     last_id = 0
     columns = _columns(plan.uses_contact)
     while True:
@@ -260,26 +288,7 @@ def plan_rows(
         out: list[dict[str, Any]] = []
         for row in rows:
             variant, message_id, language = plan.message_for(row.id, row.language)
-            record = {
-                "occurrence_id": occurrence_id,
-                "campaign_id": campaign.id,
-                "step_id": step.id,
-                "contact_id": row.id,
-                "message_id": message_id,
-                "language": language,
-                "variant": variant,
-                "template_version": None,
-                "body": "",
-                "encoding": None,
-                "segments": 0,
-                "priority": 0,
-                "status": OutboundStatus.SKIPPED.value,
-                "skip_reason": None,
-                "send_after": now,
-                "expires_at": expires,
-                "attempts": 0,
-                "created_at": now,
-            }
+            record = dict(blank, contact_id=row.id, message_id=message_id, language=language, variant=variant)
             if language is None:
                 record["skip_reason"] = NO_TRANSLATION
                 record["language"] = row.language
@@ -292,21 +301,20 @@ def plan_rows(
                 out.append(record)
                 continue
             record["body"], record["encoding"], record["segments"] = text
-            record["status"] = OutboundStatus.QUEUED.value
+            record["status"] = queued
             slot = slots.next()
-            tz = _timezone(row, campaign.timezone, tz_cache)
-            record["send_after"] = slot if tz == campaign.timezone else next_allowed(slot, tz=tz, **window)
+            tz = row.timezone or _phone_zone(row.phone, campaign_tz, tz_cache)
+            record["send_after"] = slot if tz == campaign_tz else next_allowed(slot, tz=tz, **window)
             out.append(record)
         yield out
 
 
-def _timezone(row: Any, campaign_tz: str, cache: dict[str, str]) -> str:
-    if row.timezone:
-        return row.timezone
-    prefix = row.phone[:8]
+def _phone_zone(phone: str, campaign_tz: str, cache: dict[str, str]) -> str:
+    """The timezone of a phone number (cached by prefix: +502 is one zone, US area codes differ)."""
+    prefix = phone[:8]
     found = cache.get(prefix)
     if found is None:
-        found = cache[prefix] = contact_timezone(None, row.phone, campaign_tz)
+        found = cache[prefix] = contact_timezone(None, phone, campaign_tz)
     return found
 
 
@@ -351,6 +359,54 @@ def _insert(session: Session) -> Any:
     return dialect.insert(table).on_conflict_do_nothing(index_elements=["occurrence_id", "contact_id"])
 
 
+COLUMNS = (
+    "occurrence_id",
+    "campaign_id",
+    "step_id",
+    "contact_id",
+    "message_id",
+    "language",
+    "variant",
+    "template_version",
+    "body",
+    "encoding",
+    "segments",
+    "priority",
+    "status",
+    "skip_reason",
+    "send_after",
+    "expires_at",
+    "attempts",
+    "created_at",
+)
+
+
+def _copy_writer(session: Session) -> Any:
+    """PostgreSQL: COPY each chunk into a temporary table, then one INSERT ... SELECT ... ON CONFLICT
+    DO NOTHING (the unique constraint still decides; COPY alone cannot skip conflicts)."""
+    session.flush()
+    raw = session.connection().connection.driver_connection
+    names = ", ".join(COLUMNS)
+    with raw.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS outbound_stage ON COMMIT DROP AS SELECT {names} FROM outbound "
+            "WITH NO DATA"
+        )
+
+    def write(rows: list[dict[str, Any]]) -> None:
+        with raw.cursor() as cursor:
+            with cursor.copy(f"COPY outbound_stage ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row([row[c] for c in COLUMNS])
+            cursor.execute(
+                f"INSERT INTO outbound ({names}) SELECT {names} FROM outbound_stage "
+                "ON CONFLICT (occurrence_id, contact_id) DO NOTHING"
+            )
+            cursor.execute("TRUNCATE outbound_stage")
+
+    return write
+
+
 def plan_occurrence(
     session: Session, occurrence_id: int, *, now: datetime, settings: Settings, chunk: int = CHUNK
 ) -> PlanResult:
@@ -378,10 +434,14 @@ def plan_occurrence(
         return result
     plan = load_step_plan(session, step, settings=settings)
     statement = _insert(session)
+    write = _copy_writer(session) if session.get_bind().dialect.name == "postgresql" else None
     for rows in plan_rows(
         session, plan, occurrence=occurrence, fires_at=occurrence.fires_at, now=now, chunk=chunk
     ):
-        session.execute(statement, rows)
+        if write is not None:
+            write(rows)
+        else:
+            session.execute(statement, rows)
         for row in rows:
             if row["status"] == OutboundStatus.QUEUED:
                 result.queued += 1

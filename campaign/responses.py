@@ -19,12 +19,14 @@ Outbound row (provider "twiml", status sent) so the thread shows them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -70,12 +72,14 @@ BUILTIN_REPLIES: dict[Intent, str] = {
 
 @dataclass(frozen=True)
 class InboundResult:
-    """What `receive_inbound` did: the stored inbound (None for a retry), the reply text to answer
-    with (None = answer nothing), and whether this SID had been seen before."""
+    """What `receive_inbound` did: the stored inbound's id (None for a retry), the reply text to
+    answer with (None = answer nothing), and whether this SID had been seen before."""
 
-    inbound: Inbound | None
+    inbound_id: int | None
     reply: str | None
     duplicate: bool = False
+    intent: Intent | None = None
+    case_id: int | None = None
 
 
 @lru_cache(maxsize=4)
@@ -97,10 +101,13 @@ def find_or_create_contact(session: Session, *, phone: str, settings: Settings, 
         raise Invalid("From", exc.reason) from exc
 
 
-def last_outbound(session: Session, *, contact_id: int, now: datetime, days: int) -> Outbound | None:
-    """The last message sent to the contact within `days` before `now` (auto-replies excluded)."""
-    return session.scalar(
-        select(Outbound)
+def last_outbound(
+    session: Session, *, contact_id: int, now: datetime, days: int
+) -> tuple[int, int | None] | None:
+    """(id, campaign_id) of the last message sent to the contact within `days` before `now`
+    (auto-replies excluded), or None."""
+    row = session.execute(
+        select(Outbound.id, Outbound.campaign_id)
         .where(
             Outbound.contact_id == contact_id,
             Outbound.sent_at.is_not(None),
@@ -110,40 +117,48 @@ def last_outbound(session: Session, *, contact_id: int, now: datetime, days: int
         )
         .order_by(Outbound.sent_at.desc(), Outbound.id.desc())
         .limit(1)
-    )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+_CASES = Case.__table__
+_INBOUND = Inbound.__table__
+_OUTBOUND = Outbound.__table__
 
 
 def open_or_update_case(
     session: Session, *, contact: Contact, intent: Intent, campaign_id: int | None, now: datetime
-) -> Case:
-    """The contact's open case (new/open), created when there is none; urgent raises its priority.
-    `waiting_since` keeps the oldest unanswered message's time. Flushed."""
-    case = session.scalar(
-        select(Case)
+) -> int:
+    """Id of the contact's open case (new/open), created when there is none; urgent raises its
+    priority; `waiting_since` keeps the oldest unanswered message's time. Core statements (this is
+    the webhook's hot path): at most one SELECT and one INSERT or UPDATE."""
+    row = session.execute(
+        select(Case.id, Case.priority, Case.waiting_since, Case.campaign_id)
         .where(Case.contact_id == contact.id, Case.status.in_(OPEN_STATUSES))
         .order_by(Case.opened_at.desc(), Case.id.desc())
         .limit(1)
-    )
+    ).first()
     urgent = intent == Intent.URGENT
-    if case is None:
-        case = Case(
-            contact_id=contact.id, status=CaseStatus.NEW,
-            priority=CasePriority.URGENT if urgent else CasePriority.NORMAL,
-            reason=str(intent), language=contact.language, campaign_id=campaign_id,
-            waiting_since=now, opened_at=now, updated_at=now,
+    if row is None:
+        result = session.execute(
+            insert(_CASES).values(
+                contact_id=contact.id, status=CaseStatus.NEW,
+                priority=CasePriority.URGENT if urgent else CasePriority.NORMAL,
+                reason=str(intent), language=contact.language, campaign_id=campaign_id,
+                waiting_since=now, opened_at=now, updated_at=now,
+            )
         )
-        session.add(case)
-    else:
-        if urgent and case.priority != CasePriority.URGENT:
-            case.priority = CasePriority.URGENT
-            case.reason = str(intent)
-        if case.waiting_since is None:
-            case.waiting_since = now
-        if case.campaign_id is None:
-            case.campaign_id = campaign_id
-        case.updated_at = now
-    session.flush()
-    return case
+        return int(result.inserted_primary_key[0])
+    changes: dict[str, Any] = {}
+    if urgent and row.priority != CasePriority.URGENT:
+        changes.update(priority=CasePriority.URGENT, reason=str(intent))
+    if row.waiting_since is None:
+        changes["waiting_since"] = now
+    if row.campaign_id is None and campaign_id is not None:
+        changes["campaign_id"] = campaign_id
+    if changes:
+        session.execute(update(_CASES).where(_CASES.c.id == row.id).values(**changes, updated_at=now))
+    return int(row.id)
 
 
 def auto_reply_text(
@@ -177,15 +192,22 @@ def auto_reply_text(
     return normalize_text(render(BUILTIN_REPLIES[intent], variables)), None, "es", None
 
 
-def _store_inbound(session: Session, inbound: Inbound) -> bool:
-    """Inserts the inbound in a savepoint; False when another request stored the same SID first."""
+@contextmanager
+def _duplicate_guard(session: Session) -> Iterator[list[bool]]:
+    """Yields a flag list; on PostgreSQL the writes run in a savepoint and a unique violation on
+    the SID (another worker stored it first) rolls them back and sets the flag. On SQLite one
+    process-wide write lock at the edge already serializes writers, so no savepoint is needed."""
+    flag = [False]
+    if session.get_bind().dialect.name != "postgresql":
+        yield flag
+        return
     try:
         with session.begin_nested():
-            session.add(inbound)
-            session.flush()
-    except IntegrityError:
-        return False
-    return True
+            yield flag
+    except IntegrityError as exc:
+        if "provider_sid" not in str(exc.orig):
+            raise
+        flag[0] = True
 
 
 def receive_inbound(
@@ -214,52 +236,51 @@ def receive_inbound(
     if intent == Intent.OPT_IN and contact.status != ContactStatus.OPTED_OUT:
         intent = Intent.REPLY  # "SI" from an active contact is an answer, not a re-subscription
     attributed = last_outbound(session, contact_id=contact.id, now=now, days=settings.attribution_days)
-    inbound = Inbound(
-        provider_sid=sid, contact_id=contact.id, to_number=to_number, body=body, intent=intent,
-        outbound_id=attributed.id if attributed else None,
-        campaign_id=attributed.campaign_id if attributed else None,
-        received_at=now,
-    )
-    if not _store_inbound(session, inbound):
-        return InboundResult(None, None, duplicate=True)
-
-    reply_intent: Intent | None = None
-    case: Case | None = None
-    if intent == Intent.OPT_OUT:
-        from audiences.consent import opt_out
-        from campaign.delivery import cancel_pending
-
-        already_out = contact.status == ContactStatus.OPTED_OUT
-        opt_out(session, contact, channel="sms", keyword=decision.keyword, source=sid, now=now)
-        cancel_pending(session, contact_id=contact.id, reason="opted_out", now=now)
-        if not already_out:  # confirm once; a second STOP is recorded but not answered again
-            reply_intent = Intent.OPT_OUT
-    elif intent == Intent.OPT_IN:
-        from audiences.consent import opt_in
-
-        opt_in(session, contact, channel="sms", keyword=decision.keyword, source=sid, now=now)
-        reply_intent = Intent.OPT_IN
-    else:
-        case = open_or_update_case(
-            session, contact=contact, intent=intent, campaign_id=inbound.campaign_id, now=now
-        )
-        inbound.case_id = case.id
-        if intent in (Intent.HELP, Intent.URGENT):
-            reply_intent = intent
-
+    outbound_id, campaign_id = attributed or (None, None)
     reply: str | None = None
-    if reply_intent is not None:
-        reply, message_id, language, version = auto_reply_text(
-            session, intent=reply_intent, language=contact.language, settings=settings,
-            extra={"contact": {"name": contact.name or "", "language": contact.language}},
-        )
-        session.add(
-            Outbound(
-                contact_id=contact.id, case_id=case.id if case else None, message_id=message_id,
-                language=language, template_version=version, body=reply, priority=AUTO_REPLY_PRIORITY,
-                status=OutboundStatus.SENT, provider=AUTO_REPLY_PROVIDER, send_after=now, sent_at=now,
-                status_at=now, created_at=now,
+    case_id: int | None = None
+    inbound_id: int | None = None
+    with _duplicate_guard(session) as duplicate:
+        reply_intent: Intent | None = None
+        if intent == Intent.OPT_OUT:
+            from audiences.consent import opt_out
+            from campaign.delivery import cancel_pending
+
+            already_out = contact.status == ContactStatus.OPTED_OUT
+            opt_out(session, contact, channel="sms", keyword=decision.keyword, source=sid, now=now)
+            cancel_pending(session, contact_id=contact.id, reason="opted_out", now=now)
+            if not already_out:  # confirm once; a second STOP is recorded but not answered again
+                reply_intent = Intent.OPT_OUT
+        elif intent == Intent.OPT_IN:
+            from audiences.consent import opt_in
+
+            opt_in(session, contact, channel="sms", keyword=decision.keyword, source=sid, now=now)
+            reply_intent = Intent.OPT_IN
+        else:
+            case_id = open_or_update_case(
+                session, contact=contact, intent=intent, campaign_id=campaign_id, now=now
             )
-        )
-    session.flush()
-    return InboundResult(inbound, reply)
+            if intent in (Intent.HELP, Intent.URGENT):
+                reply_intent = intent
+        inbound_id = session.execute(
+            insert(_INBOUND).values(
+                provider_sid=sid, contact_id=contact.id, to_number=to_number, body=body, intent=intent,
+                outbound_id=outbound_id, campaign_id=campaign_id, case_id=case_id, received_at=now,
+            )
+        ).inserted_primary_key[0]
+        if reply_intent is not None:
+            reply, message_id, language, version = auto_reply_text(
+                session, intent=reply_intent, language=contact.language, settings=settings,
+                extra={"contact": {"name": contact.name or "", "language": contact.language}},
+            )
+            session.execute(
+                insert(_OUTBOUND).values(
+                    contact_id=contact.id, case_id=case_id, message_id=message_id, language=language,
+                    template_version=version, body=reply, priority=AUTO_REPLY_PRIORITY,
+                    status=OutboundStatus.SENT, provider=AUTO_REPLY_PROVIDER, send_after=now, sent_at=now,
+                    status_at=now, created_at=now, segments=0, attempts=0,
+                )
+            )
+    if duplicate[0]:
+        return InboundResult(None, None, duplicate=True)
+    return InboundResult(inbound_id, reply, intent=intent, case_id=case_id)

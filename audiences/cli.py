@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from audiences.importer import ImportSummary
 from campaign.console import JSON_OPTION, echo_json, info, print_table, session_scope, warn
 from campaign.db import utcnow
 from campaign.errors import Invalid
@@ -35,22 +36,30 @@ def import_command(
     file: Path = FILE_ARGUMENT,
     map_: list[str] = MAP_OPTION,
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and count; write nothing."),
-    strict: bool = typer.Option(False, "--strict", help="Reject the whole file if any row is rejected."),
+    partial: bool = typer.Option(
+        False, "--partial", help="Import the valid rows even if some are rejected (default: all or nothing)."
+    ),
     report: Path | None = REPORT_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Import contacts from a file (one transaction; valid rows imported, the rest reported)."""
+    """Import contacts from a CSV/XLSX file: all or nothing unless --partial; always a rejection report."""
     from audiences.importer import import_file, write_report
 
     mapping = _parse_map(map_)
     with session_scope() as session:
-        summary = import_file(session, file, mapping=mapping, dry_run=dry_run, strict=strict, now=utcnow())
+        summary = import_file(session, file, mapping=mapping, dry_run=dry_run, partial=partial, now=utcnow())
     if report is not None:
         write_report(report, summary)
     if json_output:
         echo_json(summary.as_dict())
+        _fail_if_aborted(summary)
         return
-    title = f"Import of {summary.file}" + (" (dry run: nothing written)" if summary.dry_run else "")
+    title = f"Import of {summary.file}"
+    if summary.dry_run:
+        title += " (dry run: nothing written)"
+    elif summary.aborted:
+        title += " (rows rejected: nothing written)"
+
     print_table(
         ["rows", "imported", "updated", "unchanged", "duplicates", "rejected", "warnings"],
         [
@@ -70,6 +79,16 @@ def import_command(
         print_table(["reason", "rows"], summary.rejected_by_reason.items(), title="Rejected by reason")
     if summary.report and report is None:
         warn(f"{len(summary.report)} problems; write them with --report rejects.csv")
+    _fail_if_aborted(summary)
+
+
+def _fail_if_aborted(summary: ImportSummary) -> None:
+    if summary.aborted:
+        raise Invalid(
+            "file",
+            f"{summary.file}: {summary.rejected} rows rejected, nothing imported "
+            "(fix them using the report, or import the valid rows with --partial)",
+        )
 
 
 @app.command("count")

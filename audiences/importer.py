@@ -5,10 +5,11 @@ are newer; newer non-empty values win) -> merge with contacts already stored (sa
 never changed by an import, so an opt-out stays an opt-out) -> bulk insert (COPY on PostgreSQL,
 executemany on SQLite) and bulk update -> ImportBatch with its ImportRejection rows.
 
-Valid rows are imported and invalid ones reported (row, column, value, reason); a fatal problem
-(wrong file type, unreadable encoding, no phone column) raises before anything is written. With
-`strict=True` any rejected row aborts the whole file. `dry_run` computes the same summary and
-writes nothing.
+All or nothing per file by default: when any row is rejected nothing is written and the summary
+says `aborted` (the rejection report still lists every row, column, value and reason). With
+`partial=True` the valid rows are imported and the invalid ones reported. A fatal problem (wrong
+file type, unreadable encoding, no phone column) raises before anything is written. `dry_run`
+computes the same summary and writes nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from audiences.cleaning import clean
 from audiences.models import Contact, ContactStatus, ImportBatch, ImportRejection
 from audiences.reading import map_headers, read_table
 from campaign.db import is_postgres
-from campaign.errors import Invalid
 from campaign.languages import LanguageRegistry, default_registry
 
 FIELDS = (
@@ -62,6 +62,7 @@ class ImportSummary:
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     warnings: int = 0
     dry_run: bool = False
+    aborted: bool = False  # rows were rejected and the file was not partial: nothing written
     batch_id: int | None = None
     encoding: str | None = None
     delimiter: str | None = None
@@ -88,14 +89,15 @@ def import_file(
     *,
     mapping: Mapping[str, str] | None = None,
     dry_run: bool = False,
-    strict: bool = False,
+    partial: bool = False,
     now: datetime,
     registry: LanguageRegistry | None = None,
 ) -> ImportSummary:
     """Imports one CSV/XLSX file of contacts. Flushes; never commits.
 
-    Raises Invalid("file", ...) / Invalid("map", ...) on fatal problems (nothing written), and
-    Invalid("file", ...) in strict mode when any row is rejected. `now` is aware UTC.
+    Raises Invalid("file", ...) / Invalid("map", ...) on fatal problems (nothing written). Unless
+    `partial`, a file with any rejected row writes nothing and returns with `aborted=True`.
+    `now` is aware UTC.
     """
     if now.tzinfo is None:
         raise ValueError("now must be an aware UTC datetime")
@@ -122,11 +124,6 @@ def import_file(
     summary.rejected_by_reason = dict(sorted(by_reason.items(), key=lambda kv: -kv[1]))
     summary.warnings = len(cleaned.warnings)
     summary.report = report + cleaned.warnings
-    if strict and summary.rejected:
-        raise Invalid(
-            "file", f"{path.name}: {summary.rejected} rejected rows (strict mode: nothing imported)"
-        )
-
     frame = cleaned.frame
     custom_columns = [c for c in frame.columns if c.startswith("custom.")]
     if frame["phone"].duplicated().any():
@@ -139,7 +136,8 @@ def import_file(
     updates = _updates(frame[~is_new], custom_columns, existing)
     summary.updated = len(updates)
     summary.unchanged = int((~is_new).sum()) - len(updates)
-    if dry_run:
+    summary.aborted = bool(summary.rejected) and not partial
+    if dry_run or summary.aborted:
         return summary
 
     batch = ImportBatch(

@@ -78,7 +78,7 @@ def main() -> None:
         engine = _fresh_engine(args.pg, folder)
         start = time.perf_counter()
         with unit_of_work(engine) as session:
-            summary = import_file(session, csv_path, now=datetime.now(UTC))
+            summary = import_file(session, csv_path, partial=True, now=datetime.now(UTC))
         seconds = time.perf_counter() - start
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         backend = "PostgreSQL" if args.pg else "SQLite"

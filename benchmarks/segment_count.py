@@ -58,7 +58,7 @@ def run(url: str, csv_path: Path, label: str) -> None:
     engine = _engine(url)
     start = time.perf_counter()
     with unit_of_work(engine) as session:
-        summary = import_file(session, csv_path, now=datetime.now(UTC))
+        summary = import_file(session, csv_path, partial=True, now=datetime.now(UTC))
     if engine.dialect.name == "postgresql":
         with engine.begin() as connection:
             connection.execute(text("ANALYZE contacts"))

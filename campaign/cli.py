@@ -58,8 +58,13 @@ def init_command(json_output: bool = JSON_OPTION) -> None:
     """Create or upgrade the database to the latest schema (safe to run again)."""
     from campaign.schema import upgrade
 
+    from audiences.segments import ensure_builtin_segments
+    from campaign.console import session_scope
+
     settings = get_settings()
     before, after = upgrade(engine(settings))
+    with session_scope(settings) as session:
+        ensure_builtin_segments(session)
     result = {"database": settings.masked()["database_url"], "from": before, "to": after}
     if json_output:
         echo_json(result)

@@ -15,8 +15,25 @@ def test_sample_import_count_segments(cli, tmp_path):
     )
     assert sample.exit_code == 0, sample.output
     assert "SYNTHETIC" in sample.output
+    strict = cli.invoke(
+        app, ["audiences", "import", str(tmp_path / "s.csv"), "--report", str(tmp_path / "r.csv")]
+    )
+    assert strict.exit_code == 1
+    assert "rows rejected, nothing imported" in strict.stderr and "--partial" in strict.stderr
+    assert (tmp_path / "r.csv").exists()
+    none = json.loads(cli.invoke(app, ["audiences", "count", "not opted_out", "--json"]).stdout)
+    assert none["count"] == 0
     result = cli.invoke(
-        app, ["audiences", "import", str(tmp_path / "s.csv"), "--json", "--report", str(tmp_path / "r.csv")]
+        app,
+        [
+            "audiences",
+            "import",
+            str(tmp_path / "s.csv"),
+            "--partial",
+            "--json",
+            "--report",
+            str(tmp_path / "r.csv"),
+        ],
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)

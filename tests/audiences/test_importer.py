@@ -44,7 +44,7 @@ def _contacts(session):
 )
 def test_messy_csv_exact_counts(session, tmp_path, delimiter, encoding, suffix):
     path = _write_csv(tmp_path / f"contacts{suffix}", MESSY, delimiter=delimiter, encoding=encoding)
-    summary = import_file(session, path, now=NOW)
+    summary = import_file(session, path, partial=True, now=NOW)
     assert (summary.rows, summary.imported, summary.updated, summary.duplicates, summary.rejected) == (
         8,
         4,
@@ -82,7 +82,7 @@ def test_messy_csv_exact_counts(session, tmp_path, delimiter, encoding, suffix):
 
 def test_report_names_row_column_value_reason(session, tmp_path):
     path = _write_csv(tmp_path / "c.csv", MESSY)
-    summary = import_file(session, path, now=NOW)
+    summary = import_file(session, path, partial=True, now=NOW)
     report = tmp_path / "rejects.csv"
     write_report(report, summary)
     rows = list(csv.DictReader(report.open(encoding="utf-8")))
@@ -98,7 +98,7 @@ def test_report_names_row_column_value_reason(session, tmp_path):
 def test_xlsx(session, tmp_path):
     path = tmp_path / "contacts.xlsx"
     pd.DataFrame(MESSY[1:], columns=MESSY[0]).to_excel(path, index=False)
-    summary = import_file(session, path, now=NOW)
+    summary = import_file(session, path, partial=True, now=NOW)
     assert (summary.imported, summary.duplicates, summary.rejected) == (4, 1, 3)
 
 
@@ -115,7 +115,7 @@ def test_against_database_merge_and_opt_out_kept(session, tmp_path):
         tmp_path / "c.csv",
         [["celular", "nombre", "idioma"], ["5555 1234", "", "mam"], ["4444 0000", "Nueva", ""]],
     )
-    summary = import_file(session, path, now=NOW)
+    summary = import_file(session, path, partial=True, now=NOW)
     assert (summary.imported, summary.updated) == (1, 1)
     session.expire_all()
     old = _contacts(session)["+50255551234"]
@@ -168,14 +168,24 @@ def test_ragged_rows_rejected_with_line(session, tmp_path):
     path.write_text(
         "telefono,nombre\n5555 1234,Ana\n4444 1234,Luis,extra,cols\n3333 1234,Rosa\n", encoding="utf-8"
     )
-    summary = import_file(session, path, now=NOW)
+    summary = import_file(session, path, partial=True, now=NOW)
     assert (summary.imported, summary.rejected) == (2, 1)
     assert summary.rejected_by_reason == {"row: wrong number of columns": 1}
     assert summary.report[0][0] == 3
 
 
-def test_strict_mode_rejects_whole_file(session, tmp_path):
+def test_all_or_nothing_by_default(session, tmp_path):
+    """A file with rejected rows writes nothing unless asked for a partial import; the report is full."""
+    make_contact(session, phone="+50230000001")
     path = _write_csv(tmp_path / "c.csv", MESSY)
-    with pytest.raises(Invalid, match="strict"):
-        import_file(session, path, strict=True, now=NOW)
-    assert session.scalar(select(func.count()).select_from(Contact)) == 0
+    summary = import_file(session, path, now=NOW)
+    assert summary.aborted and summary.rejected == 3
+    assert {r[3] for r in summary.report} >= {"phone: too short", "department: unknown department"}
+    assert session.scalar(select(func.count()).select_from(Contact)) == 1
+    assert session.scalar(select(func.count()).select_from(ImportBatch)) == 0
+
+
+def test_clean_file_imports_by_default(session, tmp_path):
+    path = _write_csv(tmp_path / "c.csv", [MESSY[0], MESSY[1], MESSY[2]])
+    summary = import_file(session, path, now=NOW)
+    assert not summary.aborted and (summary.imported, summary.rejected) == (2, 0)

@@ -1,0 +1,151 @@
+"""Benchmark: signed inbound webhooks into uvicorn on SQLite (target >= 300 req/s, p99 < 100 ms, 0 lost).
+
+Starts `campaign serve`'s app with uvicorn in a child process on 127.0.0.1 and a fresh SQLite
+database, then a bounded async load generator (httpx.AsyncClient, fixed concurrency) posts
+signed Twilio-style inbound forms: a realistic mix of replies, AYUDA and STOP from a few hundred
+synthetic numbers. Afterwards every request answered 200 must be in the database (by MessageSid).
+
+Run: `python benchmarks/webhook_inbound.py [--requests N] [--concurrency C]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select
+from twilio.request_validator import RequestValidator
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TARGET_RPS = 300.0
+TARGET_P99_MS = 100.0
+TOKEN = "bench-signing-key"
+BODIES = ["hola, ¿dónde puedo pedir ayuda?", "gracias por la información", "AYUDA", "¿es real esta oferta?",
+          "STOP", "SI", "me interesa saber más sobre mis derechos"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(db_url: str, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "CAMPAIGN_DATABASE_URL": db_url, "CAMPAIGN_SANDBOX_AUTH_TOKEN": TOKEN,
+           "CAMPAIGN_PROVIDER": "sandbox", "CAMPAIGN_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    code = (
+        "import uvicorn; from campaign.web import create_app; "
+        f"uvicorn.run(create_app(), host='127.0.0.1', port={port}, log_level='warning', access_log=False)"
+    )
+    return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=str(ROOT))
+
+
+async def wait_ready(base: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as client:
+        while True:
+            try:
+                await client.get(base + "/login")
+                return
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+
+
+async def load(base: str, total: int, concurrency: int) -> tuple[list[float], dict[str, int], float]:
+    url = base + "/twilio/inbound"
+    validator = RequestValidator(TOKEN)
+    forms = []
+    for i in range(total):
+        params = {"MessageSid": f"SMbench{i:026d}", "AccountSid": "AC" + "0" * 32,
+                  "From": f"+5023{(i % 500):07d}", "To": "+50220000000", "Body": BODIES[i % len(BODIES)]}
+        forms.append((params, validator.compute_signature(url, params)))
+    latencies: list[float] = []
+    outcome: dict[str, int] = {}
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(total):
+        queue.put_nowait(i)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while True:
+            try:
+                i = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            params, signature = forms[i]
+            start = time.perf_counter()
+            response = await client.post(url, data=params, headers={"X-Twilio-Signature": signature})
+            latencies.append(time.perf_counter() - start)
+            key = params["MessageSid"] if response.status_code == 200 else f"status {response.status_code}"
+            outcome[key] = outcome.get(key, 0) + 1
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return latencies, outcome, elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+
+    from campaign.db import make_engine, make_sessionmaker
+    from campaign.models import Inbound
+    from campaign.schema import upgrade
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db_url = f"sqlite:///{tmp}/bench.db"
+        engine = make_engine(db_url)
+        upgrade(engine)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = start_server(db_url, port)
+        try:
+            asyncio.run(wait_ready(base))
+            asyncio.run(load(base, 200, args.concurrency))  # warm-up (own SIDs are reused below: cleared)
+            with make_sessionmaker(engine).begin() as session:
+                session.query(Inbound).delete()
+            latencies, outcome, elapsed = asyncio.run(load(base, args.requests, args.concurrency))
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+        ok = {sid for sid in outcome if sid.startswith("SM")}
+        with make_sessionmaker(engine)() as session:
+            stored = set(session.scalars(select(Inbound.provider_sid).where(Inbound.provider_sid.in_(ok))))
+            total_rows = session.scalar(select(func.count()).select_from(Inbound))
+        engine.dispose()
+
+    rps = len(latencies) / elapsed
+    ordered = sorted(latencies)
+    p50 = statistics.median(ordered) * 1000
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+    lost = len(ok - stored)
+    errors = {k: v for k, v in outcome.items() if not k.startswith("SM")}
+    print(f"inbound webhooks: {len(latencies)} requests, concurrency {args.concurrency}, {elapsed:.2f} s")
+    print(f"throughput: {rps:.0f} req/s (target >= {TARGET_RPS:.0f})")
+    print(f"latency: p50 {p50:.1f} ms, p99 {p99:.1f} ms (target p99 < {TARGET_P99_MS:.0f} ms)")
+    print(f"answered 200: {len(ok)}, stored: {len(stored)} ({total_rows} rows), lost: {lost} (target 0)"
+          + (f", errors: {errors}" if errors else ""))
+    passed = rps >= TARGET_RPS and p99 < TARGET_P99_MS and lost == 0 and not errors
+    print("PASS" if passed else "FAIL")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

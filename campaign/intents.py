@@ -5,8 +5,8 @@ No session, no clock: `classify(text, language, catalogue)` takes values and ret
 Matching rules (both the text and every keyword go through the same `normalize`):
 - opt_out / opt_in / help are *whole-message* keywords, like the carriers' STOP handling: the
   message is the keyword ("Áltoo!!" -> "alto"), or the keyword followed only by courtesy words
-  ("baja por favor"); "salir de aqui" is not an opt-out. Opt-out keywords of every language count (a STOP must stop
-  everything, whatever language the contact was registered with).
+  ("baja por favor"); "salir de aqui" is not an opt-out. Opt-out keywords of every language
+  count (a STOP must stop everything, whatever language the contact was registered with).
 - urgent phrases are found *anywhere* in the message, as whole words ("por favor auxilio me
   pegan"), and win over help and reply (a person in danger must reach a human first).
 - everything else is a reply. Whether an opt-in keyword counts (only after an opt-out) is decided

@@ -111,7 +111,9 @@ def authenticate(session: Session, *, username: str, password: str, now: datetim
     return user
 
 
-def set_password(session: Session, *, username: str, password: str, now: datetime, actor: str = "cli") -> User:
+def set_password(
+    session: Session, *, username: str, password: str, now: datetime, actor: str = "cli"
+) -> User:
     """Replaces a user's password (flushed, audited); raises NotFound or Invalid("password")."""
     validate_password(password)
     user = get_by_username(session, username)

@@ -50,6 +50,7 @@ def slugify(text: str) -> str:
 
 
 def fold_key_spaced(text: str) -> str:
+    """Each word folded (lower-case, accents and apostrophes dropped), spaces kept."""
     return " ".join(fold_key(word) for word in str(text).split())
 
 

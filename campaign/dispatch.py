@@ -334,31 +334,6 @@ def _record(
                     opt_out_unsubscribed(session, contact_id=contact_id, now=now)
 
 
-def _send_batch(
-    engine: Engine,
-    provider: Provider,
-    rows: list[_Row],
-    *,
-    pool: ThreadPoolExecutor,
-    bucket: TokenBucket,
-    now: datetime,
-    settings: Settings,
-    result: DispatchResult,
-) -> None:
-    pending: set[Future[_Outcome]] = {
-        pool.submit(_send_one, provider, bucket, row, settings.public_url) for row in rows
-    }
-    buffer: list[_Outcome] = []
-    last_flush = time.monotonic()
-    while pending:
-        done, pending = wait(pending, timeout=FLUSH_EVERY_SECONDS, return_when=FIRST_COMPLETED)
-        buffer.extend(f.result() for f in done)
-        overdue = time.monotonic() - last_flush >= FLUSH_EVERY_SECONDS
-        if buffer and (not pending or len(buffer) >= FLUSH_EVERY_ROWS or overdue):
-            _record(engine, provider, buffer, now=now, settings=settings, result=result)
-            buffer, last_flush = [], time.monotonic()
-
-
 def _batch_size(settings: Settings, remaining: int | None) -> int:
     by_rate = max(settings.concurrency, math.ceil(settings.rate_per_second * MAX_BATCH_SECONDS))
     size = min(settings.batch_size, by_rate)
@@ -381,28 +356,46 @@ def dispatch_due(
 ) -> DispatchResult:
     """Sends every due queued row (at most `limit`), batch by batch, and reports what happened.
 
-    Commits per batch (the claim first, then outcomes as they arrive). Hotline replies go before
-    blasts (priority), then the oldest send_after. Raises nothing for provider errors: they are
-    recorded on the rows. `now` is aware UTC.
+    Each claim commits before its rows are sent; outcomes are committed as they arrive (about
+    every FLUSH_EVERY_SECONDS). The next batch is claimed while the previous one's tail is in
+    flight. Hotline replies go before blasts (priority), then the oldest send_after. Raises
+    nothing for provider errors: they are recorded on the rows. `now` is aware UTC.
     """
     settings = settings or get_settings()
     result = DispatchResult(expired=expire_overdue(engine, now=now))
     bucket = rate_limiter(provider, settings.rate_per_second)
+    pending: set[Future[_Outcome]] = set()
+    buffer: list[_Outcome] = []
+    last_flush, exhausted = time.monotonic(), False
     with ThreadPoolExecutor(max_workers=max(1, settings.concurrency), thread_name_prefix="dispatch") as pool:
-        while limit is None or result.claimed < limit:
+        while True:
             size = _batch_size(settings, None if limit is None else limit - result.claimed)
-            token, won = claim_due_outbound(engine, now=now, size=size)
-            if not won:
-                break
-            _pause_after_claim()
-            result.batches += 1
-            result.claimed += won
-            rows = _prepare(engine, token, now=now, result=result)
-            _send_batch(
-                engine, provider, rows, pool=pool, bucket=bucket, now=now, settings=settings, result=result
-            )
+            # Claim the next batch while the tail of this one is still in flight, so the send
+            # rate does not dip at batch boundaries (the rate limit is held, not approximated).
+            if not exhausted and size > 0 and len(pending) <= size // 2:
+                token, won = claim_due_outbound(engine, now=now, size=size)
+                if won:
+                    _pause_after_claim()
+                    result.batches += 1
+                    result.claimed += won
+                    rows = _prepare(engine, token, now=now, result=result)
+                    url = settings.public_url
+                    pending |= {pool.submit(_send_one, provider, bucket, r, url) for r in rows}
+                    continue
+                exhausted = True
+            if not pending:
+                if exhausted or size <= 0:
+                    break
+                continue
+            done, pending = wait(pending, timeout=FLUSH_EVERY_SECONDS, return_when=FIRST_COMPLETED)
+            buffer.extend(f.result() for f in done)
+            overdue = time.monotonic() - last_flush >= FLUSH_EVERY_SECONDS
+            if buffer and (not pending or len(buffer) >= FLUSH_EVERY_ROWS or overdue):
+                _record(engine, provider, buffer, now=now, settings=settings, result=result)
+                buffer, last_flush = [], time.monotonic()
+    if buffer:
+        _record(engine, provider, buffer, now=now, settings=settings, result=result)
     return result
-
 
 def send_now(
     engine: Engine,

@@ -241,6 +241,11 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like the real API
     server: _Server
 
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes; without this, Nagle + delayed ACK add ~40 ms.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet test output
         pass
 

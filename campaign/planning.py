@@ -16,11 +16,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, select, true, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from audiences.models import Contact
@@ -353,12 +352,6 @@ class PlanResult:
         return self.queued + sum(self.skipped.values())
 
 
-def _insert(session: Session) -> Any:
-    table = Outbound.__table__
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing(index_elements=["occurrence_id", "contact_id"])
-
-
 COLUMNS = (
     "occurrence_id",
     "campaign_id",
@@ -407,6 +400,36 @@ def _copy_writer(session: Session) -> Any:
     return write
 
 
+_DATETIME_COLUMNS = frozenset({"send_after", "expires_at", "created_at"})
+
+
+def _sqlite_stamp(value: datetime | None) -> str | None:
+    # The storage format of SQLAlchemy's SQLite DateTime (naive UTC), as UTCDateTime writes it.
+    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _sqlite_writer(session: Session) -> Any:
+    """SQLite: one DB-API executemany per chunk, values converted here (no per-row SQLAlchemy bind
+    processing), ON CONFLICT DO NOTHING on the unique (occurrence_id, contact_id)."""
+    session.flush()
+    raw = session.connection().connection.driver_connection
+    sql = (
+        f"INSERT INTO outbound ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
+        "ON CONFLICT (occurrence_id, contact_id) DO NOTHING"
+    )
+
+    def write(rows: list[dict[str, Any]]) -> None:
+        raw.executemany(
+            sql,
+            [
+                tuple(_sqlite_stamp(row[c]) if c in _DATETIME_COLUMNS else row[c] for c in COLUMNS)
+                for row in rows
+            ],
+        )
+
+    return write
+
+
 def plan_occurrence(
     session: Session, occurrence_id: int, *, now: datetime, settings: Settings, chunk: int = CHUNK
 ) -> PlanResult:
@@ -433,15 +456,12 @@ def plan_occurrence(
         session.flush()
         return result
     plan = load_step_plan(session, step, settings=settings)
-    statement = _insert(session)
-    write = _copy_writer(session) if session.get_bind().dialect.name == "postgresql" else None
+    postgres = session.get_bind().dialect.name == "postgresql"
+    write = _copy_writer(session) if postgres else _sqlite_writer(session)
     for rows in plan_rows(
         session, plan, occurrence=occurrence, fires_at=occurrence.fires_at, now=now, chunk=chunk
     ):
-        if write is not None:
-            write(rows)
-        else:
-            session.execute(statement, rows)
+        write(rows)
         for row in rows:
             if row["status"] == OutboundStatus.QUEUED:
                 result.queued += 1

@@ -19,6 +19,7 @@ inbox_app = typer.Typer(no_args_is_help=True, help="Hotline cases, for scripts a
 def serve(
     host: str = typer.Option(None, "--host", help="Address to listen on (default: settings.host)."),
     port: int = typer.Option(None, "--port", help="Port to listen on (default: settings.port)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (2 on a 2-core machine)."),
 ) -> None:
     """Run the web app (inbox, dashboard, webhooks) with uvicorn."""
     import uvicorn
@@ -26,11 +27,12 @@ def serve(
     from campaign.web import create_app
 
     settings = get_settings()
-    where = f"http://{host or settings.host}:{port or settings.port}"
-    info(f"Serving on {where} (webhooks at {settings.public_url})")
-    uvicorn.run(
-        create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info"
-    )
+    host, port = host or settings.host, port or settings.port
+    info(f"Serving on http://{host}:{port} (webhooks at {settings.public_url})")
+    if workers > 1:  # each worker process builds its own app from the environment
+        uvicorn.run("campaign.web.app:create_app", factory=True, host=host, port=port, workers=workers)
+    else:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
 def _read_password(password_stdin: bool) -> str:

@@ -34,7 +34,8 @@ SESSION_MAX_AGE = 12 * 3600
 @dataclass
 class WebState:
     """What every request needs: settings, the engine (built on first use) and, on SQLite, one
-    lock that serializes writers in this process (SQLite allows one writer at a time)."""
+    lock that serializes writers in this process (SQLite allows one writer at a time; several
+    worker processes wait for each other through SQLite's busy timeout)."""
 
     settings: Settings
     _engine: Engine | None = None

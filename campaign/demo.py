@@ -151,7 +151,7 @@ def _run(
     say(f"[bold]2.[/bold] Content pack loaded: {_pack_summary(pack)}.")
     csv = write_csv(var / "demo-audience.csv", contacts, seed)
     with unit_of_work(engine) as session:
-        summary = import_file(session, csv, now=now)
+        summary = import_file(session, csv, partial=True, now=now)
     say(
         f"[bold]3.[/bold] Synthetic audience (no real people): {summary.imported} contacts imported, "
         f"{summary.rejected} bad rows rejected with reasons."

@@ -184,13 +184,14 @@ def test_roles_and_csrf_in_the_browser(server, browser, artifacts):
     # A form submitted without its CSRF token (e.g. posted from another site) is refused.
     hotline.goto(f"{base}/inbox")
     hotline.locator("tr.case-row a").first.click()
+    hotline.wait_for_load_state()
+    case_url = hotline.url
     hotline.evaluate("document.querySelectorAll('.notes input[name=csrf_token]').forEach(e => e.remove())")
     hotline.fill(".notes textarea[name=body]", "sin token")
     with hotline.expect_response(lambda r: r.request.method == "POST") as posted:
         hotline.click("text=Guardar nota")
     assert posted.value.status == 403
-    hotline.go_back()
-    hotline.reload()
+    hotline.goto(case_url)
     assert "sin token" not in hotline.content()
 
     manager = browser.new_page(viewport={"width": 1280, "height": 1000})

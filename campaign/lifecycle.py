@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
@@ -177,17 +176,10 @@ def launch(session: Session, slug: str, *, now: datetime, settings: Settings, ac
 
 
 def plan_radio_steps(session: Session, campaign: Campaign, *, now: datetime) -> int:
-    """Plans the airings of the campaign's radio steps (campaign.radio.airings), when present."""
-    try:
-        from campaign.radio.airings import plan_airings
-    except ImportError:
-        return 0
-    total = 0
-    for step in campaign.steps:
-        if step.channel == "radio":
-            planned: Any = plan_airings(session, step, now=now)
-            total += planned if isinstance(planned, int) else len(planned or [])
-    return total
+    """Plans the airings of the campaign's radio steps; returns the new rows. Flushes."""
+    from campaign.radio.airings import plan_airings
+
+    return sum(plan_airings(session, step, now=now) for step in campaign.steps if step.channel == "radio")
 
 
 def pause(session: Session, slug: str, *, now: datetime, actor: str = "cli") -> Campaign:

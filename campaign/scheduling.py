@@ -1,15 +1,18 @@
 """The scheduler: one `tick(now=...)` does all due work; `run_forever` repeats it with `schedule`.
 
 A tick: (1) creates the occurrences that fell due for scheduled/running campaigns (past times at
-launch collapse into one firing at launch), (2) plans each due occurrence in its own unit of work,
-(3) expires held messages past their deadline, (4) dispatches due messages (campaign.dispatch),
-(5) lets the sandbox provider deliver its simulated callbacks and replies, (6) completes finished
-campaigns. Every step is idempotent, so re-running a tick (or two schedulers at once) plans and
-sends nothing twice. Time is injected: `now` is an aware UTC datetime.
+launch collapse into one firing at launch) and extends open-ended radio schedules, (2) plans
+each due occurrence in its own unit of work, (3) expires held messages past their deadline,
+(4) reconciles messages whose send outcome is unknown (a crashed dispatcher, a timeout),
+(5) dispatches due messages (campaign.dispatch), (6) lets the sandbox provider deliver its
+simulated callbacks and replies, (7) completes finished campaigns. Every step is idempotent, so
+re-running a tick (or two schedulers at once) plans and sends nothing twice. Time is injected:
+`now` is an aware UTC datetime.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import time as time_module
@@ -24,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from campaign.config import Settings
 from campaign.db import unit_of_work, utcnow
+from campaign.dispatch import dispatch_due
 from campaign.lifecycle import ACTIVE_STATUSES, complete_finished, step_schedule, transition
 from campaign.models import (
     Campaign,
@@ -35,6 +39,8 @@ from campaign.models import (
     Step,
 )
 from campaign.planning import PlanResult, plan_occurrence
+from campaign.radio.airings import extend_open_ended_airings
+from campaign.reconcile import reconcile
 from campaign.schedules import due_occurrences
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,8 @@ class TickResult:
     occurrences_created: int = 0
     plans: list[PlanResult] = field(default_factory=list)
     expired: int = 0
+    airings_added: int = 0
+    reconciled: Any = None
     dispatch: Any = None
     events: Any = None
     started: list[str] = field(default_factory=list)
@@ -62,9 +70,6 @@ class TickResult:
         return sum(sum(p.skipped.values()) for p in self.plans)
 
     def as_dict(self) -> dict[str, Any]:
-        dispatch = self.dispatch
-        if hasattr(dispatch, "as_dict"):
-            dispatch = dispatch.as_dict()
         return {
             "now": self.now.isoformat(),
             "occurrences_created": self.occurrences_created,
@@ -72,11 +77,22 @@ class TickResult:
             "queued": self.queued,
             "skipped": self.skipped,
             "expired": self.expired,
-            "dispatch": dispatch if isinstance(dispatch, dict | None) else str(dispatch),
-            "events": self.events if isinstance(self.events, dict | int | None) else str(self.events),
+            "airings_added": self.airings_added,
+            "reconciled": _plain(self.reconciled),
+            "dispatch": _plain(self.dispatch),
+            "events": _plain(self.events),
             "started": self.started,
             "completed": self.completed,
         }
+
+
+def _plain(value: Any) -> Any:
+    """A stage's result as JSON-ready data."""
+    if hasattr(value, "as_dict"):
+        return value.as_dict()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return value
 
 
 def create_due_occurrences(session: Session, *, now: datetime) -> int:
@@ -166,6 +182,7 @@ def tick(engine: Engine, provider: Any, *, now: datetime, settings: Settings) ->
     result = TickResult(now=now)
     with unit_of_work(engine) as session:
         result.occurrences_created = create_due_occurrences(session, now=now)
+        result.airings_added = extend_open_ended_airings(session, now=now)
         due = due_occurrence_ids(session, now=now)
     for occurrence_id in due:
         with unit_of_work(engine) as session:
@@ -178,22 +195,14 @@ def tick(engine: Engine, provider: Any, *, now: datetime, settings: Settings) ->
     with unit_of_work(engine) as session:
         result.expired = expire_held(session, now=now)
     if provider is not None:
-        result.dispatch = _dispatch(engine, provider, now=now, settings=settings)
+        result.reconciled = reconcile(engine, provider, now=now)
+        result.dispatch = dispatch_due(engine, provider, now=now, settings=settings)
         deliver = getattr(provider, "deliver_due_events", None)
         if deliver is not None:
             result.events = deliver(engine, now=now, settings=settings)
     with unit_of_work(engine) as session:
         result.completed = complete_finished(session, now=now)
     return result
-
-
-def _dispatch(engine: Engine, provider: Any, *, now: datetime, settings: Settings) -> Any:
-    try:
-        from campaign.dispatch import dispatch_due
-    except ImportError:  # the dispatch package not yet present: plan only
-        log.warning("campaign.dispatch not available: messages are planned but not sent")
-        return None
-    return dispatch_due(engine, provider, now=now, settings=settings)
 
 
 class _Stop:

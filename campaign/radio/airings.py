@@ -138,6 +138,36 @@ def plan_airings(session: Session, step: Step, *, now: datetime) -> int:
     return (session.scalar(count) or 0) - before
 
 
+def extend_open_ended_airings(session: Session, *, now: datetime) -> int:
+    """Keeps open-ended radio steps (RRULE without COUNT/UNTIL) of active campaigns planned ahead.
+
+    Finite steps are planned whole at launch; an open-ended one is planned UNBOUNDED_HORIZON
+    ahead and extended here once its last planned airing is less than a third of that away, so a
+    scheduler tick costs one MAX query per such step. Returns the new rows. Flushes.
+    """
+    steps = session.scalars(
+        select(Step)
+        .join(Campaign)
+        .where(
+            Step.channel == "radio",
+            Step.rrule.is_not(None),
+            Campaign.status.in_(("scheduled", "running")),
+            Campaign.launched_at.is_not(None),
+        )
+    ).all()
+    added = 0
+    for step in steps:
+        schedule = Schedule(step.campaign.timezone, at=step.at, rrule=step.rrule, starts=step.starts)
+        if is_finite(schedule):
+            continue
+        last = session.scalar(select(func.max(Airing.scheduled_at)).where(Airing.step_id == step.id))
+        if last is not None and last.tzinfo is None:  # MAX() drops the column type on SQLite
+            last = last.replace(tzinfo=now.tzinfo)
+        if last is None or last < now + UNBOUNDED_HORIZON / 3:
+            added += plan_airings(session, step, now=now)
+    return added
+
+
 def plan_campaign_airings(session: Session, campaign_slug: str, *, now: datetime) -> int:
     """`plan_airings` for every radio step of a campaign; returns new rows in all."""
     campaign = get_campaign(session, campaign_slug)

@@ -308,11 +308,14 @@ def report_command(
 def demo_command(
     contacts: int = typer.Option(5000, "--contacts", help="Synthetic audience size."),
     days: int = typer.Option(3, "--days", help="Simulated days to run."),
+    force: bool = typer.Option(
+        False, "--force", help="Rebuild the SQLite database even if it holds data the demo did not create."
+    ),
 ) -> None:
-    """The whole loop on a fresh SQLite database under ./var/ with synthetic data."""
+    """The whole loop, with synthetic data, on the configured SQLite database (rebuilt from scratch)."""
     from campaign.demo import run_demo
 
-    run_demo(contacts=contacts, days=days)
+    run_demo(contacts=contacts, days=days, force=force)
 
 
 def register(app: typer.Typer) -> None:

@@ -32,8 +32,14 @@ JSON_OPTION = typer.Option(False, "--json", help="Print a JSON document instead 
 
 
 def console() -> Console:
-    """A console bound to the current stdout (so test runners capture it)."""
-    return Console(soft_wrap=True, highlight=False)
+    """A console bound to the current stdout (so test runners capture it).
+
+    Piped output (make, logs, CI) would otherwise be cut to 80 columns and truncate table cells.
+    """
+    out = Console(soft_wrap=True, highlight=False)
+    if not out.is_terminal:
+        out.width = 160
+    return out
 
 
 def echo_json(data: Any) -> None:

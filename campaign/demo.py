@@ -1,6 +1,8 @@
 """`campaign demo` (`make demo`): the whole loop on a fresh SQLite database with synthetic data.
 
-Fresh database under ./var/ -> schema -> shipped content pack -> synthetic audience (generated,
+Fresh SQLite database (the configured one, ./var/campaign.db by default, so `campaign serve`
+shows the demo's data; refused if it holds anything the demo did not make) -> schema -> shipped
+content pack -> synthetic audience (generated,
 then imported like any CSV) -> sample radio stations -> the sample campaign (created, previewed,
 launched on a simulated clock just before its first step) -> an accelerated clock ticking the
 scheduler through a few simulated days on the sandbox provider (delivery callbacks and replies
@@ -10,7 +12,6 @@ All people and phone numbers are synthetic.
 
 from __future__ import annotations
 
-import os
 import secrets
 import time as time_module
 from dataclasses import dataclass
@@ -18,11 +19,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, inspect, or_, select
+from sqlalchemy.engine import make_url
 
 from campaign.config import Settings, get_settings
 from campaign.console import info
 from campaign.db import make_engine, unit_of_work
+from campaign.errors import Invalid
 
 SAMPLES = Path(__file__).with_name("samples")
 CAMPAIGN_FILE = SAMPLES / "frontera-segura.yaml"
@@ -44,11 +47,51 @@ class DemoResult:
     database_counts: dict[str, int]
 
 
-def _fresh_database(var: Path) -> str:
-    var.mkdir(parents=True, exist_ok=True)
+DEMO_MARK = "demo.created"
+
+
+def _fresh_database(url: str, *, force: bool) -> Path:
+    """Deletes the SQLite file at `url` so the demo starts clean; returns its folder.
+
+    Refuses (Invalid naming CAMPAIGN_DATABASE_URL) a non-SQLite database, and a SQLite file that
+    holds data the demo did not create, unless `force`: the demo must never wipe real work.
+    """
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in {"", ":memory:"}:
+        raise Invalid(
+            "CAMPAIGN_DATABASE_URL",
+            "the demo builds a fresh SQLite file and deletes what is there: point it at a SQLite file "
+            f"(now {parsed.render_as_string(hide_password=True)})",
+        )
+    path = Path(database)
+    if path.exists() and not force and not _is_demo_or_empty(url):
+        raise Invalid(
+            "CAMPAIGN_DATABASE_URL",
+            f"{path} holds data the demo did not create; refusing to delete it "
+            "(use another CAMPAIGN_DATABASE_URL, or --force)",
+        )
     for suffix in ("", "-wal", "-shm"):
-        (var / f"demo.db{suffix}").unlink(missing_ok=True)
-    return f"sqlite:///{(var / 'demo.db').resolve()}"
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.parent
+
+
+def _is_demo_or_empty(url: str) -> bool:
+    from audiences.models import Contact
+    from campaign.models import AuditEvent
+
+    engine = make_engine(url)
+    try:
+        tables = set(inspect(engine).get_table_names())
+        if not {"contacts", "audit_events"} <= tables:
+            return not tables
+        with engine.connect() as connection:
+            marked = connection.scalar(select(func.count()).where(AuditEvent.action == DEMO_MARK))
+            people = connection.scalar(select(func.count(Contact.id)))
+        return bool(marked) or not people
+    finally:
+        engine.dispose()
 
 
 def database_counts(session: Any, campaign_id: int) -> dict[str, int]:
@@ -84,24 +127,32 @@ def database_counts(session: Any, campaign_id: int) -> dict[str, int]:
 
 def run_demo(
     *,
+    settings: Settings | None = None,
     contacts: int = 5000,
     days: int = 3,
     tick_minutes: int = 10,
-    var: Path | None = None,
     seed: int = 1,
+    force: bool = False,
     quiet: bool = False,
 ) -> DemoResult:
-    """Runs the demo (see the module docstring) and prints what happens. Returns the figures."""
+    """Runs the demo on the configured SQLite database (rebuilt from scratch) and prints what happens.
+
+    The demo is its own deployment: the sandbox provider, and no real-time rate limit to wait
+    for (the simulated clock runs days in seconds). Raises Invalid when the configured database
+    is not a SQLite file the demo may delete (see _fresh_database). Returns the figures.
+    """
     started = time_module.perf_counter()
     say = (lambda _m: None) if quiet else info
-    url = _fresh_database(var or Path("var"))
-    # The demo is its own deployment: its database, the sandbox, and no real-time rate limit to
-    # wait for (the simulated clock runs days in seconds).
-    os.environ["CAMPAIGN_DATABASE_URL"] = url
-    os.environ["CAMPAIGN_PROVIDER"] = "sandbox"
-    os.environ.setdefault("CAMPAIGN_RATE_PER_SECOND", "2000")
-    settings = get_settings(database_url=url, provider="sandbox", sandbox_seed=seed)
-    engine = make_engine(url)
+    base = settings or get_settings()
+    var = _fresh_database(base.database_url, force=force)
+    settings = base.model_copy(
+        update={
+            "provider": "sandbox",
+            "sandbox_seed": seed,
+            "rate_per_second": max(base.rate_per_second, 2000),
+        }
+    )
+    engine = make_engine(settings.database_url)
     try:
         return _run(
             engine,
@@ -112,7 +163,7 @@ def run_demo(
             seed=seed,
             say=say,
             started=started,
-            var=var or Path("var"),
+            var=var,
         )
     finally:
         engine.dispose()
@@ -133,6 +184,7 @@ def _run(
     from audiences.importer import import_file
     from audiences.sample import write_csv
     from audiences.segments import ensure_builtin_segments
+    from campaign.audit import record_audit
     from campaign.campaigns import create_from_file
     from campaign.lifecycle import launch
     from campaign.preview import preview_campaign
@@ -144,6 +196,8 @@ def _run(
 
     now = DEMO_START
     upgrade(engine)
+    with unit_of_work(engine) as session:
+        record_audit(session, actor="demo", action=DEMO_MARK, now=now, detail={"synthetic": True})
     say(f"[bold]1.[/bold] Fresh database {url_display(settings)}: schema created.")
     with unit_of_work(engine) as session:
         pack = load_pack(session, now=now)
@@ -157,8 +211,7 @@ def _run(
         f"{summary.rejected} bad rows rejected with reasons."
     )
     stations = _load_stations(engine)
-    if stations:
-        say(f"[bold]4.[/bold] {stations} sample radio stations loaded.")
+    say(f"[bold]4.[/bold] {stations} sample radio stations loaded (synthetic examples).")
     with unit_of_work(engine) as session:
         campaign, _ = create_from_file(session, CAMPAIGN_FILE, now=now, default_timezone=settings.timezone)
         slug, campaign_id = campaign.slug, campaign.id
@@ -209,17 +262,13 @@ def _run(
         f"replies {counts['replies']}, opt-outs {counts['opt_outs']}). Demo took {elapsed:.0f} s."
     )
     say(
-        f"Open the web app: CAMPAIGN_DATABASE_URL={settings.database_url} campaign serve "
-        f"(http://{settings.host}:{settings.port})"
+        f"Open the web app: [bold].venv/bin/campaign serve[/bold], "
+        f"then http://{settings.host}:{settings.port} "
+        f"and log in as [bold]demo-admin[/bold] / [bold]{admin}[/bold] (synthetic, demo only)."
     )
-    if admin:
-        say(
-            f"   demo admin user: [bold]demo-admin[/bold] / password [bold]{admin}[/bold] "
-            "(synthetic, demo only)"
-        )
     say(
-        f"Radio exports: CAMPAIGN_DATABASE_URL={settings.database_url} campaign radio export ... "
-        f"(files go to {settings.export_dir})"
+        f"Radio scripts: [bold].venv/bin/campaign radio export {slug} --format pdf --out "
+        f"{settings.export_dir}[/bold] (also docx, txt, csv, xlsx)."
     )
     return DemoResult(settings.database_url, slug, summary.imported, ticks, elapsed, report.totals, counts)
 
@@ -233,22 +282,16 @@ def _pack_summary(pack: Any) -> str:
 
 
 def _load_stations(engine: Any) -> int:
-    if not STATIONS_FILE.exists():
-        return 0
-    try:
-        from campaign.radio.stations import load_stations
-    except ImportError:
-        return 0
+    from campaign.radio.stations import load_stations
+
     with unit_of_work(engine) as session:
         summary = load_stations(session, STATIONS_FILE)
     return int(summary.created + summary.updated)
 
 
-def _demo_admin(engine: Any, *, now: datetime) -> str | None:
-    try:
-        from campaign.users import create_user
-    except ImportError:
-        return None
+def _demo_admin(engine: Any, *, now: datetime) -> str:
+    from campaign.users import create_user
+
     password = "demo-" + secrets.token_urlsafe(9)
     with unit_of_work(engine) as session:
         create_user(session, username="demo-admin", password=password, role="admin", now=now, actor="demo")

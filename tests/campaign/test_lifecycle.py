@@ -191,12 +191,29 @@ def test_tick_command_runs_one_tick(cli, db_url, session):
 def test_demo_report_is_non_zero_and_matches_the_database(tmp_path, monkeypatch):
     from campaign.demo import run_demo
 
-    for name, value in {
-        "CAMPAIGN_DATABASE_URL": "sqlite://",
-        "CAMPAIGN_PROVIDER": "sandbox",
-        "CAMPAIGN_RATE_PER_SECOND": "2000",
-    }.items():
-        monkeypatch.setenv(name, value)  # restored after the test (the demo sets them for itself)
-    result = run_demo(contacts=1200, days=1, var=tmp_path / "var", quiet=True)
+    monkeypatch.setenv("CAMPAIGN_DATABASE_URL", f"sqlite:///{tmp_path}/var/campaign.db")
+    result = run_demo(contacts=1200, days=1, quiet=True)
     for key in ("sent", "delivered", "replies", "opt_outs"):
         assert result.totals[key] == result.database_counts[key] > 0, key
+    # Run again: the demo recognises its own database and rebuilds it.
+    again = run_demo(contacts=1200, days=1, quiet=True)
+    assert again.totals == result.totals
+
+
+def test_demo_never_deletes_a_database_it_did_not_create(cli, tmp_path, monkeypatch):
+    from campaign.cli import app as root
+
+    url = f"sqlite:///{tmp_path}/real.db"
+    monkeypatch.setenv("CAMPAIGN_DATABASE_URL", url)
+    assert cli.invoke(root, ["init"]).exit_code == 0
+    csv = tmp_path / "people.csv"
+    csv.write_text("telefono,nombre\n5555-1234,Persona Sintética\n", encoding="utf-8")
+    assert cli.invoke(root, ["audiences", "import", str(csv)]).exit_code == 0
+    refused = cli.invoke(root, ["demo", "--contacts", "300", "--days", "1"])
+    assert refused.exit_code == 1
+    assert "refusing to delete" in refused.stderr
+    counted = cli.invoke(root, ["audiences", "count", "not opted_out", "--json"])
+    assert '"count": 1' in counted.stdout
+    monkeypatch.setenv("CAMPAIGN_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    not_sqlite = cli.invoke(root, ["demo"])
+    assert not_sqlite.exit_code == 1 and "SQLite file" in not_sqlite.stderr

@@ -69,6 +69,22 @@ class CampaignReport:
         }
 
 
+# The additive counts of a report row (summed for totals; reply rate and cost are derived).
+COUNT_COLUMNS = (
+    "planned",
+    "sent",
+    "delivered",
+    "failed",
+    "skipped",
+    "pending",
+    "expired",
+    "cancelled",
+    "replies",
+    "opt_outs",
+    "help_requests",
+    "segments",
+)
+
 def _by_code(values: pd.Series) -> str:
     counts = values.dropna().astype(str).value_counts()
     return " ".join(f"{code}:{n}" for code, n in sorted(counts.items()))
@@ -187,40 +203,13 @@ def _aggregate(outbound: pd.DataFrame, inbound: pd.DataFrame, price: float) -> p
     ).reset_index()
     out["reply_rate"] = (out["replies"] / out["sent"].where(out["sent"] > 0)).fillna(0.0).round(4)
     out["estimated_cost"] = (out["segments"] * price).round(2)
-    for column in (
-        "planned",
-        "sent",
-        "delivered",
-        "failed",
-        "skipped",
-        "pending",
-        "expired",
-        "cancelled",
-        "replies",
-        "opt_outs",
-        "help_requests",
-        "segments",
-    ):
+    for column in COUNT_COLUMNS:
         out[column] = out[column].astype(int)
     return out[COLUMNS]
 
 
 def _totals(rows: pd.DataFrame, price: float) -> dict[str, Any]:
-    counts = (
-        "planned",
-        "sent",
-        "delivered",
-        "failed",
-        "skipped",
-        "pending",
-        "expired",
-        "cancelled",
-        "replies",
-        "opt_outs",
-        "help_requests",
-        "segments",
-    )
-    totals: dict[str, Any] = {c: int(rows[c].sum()) if not rows.empty else 0 for c in counts}
+    totals: dict[str, Any] = {c: int(rows[c].sum()) if not rows.empty else 0 for c in COUNT_COLUMNS}
     totals["reply_rate"] = round(totals["replies"] / totals["sent"], 4) if totals["sent"] else 0.0
     totals["estimated_cost"] = round(totals["segments"] * price, 2)
     return totals

@@ -9,7 +9,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaign.models import Campaign, Inbound, Intent, Outbound, OutboundStatus
-from messages.models import Message, Translation
+from messages.coverage import coverage
+from messages.library import list_messages
+from messages.models import Message
+from messages.packload import message_to_spec
 
 SENT_STATUSES = (OutboundStatus.SENT, OutboundStatus.DELIVERED, OutboundStatus.UNDELIVERED)
 FAILED_STATUSES = (OutboundStatus.FAILED, OutboundStatus.UNDELIVERED)
@@ -110,17 +113,11 @@ def campaign_rows(session: Session) -> list[tuple[Campaign, int, int, int]]:
 def translation_coverage(
     session: Session, languages: list[str]
 ) -> tuple[list[tuple[Message, dict[str, str]]], dict[str, dict[str, int]]]:
-    """Per message, the status of each language ("missing" when absent), and totals per language."""
-    statuses: dict[int, dict[str, str]] = {}
-    for message_id, language, status in session.execute(
-        select(Translation.message_id, Translation.language, Translation.status)
-    ):
-        statuses.setdefault(message_id, {})[language] = str(status)
-    rows = []
-    totals = {lang: {"approved": 0, "needs_review": 0, "draft": 0, "missing": 0} for lang in languages}
-    for message in session.scalars(select(Message).order_by(Message.topic, Message.slug)):
-        cells = {lang: statuses.get(message.id, {}).get(lang, "missing") for lang in languages}
-        for lang, state in cells.items():
-            totals[lang][state] = totals[lang].get(state, 0) + 1
-        rows.append((message, cells))
-    return rows, totals
+    """Per message, the status of each language ("missing" when absent), and totals per language.
+
+    The same table as `campaign messages coverage` (messages.coverage), over the stored library.
+    """
+    messages = list_messages(session)
+    result = coverage([message_to_spec(m) for m in messages], languages)
+    ordered = sorted(messages, key=lambda m: (m.topic, m.slug))
+    return [(m, result.cells[m.slug]) for m in ordered], result.totals

@@ -88,3 +88,35 @@ def test_error_is_one_line_without_traceback(cli, monkeypatch, tmp_path):
     assert "Traceback" not in result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: CAMPAIGN_PROVIDER:"), result.stderr
+
+
+def test_database_refuses_a_second_outbound_for_the_same_occurrence_and_contact(session):
+    """Invariant 1 is a unique constraint, not a check in Python: a raw insert is refused too."""
+    import pytest
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    from campaign.models import Outbound
+    from tests.factories import make_blast
+
+    occurrence = make_blast(session)
+    contact = make_contact(session)
+    row = {"occurrence_id": occurrence.id, "contact_id": contact.id, "body": "Mensaje sintético"}
+    session.execute(insert(Outbound), [row])
+    with pytest.raises(IntegrityError):
+        session.execute(insert(Outbound), [row])
+
+
+def test_database_refuses_a_second_inbound_with_the_same_provider_sid(session):
+    """Invariant 6's 'stored exactly once' holds even for a raw insert racing the webhook."""
+    import pytest
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    from campaign.models import Inbound
+
+    contact = make_contact(session)
+    row = {"provider_sid": "SM" + "0" * 32, "contact_id": contact.id, "body": "hola", "intent": "reply"}
+    session.execute(insert(Inbound), [row])
+    with pytest.raises(IntegrityError):
+        session.execute(insert(Inbound), [row])

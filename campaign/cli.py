@@ -56,10 +56,9 @@ def _root(
 @app.command("init")
 def init_command(json_output: bool = JSON_OPTION) -> None:
     """Create or upgrade the database to the latest schema (safe to run again)."""
-    from campaign.schema import upgrade
-
     from audiences.segments import ensure_builtin_segments
     from campaign.console import session_scope
+    from campaign.schema import upgrade
 
     settings = get_settings()
     before, after = upgrade(engine(settings))

@@ -182,7 +182,7 @@ def expire_overdue(engine: Engine, *, now: datetime) -> int:
         result = session.execute(
             update(Outbound)
             .where(Outbound.status == OutboundStatus.QUEUED, Outbound.expires_at <= now)
-            .values(status=OutboundStatus.EXPIRED, status_at=now)
+            .values(status=OutboundStatus.EXPIRED, skip_reason="deadline", status_at=now)
             .execution_options(synchronize_session=False)
         )
         return int(result.rowcount or 0)

@@ -20,22 +20,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from campaign.config import Settings
 from campaign.db import unit_of_work, utcnow
-from campaign.dispatch import dispatch_due
+from campaign.dispatch import dispatch_due, expire_overdue
 from campaign.lifecycle import ACTIVE_STATUSES, complete_finished, step_schedule, transition
 from campaign.models import (
     Campaign,
     CampaignStatus,
     Occurrence,
     OccurrenceStatus,
-    Outbound,
-    OutboundStatus,
     Step,
 )
 from campaign.planning import PlanResult, plan_occurrence
@@ -153,20 +151,6 @@ def due_occurrence_ids(session: Session, *, now: datetime) -> list[int]:
     )
 
 
-def expire_held(session: Session, *, now: datetime) -> int:
-    """Queued messages past their deadline become expired (never sent late, never at night)."""
-    result = session.execute(
-        update(Outbound)
-        .where(
-            Outbound.status == OutboundStatus.QUEUED,
-            Outbound.expires_at.is_not(None),
-            Outbound.expires_at <= now,
-        )
-        .values(status=OutboundStatus.EXPIRED, skip_reason="deadline", status_at=now)
-    )
-    return int(result.rowcount or 0)
-
-
 def _start_campaign(session: Session, occurrence_id: int, *, now: datetime) -> str | None:
     campaign = session.scalar(
         select(Campaign).join(Step).join(Occurrence).where(Occurrence.id == occurrence_id)
@@ -192,8 +176,7 @@ def tick(engine: Engine, provider: Any, *, now: datetime, settings: Settings) ->
                 if started:
                     result.started.append(started)
         result.plans.append(plan)
-    with unit_of_work(engine) as session:
-        result.expired = expire_held(session, now=now)
+    result.expired = expire_overdue(engine, now=now)
     if provider is not None:
         result.reconciled = reconcile(engine, provider, now=now)
         result.dispatch = dispatch_due(engine, provider, now=now, settings=settings)

@@ -19,7 +19,12 @@ inbox_app = typer.Typer(no_args_is_help=True, help="Hotline cases, for scripts a
 def serve(
     host: str = typer.Option(None, "--host", help="Address to listen on (default: settings.host)."),
     port: int = typer.Option(None, "--port", help="Port to listen on (default: settings.port)."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (2 on a 2-core machine)."),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        help="Worker processes: keep 1 on SQLite (one writer at a time); more on PostgreSQL.",
+    ),
 ) -> None:
     """Run the web app (inbox, dashboard, webhooks) with uvicorn."""
     import uvicorn

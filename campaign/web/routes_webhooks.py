@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from campaign.db import utcnow
 from campaign.webhooks import INBOUND_PATH, STATUS_PATH, handle_inbound, handle_status, public_url
@@ -31,7 +30,7 @@ async def twilio_inbound(request: Request) -> Response:
                 session, url=url, params=params, signature=signature, settings=state.settings, now=utcnow()
             )
 
-    xml = await run_in_threadpool(work)
+    xml = await state.run_write(work)
     return Response(xml, media_type="application/xml")
 
 
@@ -49,5 +48,5 @@ async def twilio_status(request: Request) -> Response:
                 session, url=url, params=params, signature=signature, settings=state.settings, now=utcnow()
             )
 
-    await run_in_threadpool(work)
+    await state.run_write(work)
     return Response(status_code=204)

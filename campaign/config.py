@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from campaign.errors import Invalid
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/campaign.db"
+DEVELOPMENT_SECRET_KEY = "dev-only-change-me"
 TWILIO_API_BASE = "https://api.twilio.com"
 
 
@@ -83,7 +84,7 @@ class Settings(BaseSettings):
         7, description="Days within which an inbound reply is attributed to the last outbound"
     )
     secret_key: SecretStr = Field(
-        SecretStr("dev-only-change-me"),
+        SecretStr(DEVELOPMENT_SECRET_KEY),
         description="Key that signs web session cookies and CSRF tokens (set in production)",
     )
     host: str = Field("127.0.0.1", description="Address `campaign serve` listens on")
@@ -109,6 +110,20 @@ class Settings(BaseSettings):
         },
         description="Deployment defaults for message variables such as hotline numbers (JSON)",
     )
+
+    def unsafe_to_expose(self, host: str) -> str | None:
+        """Why serving on `host` would be unsafe with these settings (None when it is fine).
+
+        Anyone who knows the development key can forge a session cookie, so it is refused for any
+        address other than loopback, and whenever the real Twilio provider is configured.
+        """
+        key = self.secret_key.get_secret_value()
+        if key != DEVELOPMENT_SECRET_KEY and len(key) >= 16:
+            return None
+        loopback = host in {"127.0.0.1", "::1", "localhost"}
+        if loopback and self.provider == "sandbox":
+            return None
+        return "set CAMPAIGN_SECRET_KEY to a long random string (at least 16 characters) first"
 
     def masked(self) -> dict[str, str]:
         """The effective settings as strings, with every secret masked."""

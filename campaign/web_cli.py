@@ -33,6 +33,9 @@ def serve(
 
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
+    problem = settings.unsafe_to_expose(host)
+    if problem:
+        raise Invalid("CAMPAIGN_SECRET_KEY", f"refusing to serve on {host}: {problem}")
     info(f"Serving on http://{host}:{port} (webhooks at {settings.public_url})")
     if workers > 1:  # each worker process builds its own app from the environment
         uvicorn.run("campaign.web.app:create_app", factory=True, host=host, port=port, workers=workers)

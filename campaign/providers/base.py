@@ -7,12 +7,22 @@ left) raises `UnknownOutcome`, which dispatch never blindly retries: it reconcil
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from campaign.errors import ProviderError
 from campaign.models import OutboundStatus
+
+# A phone number inside free text (provider error messages quote the number they refuse).
+_NUMBER = re.compile(r"\+?\d[\d ().-]{5,}\d")
+
+
+def redact_numbers(text: str) -> str:
+    """Provider text with phone numbers replaced, so it can be stored in error columns and logs."""
+    return _NUMBER.sub("[number]", text)
+
 
 # Twilio error codes a later attempt may get past (rate limits, queue overflow).
 RETRYABLE_CODES = frozenset({"20429", "63018", "30001", "20500", "20503"})

@@ -104,7 +104,7 @@ class SandboxProvider:
     def send(self, request: OutboundRequest) -> ProviderResult:
         """Accepts the message (status `queued`) and schedules its simulated callbacks and reply."""
         if not request.to.startswith("+"):
-            raise ProviderError("21211", f"Invalid 'To' Phone Number: {request.to}", retryable=False)
+            raise ProviderError("21211", "Invalid 'To' Phone Number", retryable=False)
         with self._lock:
             n = self._tries.get(request.outbound_id, 0) + 1
             self._tries[request.outbound_id] = n

@@ -32,6 +32,7 @@ from campaign.providers.base import (
     UnknownOutcome,
     is_retryable,
     map_twilio_status,
+    redact_numbers,
 )
 
 DEFAULT_TIMEOUT_SECONDS = 15.0
@@ -137,7 +138,8 @@ def _result(message: Any) -> ProviderResult:
 
 def _rest_error(exc: TwilioRestException) -> ProviderError:
     code = str(exc.code) if exc.code else str(exc.status)
-    return ProviderError(code, str(exc.msg or f"HTTP {exc.status}"), retryable=is_retryable(code, exc.status))
+    message = redact_numbers(str(exc.msg or f"HTTP {exc.status}"))
+    return ProviderError(code, message, retryable=is_retryable(code, exc.status))
 
 
 def _never_connected(exc: BaseException) -> bool:

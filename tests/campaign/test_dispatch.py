@@ -84,6 +84,8 @@ def test_permanent_errors_fail_the_row_with_the_code(engine, session, fake, sett
     (stored,) = _rows(session, row.id)
     assert (result.failed, stored.status, stored.error_code, stored.attempts) == (1, S.FAILED, str(code), 1)
     assert fake.messages == []
+    phone = session.get(Contact, row.contact_id).phone
+    assert phone[-8:] not in (stored.error_message or "")  # the provider quoted it; we store it redacted
 
 
 def test_21610_fails_the_row_and_opts_the_contact_out(engine, session, fake, settings, provider):

@@ -98,3 +98,13 @@ def test_inbox_list_and_masked_or_revealed_export(cli, engine, tmp_path):
     bad = cli.invoke(app, ["inbox", "export", "--out", str(tmp_path / "cases.pdf")])
     assert bad.exit_code != 0 and "--out" in bad.output
     assert list(csv.reader(masked.open()))[0][0] == "id"
+
+
+def test_serve_refuses_the_development_secret_beyond_loopback(cli, monkeypatch):
+    """A forged session cookie would open every case: the well-known key never leaves loopback."""
+    refused = cli.invoke(app, ["serve", "--host", "0.0.0.0", "--port", "8999"])
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("error: CAMPAIGN_SECRET_KEY: refusing to serve on 0.0.0.0")
+    monkeypatch.setenv("CAMPAIGN_PROVIDER", "twilio")
+    with_twilio = cli.invoke(app, ["serve", "--host", "127.0.0.1", "--port", "8999"])
+    assert with_twilio.exit_code == 1 and "CAMPAIGN_SECRET_KEY" in with_twilio.stderr

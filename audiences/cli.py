@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from audiences.importer import ImportSummary
-from campaign.console import JSON_OPTION, echo_json, info, print_table, session_scope, warn
+from campaign.console import JSON_OPTION, echo_json, info, print_table, progress, session_scope, warn
 from campaign.db import utcnow
 from campaign.errors import Invalid
 
@@ -43,11 +43,26 @@ def import_command(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Import contacts from a CSV/XLSX file: all or nothing unless --partial; always a rejection report."""
-    from audiences.importer import import_file, write_report
+    from audiences.importer import IMPORT_STAGES, import_file, write_report
 
     mapping = _parse_map(map_)
-    with session_scope() as session:
-        summary = import_file(session, file, mapping=mapping, dry_run=dry_run, partial=partial, now=utcnow())
+    with progress(f"Importing {file.name}", total=len(IMPORT_STAGES)) as advance:
+        started: list[str] = []
+
+        def on_stage(name: str) -> None:
+            advance(1 if started else 0, description=f"{file.name}: {name}")
+            started.append(name)
+
+        with session_scope() as session:
+            summary = import_file(
+                session,
+                file,
+                mapping=mapping,
+                dry_run=dry_run,
+                partial=partial,
+                now=utcnow(),
+                on_stage=on_stage,
+            )
     if report is not None:
         write_report(report, summary)
     if json_output:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +46,9 @@ FIELDS = (
 )
 INSERT_COLUMNS = ("phone", *FIELDS, "custom", "status", "consent_at", "created_at", "updated_at")
 CHUNK = 50_000
+
+
+IMPORT_STAGES = ("reading", "validating", "merging", "writing")
 
 
 @dataclass
@@ -92,17 +95,21 @@ def import_file(
     partial: bool = False,
     now: datetime,
     registry: LanguageRegistry | None = None,
+    on_stage: Callable[[str], None] | None = None,
 ) -> ImportSummary:
     """Imports one CSV/XLSX file of contacts. Flushes; never commits.
 
     Raises Invalid("file", ...) / Invalid("map", ...) on fatal problems (nothing written). Unless
     `partial`, a file with any rejected row writes nothing and returns with `aborted=True`.
-    `now` is aware UTC.
+    `now` is aware UTC. `on_stage` is told when each of IMPORT_STAGES begins (for progress bars).
     """
+    stage = on_stage or (lambda _name: None)
     if now.tzinfo is None:
         raise ValueError("now must be an aware UTC datetime")
     path = Path(path)
+    stage("reading")
     table = read_table(path)
+    stage("validating")
     headers = map_headers(list(table.frame.columns), mapping)
     cleaned = clean(
         table.frame, headers, table.row_numbers, today=now.date(), registry=registry or default_registry()
@@ -130,6 +137,7 @@ def import_file(
         merged = frame.groupby("phone", sort=False).last().reset_index()  # last non-null per column
         summary.duplicates = len(frame) - len(merged)
         frame = merged
+    stage("merging")
     existing = _existing(session, frame["phone"].tolist())
     is_new = ~frame["phone"].isin(existing.keys())
     summary.imported = int(is_new.sum())
@@ -140,6 +148,7 @@ def import_file(
     if dry_run or summary.aborted:
         return summary
 
+    stage("writing")
     batch = ImportBatch(
         filename=path.name[:500],
         started_at=now,

@@ -7,7 +7,7 @@ it without depending on the campaign domain.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -76,8 +76,11 @@ def warn(message: str) -> None:
 
 
 @contextmanager
-def progress(description: str, total: int | None) -> Iterator[Any]:
-    """A progress bar for long work; yields a callable `advance(n)`."""
+def progress(description: str, total: int | None) -> Iterator[Callable[..., None]]:
+    """A progress bar on stderr for long work; yields `advance(n=1, description=None)`.
+
+    Hidden when stderr is not a terminal (scripts and logs get the summary only).
+    """
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -88,7 +91,9 @@ def progress(description: str, total: int | None) -> Iterator[Any]:
     ) as bar:
         task = bar.add_task(description, total=total)
 
-        def advance(n: int = 1) -> None:
+        def advance(n: int = 1, description: str | None = None) -> None:
+            if description is not None:
+                bar.update(task, description=description)
             bar.advance(task, n)
 
         yield advance

@@ -23,7 +23,7 @@ from sqlalchemy import func, inspect, or_, select
 from sqlalchemy.engine import make_url
 
 from campaign.config import Settings, get_settings
-from campaign.console import info
+from campaign.console import info, progress
 from campaign.db import make_engine, unit_of_work
 from campaign.errors import Invalid
 
@@ -237,12 +237,15 @@ def _run(
     provider = get_provider(settings)
     end = now + timedelta(days=days)
     ticks = 0
-    while now <= end:
-        result = tick(engine, provider, now=now, settings=settings)
-        ticks += 1
-        if result.queued:
-            say(f"   {now:%a %d %H:%M} UTC: planned {result.queued} messages ({result.skipped} skipped)")
-        now += timedelta(minutes=tick_minutes)
+    total_ticks = int((end - now) / timedelta(minutes=tick_minutes)) + 1
+    with progress("Simulated days", total=total_ticks) as advance:
+        while now <= end:
+            result = tick(engine, provider, now=now, settings=settings)
+            ticks += 1
+            advance(1, description=f"Simulated clock {now:%a %d %H:%M} UTC")
+            if result.queued:
+                say(f"   {now:%a %d %H:%M} UTC: planned {result.queued} messages ({result.skipped} skipped)")
+            now += timedelta(minutes=tick_minutes)
     for _ in range(3):  # let the last simulated callbacks and replies arrive
         tick(engine, provider, now=now, settings=settings)
         now += timedelta(minutes=tick_minutes)

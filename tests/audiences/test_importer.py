@@ -189,3 +189,12 @@ def test_clean_file_imports_by_default(session, tmp_path):
     path = _write_csv(tmp_path / "c.csv", [MESSY[0], MESSY[1], MESSY[2]])
     summary = import_file(session, path, now=NOW)
     assert not summary.aborted and (summary.imported, summary.rejected) == (2, 0)
+
+
+def test_stages_are_reported_in_order_for_progress_bars(session, tmp_path):
+    from audiences.importer import IMPORT_STAGES
+
+    seen: list[str] = []
+    path = _write_csv(tmp_path / "c.csv", [MESSY[0], MESSY[1]])
+    import_file(session, path, now=NOW, on_stage=seen.append)
+    assert tuple(seen) == IMPORT_STAGES

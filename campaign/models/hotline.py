@@ -65,7 +65,11 @@ class Case(Base):
     """A hotline case for one contact; urgent ones come first in the inbox."""
 
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_status_priority", "status", "priority", "waiting_since"),)
+    __table_args__ = (
+        Index("ix_cases_status_priority", "status", "priority", "waiting_since"),
+        # eligibility (invariant 2) asks "has this contact an open case?" once per contact planned
+        Index("ix_cases_contact_status", "contact_id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))

@@ -183,6 +183,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_cases'))
     )
     with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.create_index('ix_cases_contact_status', ['contact_id', 'status'], unique=False)
         batch_op.create_index('ix_cases_status_priority', ['status', 'priority', 'waiting_since'], unique=False)
 
     op.create_table('consent_events',
@@ -404,6 +405,7 @@ def downgrade() -> None:
     op.drop_table('consent_events')
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.drop_index('ix_cases_status_priority')
+        batch_op.drop_index('ix_cases_contact_status')
 
     op.drop_table('cases')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -168,3 +169,56 @@ def test_past_time_at_launch_fires_once_at_launch(session, engine):
     occurrence = session.scalars(select(Occurrence)).one()
     assert occurrence.fires_at == late
     assert occurrence.scheduled_at == datetime(2027, 1, 6, 16, 0, tzinfo=UTC)
+
+
+def test_ab_variants_split_contacts_deterministically_by_percentage(session, engine):
+    main = make_sms_message(
+        session, bodies={"es": "Version A: llama al {{ hotline_mujer }}. BAJA para salir."}
+    )
+    other = make_sms_message(
+        session, bodies={"es": "Version B: llama al {{ hotline_mujer }}. BAJA para salir."}
+    )
+    campaign, contacts = _setup(
+        session, n=200, message=main, step={"variants": [{"message": other.slug, "split": 30}]}
+    )
+    tick(engine, None, now=FIRES, settings=get_settings())
+    session.expire_all()
+    rows = _outbound(session, campaign)
+    assert len(rows) == 200
+    by_variant = {r.contact_id: (r.variant, r.message_id, r.body[:9]) for r in rows}
+    b_rows = [v for v in by_variant.values() if v[0] == "B"]
+    assert all(v[1:] == (other.id, "Version B") for v in b_rows)
+    assert all(v[1:] == (main.id, "Version A") for v in by_variant.values() if v[0] != "B")
+    assert 40 <= len(b_rows) <= 80  # 30% of 200, give or take the hash
+    from campaign.planning import assign_variant
+
+    for contact_id, (_variant, message_id, _) in by_variant.items():  # same contact, same variant
+        assert (
+            assign_variant(contact_id, rows[0].step_id, main.id, campaign.steps[0].variants)[1] == message_id
+        )
+
+
+def test_offset_step_sends_once_per_contact_at_their_date(session, engine):
+    """'3 days after enrolled_on at 09:00': past dates catch up at launch, later ones on their day."""
+    message = make_sms_message(session)
+    early = make_contact(session, custom={"enrolled_on": "2027-01-02"})
+    later = make_contact(session, custom={"enrolled_on": "2027-01-10"})
+    make_contact(session, custom={})  # no date: never due
+    campaign = make_sms_campaign(
+        session,
+        message=message,
+        step={"at": None, "offset": {"field": "enrolled_on", "days": 3, "time": "09:00"}},
+    )
+    launch(session, campaign.slug, now=LAUNCH, settings=get_settings())
+    session.commit()
+    settings = get_settings()
+    now = LAUNCH
+    while now <= LAUNCH + timedelta(days=5):
+        tick(engine, None, now=now, settings=settings)
+        now += timedelta(hours=1)
+    session.expire_all()
+    rows = {r.contact_id: r for r in _outbound(session, campaign)}
+    assert set(rows) == {early.id, later.id}  # once each, the dateless contact never
+    assert rows[early.id].send_after < datetime(2027, 1, 11, tzinfo=UTC)  # caught up at launch
+    local = rows[later.id].send_after.astimezone(ZoneInfo("America/Guatemala"))
+    assert (local.date(), local.hour) == (datetime(2027, 1, 13).date(), 9)  # 10 Jan + 3 days, 09:00

@@ -84,18 +84,23 @@ async def wait_ready(base: str, timeout: float = 20.0) -> None:
                 await asyncio.sleep(0.1)
 
 
+def inbound_form(i: int) -> dict[str, str]:
+    """The i-th synthetic inbound SMS form: a unique SID, one of 500 synthetic numbers."""
+    return {
+        "MessageSid": f"SMbench{i:026d}",
+        "AccountSid": "AC" + "0" * 32,
+        "From": f"+5023{(i % 500):07d}",
+        "To": "+50220000000",
+        "Body": BODIES[i % len(BODIES)],
+    }
+
+
 async def load(base: str, total: int, concurrency: int) -> tuple[list[float], dict[str, int], float]:
     url = base + "/twilio/inbound"
     validator = RequestValidator(TOKEN)
     forms = []
     for i in range(total):
-        params = {
-            "MessageSid": f"SMbench{i:026d}",
-            "AccountSid": "AC" + "0" * 32,
-            "From": f"+5023{(i % 500):07d}",
-            "To": "+50220000000",
-            "Body": BODIES[i % len(BODIES)],
-        }
+        params = inbound_form(i)
         forms.append((params, validator.compute_signature(url, params)))
     latencies: list[float] = []
     outcome: dict[str, int] = {}
@@ -205,13 +210,7 @@ def main_wrk(args: argparse.Namespace) -> int:
         requests_file = Path(tmp) / "requests.txt"
         with requests_file.open("w", encoding="utf-8") as handle:
             for i in range(planned):
-                params = {
-                    "MessageSid": f"SMbench{i:026d}",
-                    "AccountSid": "AC" + "0" * 32,
-                    "From": f"+5023{(i % 500):07d}",
-                    "To": "+50220000000",
-                    "Body": BODIES[i % len(BODIES)],
-                }
+                params = inbound_form(i)
                 handle.write(f"{validator.compute_signature(url, params)}\t{urlencode(params)}\n")
         server = start_server(db_url, port, args.workers)
         try:

@@ -18,7 +18,7 @@ import csv
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from audiences.cleaning import clean
 from audiences.models import Contact, ContactStatus, ImportBatch, ImportRejection
 from audiences.reading import map_headers, read_table
-from campaign.db import is_postgres
+from campaign.db import bulk_insert
 from campaign.languages import LanguageRegistry, default_registry
 
 FIELDS = (
@@ -257,10 +257,6 @@ def _insert_contacts(
     if frame.empty:
         return
     frame = frame.assign(consent_source=frame["consent_source"].astype(object).fillna(source))
-    connection = session.connection()
-    postgres = is_postgres(session)
-    stamp: Any = now if postgres else now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    names = ", ".join(INSERT_COLUMNS)
     for start in range(0, len(frame), CHUNK):
         part = frame.iloc[start : start + CHUNK]
         customs = [json.dumps(c, ensure_ascii=False) for c in _custom_dicts(part, custom_columns)]
@@ -271,14 +267,13 @@ def _insert_contacts(
                 values = [None if v is None else int(v) for v in values]
             columns.append(values)
         tuples = [
-            (*values, custom, ContactStatus.ACTIVE.value, stamp, stamp, stamp)
+            (*values, custom, ContactStatus.ACTIVE.value, now, now, now)
             for *values, custom in zip(*columns, customs, strict=True)
         ]
-        if postgres:
-            raw = connection.connection.driver_connection
-            with raw.cursor() as cursor, cursor.copy(f"COPY contacts ({names}) FROM STDIN") as copy:
-                for row in tuples:
-                    copy.write_row(row)
-        else:
-            marks = ", ".join("?" * len(INSERT_COLUMNS))
-            connection.exec_driver_sql(f"INSERT INTO contacts ({names}) VALUES ({marks})", tuples)
+        bulk_insert(
+            session,
+            "contacts",
+            INSERT_COLUMNS,
+            tuples,
+            datetime_columns=("consent_at", "created_at", "updated_at"),
+        )

@@ -7,7 +7,7 @@ from `Base` here so that one metadata (and one Alembic history) covers the whole
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,6 +103,55 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def sqlite_timestamp(value: datetime | None) -> str | None:
+    """An aware datetime in the text form UTCDateTime stores on SQLite (naive UTC)."""
+    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def bulk_insert(
+    session: Session,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    datetime_columns: Collection[str] = (),
+    skip_conflicts_on: Sequence[str] | None = None,
+) -> None:
+    """Inserts plain tuples set-based, bypassing per-row ORM and bind processing (hot paths).
+
+    PostgreSQL: COPY (into a temporary stage first when `skip_conflicts_on` names a unique key,
+    then one INSERT ... SELECT ... ON CONFLICT DO NOTHING, since COPY alone cannot skip).
+    SQLite: one executemany, with `datetime_columns` converted as UTCDateTime would. JSON values
+    must already be serialized. Flushes the session first so the rows land in its transaction.
+    """
+    session.flush()
+    raw = session.connection().connection.driver_connection
+    names = ", ".join(columns)
+    conflict = f" ON CONFLICT ({', '.join(skip_conflicts_on)}) DO NOTHING" if skip_conflicts_on else ""
+    if is_postgres(session):
+        target = f"{table}_stage" if skip_conflicts_on else table
+        with raw.cursor() as cursor:
+            if skip_conflicts_on:
+                cursor.execute(
+                    f"CREATE TEMP TABLE IF NOT EXISTS {target} ON COMMIT DROP AS "
+                    f"SELECT {names} FROM {table} WITH NO DATA"
+                )
+            with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            if skip_conflicts_on:
+                cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {target}{conflict}")
+                cursor.execute(f"TRUNCATE {target}")
+        return
+    stamps = [i for i, name in enumerate(columns) if name in datetime_columns]
+    if stamps:
+        rows = (
+            tuple(sqlite_timestamp(v) if i in stamps else v for i, v in enumerate(row)) for row in rows
+        )
+    marks = ", ".join("?" * len(columns))
+    raw.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}){conflict}", rows)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, select, true, update
@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from audiences.models import Contact
 from campaign.config import Settings
+from campaign.db import bulk_insert
 from campaign.eligibility import blast_eligible
 from campaign.errors import Invalid
 from campaign.languages import build_registry
@@ -374,62 +375,6 @@ COLUMNS = (
 )
 
 
-def _copy_writer(session: Session) -> Any:
-    """PostgreSQL: COPY each chunk into a temporary table, then one INSERT ... SELECT ... ON CONFLICT
-    DO NOTHING (the unique constraint still decides; COPY alone cannot skip conflicts)."""
-    session.flush()
-    raw = session.connection().connection.driver_connection
-    names = ", ".join(COLUMNS)
-    with raw.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS outbound_stage ON COMMIT DROP AS SELECT {names} FROM outbound "
-            "WITH NO DATA"
-        )
-
-    def write(rows: list[dict[str, Any]]) -> None:
-        with raw.cursor() as cursor:
-            with cursor.copy(f"COPY outbound_stage ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row([row[c] for c in COLUMNS])
-            cursor.execute(
-                f"INSERT INTO outbound ({names}) SELECT {names} FROM outbound_stage "
-                "ON CONFLICT (occurrence_id, contact_id) DO NOTHING"
-            )
-            cursor.execute("TRUNCATE outbound_stage")
-
-    return write
-
-
-_DATETIME_COLUMNS = frozenset({"send_after", "expires_at", "created_at"})
-
-
-def _sqlite_stamp(value: datetime | None) -> str | None:
-    # The storage format of SQLAlchemy's SQLite DateTime (naive UTC), as UTCDateTime writes it.
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def _sqlite_writer(session: Session) -> Any:
-    """SQLite: one DB-API executemany per chunk, values converted here (no per-row SQLAlchemy bind
-    processing), ON CONFLICT DO NOTHING on the unique (occurrence_id, contact_id)."""
-    session.flush()
-    raw = session.connection().connection.driver_connection
-    sql = (
-        f"INSERT INTO outbound ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
-        "ON CONFLICT (occurrence_id, contact_id) DO NOTHING"
-    )
-
-    def write(rows: list[dict[str, Any]]) -> None:
-        raw.executemany(
-            sql,
-            [
-                tuple(_sqlite_stamp(row[c]) if c in _DATETIME_COLUMNS else row[c] for c in COLUMNS)
-                for row in rows
-            ],
-        )
-
-    return write
-
-
 def plan_occurrence(
     session: Session, occurrence_id: int, *, now: datetime, settings: Settings, chunk: int = CHUNK
 ) -> PlanResult:
@@ -456,12 +401,17 @@ def plan_occurrence(
         session.flush()
         return result
     plan = load_step_plan(session, step, settings=settings)
-    postgres = session.get_bind().dialect.name == "postgresql"
-    write = _copy_writer(session) if postgres else _sqlite_writer(session)
     for rows in plan_rows(
         session, plan, occurrence=occurrence, fires_at=occurrence.fires_at, now=now, chunk=chunk
     ):
-        write(rows)
+        bulk_insert(
+            session,
+            "outbound",
+            COLUMNS,
+            [tuple(row[c] for c in COLUMNS) for row in rows],
+            datetime_columns=("send_after", "expires_at", "created_at"),
+            skip_conflicts_on=("occurrence_id", "contact_id"),  # invariant 1: the constraint decides
+        )
         for row in rows:
             if row["status"] == OutboundStatus.QUEUED:
                 result.queued += 1

@@ -147,11 +147,25 @@ def bulk_insert(
         return
     stamps = [i for i, name in enumerate(columns) if name in datetime_columns]
     if stamps:
-        rows = (
-            tuple(sqlite_timestamp(v) if i in stamps else v for i, v in enumerate(row)) for row in rows
-        )
+        rows = _with_sqlite_timestamps(rows, stamps)
     marks = ", ".join("?" * len(columns))
     raw.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}){conflict}", rows)
+
+
+def _with_sqlite_timestamps(rows: Iterable[Sequence[Any]], positions: list[int]) -> list[list[Any]]:
+    # Hot path (a million rows): convert in place, and each distinct instant once.
+    cache: dict[datetime | None, str | None] = {}
+    out = []
+    for row in rows:
+        values = list(row)
+        for i in positions:
+            value = values[i]
+            text = cache.get(value)
+            if text is None and value is not None:
+                text = cache[value] = sqlite_timestamp(value)
+            values[i] = text
+        out.append(values)
+    return out
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

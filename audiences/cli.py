@@ -122,7 +122,20 @@ def count_command(
         return
     info(f"{result.count} contacts match {result.slug or result.query!r}")
     if result.breakdown is not None:
-        print_table([by or "", "contacts"], result.breakdown.items())
+        print_table([by or "", "contacts"], ((_label(by, k), v) for k, v in result.breakdown.items()))
+
+
+def _label(field: str | None, value: object) -> str:
+    """A breakdown key as people read it: department and municipality codes get their names."""
+    from audiences.geography import department_name, municipalities
+
+    text = "" if value is None else str(value)
+    if field == "department" and text.startswith("GT-"):
+        return f"{text} {department_name(text)}"
+    if field in {"municipality", "municipality_code"}:
+        names = {m.code: m.name for m in municipalities()}
+        return f"{text} {names.get(text, '')}".strip()
+    return text or "(none)"
 
 
 @app.command("segments")

@@ -240,7 +240,8 @@ def make_sms_campaign(
     (a dict) is merged into the step."""
     from datetime import UTC, datetime
 
-    from campaign.campaigns import parse_campaign, save_campaign
+    from campaign.campaign_files import parse_campaign
+    from campaign.campaigns import save_campaign
 
     step = {"id": "paso-1", "channel": "sms", "message": message.slug, "query": query, "at": at}
     step.update(spec.pop("step", {}))

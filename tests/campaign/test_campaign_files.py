@@ -11,7 +11,8 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from campaign.campaigns import parse_campaign, save_campaign
+from campaign.campaign_files import parse_campaign
+from campaign.campaigns import save_campaign
 from campaign.cli import app
 from campaign.errors import Invalid
 from campaign.models import Campaign, Occurrence, Step

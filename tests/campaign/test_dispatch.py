@@ -23,7 +23,7 @@ S = OutboundStatus
 
 @pytest.fixture
 def fake() -> Iterator[FakeTwilio]:
-    with FakeTwilio(hang_seconds=1.5, clock=lambda: NOW) as server:
+    with FakeTwilio(hang_seconds=3.0, clock=lambda: NOW) as server:
         yield server
 
 
@@ -34,7 +34,7 @@ def settings(fake):
 
 @pytest.fixture
 def provider(settings):
-    return TwilioProvider(settings, timeout=0.5)
+    return TwilioProvider(settings, timeout=2.0)
 
 
 def _rows(session, *ids):
@@ -70,7 +70,7 @@ def test_messaging_service_sid_replaces_from(engine, session, fake):
     settings = twilio_settings(fake, twilio_from="", twilio_messaging_service_sid="MG" + "a" * 32)
     make_outbound(session)
     session.commit()
-    dispatch_due(engine, TwilioProvider(settings, timeout=0.5), now=NOW, settings=settings)
+    dispatch_due(engine, TwilioProvider(settings, timeout=2.0), now=NOW, settings=settings)
     assert fake.messages[0]["messaging_service_sid"] == "MG" + "a" * 32
     assert fake.messages[0]["from"] is None
 
@@ -210,7 +210,7 @@ def test_opt_out_mid_blast_stops_the_rest(engine, session, fake, provider):
                 )
             return result
 
-    result = dispatch_due(engine, OptOutAfterFirstSend(settings, timeout=0.5), now=NOW, settings=settings)
+    result = dispatch_due(engine, OptOutAfterFirstSend(settings, timeout=2.0), now=NOW, settings=settings)
     assert result.batches == 3 and result.skipped == 1
     assert quitter.phone not in {m["to"] for m in fake.messages}
     assert len(fake.messages) == 5
@@ -284,7 +284,7 @@ def test_callback_before_our_record_is_not_overwritten(engine, session, fake, se
                 apply_status_update(s, s.get(Outbound, request.outbound_id), S.DELIVERED, now=NOW)
             return result
 
-    dispatch_due(engine, FastCallback(settings, timeout=0.5), now=NOW, settings=settings)
+    dispatch_due(engine, FastCallback(settings, timeout=2.0), now=NOW, settings=settings)
     (stored,) = _rows(session, row.id)
     assert stored.status == S.DELIVERED and stored.provider_sid == fake.messages[0]["sid"]
 

@@ -33,13 +33,13 @@ def clock() -> Clock:
 
 @pytest.fixture
 def fake(clock) -> Iterator[FakeTwilio]:
-    with FakeTwilio(hang_seconds=1.5, clock=clock) as server:
+    with FakeTwilio(hang_seconds=3.0, clock=clock) as server:
         yield server
 
 
 @pytest.fixture
 def provider(fake) -> TwilioProvider:
-    return TwilioProvider(twilio_settings(fake), timeout=0.5)
+    return TwilioProvider(twilio_settings(fake), timeout=2.0)
 
 
 def test_create_sends_the_fields_twilio_expects(fake, provider):
@@ -91,14 +91,14 @@ def test_no_server_at_all_is_a_retryable_error(fake):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    provider = TwilioProvider(twilio_settings(fake, twilio_api_base=f"http://127.0.0.1:{port}"), timeout=0.5)
+    provider = TwilioProvider(twilio_settings(fake, twilio_api_base=f"http://127.0.0.1:{port}"), timeout=2.0)
     with pytest.raises(ProviderError) as caught:
         provider.send(OutboundRequest(1, "+50230000001", "x"))
     assert caught.value.retryable and not isinstance(caught.value, UnknownOutcome)
 
 
 def test_wrong_credentials_are_refused(fake):
-    provider = TwilioProvider(twilio_settings(fake, twilio_auth_token="not-the-token-at-all"), timeout=0.5)
+    provider = TwilioProvider(twilio_settings(fake, twilio_auth_token="not-the-token-at-all"), timeout=2.0)
     with pytest.raises(ProviderError) as caught:
         provider.send(OutboundRequest(1, "+50230000001", "x"))
     assert (caught.value.code, caught.value.retryable) == ("20003", False)

@@ -253,13 +253,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_json(self, status: int, payload: dict[str, Any]) -> None:
         data = json.dumps(payload).encode()
+        # Recorded before answering: a client that has its answer must find the request recorded.
+        self.server.fake.requests.append((self.command, self.path, status))
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Twilio-Request-Id", "RQ" + hashlib.md5(data).hexdigest())
         self.end_headers()
         self.wfile.write(data)
-        self.server.fake.requests.append((self.command, self.path, status))
 
     def _error(self, status: int, code: int | None, **fmt: str) -> None:
         if code is None:

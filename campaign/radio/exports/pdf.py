@@ -101,7 +101,7 @@ def _cover(export: RadioExport, index: int, styles: dict[str, ParagraphStyle]) -
                 _p(status_label(row.status), styles["cell"]),
             ]
         )
-    table = Table(data, repeatRows=1, colWidths=[30 * mm, 14 * mm, 54 * mm, 16 * mm, 22 * mm, 26 * mm])
+    table = Table(data, repeatRows=1, colWidths=[34 * mm, 14 * mm, 46 * mm, 18 * mm, 22 * mm, 26 * mm])
     table.setStyle(
         TableStyle(
             [

@@ -166,8 +166,8 @@ def preview_command(slug: str, json_output: bool = JSON_OPTION, now: str | None 
             [
                 s["step"],
                 s["channel"],
-                s["segment"],
-                s["recipients"],
+                s["segment"] or (f"{s['stations']} station(s)" if s["channel"] == "radio" else ""),
+                s["recipients"] if s["channel"] != "radio" else f"{s['airings']} airings",
                 ", ".join(f"{k} {v}" for k, v in s["languages"].items()),
                 ", ".join(f"{k} {v}" for k, v in s["skipped"].items()) or "-",
                 ", ".join(f"{k}: {v}" for k, v in s["segments_per_message"].items()),

@@ -66,6 +66,14 @@ def preview_step(session: Session, step: Step, *, now: datetime, settings: Setti
         "ucs2_characters": [],
         "variants": {},
     }
+    if step.channel == "radio":
+        from campaign.radio.airings import airing_rows
+
+        rows = airing_rows(session, step, now=now)
+        out["airings"] = len(rows)
+        out["stations"] = len({r["station_id"] for r in rows})
+        out["languages"] = dict(Counter(r["language"] for r in rows).most_common())
+        return out
     if step.channel != "sms" or fires_at is None:
         return out
     plan = load_step_plan(session, step, settings=settings)

@@ -83,14 +83,11 @@ def airing_times(step: Step, campaign: Campaign, *, now: datetime) -> list[datet
     return occurrence_times(schedule, until=until)
 
 
-def plan_airings(session: Session, step: Step, *, now: datetime) -> int:
-    """Plans the Airing rows of one radio step; returns how many new rows were inserted.
+def airing_rows(session: Session, step: Step, *, now: datetime) -> list[dict[str, Any]]:
+    """The Airing rows a radio step calls for (one per station x approved language x time). Reads only.
 
-    One airing per station (the step's list, or every station for [all]) per language the
-    station broadcasts in that has an approved translation, at each time of the step's RRULE in
-    the campaign timezone. Idempotent (insert ... on conflict do nothing on the unique key).
-    Flushes. Raises Invalid for a step that is not radio, lacks a schedule, names an unknown
-    station, or whose spot does not render.
+    Raises Invalid for a step that is not radio, lacks a schedule, names an unknown station, or
+    whose spot does not render.
     """
     if step.channel != "radio":
         raise Invalid(f"step {step.key}.channel", f"{step.channel!r} is not a radio step")
@@ -124,6 +121,18 @@ def plan_airings(session: Session, step: Step, *, now: datetime) -> int:
                 }
                 for moment in times
             )
+    return rows
+
+
+def plan_airings(session: Session, step: Step, *, now: datetime) -> int:
+    """Plans the Airing rows of one radio step; returns how many new rows were inserted.
+
+    One airing per station (the step's list, or every station for [all]) per language the
+    station broadcasts in that has an approved translation, at each time of the step's RRULE in
+    the campaign timezone. Idempotent (insert ... on conflict do nothing on the unique key).
+    Flushes. Raises as `airing_rows` does.
+    """
+    rows = airing_rows(session, step, now=now)
     if not rows:
         return 0
     session.flush()

@@ -100,3 +100,18 @@ def test_sms_step_is_refused(session):
     step.channel = "sms"
     with pytest.raises(Invalid, match="not a radio step"):
         plan_airings(session, step, now=NOW)
+
+
+def test_preview_announces_the_airings_launch_will_plan(session):
+    from campaign.config import get_settings
+    from campaign.preview import preview_step
+
+    spot = make_radio_spot(session, scripts={"es": RADIO_SCRIPT_ES, "mam": RADIO_SCRIPT_MAM})
+    make_station(session, slug="radio-bilingue", languages=["es", "mam"])
+    make_station(session, slug="radio-sur", languages=["es"])
+    step = make_radio_step(session, message=spot, rrule="FREQ=DAILY;BYHOUR=6;BYMINUTE=30;COUNT=4")
+    preview = preview_step(session, step, now=NOW, settings=get_settings())
+    assert (preview["airings"], preview["stations"]) == (12, 2)
+    assert preview["languages"] == {"es": 8, "mam": 4}
+    assert session.scalar(select(func.count()).select_from(Airing)) == 0  # a preview writes nothing
+    assert plan_airings(session, step, now=NOW) == preview["airings"]

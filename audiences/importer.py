@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from audiences.cleaning import clean
 from audiences.models import Contact, ContactStatus, ImportBatch, ImportRejection
 from audiences.reading import map_headers, read_table
-from campaign.db import bulk_insert
+from campaign.db import bulk_insert, refresh_statistics
 from campaign.languages import LanguageRegistry, default_registry
 
 FIELDS = (
@@ -177,6 +177,7 @@ def import_file(
             session.execute(insert(ImportRejection.__table__), chunk)
     batch.summary = summary.as_dict()
     session.flush()
+    refresh_statistics(session, "contacts")  # segment counts and planning right after a big load
     return summary
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
+from sqlalchemy import JSON, DateTime, MetaData, create_engine, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -166,6 +166,33 @@ def _with_sqlite_timestamps(rows: Iterable[Sequence[Any]], positions: list[int])
             values[i] = text
         out.append(values)
     return out
+
+
+def refresh_statistics(session: Session, table: str, *, stale_fraction: float = 0.1) -> bool:
+    """PostgreSQL: ANALYZE `table` when more than `stale_fraction` of it changed since the last one.
+
+    After a bulk load the planner may still believe the table is tiny and pick a plan that
+    re-scans it for every keyset chunk (measured: 20 s of a 1M-contact planning run). Autovacuum
+    gets there eventually; hot paths that just loaded or are about to read a large table call this.
+    Returns True when statistics were refreshed. A no-op elsewhere.
+    """
+    if not is_postgres(session):
+        return False
+    row = session.execute(
+        text(
+            "SELECT n_live_tup, n_mod_since_analyze, last_analyze, last_autoanalyze "
+            "FROM pg_stat_user_tables WHERE relname = :table"
+        ),
+        {"table": table},
+    ).first()
+    if row is None:
+        return False
+    live, changed, manual, auto = row
+    never = manual is None and auto is None
+    if not never and changed <= stale_fraction * max(live, 1):
+        return False
+    session.execute(text(f"ANALYZE {table}"))
+    return True
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from audiences.models import Contact
 from campaign.config import Settings
-from campaign.db import bulk_insert
+from campaign.db import bulk_insert, refresh_statistics
 from campaign.eligibility import blast_eligible
 from campaign.errors import Invalid
 from campaign.languages import build_registry
@@ -182,7 +182,15 @@ def audience_condition(
         segment_condition(session, target, today=now.date()) if target else true()
     )
     parts = [condition, blast_eligible()]
-    if occurrence is not None and occurrence.id is not None:
+    # Rows this run inserts are behind the keyset cursor (contact ids only grow), so the anti-join
+    # only matters when the occurrence already had rows (re-planned by hand). Leaving it out
+    # otherwise keeps PostgreSQL from re-reading the growing outbound rows for every chunk.
+    already_started = (
+        occurrence is not None
+        and occurrence.id is not None
+        and session.scalar(select(exists().where(Outbound.occurrence_id == occurrence.id)))
+    )
+    if already_started:
         parts.append(
             ~exists(
                 select(Outbound.id).where(
@@ -400,6 +408,7 @@ def plan_occurrence(
         result.discarded = f"planned for step version {occurrence.step_version}, step is at {step.version}"
         session.flush()
         return result
+    refresh_statistics(session, "contacts")  # a fresh import must not make every chunk re-scan it
     plan = load_step_plan(session, step, settings=settings)
     for rows in plan_rows(
         session, plan, occurrence=occurrence, fires_at=occurrence.fires_at, now=now, chunk=chunk

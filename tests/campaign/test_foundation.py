@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
 from campaign.cli import app
@@ -120,3 +120,27 @@ def test_database_refuses_a_second_inbound_with_the_same_provider_sid(session):
     session.execute(insert(Inbound), [row])
     with pytest.raises(IntegrityError):
         session.execute(insert(Inbound), [row])
+
+
+def test_statistics_are_refreshed_after_a_bulk_change_on_postgresql(engine, session):
+    """The planner must know a freshly loaded contacts table is big (keyset chunks stay index scans)."""
+    from campaign.db import bulk_insert, is_postgres, refresh_statistics, utcnow
+
+    now = utcnow()
+    rows = [(f"+5023{i:07d}", "active", "{}", now, now) for i in range(500)]
+    bulk_insert(
+        session,
+        "contacts",
+        ("phone", "status", "custom", "created_at", "updated_at"),
+        rows,
+        datetime_columns=("created_at", "updated_at"),
+    )
+    session.commit()
+    if not is_postgres(session):
+        assert refresh_statistics(session, "contacts") is False
+        return
+    session.execute(text("SELECT pg_stat_force_next_flush()"))
+    session.commit()
+    assert refresh_statistics(session, "contacts") is True  # 500 rows changed since any analyze
+    estimate = session.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'contacts'"))
+    assert estimate == 500  # what the planner now believes (ANALYZE updates pg_class at once)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -152,17 +153,18 @@ def inbox_list(
     """List hotline cases, urgent first then the longest waiting (numbers masked)."""
     rows = _case_rows(status, priority)
     if json_output:
-        echo_json(rows)
+        echo_json(rows)  # UTC, ISO 8601: for scripts
         return
+    zone = ZoneInfo(get_settings().timezone)
     print_table(
-        ["id", "priority", "status", "phone", "waiting since", "assignee", "last message"],
+        ["id", "priority", "status", "phone", f"waiting since ({zone.key})", "assignee", "last message"],
         [
             [
                 r["id"],
                 r["priority"],
                 r["status"],
                 r["phone"],
-                r["waiting_since"],
+                r["waiting_since"].astimezone(zone).strftime("%Y-%m-%d %H:%M") if r["waiting_since"] else "",
                 r["assignee"],
                 (r["last_message"] or "")[:60],
             ]

@@ -28,7 +28,7 @@ from campaign.config import Settings, get_settings
 from campaign.db import make_engine, unit_of_work
 from campaign.errors import AppError
 from campaign.web.auth import LoginRequired, verify_csrf
-from campaign.web.templating import templates
+from campaign.web.templating import templates, use_timezone
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     and disposed at shutdown."""
     settings = settings or get_settings()
     state = WebState(settings)
+    use_timezone(settings.timezone)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

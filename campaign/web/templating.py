@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,14 +14,17 @@ from campaign.inbox import mask_phone
 from campaign.web.auth import CSRF_FIELD, csrf_token
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
-LOCAL_ZONE = ZoneInfo("America/Guatemala")
-
-
-def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A UTC datetime shown in Guatemala time (where the hotline works)."""
+def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M", *, zone: ZoneInfo) -> str:
+    """A UTC datetime shown in the deployment's timezone (where the hotline works)."""
     if value is None:
         return ""
-    return value.astimezone(LOCAL_ZONE).strftime(fmt)
+    return value.astimezone(zone).strftime(fmt)
+
+
+def use_timezone(name: str) -> None:
+    """Makes the `local` filter show times in `name` (CAMPAIGN_TIMEZONE; set by create_app)."""
+    zone = ZoneInfo(name)
+    templates.env.filters["local"] = partial(local_time, zone=zone)
 
 
 def _csrf_input(request: Request) -> str:
@@ -36,7 +40,7 @@ def make_templates() -> Jinja2Templates:
     env.autoescape = True  # every template, whatever its extension: inbound bodies are untrusted
     env.globals["csrf_input"] = _csrf_input
     env.globals["csrf_token"] = csrf_token
-    env.filters["local"] = local_time
+    env.filters["local"] = partial(local_time, zone=ZoneInfo("America/Guatemala"))
     env.filters["mask"] = mask_phone
     return templates
 

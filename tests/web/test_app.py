@@ -215,3 +215,17 @@ def test_webhook_routes_check_signature_then_store_once(engine, client):
     assert bad.status_code == 400 and "From" in bad.text
     with make_sessionmaker(engine)() as session:
         assert count(session, Inbound) == 1
+
+
+def test_pages_show_times_in_the_deployment_timezone():
+    from datetime import UTC, datetime
+
+    from campaign.web import create_app
+    from campaign.web.templating import templates
+    from tests.web.helpers import settings as make_settings
+
+    at = datetime(2027, 1, 11, 16, 0, tzinfo=UTC)
+    create_app(make_settings(timezone="America/New_York"))
+    assert templates.env.filters["local"](at) == "2027-01-11 11:00"
+    create_app(make_settings())  # back to the default, America/Guatemala
+    assert templates.env.filters["local"](at) == "2027-01-11 10:00"

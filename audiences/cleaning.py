@@ -15,8 +15,8 @@ import pandas as pd
 
 from audiences.geography import resolve_department, resolve_municipality
 from audiences.phones import GUATEMALA_TZ, PhoneNumber, normalize_many, timezone_for
-from campaign.errors import Invalid
-from campaign.languages import LanguageRegistry, fold_key
+from campaign.core.errors import Invalid
+from campaign.core.languages import LanguageRegistry, fold_key
 
 _SEPARATORS = r"[\s.\-()/]+"
 _GT_SHAPE = r"^(?:\+502|00502|502)?([2-7]\d{7})$"

@@ -7,9 +7,9 @@ from pathlib import Path
 import typer
 
 from audiences.importer import ImportSummary
-from campaign.console import JSON_OPTION, echo_json, info, print_table, progress, session_scope, warn
-from campaign.db import utcnow
-from campaign.errors import Invalid
+from campaign.core.console import JSON_OPTION, echo_json, info, print_table, progress, session_scope, warn
+from campaign.core.db import utcnow
+from campaign.core.errors import Invalid
 
 app = typer.Typer(no_args_is_help=True)
 segment_app = typer.Typer(no_args_is_help=True, help="Saved segments.")

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from audiences.models import ConsentEvent, ConsentKind, Contact, ContactStatus
 from audiences.phones import normalize_phone
-from campaign.errors import Invalid, NotFound
+from campaign.core.errors import Invalid, NotFound
 
 
 def _event(

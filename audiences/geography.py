@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from campaign.errors import Invalid
-from campaign.languages import fold_key
+from campaign.core.errors import Invalid
+from campaign.core.languages import fold_key
 
 DATA_DIR = Path(__file__).with_name("data")
 BORDER_COUNTRIES = ("MX", "SV", "HN", "BZ")

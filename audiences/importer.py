@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session
 from audiences.cleaning import clean
 from audiences.models import Contact, ContactStatus, ImportBatch, ImportRejection
 from audiences.reading import map_headers, read_table
-from campaign.db import bulk_insert, refresh_statistics
-from campaign.languages import LanguageRegistry, default_registry
+from campaign.core.db import bulk_insert, refresh_statistics
+from campaign.core.languages import LanguageRegistry, default_registry
 
 FIELDS = (
     "name",

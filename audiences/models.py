@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from campaign.db import Base, utcnow
+from campaign.core.db import Base, utcnow
 
 
 class ContactStatus(enum.StrEnum):

@@ -15,7 +15,7 @@ from functools import lru_cache
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
 
-from campaign.errors import Invalid
+from campaign.core.errors import Invalid
 
 GUATEMALA_TZ = "America/Guatemala"
 

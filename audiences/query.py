@@ -26,7 +26,7 @@ from sqlalchemy import ColumnElement, and_, false, not_, or_, true
 
 from audiences.geography import border_municipality_codes, resolve_department, resolve_municipality
 from audiences.models import Contact, ContactStatus
-from campaign.errors import Invalid
+from campaign.core.errors import Invalid
 
 GRAMMAR = r"""
 ?start: or_expr
@@ -247,7 +247,7 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
         return self._ordered(Contact.birth_year, FLIP[op], year)
 
     def _language(self, value: Any, literal: Literal) -> str:
-        from campaign.languages import default_registry
+        from campaign.core.languages import default_registry
 
         text = str(value)
         language = default_registry().resolve(text)

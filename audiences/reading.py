@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from campaign.errors import Invalid
-from campaign.languages import fold_key
+from campaign.core.errors import Invalid
+from campaign.core.languages import fold_key
 
 CONTACT_FIELDS = (
     "phone",

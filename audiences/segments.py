@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from audiences.geography import municipalities
 from audiences.models import Contact, Segment
 from audiences.query import compile_query
-from campaign.errors import Invalid, NotFound
+from campaign.core.errors import Invalid, NotFound
 
 SLUG = re.compile(r"^[a-z][a-z0-9_-]{1,79}$")
 MAYAN_LANGUAGES = ("quc", "kek", "cak", "mam", "kjb")

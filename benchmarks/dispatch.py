@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert, text  # noqa: E402
 
 from audiences.models import Contact  # noqa: E402
-from campaign.config import get_settings  # noqa: E402
-from campaign.db import make_engine  # noqa: E402
-from campaign.dispatch import dispatch_due  # noqa: E402
-from campaign.models import Campaign, Outbound  # noqa: E402
+from campaign.blasts.dispatch import dispatch_due  # noqa: E402
+from campaign.blasts.models import Campaign, Outbound  # noqa: E402
+from campaign.core.config import get_settings  # noqa: E402
+from campaign.core.db import make_engine  # noqa: E402
 from campaign.providers.twilio import TwilioProvider  # noqa: E402
 from campaign.schema import metadata  # noqa: E402
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402

@@ -24,7 +24,7 @@ from audiences.importer import import_file  # noqa: E402
 from audiences.models import Contact  # noqa: E402
 from audiences.phones import normalize_phone  # noqa: E402
 from audiences.sample import generate, write_csv  # noqa: E402
-from campaign.db import make_engine, unit_of_work  # noqa: E402
+from campaign.core.db import make_engine, unit_of_work  # noqa: E402
 from campaign.schema import metadata  # noqa: E402
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 
 from audiences.models import Contact  # noqa: E402
-from campaign.config import get_settings  # noqa: E402
-from campaign.db import make_engine, unit_of_work  # noqa: E402
+from campaign.core.config import get_settings  # noqa: E402
+from campaign.core.db import make_engine, unit_of_work  # noqa: E402
 from campaign.schema import metadata  # noqa: E402
 
 TARGET_SECONDS = 60.0
@@ -65,9 +65,9 @@ def seed(engine, n: int) -> None:
 
 
 def make_campaign(engine) -> int:
-    from campaign.lifecycle import launch
-    from campaign.models import Occurrence
-    from campaign.scheduling import create_due_occurrences
+    from campaign.blasts.lifecycle import launch
+    from campaign.blasts.models import Occurrence
+    from campaign.blasts.scheduling import create_due_occurrences
     from tests.factories import make_sms_campaign, make_sms_message
 
     with unit_of_work(engine) as session:
@@ -94,8 +94,8 @@ def make_campaign(engine) -> int:
 
 def naive_plan(engine, occurrence_id: int, sample: int) -> float:
     """One ORM object per contact loaded and per outbound added: the baseline. Seconds per row."""
-    from campaign.models import Occurrence, Outbound
-    from campaign.planning import choose_language
+    from campaign.blasts.models import Occurrence, Outbound
+    from campaign.blasts.planning import choose_language
     from messages.encoding import apply_policy
     from messages.library import approved_translations
     from messages.rendering import build_context, render
@@ -134,7 +134,7 @@ def naive_plan(engine, occurrence_id: int, sample: int) -> float:
 
 
 def run(url: str, n: int, sample: int) -> int:
-    from campaign.planning import plan_occurrence
+    from campaign.blasts.planning import plan_occurrence
 
     engine = make_engine(url)
     metadata().create_all(engine)

@@ -142,8 +142,8 @@ def main() -> int:
     if args.client == "wrk":
         return main_wrk(args)
 
-    from campaign.db import make_engine, make_sessionmaker
-    from campaign.models import Inbound
+    from campaign.core.db import make_engine, make_sessionmaker
+    from campaign.hotline.models import Inbound
     from campaign.schema import upgrade
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -193,8 +193,8 @@ def main_wrk(args: argparse.Namespace) -> int:
     """The same measurement with wrk as the load generator (pre-signed requests, each sent once)."""
     from urllib.parse import urlencode
 
-    from campaign.db import make_engine, make_sessionmaker
-    from campaign.models import Inbound
+    from campaign.core.db import make_engine, make_sessionmaker
+    from campaign.hotline.models import Inbound
     from campaign.schema import upgrade
 
     script = ROOT / "benchmarks" / "wrk" / "signed_inbound.lua"

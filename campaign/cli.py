@@ -8,9 +8,9 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from campaign.config import get_settings
-from campaign.console import JSON_OPTION, echo_json, engine, info, print_table
-from campaign.errors import AppError
+from campaign.core.config import get_settings
+from campaign.core.console import JSON_OPTION, echo_json, engine, info, print_table
+from campaign.core.errors import AppError
 
 
 class AppGroup(TyperGroup):
@@ -57,7 +57,7 @@ def _root(
 def init_command(json_output: bool = JSON_OPTION) -> None:
     """Create or upgrade the database to the latest schema (safe to run again)."""
     from audiences.segments import ensure_builtin_segments
-    from campaign.console import session_scope
+    from campaign.core.console import session_scope
     from campaign.schema import upgrade
 
     settings = get_settings()
@@ -85,13 +85,17 @@ def config_command(json_output: bool = JSON_OPTION) -> None:
 
 def _register_domain_commands() -> None:
     from audiences.cli import app as audiences_app
-    from campaign import campaign_cli, radio_cli, web_cli
+    from campaign.blasts import cli as blasts_cli
+    from campaign.hotline import cli as hotline_cli
+    from campaign.radio import cli as radio_cli
+    from campaign.web import cli as web_cli
     from messages.cli import app as messages_app
 
     app.add_typer(audiences_app, name="audiences", help="Contacts, imports, consent, segments.")
     app.add_typer(messages_app, name="messages", help="Message library, encoding, translations.")
-    campaign_cli.register(app)
+    blasts_cli.register(app)
     web_cli.register(app)
+    hotline_cli.register(app)
     radio_cli.register(app)
 
 

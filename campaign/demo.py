@@ -22,10 +22,10 @@ from typing import Any
 from sqlalchemy import func, inspect, or_, select
 from sqlalchemy.engine import make_url
 
-from campaign.config import Settings, get_settings
-from campaign.console import info, progress
-from campaign.db import make_engine, unit_of_work
-from campaign.errors import Invalid
+from campaign.core.config import Settings, get_settings
+from campaign.core.console import info, progress
+from campaign.core.db import make_engine, unit_of_work
+from campaign.core.errors import Invalid
 
 SAMPLES = Path(__file__).with_name("samples")
 CAMPAIGN_FILE = SAMPLES / "frontera-segura.yaml"
@@ -79,7 +79,7 @@ def _fresh_database(url: str, *, force: bool) -> Path:
 
 def _is_demo_or_empty(url: str) -> bool:
     from audiences.models import Contact
-    from campaign.models import AuditEvent
+    from campaign.core.audit import AuditEvent
 
     engine = make_engine(url)
     try:
@@ -96,7 +96,8 @@ def _is_demo_or_empty(url: str) -> bool:
 
 def database_counts(session: Any, campaign_id: int) -> dict[str, int]:
     """Counts straight from the tables, to check the report against."""
-    from campaign.models import Inbound, Intent, Outbound, OutboundStatus
+    from campaign.blasts.models import Outbound, OutboundStatus
+    from campaign.hotline.models import Inbound, Intent
 
     def outbound(*statuses: OutboundStatus, or_sent: bool = False) -> int:
         condition = Outbound.status.in_(statuses)
@@ -184,13 +185,13 @@ def _run(
     from audiences.importer import import_file
     from audiences.sample import write_csv
     from audiences.segments import ensure_builtin_segments
-    from campaign.audit import record_audit
-    from campaign.campaigns import create_from_file
-    from campaign.lifecycle import launch
-    from campaign.preview import preview_campaign
+    from campaign.blasts.campaigns import create_from_file
+    from campaign.blasts.lifecycle import launch
+    from campaign.blasts.preview import preview_campaign
+    from campaign.blasts.reports import campaign_report, print_report
+    from campaign.blasts.scheduling import tick
+    from campaign.core.audit import record_audit
     from campaign.providers import get_provider
-    from campaign.reports import campaign_report, print_report
-    from campaign.scheduling import tick
     from campaign.schema import upgrade
     from messages.packload import load_pack
 
@@ -227,7 +228,7 @@ def _run(
     with unit_of_work(engine) as session:
         launch(session, slug, now=now, settings=settings, actor="demo")
     with unit_of_work(engine) as session:
-        from campaign.models import Airing
+        from campaign.radio.models import Airing
 
         airings = session.scalar(select(func.count(Airing.id)))
     say(
@@ -293,7 +294,7 @@ def _load_stations(engine: Any) -> int:
 
 
 def _demo_admin(engine: Any, *, now: datetime) -> str:
-    from campaign.users import create_user
+    from campaign.hotline.users import create_user
 
     password = "demo-" + secrets.token_urlsafe(9)
     with unit_of_work(engine) as session:

@@ -13,9 +13,12 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import Engine
 
 import audiences.models  # noqa: F401  (registers tables on Base.metadata)
-import campaign.models  # noqa: F401
+import campaign.blasts.models  # noqa: F401
+import campaign.core.audit  # noqa: F401
+import campaign.hotline.models  # noqa: F401
+import campaign.radio.models  # noqa: F401
 import messages.models  # noqa: F401
-from campaign.db import Base
+from campaign.core.db import Base
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 

@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 
-from campaign.config import get_settings
-from campaign.console import JSON_OPTION, echo_json, info, print_table, session_scope, warn
-from campaign.db import utcnow
-from campaign.errors import Invalid
-from campaign.languages import default_registry
+from campaign.core.config import get_settings
+from campaign.core.console import JSON_OPTION, echo_json, info, print_table, session_scope, warn
+from campaign.core.db import utcnow
+from campaign.core.errors import Invalid
+from campaign.core.languages import default_registry
 
 app = typer.Typer(no_args_is_help=True)
 

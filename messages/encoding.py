@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from campaign.errors import Invalid
+from campaign.core.errors import Invalid
 
 DATA_DIR = Path(__file__).with_name("data")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from campaign.errors import Invalid
+from campaign.core.errors import Invalid
 
 INTENTS = ("opt_out", "opt_in", "help", "urgent")
 STATUSES = ("draft", "needs_review", "approved")

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from campaign.errors import InvalidTransition, NotFound
+from campaign.core.errors import InvalidTransition, NotFound
 from messages.models import Message, Translation, TranslationRevision, TranslationStatus
 
 SOURCE_LANGUAGE = "es"

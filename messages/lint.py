@@ -12,8 +12,8 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from campaign.errors import AppError, Invalid
-from campaign.languages import LanguageRegistry
+from campaign.core.errors import AppError, Invalid
+from campaign.core.languages import LanguageRegistry
 from messages.encoding import UCS2, apply_policy
 from messages.keywords import KeywordCatalogue, catalogue_problems
 from messages.packs import MessageSpec, TranslationSpec

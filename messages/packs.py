@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from campaign.errors import AppError, Invalid
-from campaign.languages import LanguageRegistry, default_registry
+from campaign.core.errors import AppError, Invalid
+from campaign.core.languages import LanguageRegistry, default_registry
 from messages.keywords import KEYWORDS_FILE, KeywordCatalogue, parse_catalogue
 from messages.rendering import template_variables
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from campaign.errors import Invalid
+from campaign.core.errors import Invalid
 from messages.duration import count_syllables, estimate_seconds
 from messages.rendering import normalize_text, render
 

@@ -20,7 +20,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
-from campaign.errors import Invalid
+from campaign.core.errors import Invalid
 
 # Typed or pasted apostrophes in Mayan orthography (glottal stop): right single quote, modifier
 # letter apostrophe, left single quote, acute accent, grave accent. All become ASCII ' (GSM-7).

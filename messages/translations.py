@@ -22,8 +22,8 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from sqlalchemy.orm import Session
 
-from campaign.errors import Invalid
-from campaign.languages import default_registry
+from campaign.core.errors import Invalid
+from campaign.core.languages import default_registry
 from messages import library
 from messages.encoding import apply_policy
 from messages.models import Message, Translation, TranslationStatus

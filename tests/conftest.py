@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from campaign.db import make_engine, make_sessionmaker
+from campaign.core.db import make_engine, make_sessionmaker
 from campaign.schema import metadata
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,7 +137,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.M
     """URL of an empty database with the current schema; also set as CAMPAIGN_DATABASE_URL."""
     if request.param == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "campaign.db"
+        path = tmp_path / "campaign.core.db"
         shutil.copyfile(template, path)
         url = f"sqlite:///{path}"
         monkeypatch.setenv("CAMPAIGN_DATABASE_URL", url)

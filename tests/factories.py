@@ -127,7 +127,7 @@ def make_station(
     department: str | None = "GT-12",
 ) -> Any:
     """Adds one radio station (flushed)."""
-    from campaign.models import Station
+    from campaign.radio.models import Station
 
     n = next(_counter)
     station = Station(
@@ -160,7 +160,7 @@ def make_radio_step(
     from datetime import date, datetime, time
     from zoneinfo import ZoneInfo
 
-    from campaign.models import Campaign, Step
+    from campaign.blasts.models import Campaign, Step
 
     if campaign is None:
         campaign = Campaign(
@@ -240,8 +240,8 @@ def make_sms_campaign(
     (a dict) is merged into the step."""
     from datetime import UTC, datetime
 
-    from campaign.campaign_files import parse_campaign
-    from campaign.campaigns import save_campaign
+    from campaign.blasts.campaign_files import parse_campaign
+    from campaign.blasts.campaigns import save_campaign
 
     step = {"id": "paso-1", "channel": "sms", "message": message.slug, "query": query, "at": at}
     step.update(spec.pop("step", {}))
@@ -268,7 +268,7 @@ def make_blast(
     occurrence (flushed). The default window is the whole day, for tests that are not about windows."""
     from datetime import UTC, datetime, time
 
-    from campaign.models import Campaign, Occurrence, OccurrenceStatus, Step
+    from campaign.blasts.models import Campaign, Occurrence, OccurrenceStatus, Step
 
     n = next(_counter)
     message = make_sms_message(session)
@@ -300,7 +300,7 @@ def make_outbound(
     (no occurrence, priority 10). `send_after` defaults to 2027-01-11 16:00 UTC (10:00 in Guatemala)."""
     from datetime import UTC, datetime
 
-    from campaign.models import Outbound
+    from campaign.blasts.models import Outbound
 
     contact = contact or make_contact(session)
     row = Outbound(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from alembic import command
 
-from campaign.db import make_engine
+from campaign.core.db import make_engine
 from campaign.schema import MIGRATIONS_DIR, alembic_config
 
 target = MIGRATIONS_DIR / "versions" / "0001_initial_schema.py"

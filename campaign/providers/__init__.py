@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from campaign.config import Settings
+from campaign.core.config import Settings
 from campaign.providers.base import OutboundRequest, Provider, ProviderResult, UnknownOutcome
 
 __all__ = ["OutboundRequest", "Provider", "ProviderResult", "UnknownOutcome", "get_provider"]

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from campaign.errors import ProviderError
-from campaign.models import OutboundStatus
+from campaign.blasts.models import OutboundStatus
+from campaign.core.errors import ProviderError
 
 # A phone number inside free text (provider error messages quote the number they refuse).
 _NUMBER = re.compile(r"\+?\d[\d ().-]{5,}\d")

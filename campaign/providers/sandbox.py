@@ -5,7 +5,7 @@ It records every send, then simulates what Twilio would do next: status callback
 help, free text, now and then an urgent plea), all decided by a hash of the seed and the outbound
 id, so a run is reproducible whatever the thread order. Events are signed exactly like Twilio
 signs its webhooks (X-Twilio-Signature with `sandbox_auth_token`) and go through the same
-webhook functions as real HTTP callbacks (`campaign.webhooks.handle_status` / `handle_inbound`).
+webhook functions as real HTTP callbacks (`campaign.hotline.webhooks.handle_status` / `handle_inbound`).
 
 Time: `send()` has no clock, so each simulated event carries a delay and is anchored the first
 time `deliver_due_events(now=...)` sees it; it falls due `delay` later (seconds to minutes), which
@@ -27,9 +27,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from twilio.request_validator import RequestValidator
 
-from campaign.config import Settings
-from campaign.errors import ProviderError
-from campaign.models import OutboundStatus
+from campaign.blasts.models import OutboundStatus
+from campaign.core.config import Settings
+from campaign.core.errors import ProviderError
 from campaign.providers.base import OutboundRequest, ProviderResult, map_twilio_status
 
 log = logging.getLogger(__name__)
@@ -155,8 +155,8 @@ class SandboxProvider:
         Events never seen before are anchored at `now` (due `now + delay`). A webhook that raises
         is logged and dropped (as Twilio gives up after its retries).
         """
-        from campaign import webhooks  # the web layer's processing, shared with HTTP callbacks
-        from campaign.db import unit_of_work
+        from campaign.hotline import webhooks  # the web layer's processing, shared with HTTP callbacks
+        from campaign.core.db import unit_of_work
 
         with self._lock:
             for event in self._events:

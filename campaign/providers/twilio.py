@@ -23,9 +23,9 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from campaign.config import Settings, mask_secret
-from campaign.errors import Invalid, ProviderError
-from campaign.models import OutboundStatus
+from campaign.blasts.models import OutboundStatus
+from campaign.core.config import Settings, mask_secret
+from campaign.core.errors import Invalid, ProviderError
 from campaign.providers.base import (
     OutboundRequest,
     ProviderResult,

@@ -18,11 +18,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from campaign.campaigns import get_campaign
-from campaign.errors import Invalid
-from campaign.models import Airing, AiringStatus, Campaign, Station, Step
+from campaign.blasts.campaigns import get_campaign
+from campaign.blasts.models import Campaign, Step
+from campaign.blasts.schedules import Schedule, is_finite, occurrence_times
+from campaign.core.errors import Invalid
 from campaign.radio.calibration import default_variables, effective_rate
-from campaign.schedules import Schedule, is_finite, occurrence_times
+from campaign.radio.models import Airing, AiringStatus, Station
 from messages.duration import estimate_seconds
 from messages.library import approved_translations
 from messages.models import Message, Translation

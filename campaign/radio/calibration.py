@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaign.errors import Invalid
-from campaign.languages import LanguageRegistry, default_registry
+from campaign.core.errors import Invalid
+from campaign.core.languages import LanguageRegistry, default_registry
 from messages.duration import cue_seconds, rate_from_measurement, spoken_syllables
 from messages.library import get_translation
 from messages.models import RadioCalibration
@@ -19,7 +19,7 @@ from messages.radio import script_parts
 
 def default_variables() -> dict[str, Any]:
     """The deployment's default message variables (hotline numbers, organisation)."""
-    from campaign.config import get_settings
+    from campaign.core.config import get_settings
 
     return dict(get_settings().hotline_defaults)
 

@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaign.errors import Invalid, NotFound
-from campaign.models import Airing, AiringStatus, Campaign, Step
+from campaign.blasts.models import Campaign, Step
+from campaign.core.errors import Invalid, NotFound
+from campaign.radio.models import Airing, AiringStatus
 from campaign.radio.stations import get_station
 from messages.models import Message
 

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audiences.geography import resolve_department, resolve_municipality
-from campaign.errors import Invalid, NotFound
-from campaign.languages import LanguageRegistry, default_registry, fold_key
-from campaign.models import Station
+from campaign.core.errors import Invalid, NotFound
+from campaign.core.languages import LanguageRegistry, default_registry, fold_key
+from campaign.radio.models import Station
 
 FIELDS = ("slug", "name", "frequency", "department", "municipality", "languages", "contact_person", "notes")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")

@@ -19,11 +19,13 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from campaign.audit import record_audit
-from campaign.db import unit_of_work, utcnow
-from campaign.errors import Invalid
-from campaign.models import Airing, Campaign, Step, User
+from campaign.blasts.models import Campaign, Step
+from campaign.core.audit import record_audit
+from campaign.core.db import unit_of_work, utcnow
+from campaign.core.errors import Invalid
+from campaign.hotline.models import User
 from campaign.radio.exports.service import FORMATS, export_radio
+from campaign.radio.models import Airing
 from campaign.radio.stations import list_stations, station_dict
 from campaign.web.auth import RADIO_ROLES, require_role
 from campaign.web.templating import make_templates

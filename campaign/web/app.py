@@ -24,9 +24,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from campaign.config import Settings, get_settings
-from campaign.db import make_engine, unit_of_work
-from campaign.errors import AppError
+from campaign.core.config import Settings, get_settings
+from campaign.core.db import make_engine, unit_of_work
+from campaign.core.errors import AppError
 from campaign.web.auth import LoginRequired, verify_csrf
 from campaign.web.templating import templates, use_timezone
 

@@ -15,9 +15,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from campaign.db import unit_of_work
-from campaign.errors import AppError, Forbidden
-from campaign.models import Role, User
+from campaign.core.db import unit_of_work
+from campaign.core.errors import AppError, Forbidden
+from campaign.hotline.models import Role, User
 
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

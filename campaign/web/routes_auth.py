@@ -8,9 +8,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from campaign.db import utcnow
-from campaign.models import Role, User
-from campaign.users import authenticate
+from campaign.core.db import utcnow
+from campaign.hotline.models import Role, User
+from campaign.hotline.users import authenticate
 from campaign.web.auth import login_session, logout_session
 from campaign.web.templating import templates
 

@@ -8,10 +8,12 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
-from campaign.db import unit_of_work, utcnow
-from campaign.errors import Invalid, NotFound
-from campaign.languages import build_registry
-from campaign.models import AuditEvent, Campaign, Role, User
+from campaign.blasts.models import Campaign
+from campaign.core.audit import AuditEvent
+from campaign.core.db import unit_of_work, utcnow
+from campaign.core.errors import Invalid, NotFound
+from campaign.core.languages import build_registry
+from campaign.hotline.models import Role, User
 from campaign.web import stats
 from campaign.web.auth import CONTENT_ROLES, MANAGER_ROLES, require_role
 from campaign.web.charts import line_chart
@@ -56,7 +58,7 @@ def campaign_page(request: Request, *, slug: str, user: Annotated[User, Depends(
 def campaign_status(
     request: Request, *, slug: str, action: Annotated[str, Form()], user: Annotated[User, Depends(manager)]
 ) -> Response:
-    from campaign import lifecycle
+    from campaign.blasts import lifecycle
 
     operations = {"pause": lifecycle.pause, "resume": lifecycle.resume}
     if action not in operations:

@@ -11,10 +11,11 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from audiences.models import Contact
-from campaign import inbox
-from campaign.db import unit_of_work, utcnow
-from campaign.errors import Invalid
-from campaign.models import Campaign, CasePriority, CaseStatus, User
+from campaign.blasts.models import Campaign
+from campaign.core.db import unit_of_work, utcnow
+from campaign.core.errors import Invalid
+from campaign.hotline import inbox
+from campaign.hotline.models import CasePriority, CaseStatus, User
 from campaign.web.auth import INBOX_ROLES, require_role
 from campaign.web.templating import templates
 
@@ -137,7 +138,7 @@ async def reply(
             outbound = inbox.reply(session, case_id=case_id, user=user, body=body, now=utcnow())
             outbound_id = outbound.id
         try:  # after commit: the row is safe in the queue whatever the provider does now
-            from campaign.dispatch import send_now
+            from campaign.blasts.dispatch import send_now
 
             status = send_now(
                 state.engine, state.provider, outbound_id, now=utcnow(), settings=state.settings

@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from campaign.db import utcnow
-from campaign.webhooks import INBOUND_PATH, STATUS_PATH, handle_inbound, handle_status, public_url
+from campaign.core.db import utcnow
+from campaign.hotline.webhooks import INBOUND_PATH, STATUS_PATH, handle_inbound, handle_status, public_url
 
 router = APIRouter()
 SIGNATURE_HEADER = "x-twilio-signature"

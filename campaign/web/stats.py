@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from campaign.models import Campaign, Inbound, Intent, Outbound, OutboundStatus
+from campaign.blasts.models import Campaign, Outbound, OutboundStatus
+from campaign.hotline.models import Inbound, Intent
 from messages.coverage import coverage
 from messages.library import list_messages
 from messages.models import Message

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 
-from campaign.inbox import mask_phone
+from campaign.hotline.inbox import mask_phone
 from campaign.web.auth import CSRF_FIELD, csrf_token
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")

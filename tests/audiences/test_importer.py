@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from audiences.importer import import_file, write_report
 from audiences.models import Contact, ContactStatus, ImportBatch, ImportRejection
-from campaign.errors import Invalid
+from campaign.core.errors import Invalid
 from tests.factories import make_contact
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

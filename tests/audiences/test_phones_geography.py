@@ -14,7 +14,7 @@ from audiences.geography import (
     resolve_municipality,
 )
 from audiences.phones import fast_guatemala, normalize_many, normalize_phone, timezone_for
-from campaign.errors import Invalid
+from campaign.core.errors import Invalid
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from audiences.geography import municipalities
 from audiences.models import Contact, ContactStatus
 from audiences.query import compile_query
 from audiences.segments import count, ensure_builtin_segments, list_segments
-from campaign.errors import Invalid
+from campaign.core.errors import Invalid
 from tests.factories import make_contact
 
 TODAY = date(2025, 6, 1)

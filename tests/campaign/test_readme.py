@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from campaign.config import Settings
+from campaign.core.config import Settings
 from tests.conftest import ROOT
 
 

@@ -398,7 +398,7 @@ def serve(argv: list[str] | None = None) -> None:
 
 def twilio_settings(fake: FakeTwilio, **overrides: Any) -> Any:
     """Settings for the twilio provider pointed at `fake` (fast retries-free defaults for tests)."""
-    from campaign.config import get_settings
+    from campaign.core.config import get_settings
 
     values: dict[str, Any] = {
         "provider": "twilio",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from campaign.languages import BUILTIN_LANGUAGES
+from campaign.core.languages import BUILTIN_LANGUAGES
 from messages.duration import count_syllables, count_words, estimate_seconds, word_syllables
 from messages.radio import ScriptPart
 

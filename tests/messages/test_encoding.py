@@ -123,7 +123,7 @@ def test_fold_only_when_it_lowers_the_segment_count():
 
 
 def test_unknown_policy_is_refused():
-    from campaign.errors import Invalid
+    from campaign.core.errors import Invalid
 
     with pytest.raises(Invalid, match="encoding"):
         apply_policy("hola", "loose")

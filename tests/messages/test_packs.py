@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from campaign.errors import Invalid, NotFound
+from campaign.core.errors import Invalid, NotFound
 from messages import library
 from messages.models import Message, Translation, TranslationRevision
 from messages.packload import dump_pack, load_pack

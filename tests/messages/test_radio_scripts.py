@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from campaign.errors import Invalid
+from campaign.core.errors import Invalid
 from messages.duration import estimate_seconds
 from messages.radio import lint_radio, render_script, script_parts, validate_script
 from tests.factories import RADIO_SCRIPT_ES

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from campaign.errors import Invalid
+from campaign.core.errors import Invalid
 from messages.rendering import build_context, normalize_text, render, template_variables
 
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import campaign.db
+import campaign.core.db
 
 revision = '0001'
 down_revision = None
@@ -34,9 +34,9 @@ def upgrade() -> None:
     sa.Column('max_per_hour', sa.Integer(), nullable=True),
     sa.Column('price_per_segment', sa.Double(), nullable=True),
     sa.Column('spec', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('created_at', campaign.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', campaign.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('launched_at', campaign.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('launched_at', campaign.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_campaigns')),
     sa.UniqueConstraint('slug', name=op.f('uq_campaigns_slug'))
     )
@@ -55,9 +55,9 @@ def upgrade() -> None:
     sa.Column('timezone', sa.String(length=64), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('consent_source', sa.String(length=80), nullable=True),
-    sa.Column('consent_at', campaign.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', campaign.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', campaign.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('consent_at', campaign.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_contacts')),
     sa.UniqueConstraint('phone', name=op.f('uq_contacts_phone'))
     )
@@ -71,8 +71,8 @@ def upgrade() -> None:
     op.create_table('import_batches',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('filename', sa.String(length=500), nullable=False),
-    sa.Column('started_at', campaign.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('finished_at', campaign.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', campaign.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('rows', sa.Integer(), nullable=False),
     sa.Column('imported', sa.Integer(), nullable=False),
     sa.Column('updated', sa.Integer(), nullable=False),
@@ -94,8 +94,8 @@ def upgrade() -> None:
     sa.Column('safety_flags', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('segment_budget', sa.Integer(), nullable=False),
     sa.Column('slot_seconds', sa.Integer(), nullable=True),
-    sa.Column('created_at', campaign.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', campaign.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_messages')),
     sa.UniqueConstraint('slug', name=op.f('uq_messages_slug'))
     )
@@ -107,7 +107,7 @@ def upgrade() -> None:
     sa.Column('syllables', sa.Integer(), nullable=False),
     sa.Column('syllables_per_second', sa.Double(), nullable=False),
     sa.Column('recorded_by', sa.String(length=120), nullable=True),
-    sa.Column('recorded_at', campaign.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('recorded_at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_radio_calibrations'))
     )
     with op.batch_alter_table('radio_calibrations', schema=None) as batch_op:
@@ -120,7 +120,7 @@ def upgrade() -> None:
     sa.Column('query', sa.Text(), nullable=False),
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('builtin', sa.Boolean(), nullable=False),
-    sa.Column('created_at', campaign.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_segments')),
     sa.UniqueConstraint('slug', name=op.f('uq_segments_slug'))
     )
@@ -134,7 +134,7 @@ def upgrade() -> None:
     sa.Column('languages', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('contact_person', sa.String(length=200), nullable=True),
     sa.Column('notes', sa.Text(), nullable=True),
-    sa.Column('created_at', campaign.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_stations')),
     sa.UniqueConstraint('slug', name=op.f('uq_stations_slug'))
     )
@@ -144,14 +144,14 @@ def upgrade() -> None:
     sa.Column('password_hash', sa.String(length=200), nullable=False),
     sa.Column('role', sa.String(length=10), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', campaign.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_login_at', campaign.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_login_at', campaign.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('username', name=op.f('uq_users_username'))
     )
     op.create_table('audit_events',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('at', campaign.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=True),
     sa.Column('actor', sa.String(length=80), nullable=False),
     sa.Column('action', sa.String(length=40), nullable=False),
@@ -173,10 +173,10 @@ def upgrade() -> None:
     sa.Column('language', sa.String(length=16), nullable=True),
     sa.Column('campaign_id', sa.Integer(), nullable=True),
     sa.Column('assignee_id', sa.Integer(), nullable=True),
-    sa.Column('waiting_since', campaign.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('opened_at', campaign.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', campaign.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('resolved_at', campaign.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('waiting_since', campaign.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('opened_at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('resolved_at', campaign.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['assignee_id'], ['users.id'], name=op.f('fk_cases_assignee_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_cases_campaign_id_campaigns'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_cases_contact_id_contacts'), ondelete='CASCADE'),
@@ -193,7 +193,7 @@ def upgrade() -> None:
     sa.Column('channel', sa.String(length=20), nullable=False),
     sa.Column('keyword', sa.String(length=80), nullable=True),
     sa.Column('source', sa.String(length=200), nullable=True),
-    sa.Column('at', campaign.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_consent_events_contact_id_contacts'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_consent_events'))
     )
@@ -219,9 +219,9 @@ def upgrade() -> None:
     sa.Column('message_id', sa.Integer(), nullable=False),
     sa.Column('segment_slug', sa.String(length=80), nullable=True),
     sa.Column('query', sa.Text(), nullable=True),
-    sa.Column('at', campaign.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('at', campaign.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('rrule', sa.Text(), nullable=True),
-    sa.Column('starts', campaign.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('starts', campaign.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('offset', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
     sa.Column('fallback', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('encoding', sa.String(length=8), nullable=True),
@@ -246,9 +246,9 @@ def upgrade() -> None:
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('source_hash', sa.String(length=64), nullable=True),
     sa.Column('reviewer', sa.String(length=120), nullable=True),
-    sa.Column('reviewed_at', campaign.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reviewed_at', campaign.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('notes', sa.Text(), nullable=True),
-    sa.Column('updated_at', campaign.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['message_id'], ['messages.id'], name=op.f('fk_translations_message_id_messages'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_translations')),
     sa.UniqueConstraint('message_id', 'language', name=op.f('uq_translations_message_id_language'))
@@ -260,10 +260,10 @@ def upgrade() -> None:
     sa.Column('message_id', sa.Integer(), nullable=False),
     sa.Column('language', sa.String(length=16), nullable=False),
     sa.Column('template_version', sa.Integer(), nullable=True),
-    sa.Column('scheduled_at', campaign.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('scheduled_at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('duration_seconds', sa.Double(), nullable=True),
     sa.Column('status', sa.String(length=10), nullable=False),
-    sa.Column('aired_at', campaign.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('aired_at', campaign.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('notes', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['message_id'], ['messages.id'], name=op.f('fk_airings_message_id_messages')),
     sa.ForeignKeyConstraint(['station_id'], ['stations.id'], name=op.f('fk_airings_station_id_stations'), ondelete='CASCADE'),
@@ -276,7 +276,7 @@ def upgrade() -> None:
     sa.Column('case_id', sa.Integer(), nullable=False),
     sa.Column('author_id', sa.Integer(), nullable=True),
     sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('created_at', campaign.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['author_id'], ['users.id'], name=op.f('fk_case_notes_author_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_case_notes_case_id_cases'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_case_notes'))
@@ -284,11 +284,11 @@ def upgrade() -> None:
     op.create_table('occurrences',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('step_id', sa.Integer(), nullable=False),
-    sa.Column('scheduled_at', campaign.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('fires_at', campaign.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('scheduled_at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('fires_at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('step_version', sa.Integer(), nullable=False),
-    sa.Column('planned_at', campaign.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('planned_at', campaign.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('recipients', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['step_id'], ['steps.id'], name=op.f('fk_occurrences_step_id_steps'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_occurrences')),
@@ -304,7 +304,7 @@ def upgrade() -> None:
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('script', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('created_at', campaign.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=120), nullable=True),
     sa.ForeignKeyConstraint(['translation_id'], ['translations.id'], name=op.f('fk_translation_revisions_translation_id_translations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_translation_revisions')),
@@ -327,19 +327,19 @@ def upgrade() -> None:
     sa.Column('priority', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('skip_reason', sa.String(length=40), nullable=True),
-    sa.Column('send_after', campaign.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', campaign.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('send_after', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', campaign.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('claimed_by', sa.String(length=80), nullable=True),
-    sa.Column('claimed_at', campaign.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claimed_at', campaign.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('provider', sa.String(length=16), nullable=True),
     sa.Column('provider_sid', sa.String(length=64), nullable=True),
     sa.Column('error_code', sa.String(length=16), nullable=True),
     sa.Column('error_message', sa.Text(), nullable=True),
-    sa.Column('sent_at', campaign.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('delivered_at', campaign.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('status_at', campaign.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', campaign.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', campaign.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('delivered_at', campaign.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('status_at', campaign.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_outbound_campaign_id_campaigns'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_outbound_case_id_cases'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_outbound_contact_id_contacts'), ondelete='CASCADE'),
@@ -364,7 +364,7 @@ def upgrade() -> None:
     sa.Column('outbound_id', sa.Integer(), nullable=True),
     sa.Column('campaign_id', sa.Integer(), nullable=True),
     sa.Column('case_id', sa.Integer(), nullable=True),
-    sa.Column('received_at', campaign.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_inbound_campaign_id_campaigns'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_inbound_case_id_cases'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_inbound_contact_id_contacts'), ondelete='CASCADE'),

@@ -8,11 +8,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaign.campaigns import get_campaign
-from campaign.errors import Invalid
-from campaign.languages import default_registry
-from campaign.models import Station
+from campaign.blasts.campaigns import get_campaign
+from campaign.core.errors import Invalid
+from campaign.core.languages import default_registry
 from campaign.radio.airings import ScheduleRow, schedule_rows, spot_duration, step_context
+from campaign.radio.models import Station
 from campaign.radio.stations import get_station, station_dict
 from messages.library import approved_translations
 from messages.models import Message

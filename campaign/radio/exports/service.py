@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from campaign.errors import Invalid
+from campaign.core.errors import Invalid
 from campaign.radio.exports.data import RadioExport, build_export
 
 FORMATS = ("pdf", "docx", "txt", "csv", "xlsx")

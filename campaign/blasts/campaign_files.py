@@ -1,0 +1,275 @@
+"""Campaign files (YAML), read and validated without a database: every error names its field.
+
+`parse_campaign(data)` checks structure, types, local times, RRULEs, fallback chains and A/B
+splits and returns a normalized spec; campaign/campaigns.py resolves it against the database.
+Times in the file are in the campaign's timezone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from campaign.blasts.schedules import parse_local_datetime, validate_rrule
+from campaign.blasts.windows import normalize_weekend, parse_hhmm, zone
+from campaign.core.errors import Invalid
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
+CHANNELS = ("sms", "radio")
+ENCODINGS = ("exact", "smart", "fold")
+CAMPAIGN_KEYS = {
+    "slug",
+    "name",
+    "timezone",
+    "send_window",
+    "weekend",
+    "variables",
+    "pacing",
+    "price_per_segment",
+    "steps",
+    "description",
+}
+STEP_KEYS = {
+    "id",
+    "channel",
+    "message",
+    "segment",
+    "query",
+    "at",
+    "rrule",
+    "starts",
+    "offset",
+    "fallback",
+    "encoding",
+    "deadline",
+    "deadline_hours",
+    "variants",
+    "variables",
+    "stations",
+    "name",
+}
+def load_campaign_file(path: str | Path) -> dict[str, Any]:
+    """Reads and validates a campaign file; returns the normalized spec (see `parse_campaign`)."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise Invalid(str(path), f"cannot read the campaign file: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise Invalid(file.name, f"not valid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
+    return parse_campaign(data)
+
+
+def _require(data: Mapping[str, Any], key: str, field: str) -> Any:
+    value = data.get(key)
+    if value is None or value == "":
+        raise Invalid(field, "is required")
+    return value
+
+
+def _unknown_keys(data: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
+    for key in data:
+        if key not in allowed:
+            raise Invalid(f"{prefix}{key}", f"unknown field (allowed: {', '.join(sorted(allowed))})")
+
+
+def _positive_int(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise Invalid(field, f"{value!r} is not a positive whole number")
+    return value
+
+
+def _deadline_hours(value: Any, field: str) -> int:
+    """`48`, `"48h"` or `"3d"` -> hours."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _positive_int(value, field)
+    match = re.fullmatch(r"\s*(\d+)\s*([hd])\s*", str(value))
+    if not match:
+        raise Invalid(field, f"{value!r} is not a duration like 48h or 3d")
+    amount = int(match.group(1))
+    return _positive_int(amount * 24 if match.group(2) == "d" else amount, field)
+
+
+def _mapping(value: Any, field: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise Invalid(field, "must be a mapping of names to values")
+    return {str(k): v for k, v in value.items()}
+
+
+def parse_campaign(data: Any, *, default_timezone: str = "America/Guatemala") -> dict[str, Any]:
+    """Validates a campaign document (already parsed YAML) and normalizes it. Pure.
+
+    Raises Invalid naming the field: `slug`, `send_window.start`, `steps[1].rrule`, ...
+    The result keeps schedule times as aware UTC datetimes.
+    """
+    if not isinstance(data, Mapping):
+        raise Invalid("campaign", "the file must be a mapping with slug, name and steps")
+    _unknown_keys(data, CAMPAIGN_KEYS, "")
+    slug = str(_require(data, "slug", "slug"))
+    if not SLUG_RE.match(slug):
+        raise Invalid("slug", f"{slug!r}: use lower-case letters, digits, - and _")
+    tz = str(data.get("timezone") or default_timezone)
+    try:
+        zone(tz)
+    except Invalid as exc:
+        raise Invalid("timezone", exc.reason) from None
+    window = _mapping(data.get("send_window"), "send_window")
+    start = parse_hhmm(window.get("start", "08:00"), "send_window.start")
+    end = parse_hhmm(window.get("end", "20:00"), "send_window.end")
+    if not start < end:
+        raise Invalid("send_window", "start must be before end (nothing is sent at night)")
+    weekend_raw = window.get("weekend", data.get("weekend"))
+    weekend = normalize_weekend(_mapping(weekend_raw, "send_window.weekend"), "send_window.weekend")
+    pacing = _mapping(data.get("pacing"), "pacing")
+    max_per_hour = pacing.get("max_per_hour")
+    if max_per_hour is not None:
+        max_per_hour = _positive_int(max_per_hour, "pacing.max_per_hour")
+    price = data.get("price_per_segment")
+    if price is not None and (not isinstance(price, int | float) or price < 0):
+        raise Invalid("price_per_segment", f"{price!r} is not a non-negative number")
+    steps_raw = data.get("steps")
+    if not isinstance(steps_raw, list) or not steps_raw:
+        raise Invalid("steps", "give at least one step (a list)")
+    steps = [_parse_step(raw, i, tz) for i, raw in enumerate(steps_raw)]
+    seen: set[str] = set()
+    for i, step in enumerate(steps):
+        if step["key"] in seen:
+            raise Invalid(f"steps[{i}].id", f"{step['key']!r} is used by an earlier step")
+        seen.add(step["key"])
+    return {
+        "slug": slug,
+        "name": str(_require(data, "name", "name")),
+        "timezone": tz,
+        "window_start": start,
+        "window_end": end,
+        "weekend_window": weekend,
+        "variables": _mapping(data.get("variables"), "variables"),
+        "max_per_hour": max_per_hour,
+        "price_per_segment": float(price) if price is not None else None,
+        "steps": steps,
+    }
+
+
+def _parse_step(raw: Any, index: int, tz: str) -> dict[str, Any]:
+    p = f"steps[{index}]."
+    if not isinstance(raw, Mapping):
+        raise Invalid(f"steps[{index}]", "each step must be a mapping")
+    _unknown_keys(raw, STEP_KEYS, p)
+    key = str(_require(raw, "id", p + "id"))
+    if not SLUG_RE.match(key):
+        raise Invalid(p + "id", f"{key!r}: use lower-case letters, digits, - and _")
+    channel = str(raw.get("channel", "sms"))
+    if channel not in CHANNELS:
+        raise Invalid(p + "channel", f"{channel!r} is not one of {', '.join(CHANNELS)}")
+    step: dict[str, Any] = {
+        "key": key,
+        "position": index,
+        "channel": channel,
+        "message": str(_require(raw, "message", p + "message")),
+        "segment_slug": None,
+        "query": None,
+        "at": None,
+        "rrule": None,
+        "starts": None,
+        "offset": None,
+        "variables": _mapping(raw.get("variables"), p + "variables"),
+        "stations": [],
+        "variants": [],
+    }
+    if raw.get("segment") and raw.get("query"):
+        raise Invalid(p + "segment", "give either segment or query, not both")
+    if raw.get("segment"):
+        step["segment_slug"] = str(raw["segment"])
+    elif raw.get("query"):
+        step["query"] = str(raw["query"])
+    elif channel == "sms":
+        raise Invalid(p + "segment", "an SMS step needs a segment (or a query)")
+    kinds = [k for k in ("at", "rrule", "offset") if raw.get(k) not in (None, "")]
+    if len(kinds) != 1:
+        raise Invalid(p + "at", "give exactly one schedule: at, rrule (+ starts) or offset")
+    if kinds == ["at"]:
+        step["at"] = parse_local_datetime(raw["at"], tz, p + "at")
+    elif kinds == ["rrule"]:
+        step["rrule"] = validate_rrule(str(raw["rrule"]), p + "rrule")
+        step["starts"] = parse_local_datetime(_require(raw, "starts", p + "starts"), tz, p + "starts")
+    else:
+        step["offset"] = _parse_offset(raw["offset"], p + "offset")
+    if raw.get("starts") is not None and step["rrule"] is None:
+        raise Invalid(p + "starts", "starts goes with rrule")
+    step["fallback"] = _parse_fallback(raw.get("fallback", "none"), p + "fallback")
+    encoding = raw.get("encoding")
+    if encoding is not None and encoding not in ENCODINGS:
+        raise Invalid(p + "encoding", f"{encoding!r} is not one of {', '.join(ENCODINGS)}")
+    step["encoding"] = encoding
+    deadline = raw.get("deadline", raw.get("deadline_hours"))
+    step["deadline_hours"] = None if deadline is None else _deadline_hours(deadline, p + "deadline")
+    step["variants"] = _parse_variants(raw.get("variants"), p + "variants")
+    stations = raw.get("stations") or []
+    if not isinstance(stations, list) or not all(isinstance(s, str) for s in stations):
+        raise Invalid(p + "stations", "give a list of station slugs (or [all])")
+    if channel == "sms" and stations:
+        raise Invalid(p + "stations", "stations go with channel: radio")
+    step["stations"] = stations or (["all"] if channel == "radio" else [])
+    return step
+
+
+def _parse_offset(value: Any, field: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise Invalid(field, 'give {field: enrolled_on, days: 3, time: "09:00"}')
+    name = str(_require(value, "field", field + ".field"))
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name):
+        raise Invalid(field + ".field", f"{name!r} is not a custom field name")
+    days = value.get("days", 0)
+    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+        raise Invalid(field + ".days", f"{days!r} is not a whole number of days >= 0")
+    at = parse_hhmm(value.get("time", "09:00"), field + ".time")
+    return {"field": name, "days": days, "time": at.strftime("%H:%M")}
+
+
+def _parse_fallback(value: Any, field: str) -> list[str]:
+    if value in (None, "none", "contact"):
+        return ["contact"]
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise Invalid(field, "use none, or a list such as [contact, es]")
+    if len(set(value)) != len(value):
+        raise Invalid(field, "a language appears twice in the chain")
+    from campaign.core.languages import default_registry
+
+    registry = default_registry()
+    for i, code in enumerate(value):
+        if code != "contact" and code not in registry:
+            raise Invalid(f"{field}[{i}]", f"unknown language code {code!r}")
+    return list(value)
+
+
+def _parse_variants(value: Any, field: str) -> list[dict[str, Any]]:
+    if not value:
+        return []
+    if not isinstance(value, list):
+        raise Invalid(field, "give a list of {message: slug, split: percent}")
+    out: list[dict[str, Any]] = []
+    total = 0
+    for i, raw in enumerate(value):
+        if not isinstance(raw, Mapping):
+            raise Invalid(f"{field}[{i}]", "give {message: slug, split: percent}")
+        split = raw.get("split")
+        if isinstance(split, bool) or not isinstance(split, int) or not 0 < split < 100:
+            raise Invalid(f"{field}[{i}].split", f"{split!r} is not a percentage between 1 and 99")
+        total += split
+        slug = str(_require(raw, "message", f"{field}[{i}].message"))
+        out.append({"key": chr(ord("B") + i), "message": slug, "split": split})
+    if total >= 100:
+        raise Invalid(field, f"splits add up to {total}%: leave a share for the step's own message")
+    return out

@@ -1,0 +1,189 @@
+"""Campaigns in the database: save a validated campaign file, look campaigns up.
+
+Files are read and validated by campaign/campaign_files.py (pure); `save_campaign(session, spec,
+now=...)` resolves message slugs and segments against the database, then creates the campaign or
+updates it in place. Editing a step bumps its `version`: pending occurrences of the old version
+are dropped (the scheduler recreates them) and queued messages planned from it are cancelled.
+Times in the file are in the campaign's timezone; they are stored in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from campaign.blasts.campaign_files import load_campaign_file, parse_campaign
+from campaign.blasts.models import (
+    Campaign,
+    CampaignStatus,
+    Occurrence,
+    OccurrenceStatus,
+    Outbound,
+    OutboundStatus,
+    Step,
+)
+from campaign.core.errors import AppError, Invalid, InvalidTransition, NotFound
+
+EDITABLE_STATUSES = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED)
+# Step columns whose change makes work planned under the old version stale.
+VERSIONED_FIELDS = (
+    "channel",
+    "message_id",
+    "segment_slug",
+    "query",
+    "at",
+    "rrule",
+    "starts",
+    "offset",
+    "fallback",
+    "encoding",
+    "deadline_hours",
+    "variants",
+    "variables",
+    "stations",
+)
+
+
+
+# --- database ---------------------------------------------------------------------------------
+
+
+def _resolve_step(session: Session, step: dict[str, Any], index: int, *, today: date) -> dict[str, Any]:
+    from messages.library import get_message
+
+    p = f"steps[{index}]."
+    try:
+        message = get_message(session, step["message"])
+    except NotFound:
+        raise Invalid(p + "message", f"no message {step['message']!r} in the library") from None
+    if step["channel"] not in (message.channels or ["sms"]):
+        raise Invalid(p + "message", f"{message.slug!r} is not written for {step['channel']}")
+    for i, variant in enumerate(step["variants"]):
+        try:
+            variant["message_id"] = get_message(session, variant["message"]).id
+        except NotFound:
+            raise Invalid(f"{p}variants[{i}].message", f"no message {variant['message']!r}") from None
+    target = step["segment_slug"] or step["query"]
+    if target:
+        _check_segment(session, target, p + ("segment" if step["segment_slug"] else "query"), today=today)
+    resolved = {k: v for k, v in step.items() if k != "message"}
+    resolved["message_id"] = message.id
+    return resolved
+
+
+def _check_segment(session: Session, target: str, field: str, *, today: date) -> None:
+    try:
+        from audiences.segments import segment_condition
+    except ImportError:
+        return
+    try:
+        segment_condition(session, target, today=today)
+    except AppError as exc:
+        raise Invalid(field, str(exc)) from None
+
+
+def save_campaign(session: Session, spec: dict[str, Any], *, now: datetime) -> tuple[Campaign, bool]:
+    """Creates the campaign of a parsed spec, or updates the one with its slug.
+
+    Returns (campaign, created). Flushes. Raises Invalid (field named) for unknown messages or
+    segments, InvalidTransition when the campaign is running, completed or cancelled.
+    """
+    steps = [_resolve_step(session, s, i, today=now.date()) for i, s in enumerate(spec["steps"])]
+    campaign = session.scalars(
+        select(Campaign).where(Campaign.slug == spec["slug"]).options(selectinload(Campaign.steps))
+    ).one_or_none()
+    created = campaign is None
+    if campaign is None:
+        campaign = Campaign(slug=spec["slug"], status=CampaignStatus.DRAFT, created_at=now)
+        session.add(campaign)
+    elif campaign.status not in EDITABLE_STATUSES:
+        raise InvalidTransition(f"campaign {campaign.slug}", campaign.status, "edited")
+    for field in (
+        "name",
+        "timezone",
+        "window_start",
+        "window_end",
+        "weekend_window",
+        "variables",
+        "max_per_hour",
+        "price_per_segment",
+    ):
+        setattr(campaign, field, spec[field])
+    campaign.spec = _jsonable(spec)
+    campaign.updated_at = now
+    session.flush()
+    existing = {s.key: s for s in campaign.steps}
+    for values in steps:
+        step = existing.pop(values["key"], None)
+        if step is None:
+            campaign.steps.append(Step(campaign_id=campaign.id, version=1, **values))
+            continue
+        changed = [f for f in VERSIONED_FIELDS if getattr(step, f) != values[f]]
+        for name, value in values.items():
+            setattr(step, name, value)
+        if changed:
+            _bump_version(session, step, now=now)
+    for step in existing.values():
+        if session.scalar(select(Outbound.id).where(Outbound.step_id == step.id).limit(1)):
+            raise Invalid("steps", f"step {step.key!r} has planned messages and cannot be removed")
+        campaign.steps.remove(step)
+    session.flush()
+    return campaign, created
+
+
+def _bump_version(session: Session, step: Step, *, now: datetime) -> None:
+    """New version: drop unplanned occurrences, cancel messages still queued from older ones."""
+    step.version += 1
+    session.execute(
+        delete(Occurrence).where(Occurrence.step_id == step.id, Occurrence.status == OccurrenceStatus.PENDING)
+    )
+    session.execute(
+        update(Outbound)
+        .where(Outbound.step_id == step.id, Outbound.status == OutboundStatus.QUEUED)
+        .values(status=OutboundStatus.CANCELLED, skip_reason="step_edited", status_at=now)
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime | time | date):
+        return value.isoformat()
+    return value
+
+
+def get_campaign(session: Session, slug: str) -> Campaign:
+    """The campaign with this slug, steps loaded; raises NotFound."""
+    campaign = session.scalars(
+        select(Campaign).where(Campaign.slug == slug).options(selectinload(Campaign.steps))
+    ).one_or_none()
+    if campaign is None:
+        raise NotFound(f"campaign {slug!r} not found")
+    return campaign
+
+
+def list_campaigns(session: Session) -> list[Campaign]:
+    """Every campaign, newest first."""
+    return list(session.scalars(select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc())))
+
+
+def create_from_file(
+    session: Session, path: str | Path, *, now: datetime, default_timezone: str = "America/Guatemala"
+) -> tuple[Campaign, bool]:
+    """Loads, validates and saves a campaign file (create or update). Flushes."""
+    file = Path(path)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise Invalid(str(path), f"cannot read the campaign file: {exc.strerror}") from exc
+    except yaml.YAMLError:
+        load_campaign_file(file)  # raises the located YAML error
+        raise
+    return save_campaign(session, parse_campaign(data, default_timezone=default_timezone), now=now)

@@ -1,0 +1,333 @@
+"""Campaign commands: create, list, show, preview, launch, pause, resume, cancel, tick, scheduler,
+report, demo. Thin: parse, open one unit of work, call one service, print (Rich or --json)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from campaign.core.console import JSON_OPTION, echo_json, info, print_table, session_scope
+from campaign.core.errors import Invalid
+
+NOW_OPTION = typer.Option(None, "--now", help="Pretend it is this time (ISO 8601; naive = UTC).")
+FILE_ARGUMENT = typer.Argument(..., help="Campaign file (YAML).")
+OUT_OPTION = typer.Option(None, "--out", help="Write to this file (required for xlsx).")
+
+
+def parse_now(value: str | None) -> datetime:
+    """`--now` as aware UTC (the current time when absent); raises Invalid("--now", ...)."""
+    from campaign.core.db import utcnow
+
+    if not value:
+        return utcnow()
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid("--now", f"{value!r} is not an ISO date-time such as 2027-01-11T16:00:00Z") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _settings() -> Any:
+    from campaign.core.config import get_settings
+
+    return get_settings()
+
+
+def create_command(
+    path: Path = FILE_ARGUMENT,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Create a campaign from a YAML file, or update it (while draft, scheduled or paused)."""
+    from campaign.blasts.campaigns import create_from_file
+
+    settings = _settings()
+    with session_scope(settings) as session:
+        campaign, created = create_from_file(
+            session, path, now=parse_now(None), default_timezone=settings.timezone
+        )
+        result = {
+            "slug": campaign.slug,
+            "created": created,
+            "status": campaign.status,
+            "steps": [s.key for s in campaign.steps],
+        }
+    if json_output:
+        echo_json(result)
+    else:
+        verb = "Created" if created else "Updated"
+        info(
+            f"{verb} campaign [bold]{result['slug']}[/bold] ({result['status']}) with steps: "
+            + ", ".join(result["steps"])
+        )
+
+
+def list_command(json_output: bool = JSON_OPTION) -> None:
+    """List campaigns."""
+    from campaign.blasts.campaigns import list_campaigns
+
+    with session_scope() as session:
+        rows = [
+            {
+                "slug": c.slug,
+                "name": c.name,
+                "status": c.status,
+                "timezone": c.timezone,
+                "steps": len(c.steps),
+                "launched_at": c.launched_at,
+            }
+            for c in list_campaigns(session)
+        ]
+    if json_output:
+        echo_json(rows)
+    else:
+        print_table(
+            ["slug", "name", "status", "timezone", "steps", "launched"],
+            [[r["slug"], r["name"], r["status"], r["timezone"], r["steps"], r["launched_at"]] for r in rows],
+            title="Campaigns",
+        )
+
+
+def show_command(slug: str, json_output: bool = JSON_OPTION) -> None:
+    """Show a campaign and its steps."""
+    from campaign.blasts.campaigns import get_campaign
+
+    with session_scope() as session:
+        c = get_campaign(session, slug)
+        data = {
+            "slug": c.slug,
+            "name": c.name,
+            "status": c.status,
+            "timezone": c.timezone,
+            "send_window": [c.window_start.strftime("%H:%M"), c.window_end.strftime("%H:%M")],
+            "weekend": c.weekend_window,
+            "variables": c.variables,
+            "max_per_hour": c.max_per_hour,
+            "launched_at": c.launched_at,
+            "steps": [
+                {
+                    "id": s.key,
+                    "channel": s.channel,
+                    "message_id": s.message_id,
+                    "segment": s.segment_slug or s.query,
+                    "at": s.at,
+                    "rrule": s.rrule,
+                    "starts": s.starts,
+                    "offset": s.offset,
+                    "fallback": s.fallback,
+                    "encoding": s.encoding,
+                    "deadline_hours": s.deadline_hours,
+                    "variants": s.variants,
+                    "version": s.version,
+                }
+                for s in c.steps
+            ],
+        }
+    if json_output:
+        echo_json(data)
+        return
+    info(
+        f"[bold]{data['slug']}[/bold] {data['name']}: {data['status']}, {data['timezone']}, window "
+        f"{'-'.join(data['send_window'])}, pacing {data['max_per_hour'] or 'none'}/hour"
+    )
+    print_table(
+        ["step", "channel", "segment", "schedule", "fallback", "encoding", "version"],
+        [
+            [
+                s["id"],
+                s["channel"],
+                s["segment"],
+                s["at"] or s["rrule"] or s["offset"],
+                ",".join(s["fallback"]),
+                s["encoding"] or "language default",
+                s["version"],
+            ]
+            for s in data["steps"]
+        ],
+        title="Steps",
+    )
+
+
+def preview_command(slug: str, json_output: bool = JSON_OPTION, now: str | None = NOW_OPTION) -> None:
+    """Reach and cost of each step (the same code path as planning; nothing is written)."""
+    from campaign.blasts.preview import preview_campaign
+
+    settings = _settings()
+    with session_scope(settings) as session:
+        data = preview_campaign(session, slug, now=parse_now(now), settings=settings)
+    if json_output:
+        echo_json(data)
+        return
+    rows = []
+    for s in data["steps"]:
+        rows.append(
+            [
+                s["step"],
+                s["channel"],
+                s["segment"] or (f"{s['stations']} station(s)" if s["channel"] == "radio" else ""),
+                s["recipients"] if s["channel"] != "radio" else f"{s['airings']} airings",
+                ", ".join(f"{k} {v}" for k, v in s["languages"].items()),
+                ", ".join(f"{k} {v}" for k, v in s["skipped"].items()) or "-",
+                ", ".join(f"{k}: {v}" for k, v in s["segments_per_message"].items()),
+                s["total_segments"],
+                f"{s['estimated_cost']:.2f}",
+                s["first_send_times"][0].isoformat() if s["first_send_times"] else "-",
+                "".join(s["ucs2_characters"]) or "-",
+                s["occurrences"] if s["occurrences"] is not None else "open-ended",
+            ]
+        )
+        if s["past_times_fire_once_at_launch"]:
+            info(
+                f"step {s['step']}: {s['past_times_fire_once_at_launch']} scheduled time(s) already "
+                "past: they fire once, at launch"
+            )
+    print_table(
+        [
+            "step",
+            "channel",
+            "segment",
+            "recipients",
+            "languages",
+            "skipped",
+            "segments/msg",
+            "segments",
+            f"cost {data['currency']}",
+            "first send (UTC)",
+            "UCS-2 chars",
+            "firings",
+        ],
+        rows,
+        title=f"Preview of {data['campaign']} (next firing of each step)",
+    )
+    totals = data["totals"]
+    info(
+        f"Next firings: {totals['recipients_next_firing']} recipients, {totals['segments_next_firing']} "
+        f"segments, {totals['cost_next_firing']:.2f} {data['currency']}; all firings about "
+        f"{totals['cost_all_firings']:.2f} {data['currency']} at {data['price_per_segment']} per segment."
+    )
+
+
+def launch_command(slug: str, json_output: bool = JSON_OPTION, now: str | None = NOW_OPTION) -> None:
+    """Launch a draft campaign (refused, with every reason, when a check fails)."""
+    from campaign.blasts.lifecycle import launch
+
+    settings = _settings()
+    with session_scope(settings) as session:
+        campaign = launch(session, slug, now=parse_now(now), settings=settings)
+        result = {"slug": campaign.slug, "status": campaign.status, "launched_at": campaign.launched_at}
+    if json_output:
+        echo_json(result)
+    else:
+        info(
+            f"Launched {slug}: {result['status']}. The scheduler (`campaign scheduler` or "
+            "`campaign tick`) plans and sends each step when it falls due."
+        )
+
+
+def _status_command(action: str) -> Any:
+    def command(slug: str, json_output: bool = JSON_OPTION, now: str | None = NOW_OPTION) -> None:
+        from campaign.blasts import lifecycle
+
+        with session_scope() as session:
+            outcome = getattr(lifecycle, action)(session, slug, now=parse_now(now))
+            campaign, cancelled = outcome if isinstance(outcome, tuple) else (outcome, None)
+            result = {"slug": campaign.slug, "status": campaign.status}
+            if cancelled is not None:
+                result["messages_cancelled"] = cancelled
+        if json_output:
+            echo_json(result)
+        else:
+            extra = f" ({cancelled} queued messages cancelled)" if cancelled is not None else ""
+            info(f"{slug}: {result['status']}{extra}")
+
+    command.__doc__ = {
+        "pause": "Pause a campaign: nothing more is planned or sent until resumed.",
+        "resume": "Resume a paused campaign.",
+        "cancel": "Cancel a campaign and every message still queued.",
+    }[action]
+    return command
+
+
+def tick_command(now: str | None = NOW_OPTION, json_output: bool = JSON_OPTION) -> None:
+    """Run exactly one scheduler tick (cron, tests, the demo's accelerated clock)."""
+    from campaign.blasts.scheduling import tick
+    from campaign.core.console import engine
+    from campaign.providers import get_provider
+
+    settings = _settings()
+    result = tick(engine(settings), get_provider(settings), now=parse_now(now), settings=settings)
+    data = result.as_dict()
+    if json_output:
+        echo_json(data)
+    else:
+        print_table(
+            ["what", "count"], [[k, v] for k, v in data.items() if k != "now"], title=f"Tick at {data['now']}"
+        )
+
+
+def scheduler_command(
+    max_ticks: int = typer.Option(None, "--max-ticks", help="Stop after this many ticks (testing)."),
+) -> None:
+    """Run the scheduler loop every CAMPAIGN_TICK_SECONDS until SIGTERM/SIGINT."""
+    from campaign.blasts.scheduling import run_forever
+
+    settings = _settings()
+    info(f"Scheduler running every {settings.tick_seconds:g} s on {settings.provider}; Ctrl-C to stop.")
+    ticks = run_forever(settings, max_ticks=max_ticks)
+    info(f"Scheduler stopped after {ticks} tick(s).")
+
+
+def report_command(
+    slug: str,
+    format: str = typer.Option("table", "--format", help="table, csv, xlsx or json."),
+    out: Path = OUT_OPTION,
+) -> None:
+    """Results per step x segment x language: planned, sent, delivered, failed, replies, cost."""
+    from campaign.blasts.reports import campaign_report, write_report
+
+    if format not in ("table", "csv", "xlsx", "json"):
+        raise Invalid("--format", f"{format!r} is not one of table, csv, xlsx, json")
+    if format == "xlsx" and out is None:
+        raise Invalid("--out", "xlsx needs an output file")
+    with session_scope() as session:
+        report = campaign_report(session, slug)
+    if format == "table" and out is None:
+        from campaign.blasts.reports import print_report
+
+        print_report(report)
+        return
+    text = write_report(report, format=format, out=out)
+    if out is None:
+        typer.echo(text)
+    else:
+        info(f"Report written to {out}")
+
+
+def demo_command(
+    contacts: int = typer.Option(5000, "--contacts", help="Synthetic audience size."),
+    days: int = typer.Option(3, "--days", help="Simulated days to run."),
+    force: bool = typer.Option(
+        False, "--force", help="Rebuild the SQLite database even if it holds data the demo did not create."
+    ),
+) -> None:
+    """The whole loop, with synthetic data, on the configured SQLite database (rebuilt from scratch)."""
+    from campaign.demo import run_demo
+
+    run_demo(contacts=contacts, days=days, force=force)
+
+
+def register(app: typer.Typer) -> None:
+    """Adds this area's commands to the root `campaign` app."""
+    app.command("create")(create_command)
+    app.command("list")(list_command)
+    app.command("show")(show_command)
+    app.command("preview")(preview_command)
+    app.command("launch")(launch_command)
+    for action in ("pause", "resume", "cancel"):
+        app.command(action)(_status_command(action))
+    app.command("tick")(tick_command)
+    app.command("scheduler")(scheduler_command)
+    app.command("report")(report_command)
+    app.command("demo")(demo_command)

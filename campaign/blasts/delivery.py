@@ -1,0 +1,121 @@
+"""The outbound state machine: legal moves, monotonic delivery-status updates, cancelling queued rows.
+
+Diagram in campaign/blasts/models.py (OUTBOUND_TRANSITIONS). Delivery status only moves forward
+(invariant 5): queued < sending < sent < delivered; undelivered, failed, skipped, cancelled and
+expired are terminal. A late `sent` callback never overwrites `delivered`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from audiences.consent import opt_out
+from audiences.models import Contact, ContactStatus
+from campaign.blasts.models import OUTBOUND_TRANSITIONS, Outbound, OutboundStatus
+from campaign.core.errors import InvalidTransition
+from campaign.providers.base import UNSUBSCRIBED_CODE
+
+TERMINAL = frozenset(status for status, targets in OUTBOUND_TRANSITIONS.items() if not targets)
+
+# Progress order for monotonic updates; `unknown` sits with `sending` (sent or not, nobody knows yet).
+_RANK: dict[OutboundStatus, int] = {
+    OutboundStatus.QUEUED: 0,
+    OutboundStatus.SENDING: 1,
+    OutboundStatus.UNKNOWN: 1,
+    OutboundStatus.SENT: 2,
+    OutboundStatus.DELIVERED: 3,
+    OutboundStatus.UNDELIVERED: 3,
+    OutboundStatus.FAILED: 3,
+    OutboundStatus.SKIPPED: 3,
+    OutboundStatus.CANCELLED: 3,
+    OutboundStatus.EXPIRED: 3,
+}
+
+
+def can_transition(current: OutboundStatus | str, target: OutboundStatus | str) -> bool:
+    """True when OUTBOUND_TRANSITIONS allows `current` -> `target`."""
+    return OutboundStatus(target) in OUTBOUND_TRANSITIONS[OutboundStatus(current)]
+
+
+def transition(outbound: Outbound, target: OutboundStatus, *, now: datetime) -> None:
+    """Moves `outbound` to `target` (sets status_at). Raises InvalidTransition on an illegal move."""
+    current = OutboundStatus(outbound.status)
+    if not can_transition(current, target):
+        raise InvalidTransition("outbound", current, target)
+    outbound.status = OutboundStatus(target)
+    outbound.status_at = now
+
+
+def is_forward(current: OutboundStatus | str, target: OutboundStatus | str) -> bool:
+    """Pure rule of apply_status_update: would `target` move `current` forward (and legally)?"""
+    current, target = OutboundStatus(current), OutboundStatus(target)
+    if current in TERMINAL or target == current:
+        return False
+    if _RANK[target] < _RANK[current]:
+        return False
+    return can_transition(current, target)
+
+
+def apply_status_update(
+    session: Session,
+    outbound: Outbound,
+    status: OutboundStatus | str,
+    *,
+    error_code: str | None = None,
+    now: datetime,
+    error_message: str | None = None,
+) -> bool:
+    """Applies a provider status (callback, fetch, reconcile) if it moves the row forward.
+
+    Returns False and changes nothing when the update would regress or repeat the status (a late
+    `sent` after `delivered`, anything after a terminal status). Error code 21610 (the number has
+    replied STOP to our sender) opts the contact out and cancels their queued rows. Flushes.
+    """
+    target = OutboundStatus(status)
+    if not is_forward(outbound.status, target):
+        return False
+    outbound.status = target
+    outbound.status_at = now
+    if target == OutboundStatus.SENT or (target == OutboundStatus.DELIVERED and outbound.sent_at is None):
+        outbound.sent_at = outbound.sent_at or now
+    if target == OutboundStatus.DELIVERED:
+        outbound.delivered_at = now
+    if error_code:
+        outbound.error_code = str(error_code)
+        if error_message:
+            outbound.error_message = error_message
+    session.flush()
+    if error_code and str(error_code) == UNSUBSCRIBED_CODE:
+        opt_out_unsubscribed(session, contact_id=outbound.contact_id, now=now)
+    return True
+
+
+def opt_out_unsubscribed(session: Session, *, contact_id: int, now: datetime) -> int:
+    """The provider says the number unsubscribed (21610): opt the contact out, cancel their queue.
+
+    Returns the number of queued rows cancelled. Flushes.
+    """
+    contact = session.get(Contact, contact_id)
+    if contact is not None and contact.status == ContactStatus.ACTIVE:
+        source = f"provider error {UNSUBSCRIBED_CODE}"
+        opt_out(session, contact, channel="provider", keyword=None, source=source, now=now)
+    return cancel_pending(session, contact_id=contact_id, reason="opted_out", now=now)
+
+
+def cancel_pending(session: Session, *, contact_id: int, reason: str, now: datetime) -> int:
+    """Cancels every still-queued outbound row of one contact (e.g. on opt-out); returns how many.
+
+    Rows already claimed by a dispatcher (`sending`) are left alone: dispatch re-checks
+    eligibility right before sending. One UPDATE; flushes pending ORM changes first.
+    """
+    session.flush()
+    result = session.execute(
+        update(Outbound)
+        .where(Outbound.contact_id == contact_id, Outbound.status == OutboundStatus.QUEUED)
+        .values(status=OutboundStatus.CANCELLED, skip_reason=reason[:40], status_at=now)
+        .execution_options(synchronize_session="evaluate")
+    )
+    return int(result.rowcount or 0)

@@ -1,0 +1,37 @@
+"""Who may receive a blast right now (invariant 2), as SQL: used at planning AND at dispatch."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, and_, exists, select
+from sqlalchemy.orm import aliased
+
+from audiences.models import Contact, ContactStatus
+from campaign.hotline.models import Case, CaseStatus
+
+OPEN_CASE_STATUSES = (CaseStatus.NEW, CaseStatus.OPEN)
+
+
+def has_open_case(contact_id_column: ColumnElement[int] | None = None) -> ColumnElement[bool]:
+    """True for a contact with a hotline case still new or open (muted from blasts)."""
+    column = Contact.id if contact_id_column is None else contact_id_column
+    return exists(
+        select(Case.id).where(Case.contact_id == column, Case.status.in_(OPEN_CASE_STATUSES))
+    )
+
+
+def blast_eligible(contact_id_column: ColumnElement[int] | None = None) -> ColumnElement[bool]:
+    """The contact is active (not opted out, not blocked) and has no open hotline case.
+
+    With `contact_id_column` (e.g. `Outbound.contact_id`) the check correlates to that column,
+    so dispatch can re-check rows it is about to send in one statement.
+    """
+    if contact_id_column is None:
+        return and_(Contact.status == ContactStatus.ACTIVE, ~has_open_case())
+    # An alias, so the subquery does not correlate to a Contact the enclosing query joins.
+    contact = aliased(Contact)
+    active = exists(
+        select(contact.id).where(
+            contact.id == contact_id_column, contact.status == ContactStatus.ACTIVE
+        )
+    )
+    return and_(active, ~has_open_case(contact_id_column))

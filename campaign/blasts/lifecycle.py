@@ -1,0 +1,266 @@
+"""The campaign state machine: launch (with its checks), pause, resume, cancel, completion.
+
+    draft > scheduled > running > completed
+    scheduled|running <-> paused;  draft|scheduled|running|paused > cancelled
+
+One `transition()` enforces CAMPAIGN_TRANSITIONS (campaign.blasts.models) and every status change
+is audited. Pausing stops planning here and dispatch (which only sends rows of scheduled/running
+campaigns); cancelling also cancels every message still queued. Services flush, never commit;
+times are aware UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.orm import Session
+
+from campaign.blasts.campaigns import get_campaign
+from campaign.blasts.models import (
+    CAMPAIGN_TRANSITIONS,
+    Campaign,
+    CampaignStatus,
+    Occurrence,
+    OccurrenceStatus,
+    Outbound,
+    OutboundStatus,
+    Step,
+)
+from campaign.blasts.schedules import Schedule, occurrence_times
+from campaign.core.audit import record_audit
+from campaign.core.config import Settings
+from campaign.core.errors import AppError, InvalidTransition
+
+PENDING_OUTBOUND = (OutboundStatus.QUEUED, OutboundStatus.SENDING, OutboundStatus.UNKNOWN)
+ACTIVE_STATUSES = (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING)
+
+
+class LaunchRefused(AppError):
+    """The campaign cannot be launched; `reasons` lists every problem found."""
+
+    http_status = 409
+
+    def __init__(self, slug: str, reasons: list[str]) -> None:
+        super().__init__(f"campaign {slug!r} cannot be launched: " + "; ".join(reasons))
+        self.reasons = reasons
+
+
+def transition(
+    session: Session, campaign: Campaign, target: CampaignStatus, *, now: datetime, actor: str
+) -> None:
+    """Moves the campaign to `target` (raises InvalidTransition) and audits it. Flushes."""
+    current = CampaignStatus(campaign.status)
+    if target not in CAMPAIGN_TRANSITIONS[current]:
+        raise InvalidTransition(f"campaign {campaign.slug}", current.value, target.value)
+    campaign.status = target
+    campaign.updated_at = now
+    record_audit(
+        session,
+        actor=actor,
+        action=f"campaign.{target.value}",
+        now=now,
+        target_type="campaign",
+        target_id=campaign.id,
+        detail={"from": current.value, "to": target.value, "slug": campaign.slug},
+    )
+
+
+def step_schedule(step: Step) -> Schedule:
+    """The pure schedule of a step, in its campaign's timezone."""
+    return Schedule(
+        step.campaign.timezone, at=step.at, rrule=step.rrule, starts=step.starts, offset=step.offset
+    )
+
+
+def message_ids(step: Step) -> list[int]:
+    """The messages a step may send: its own and its A/B variants'."""
+    return [step.message_id, *[int(v["message_id"]) for v in step.variants or []]]
+
+
+def launch_problems(session: Session, campaign: Campaign, *, settings: Settings) -> list[str]:
+    """Every reason the campaign must not launch (empty list: it may).
+
+    A message in use lacks an approved translation for a language its fallback chain will send
+    (an explicit language of the chain, or any language at all), or content lint has errors for
+    a language that will be sent.
+    """
+    from messages.library import approved_translations
+    from messages.models import Message
+
+    problems: list[str] = []
+    ids = sorted({i for step in campaign.steps for i in message_ids(step)})
+    approved = approved_translations(session, ids)
+    slugs = {
+        row[0]: row[1] for row in session.execute(select(Message.id, Message.slug).where(Message.id.in_(ids)))
+    }
+    languages_in_use: dict[int, set[str]] = {}
+    for step in campaign.steps:
+        chain = step.fallback or ["contact"]
+        for message_id in message_ids(step):
+            have = {lang for (mid, lang) in approved if mid == message_id}
+            languages_in_use.setdefault(message_id, set()).update(have)
+            if not have:
+                problems.append(
+                    f"step {step.key!r}: message {slugs[message_id]!r} has no approved translation"
+                )
+                continue
+            if step.channel != "sms":
+                continue
+            for code in chain:
+                if code != "contact" and code not in have:
+                    problems.append(
+                        f"step {step.key!r}: message {slugs[message_id]!r} has no approved {code!r} "
+                        "translation (it is in the fallback chain)"
+                    )
+    problems.extend(_lint_errors(session, campaign, ids, languages_in_use, settings=settings))
+    if campaign.status != CampaignStatus.DRAFT:
+        problems.append(f"campaign is {campaign.status}, only a draft can be launched")
+    return problems
+
+
+def _lint_errors(
+    session: Session,
+    campaign: Campaign,
+    ids: Iterable[int],
+    languages: dict[int, set[str]],
+    *,
+    settings: Settings,
+) -> list[str]:
+    from sqlalchemy.orm import selectinload
+
+    from campaign.core.languages import build_registry
+    from messages.keywords import load_catalogue
+    from messages.lint import lint_specs
+    from messages.models import Message
+    from messages.packload import message_to_spec
+
+    messages = list(
+        session.scalars(
+            select(Message).where(Message.id.in_(list(ids))).options(selectinload(Message.translations))
+        )
+    )
+    by_slug = {m.slug: m.id for m in messages}
+    findings = lint_specs(
+        [message_to_spec(m) for m in messages],
+        catalogue=load_catalogue(),
+        defaults={**settings.hotline_defaults, **{k: str(v) for k, v in campaign.variables.items()}},
+        sensitive_words=settings.sensitive_words,
+        registry=build_registry(settings.extra_languages),
+    )
+    return [
+        f"lint error in {f.slug}/{f.language}: {f.message}"
+        for f in findings
+        if f.level == "error"
+        and f.slug in by_slug
+        and (not f.language or f.language in languages.get(by_slug[f.slug], set()))
+    ]
+
+
+def launch(session: Session, slug: str, *, now: datetime, settings: Settings, actor: str = "cli") -> Campaign:
+    """Draft -> scheduled, after every check passes (raises LaunchRefused listing the reasons).
+
+    Scheduled times already past fire once, at `now` (the scheduler creates those occurrences on
+    its next tick). Radio steps have their airings planned now. Flushes.
+    """
+    campaign = get_campaign(session, slug)
+    problems = launch_problems(session, campaign, settings=settings)
+    if problems:
+        raise LaunchRefused(slug, problems)
+    campaign.launched_at = now
+    transition(session, campaign, CampaignStatus.SCHEDULED, now=now, actor=actor)
+    plan_radio_steps(session, campaign, now=now)
+    session.flush()
+    return campaign
+
+
+def plan_radio_steps(session: Session, campaign: Campaign, *, now: datetime) -> int:
+    """Plans the airings of the campaign's radio steps; returns the new rows. Flushes."""
+    from campaign.radio.airings import plan_airings
+
+    return sum(plan_airings(session, step, now=now) for step in campaign.steps if step.channel == "radio")
+
+
+def pause(session: Session, slug: str, *, now: datetime, actor: str = "cli") -> Campaign:
+    """Scheduled/running -> paused: nothing more is planned or sent until resumed. Flushes."""
+    campaign = get_campaign(session, slug)
+    transition(session, campaign, CampaignStatus.PAUSED, now=now, actor=actor)
+    session.flush()
+    return campaign
+
+
+def resume(session: Session, slug: str, *, now: datetime, actor: str = "cli") -> Campaign:
+    """Paused -> running (or scheduled when nothing has fired yet). Flushes.
+
+    Firings that fell due during the pause are planned on the next tick, inside send windows.
+    """
+    campaign = get_campaign(session, slug)
+    fired = session.scalar(select(exists().where(Occurrence.step_id.in_([s.id for s in campaign.steps]))))
+    target = CampaignStatus.RUNNING if fired else CampaignStatus.SCHEDULED
+    transition(session, campaign, target, now=now, actor=actor)
+    session.flush()
+    return campaign
+
+
+def cancel(session: Session, slug: str, *, now: datetime, actor: str = "cli") -> tuple[Campaign, int]:
+    """Cancels the campaign and every message still queued; returns (campaign, rows cancelled)."""
+    campaign = get_campaign(session, slug)
+    transition(session, campaign, CampaignStatus.CANCELLED, now=now, actor=actor)
+    cancelled = session.execute(
+        update(Outbound)
+        .where(Outbound.campaign_id == campaign.id, Outbound.status == OutboundStatus.QUEUED)
+        .values(status=OutboundStatus.CANCELLED, skip_reason="campaign_cancelled", status_at=now)
+    ).rowcount
+    session.execute(
+        update(Occurrence)
+        .where(
+            Occurrence.step_id.in_([s.id for s in campaign.steps]),
+            Occurrence.status == OccurrenceStatus.PENDING,
+        )
+        .values(status=OccurrenceStatus.CANCELLED)
+    )
+    session.flush()
+    return campaign, int(cancelled or 0)
+
+
+def is_finished(session: Session, campaign: Campaign, *, now: datetime) -> bool:
+    """Every scheduled time has passed and been planned, and no message is still pending."""
+    for step in campaign.steps:
+        schedule = step_schedule(step)
+        if schedule.kind == "offset":
+            return False
+        times = occurrence_times(schedule)
+        if not times or times[-1] > now:
+            return False
+        if step.channel != "sms":
+            continue
+        latest = session.scalar(
+            select(func.max(Occurrence.scheduled_at)).where(Occurrence.step_id == step.id)
+        )
+        if latest is None:
+            return False
+    step_ids = [s.id for s in campaign.steps]
+    unplanned = session.scalar(
+        select(
+            exists().where(
+                Occurrence.step_id.in_(step_ids),
+                Occurrence.status.in_((OccurrenceStatus.PENDING, OccurrenceStatus.PLANNING)),
+            )
+        )
+    )
+    pending = session.scalar(
+        select(exists().where(Outbound.campaign_id == campaign.id, Outbound.status.in_(PENDING_OUTBOUND)))
+    )
+    return not unplanned and not pending
+
+
+def complete_finished(session: Session, *, now: datetime, actor: str = "scheduler") -> list[str]:
+    """Running campaigns that are finished -> completed; returns their slugs. Flushes."""
+    done: list[str] = []
+    for campaign in session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.RUNNING)):
+        if is_finished(session, campaign, now=now):
+            transition(session, campaign, CampaignStatus.COMPLETED, now=now, actor=actor)
+            done.append(campaign.slug)
+    session.flush()
+    return done

@@ -1,0 +1,262 @@
+"""Campaigns, their steps, each firing of a step (occurrence) and each message to a contact (outbound).
+
+State machines (enforced by `transition()` helpers in campaign/lifecycle.py and
+campaign/delivery.py, never by ad-hoc assignments):
+
+Campaign:  draft > scheduled > running > completed
+                      |  ^         |  ^
+                      v  |         v  |
+                    paused <-------+  |   (pause/resume from scheduled or running)
+           draft|scheduled|running|paused > cancelled
+
+Outbound:  queued > sending > sent > delivered
+                       |        |  > undelivered
+                       |        |  > failed
+                       |        > (read) ...
+           queued > skipped | cancelled | expired
+           sending > queued (transient error, retry later) | failed | unknown (crash: reconcile)
+           unknown > sent | failed | queued (reconciled)
+Delivery status only moves forward: a late `sent` never overwrites `delivered`.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, time
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, Time, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from campaign.core.db import Base, utcnow
+
+
+class CampaignStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+CAMPAIGN_TRANSITIONS: dict[CampaignStatus, frozenset[CampaignStatus]] = {
+    CampaignStatus.DRAFT: frozenset({CampaignStatus.SCHEDULED, CampaignStatus.CANCELLED}),
+    CampaignStatus.SCHEDULED: frozenset(
+        {CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.CANCELLED}
+    ),
+    CampaignStatus.RUNNING: frozenset(
+        {CampaignStatus.PAUSED, CampaignStatus.COMPLETED, CampaignStatus.CANCELLED}
+    ),
+    CampaignStatus.PAUSED: frozenset(
+        {CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.CANCELLED}
+    ),
+    CampaignStatus.COMPLETED: frozenset(),
+    CampaignStatus.CANCELLED: frozenset(),
+}
+
+
+class Campaign(Base):
+    """A campaign: steps sharing a timezone, send window, variables and pacing.
+
+    `window_start`/`window_end` are local times in the contact's timezone; `weekend_window`
+    optionally overrides them per weekday name ({"sat": ["09:00", "14:00"], "sun": null} where
+    null means no sends that day). `spec` keeps the validated campaign file as loaded.
+    """
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[CampaignStatus] = mapped_column(String(16), default=CampaignStatus.DRAFT)
+    timezone: Mapped[str] = mapped_column(String(64), default="America/Guatemala")
+    window_start: Mapped[time] = mapped_column(Time(), default=time(8, 0))
+    window_end: Mapped[time] = mapped_column(Time(), default=time(20, 0))
+    weekend_window: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    variables: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    max_per_hour: Mapped[int | None] = mapped_column()
+    price_per_segment: Mapped[float | None] = mapped_column()
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    launched_at: Mapped[datetime | None] = mapped_column()
+
+    steps: Mapped[list[Step]] = relationship(
+        back_populates="campaign", cascade="all, delete-orphan", order_by="Step.position"
+    )
+
+
+class Step(Base):
+    """One scheduled action of a campaign: an SMS blast or a radio spot, for a segment.
+
+    Schedule (exactly one kind): `at` (one-off, UTC), `rrule` + `starts` (RFC 5545 recurrence,
+    written in the campaign timezone), or `offset` ({"field": "enrolled_on", "days": 3,
+    "time": "09:00"}: relative to a contact date field). `fallback` is the language chain
+    (["contact"] = no fallback; ["contact", "es"]). `version` is bumped on every edit so work
+    planned under an older version is discarded (RapidPro's fire_version).
+    """
+
+    __tablename__ = "steps"
+    __table_args__ = (UniqueConstraint("campaign_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(80))
+    position: Mapped[int] = mapped_column(default=0)
+    channel: Mapped[str] = mapped_column(String(8))  # sms | radio
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    segment_slug: Mapped[str | None] = mapped_column(String(80))
+    query: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime | None] = mapped_column()
+    rrule: Mapped[str | None] = mapped_column(Text)
+    starts: Mapped[datetime | None] = mapped_column()
+    offset: Mapped[dict[str, Any] | None] = mapped_column()
+    fallback: Mapped[list[str]] = mapped_column(default=lambda: ["contact"])
+    # exact | smart | fold; None = the language's default policy
+    encoding: Mapped[str | None] = mapped_column(String(8))
+    deadline_hours: Mapped[int | None] = mapped_column()
+    variants: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
+    variables: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    stations: Mapped[list[str]] = mapped_column(default=list)
+    version: Mapped[int] = mapped_column(default=1)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="steps")
+    occurrences: Mapped[list[Occurrence]] = relationship(
+        back_populates="step", cascade="all, delete-orphan"
+    )
+
+
+class OccurrenceStatus(enum.StrEnum):
+    PENDING = "pending"
+    PLANNING = "planning"
+    PLANNED = "planned"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+class Occurrence(Base):
+    """One firing of a step at one time (UTC). Unique per (step, scheduled_at)."""
+
+    __tablename__ = "occurrences"
+    __table_args__ = (
+        UniqueConstraint("step_id", "scheduled_at"),
+        Index("ix_occurrences_status_scheduled", "status", "scheduled_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    step_id: Mapped[int] = mapped_column(ForeignKey("steps.id", ondelete="CASCADE"))
+    scheduled_at: Mapped[datetime] = mapped_column()
+    fires_at: Mapped[datetime] = mapped_column()  # = scheduled_at, or launch time if it was past
+    status: Mapped[OccurrenceStatus] = mapped_column(
+        String(16), default=OccurrenceStatus.PENDING
+    )
+    step_version: Mapped[int] = mapped_column(default=1)
+    planned_at: Mapped[datetime | None] = mapped_column()
+    recipients: Mapped[int] = mapped_column(default=0)
+
+    step: Mapped[Step] = relationship(back_populates="occurrences")
+
+
+class OutboundStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+
+
+OUTBOUND_TRANSITIONS: dict[OutboundStatus, frozenset[OutboundStatus]] = {
+    OutboundStatus.QUEUED: frozenset(
+        {
+            OutboundStatus.SENDING,
+            OutboundStatus.SKIPPED,
+            OutboundStatus.CANCELLED,
+            OutboundStatus.EXPIRED,
+        }
+    ),
+    OutboundStatus.SENDING: frozenset(
+        {
+            OutboundStatus.SENT,
+            OutboundStatus.DELIVERED,
+            OutboundStatus.UNDELIVERED,
+            OutboundStatus.FAILED,
+            OutboundStatus.QUEUED,
+            OutboundStatus.UNKNOWN,
+            OutboundStatus.SKIPPED,
+            OutboundStatus.CANCELLED,
+        }
+    ),
+    OutboundStatus.SENT: frozenset(
+        {OutboundStatus.DELIVERED, OutboundStatus.UNDELIVERED, OutboundStatus.FAILED}
+    ),
+    OutboundStatus.UNKNOWN: frozenset(
+        {
+            OutboundStatus.SENT,
+            OutboundStatus.DELIVERED,
+            OutboundStatus.UNDELIVERED,
+            OutboundStatus.FAILED,
+            OutboundStatus.QUEUED,
+        }
+    ),
+    OutboundStatus.DELIVERED: frozenset(),
+    OutboundStatus.UNDELIVERED: frozenset(),
+    OutboundStatus.FAILED: frozenset(),
+    OutboundStatus.SKIPPED: frozenset(),
+    OutboundStatus.CANCELLED: frozenset(),
+    OutboundStatus.EXPIRED: frozenset(),
+}
+
+
+class Outbound(Base):
+    """One message to one contact: planned by a step occurrence, or a hotline reply (no occurrence).
+
+    Unique per (occurrence, contact) in the database (invariant 1). `send_after` is the earliest
+    UTC time it may go (inside the contact's send window, paced); `expires_at` the step deadline.
+    `priority` 10 = hotline reply (goes first), 0 = blast. `skip_reason` says why a planned row
+    was skipped (no_translation, opted_out, open_case, render_error, over_budget, ...).
+    """
+
+    __tablename__ = "outbound"
+    __table_args__ = (
+        UniqueConstraint("occurrence_id", "contact_id"),
+        Index("ix_outbound_due", "status", "priority", "send_after"),
+        Index("ix_outbound_contact_created", "contact_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurrence_id: Mapped[int | None] = mapped_column(
+        ForeignKey("occurrences.id", ondelete="CASCADE")
+    )
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    step_id: Mapped[int | None] = mapped_column(ForeignKey("steps.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    language: Mapped[str | None] = mapped_column(String(16))
+    variant: Mapped[str | None] = mapped_column(String(16))
+    template_version: Mapped[int | None] = mapped_column()
+    body: Mapped[str] = mapped_column(Text, default="")
+    encoding: Mapped[str | None] = mapped_column(String(8))  # GSM-7 | UCS-2
+    segments: Mapped[int] = mapped_column(default=0)
+    priority: Mapped[int] = mapped_column(default=0)
+    status: Mapped[OutboundStatus] = mapped_column(String(12), default=OutboundStatus.QUEUED)
+    skip_reason: Mapped[str | None] = mapped_column(String(40))
+    send_after: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column()
+    attempts: Mapped[int] = mapped_column(default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    provider: Mapped[str | None] = mapped_column(String(16))
+    provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column()
+    delivered_at: Mapped[datetime | None] = mapped_column()
+    status_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,433 @@
+"""Set-based planning of one step occurrence into Outbound rows (invariants 1, 2, 3 and 4).
+
+Flow: segment condition AND blast_eligible() AND not already planned -> the needed contact
+columns only, in keyset-paged chunks (no ORM object per row) -> A/B variant -> language choice
+(contact language, else the step's fallback chain; approved translations only) -> render (each
+template compiled once; rendered once when it does not use `contact`) -> encoding policy (step's,
+else the language's default) -> segments -> send_after paced (max_per_hour) inside the contact's
+local send window; expires_at from the deadline -> chunked executemany INSERT ... ON CONFLICT DO
+NOTHING on (occurrence_id, contact_id), so a re-run never plans anything twice.
+
+`plan_rows` is shared with the preview, so preview figures are what planning inserts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, func, select, true, update
+from sqlalchemy.orm import Session
+
+from audiences.models import Contact
+from campaign.blasts.eligibility import blast_eligible
+from campaign.blasts.models import Campaign, Occurrence, OccurrenceStatus, Outbound, OutboundStatus, Step
+from campaign.blasts.schedules import offset_target_date
+from campaign.blasts.windows import PacedSlots, contact_timezone, next_allowed, zone
+from campaign.core.config import Settings
+from campaign.core.db import bulk_insert, refresh_statistics
+from campaign.core.errors import Invalid
+from campaign.core.languages import build_registry
+from messages.encoding import apply_policy
+from messages.rendering import build_context, render, template_variables
+
+CHUNK = 10_000
+NO_TRANSLATION = "no_translation"
+RENDER_ERROR = "render_error"
+
+
+# --- pure helpers -----------------------------------------------------------------------------
+
+
+def choose_language(contact_language: str | None, chain: list[str], available: set[str]) -> str | None:
+    """The first language of the fallback chain with an approved translation ("contact" = the
+    contact's own language); None when the contact must be skipped (invariant 3)."""
+    for entry in chain:
+        code = contact_language if entry == "contact" else entry
+        if code and code in available:
+            return code
+    return None
+
+
+def variant_bucket(contact_id: int, step_id: int) -> int:
+    """A stable 0..99 bucket per (contact, step): deterministic A/B assignment."""
+    mixed = (contact_id * 2654435761 + step_id * 40503) & 0xFFFFFFFF
+    mixed ^= mixed >> 16
+    return (mixed * 0x45D9F3B & 0xFFFFFFFF) % 100
+
+
+def assign_variant(
+    contact_id: int, step_id: int, main_message_id: int, variants: list[dict[str, Any]]
+) -> tuple[str | None, int]:
+    """(variant key, message id) for a contact: B/C/... by their split percentages, else A."""
+    if not variants:
+        return None, main_message_id
+    bucket = variant_bucket(contact_id, step_id)
+    edge = 0
+    for variant in variants:
+        edge += int(variant["split"])
+        if bucket < edge:
+            return str(variant["key"]), int(variant["message_id"])
+    return "A", main_message_id
+
+
+# --- loading what a step needs once -----------------------------------------------------------
+
+
+@dataclass
+class _Template:
+    body: str
+    version: int
+    uses_contact: bool
+    policy: str
+
+
+@dataclass
+class StepPlan:
+    """Everything planning needs about a step, loaded once (plain values)."""
+
+    campaign: Campaign
+    step: Step
+    templates: dict[tuple[int, str], _Template]
+    available: dict[int, set[str]]
+    context: dict[str, Any]
+    uses_contact: bool
+    _cache: dict[tuple[int, str], tuple[str, str, int] | str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Plain copies of the step's values: attribute access on ORM objects is slow per row.
+        self.step_id = self.step.id
+        self.main_message_id = self.step.message_id
+        self.variants = list(self.step.variants or [])
+        self.chain = list(self.step.fallback or ["contact"])
+
+    def message_for(
+        self, contact_id: int, contact_language: str | None
+    ) -> tuple[str | None, int, str | None]:
+        """(variant, message id, language) for one contact; language None = skip (no translation)."""
+        if self.variants:
+            variant, message_id = assign_variant(
+                contact_id, self.step_id, self.main_message_id, self.variants
+            )
+        else:
+            variant, message_id = None, self.main_message_id
+        language = choose_language(contact_language, self.chain, self.available.get(message_id, set()))
+        return variant, message_id, language
+
+    def text_for(
+        self, message_id: int, language: str, contact: dict[str, Any] | None
+    ) -> tuple[str, str, int] | str:
+        """(body, encoding, segments), or a skip reason when rendering fails."""
+        template = self.templates[(message_id, language)]
+        key = (message_id, language)
+        if not template.uses_contact and key in self._cache:
+            return self._cache[key]
+        try:
+            text = render(template.body, {**self.context, "contact": contact or {}})
+        except Invalid:
+            out: tuple[str, str, int] | str = RENDER_ERROR
+        else:
+            info = apply_policy(text, template.policy)
+            out = (info.text, info.encoding, info.segments)
+        if not template.uses_contact:
+            self._cache[key] = out
+        return out
+
+
+def load_step_plan(session: Session, step: Step, *, settings: Settings) -> StepPlan:
+    """Reads the campaign, approved translations and rendering context of an SMS step."""
+    from messages.library import approved_translations
+
+    campaign = step.campaign
+    message_ids = [step.message_id, *[int(v["message_id"]) for v in step.variants or []]]
+    registry = build_registry(settings.extra_languages)
+    templates: dict[tuple[int, str], _Template] = {}
+    available: dict[int, set[str]] = {}
+    for (message_id, language), translation in approved_translations(session, message_ids).items():
+        policy = step.encoding or (
+            registry.get(language).encoding_policy if language in registry else "smart"
+        )
+        uses = "contact" in template_variables(translation.body)
+        templates[(message_id, language)] = _Template(translation.body, translation.version, uses, policy)
+        available.setdefault(message_id, set()).add(language)
+    context = build_context(
+        defaults=settings.hotline_defaults, campaign=campaign.variables, step=step.variables
+    )
+    uses_contact = any(t.uses_contact for t in templates.values())
+    return StepPlan(campaign, step, templates, available, context, uses_contact)
+
+
+# --- selection --------------------------------------------------------------------------------
+
+
+def audience_condition(
+    session: Session, step: Step, *, now: datetime, occurrence: Occurrence | None
+) -> ColumnElement[bool]:
+    """Segment AND eligible (invariant 2) AND not yet planned for this occurrence (or, for offset
+    steps, for this step at all) AND, for offset steps, the contact date that is due."""
+    from audiences.segments import segment_condition
+
+    target = step.segment_slug or step.query
+    condition: ColumnElement[bool] = (
+        segment_condition(session, target, today=now.date()) if target else true()
+    )
+    parts = [condition, blast_eligible()]
+    # Rows this run inserts are behind the keyset cursor (contact ids only grow), so the anti-join
+    # only matters when the occurrence already had rows (re-planned by hand). Leaving it out
+    # otherwise keeps PostgreSQL from re-reading the growing outbound rows for every chunk.
+    already_started = (
+        occurrence is not None
+        and occurrence.id is not None
+        and session.scalar(select(exists().where(Outbound.occurrence_id == occurrence.id)))
+    )
+    if already_started:
+        parts.append(
+            ~exists(
+                select(Outbound.id).where(
+                    Outbound.occurrence_id == occurrence.id, Outbound.contact_id == Contact.id
+                )
+            )
+        )
+    if step.offset:
+        parts.append(_offset_condition(session, step, occurrence, now=now))
+    return and_(*parts)
+
+
+def _offset_condition(
+    session: Session, step: Step, occurrence: Occurrence | None, *, now: datetime
+) -> ColumnElement[bool]:
+    offset = step.offset or {}
+    tz = zone(step.campaign.timezone)
+    scheduled = occurrence.scheduled_at if occurrence is not None else None
+    fire_day = (scheduled or now).astimezone(tz).date()
+    target = offset_target_date(fire_day, int(offset.get("days", 0))).isoformat()
+    value = Contact.custom[offset["field"]].as_string()
+    already = exists(
+        select(Outbound.id).where(Outbound.step_id == step.id, Outbound.contact_id == Contact.id)
+    )
+    first = occurrence is None or not session.scalar(
+        select(func.count(Occurrence.id)).where(
+            Occurrence.step_id == step.id, Occurrence.scheduled_at < occurrence.scheduled_at
+        )
+    )
+    # The first firing (at launch) catches up every date already past; later ones take their day.
+    return and_(value <= target if first else value == target, ~already)
+
+
+def _columns(uses_contact: bool) -> list[Any]:
+    columns = [Contact.id, Contact.phone, Contact.language, Contact.timezone]
+    if uses_contact:
+        columns += [Contact.name, Contact.department, Contact.municipality_code, Contact.custom]
+    return columns
+
+
+def _contact_dict(row: Any) -> dict[str, Any]:
+    name = row.name or ""
+    return {
+        "name": name,
+        "first_name": name.split()[0] if name.split() else "",
+        "language": row.language,
+        "department": row.department,
+        "municipality_code": row.municipality_code,
+        **(row.custom or {}),
+    }
+
+
+def plan_rows(
+    session: Session,
+    plan: StepPlan,
+    *,
+    occurrence: Occurrence | None,
+    fires_at: datetime,
+    now: datetime,
+    chunk: int = CHUNK,
+) -> Iterator[list[dict[str, Any]]]:
+    """Yields chunks of Outbound row dicts for an occurrence (queued and skipped rows). Reads only."""
+    step, campaign = plan.step, plan.campaign
+    condition = audience_condition(session, step, now=now, occurrence=occurrence)
+    base = max(fires_at, now)
+    window = dict(start=campaign.window_start, end=campaign.window_end, weekend=campaign.weekend_window)
+    slots = PacedSlots(
+        _pacing_start(session, campaign, base), per_hour=campaign.max_per_hour, tz=campaign.timezone, **window
+    )
+    expires = fires_at + timedelta(hours=step.deadline_hours) if step.deadline_hours else None
+    occurrence_id = occurrence.id if occurrence is not None else None
+    tz_cache: dict[str, str] = {}
+    campaign_tz, queued = campaign.timezone, OutboundStatus.QUEUED.value
+    blank: dict[str, Any] = {
+        "occurrence_id": occurrence_id,
+        "campaign_id": campaign.id,
+        "step_id": step.id,
+        "contact_id": None,
+        "message_id": None,
+        "language": None,
+        "variant": None,
+        "template_version": None,
+        "body": "",
+        "encoding": None,
+        "segments": 0,
+        "priority": 0,
+        "status": OutboundStatus.SKIPPED.value,
+        "skip_reason": None,
+        "send_after": now,
+        "expires_at": expires,
+        "attempts": 0,
+        "created_at": now,
+    }
+    last_id = 0
+    columns = _columns(plan.uses_contact)
+    while True:
+        rows = session.execute(
+            select(*columns).where(condition, Contact.id > last_id).order_by(Contact.id).limit(chunk)
+        ).all()
+        if not rows:
+            return
+        last_id = rows[-1].id
+        out: list[dict[str, Any]] = []
+        for row in rows:
+            variant, message_id, language = plan.message_for(row.id, row.language)
+            record = dict(blank, contact_id=row.id, message_id=message_id, language=language, variant=variant)
+            if language is None:
+                record["skip_reason"] = NO_TRANSLATION
+                record["language"] = row.language
+                out.append(record)
+                continue
+            text = plan.text_for(message_id, language, _contact_dict(row) if plan.uses_contact else None)
+            record["template_version"] = plan.templates[(message_id, language)].version
+            if isinstance(text, str):
+                record["skip_reason"] = text
+                out.append(record)
+                continue
+            record["body"], record["encoding"], record["segments"] = text
+            record["status"] = queued
+            slot = slots.next()
+            tz = row.timezone or _phone_zone(row.phone, campaign_tz, tz_cache)
+            record["send_after"] = slot if tz == campaign_tz else next_allowed(slot, tz=tz, **window)
+            out.append(record)
+        yield out
+
+
+def _phone_zone(phone: str, campaign_tz: str, cache: dict[str, str]) -> str:
+    """The timezone of a phone number (cached by prefix: +502 is one zone, US area codes differ)."""
+    prefix = phone[:8]
+    found = cache.get(prefix)
+    if found is None:
+        found = cache[prefix] = contact_timezone(None, phone, campaign_tz)
+    return found
+
+
+def _pacing_start(session: Session, campaign: Campaign, base: datetime) -> datetime:
+    """Pacing is per campaign: continue after the latest send time already queued."""
+    if not campaign.max_per_hour:
+        return base
+    latest = session.scalar(
+        select(func.max(Outbound.send_after)).where(
+            Outbound.campaign_id == campaign.id, Outbound.status == OutboundStatus.QUEUED
+        )
+    )
+    if latest is None:
+        return base
+    from campaign.core.db import UTCDateTime
+
+    latest = UTCDateTime().process_result_value(latest, session.get_bind().dialect)  # raw on aggregates
+    return max(base, latest + timedelta(seconds=3600 / campaign.max_per_hour))
+
+
+# --- planning one occurrence ------------------------------------------------------------------
+
+
+@dataclass
+class PlanResult:
+    """What planning one occurrence did."""
+
+    occurrence_id: int
+    queued: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    discarded: str | None = None
+    first_send_after: datetime | None = None
+
+    @property
+    def planned(self) -> int:
+        return self.queued + sum(self.skipped.values())
+
+
+COLUMNS = (
+    "occurrence_id",
+    "campaign_id",
+    "step_id",
+    "contact_id",
+    "message_id",
+    "language",
+    "variant",
+    "template_version",
+    "body",
+    "encoding",
+    "segments",
+    "priority",
+    "status",
+    "skip_reason",
+    "send_after",
+    "expires_at",
+    "attempts",
+    "created_at",
+)
+
+
+def plan_occurrence(
+    session: Session, occurrence_id: int, *, now: datetime, settings: Settings, chunk: int = CHUNK
+) -> PlanResult:
+    """Plans one occurrence: claims it (pending -> planning), inserts its rows, marks it planned.
+
+    Flushes; the caller commits (one unit of work per occurrence). An occurrence created under an
+    older step version, or of a campaign not scheduled/running, is discarded (status skipped).
+    """
+    result = PlanResult(occurrence_id)
+    claimed = session.execute(
+        update(Occurrence)
+        .where(Occurrence.id == occurrence_id, Occurrence.status == OccurrenceStatus.PENDING)
+        .values(status=OccurrenceStatus.PLANNING)
+    ).rowcount
+    if not claimed:
+        result.discarded = "already planned"
+        return result
+    occurrence = session.get(Occurrence, occurrence_id, populate_existing=True)
+    assert occurrence is not None
+    step = occurrence.step
+    if occurrence.step_version != step.version or step.channel != "sms":
+        occurrence.status = OccurrenceStatus.SKIPPED
+        result.discarded = f"planned for step version {occurrence.step_version}, step is at {step.version}"
+        session.flush()
+        return result
+    refresh_statistics(session, "contacts")  # a fresh import must not make every chunk re-scan it
+    plan = load_step_plan(session, step, settings=settings)
+    for rows in plan_rows(
+        session, plan, occurrence=occurrence, fires_at=occurrence.fires_at, now=now, chunk=chunk
+    ):
+        bulk_insert(
+            session,
+            "outbound",
+            COLUMNS,
+            [tuple(row[c] for c in COLUMNS) for row in rows],
+            datetime_columns=("send_after", "expires_at", "created_at"),
+            skip_conflicts_on=("occurrence_id", "contact_id"),  # invariant 1: the constraint decides
+        )
+        for row in rows:
+            if row["status"] == OutboundStatus.QUEUED:
+                result.queued += 1
+                if result.first_send_after is None or row["send_after"] < result.first_send_after:
+                    result.first_send_after = row["send_after"]
+            else:
+                result.skipped[row["skip_reason"]] += 1
+    occurrence.status = OccurrenceStatus.PLANNED
+    occurrence.planned_at = now
+    occurrence.recipients = result.queued
+    session.flush()
+    return result
+
+
+def campaign_of(session: Session, occurrence_id: int) -> Campaign | None:
+    """The campaign an occurrence belongs to."""
+    return session.scalar(select(Campaign).join(Step).join(Occurrence).where(Occurrence.id == occurrence_id))

@@ -1,0 +1,141 @@
+"""Reach and cost preview of a campaign, computed by the planning code itself (nothing inserted).
+
+Per step: recipients, language mix, contacts skipped and why, segments per message, total
+segments, estimated cost, first send times, the characters forcing UCS-2, and how many scheduled
+times are already past (they fire once, at launch). It walks `planning.plan_rows`, so its figures
+are what planning would insert for the step's next firing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from campaign.blasts.campaigns import get_campaign
+from campaign.blasts.lifecycle import step_schedule
+from campaign.blasts.models import Occurrence, OutboundStatus, Step
+from campaign.blasts.planning import load_step_plan, plan_rows
+from campaign.blasts.schedules import next_times, past_at_launch, total_occurrences
+from campaign.core.config import Settings
+from messages.encoding import UCS2, analyze
+
+FIRST_SEND_TIMES = 3
+
+
+def _next_firing(session: Session, step: Step, *, now: datetime) -> tuple[datetime | None, int]:
+    """(when the step's next firing goes, how many past times collapse into it at launch)."""
+    schedule = step_schedule(step)
+    launched_at = step.campaign.launched_at
+    if launched_at is None:
+        past = past_at_launch(schedule, launched_at=now)
+        if past:
+            return now, past
+        upcoming = next_times(schedule, after=now, count=1)
+        return (upcoming[0] if upcoming else None), 0
+    latest = session.scalar(select(func.max(Occurrence.scheduled_at)).where(Occurrence.step_id == step.id))
+    upcoming = next_times(schedule, after=latest or launched_at, count=1)
+    if not upcoming:
+        return None, 0
+    return max(upcoming[0], now), 0
+
+
+def preview_step(session: Session, step: Step, *, now: datetime, settings: Settings) -> dict[str, Any]:
+    """The preview of one step (see the module docstring). Reads only."""
+    campaign = step.campaign
+    schedule = step_schedule(step)
+    fires_at, past = _next_firing(session, step, now=now)
+    out: dict[str, Any] = {
+        "step": step.key,
+        "channel": step.channel,
+        "segment": step.segment_slug or step.query,
+        "schedule": schedule.kind,
+        "occurrences": total_occurrences(schedule),
+        "next_fires_at": fires_at,
+        "past_times_fire_once_at_launch": past,
+        "recipients": 0,
+        "languages": {},
+        "skipped": {},
+        "segments_per_message": {},
+        "total_segments": 0,
+        "estimated_cost": 0.0,
+        "first_send_times": [],
+        "ucs2_characters": [],
+        "variants": {},
+    }
+    if step.channel == "radio":
+        from campaign.radio.airings import airing_rows
+
+        rows = airing_rows(session, step, now=now)
+        out["airings"] = len(rows)
+        out["stations"] = len({r["station_id"] for r in rows})
+        out["languages"] = dict(Counter(r["language"] for r in rows).most_common())
+        return out
+    if step.channel != "sms" or fires_at is None:
+        return out
+    plan = load_step_plan(session, step, settings=settings)
+    languages: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()
+    per_message: Counter[int] = Counter()
+    variants: Counter[str] = Counter()
+    ucs2: dict[str, None] = {}
+    seen_bodies: set[str] = set()
+    send_times: list[datetime] = []
+    for rows in plan_rows(session, plan, occurrence=None, fires_at=fires_at, now=now):
+        for row in rows:
+            if row["status"] != OutboundStatus.QUEUED:
+                skipped[row["skip_reason"]] += 1
+                continue
+            languages[row["language"]] += 1
+            per_message[row["segments"]] += 1
+            if row["variant"]:
+                variants[row["variant"]] += 1
+            if len(send_times) < FIRST_SEND_TIMES:
+                send_times.append(row["send_after"])
+            if row["encoding"] == UCS2 and row["body"] not in seen_bodies:
+                seen_bodies.add(row["body"])
+                ucs2.update(dict.fromkeys(analyze(row["body"]).non_gsm))
+    price = (
+        campaign.price_per_segment if campaign.price_per_segment is not None else settings.price_per_segment
+    )
+    total_segments = sum(segments * n for segments, n in per_message.items())
+    out.update(
+        recipients=sum(languages.values()),
+        languages=dict(languages.most_common()),
+        skipped=dict(skipped.most_common()),
+        segments_per_message={str(k): v for k, v in sorted(per_message.items())},
+        total_segments=total_segments,
+        estimated_cost=round(total_segments * price, 2),
+        first_send_times=sorted(send_times),
+        ucs2_characters=list(ucs2),
+        variants=dict(sorted(variants.items())),
+    )
+    return out
+
+
+def preview_campaign(session: Session, slug: str, *, now: datetime, settings: Settings) -> dict[str, Any]:
+    """The preview of every step of a campaign, with totals per firing and for all firings."""
+    campaign = get_campaign(session, slug)
+    price = (
+        campaign.price_per_segment if campaign.price_per_segment is not None else settings.price_per_segment
+    )
+    steps = [preview_step(session, step, now=now, settings=settings) for step in campaign.steps]
+    all_firings = sum(s["estimated_cost"] * (s["occurrences"] or 1) for s in steps)
+    return {
+        "campaign": campaign.slug,
+        "name": campaign.name,
+        "status": campaign.status,
+        "timezone": campaign.timezone,
+        "price_per_segment": price,
+        "currency": settings.price_currency,
+        "steps": steps,
+        "totals": {
+            "recipients_next_firing": sum(s["recipients"] for s in steps),
+            "segments_next_firing": sum(s["total_segments"] for s in steps),
+            "cost_next_firing": round(sum(s["estimated_cost"] for s in steps), 2),
+            "cost_all_firings": round(all_firings, 2),
+        },
+    }

@@ -1,0 +1,175 @@
+"""Typed settings from environment variables (prefix CAMPAIGN_) and an optional .env file.
+
+Leaf module: imports no domain code. Build settings on demand with `get_settings()`; nothing
+reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from campaign.core.errors import Invalid
+
+DEFAULT_DATABASE_URL = "sqlite:///./var/campaign.db"
+DEVELOPMENT_SECRET_KEY = "dev-only-change-me"
+TWILIO_API_BASE = "https://api.twilio.com"
+
+
+class Settings(BaseSettings):
+    """Every setting of the engine. The README's configuration table is checked against this."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CAMPAIGN_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="SQLAlchemy URL of the database (SQLite file by default; "
+        "postgresql+psycopg://... for production)",
+    )
+    timezone: str = Field(
+        "America/Guatemala", description="Default timezone for campaigns and contacts"
+    )
+    default_region: str = Field(
+        "GT", description="Region used to read phone numbers written without a country code"
+    )
+    send_window_start: time = Field(
+        time(8, 0), description="Default start of the send window, contact's local time"
+    )
+    send_window_end: time = Field(
+        time(20, 0), description="Default end of the send window, contact's local time"
+    )
+    price_per_segment: float = Field(
+        0.0545, description="Estimated cost of one SMS segment, in price_currency"
+    )
+    price_currency: str = Field("USD", description="Currency of price_per_segment")
+    provider: Literal["sandbox", "twilio"] = Field(
+        "sandbox", description="SMS provider: sandbox (no network, default) or twilio"
+    )
+    twilio_account_sid: str = Field("", description="Twilio Account SID (AC...)")
+    twilio_auth_token: SecretStr = Field(
+        SecretStr(""), description="Twilio Auth Token (secret; masked in every output)"
+    )
+    twilio_from: str = Field("", description="Sender phone number or alphanumeric sender ID")
+    twilio_messaging_service_sid: str = Field(
+        "", description="Twilio Messaging Service SID (MG...), used instead of twilio_from"
+    )
+    twilio_api_base: str = Field(
+        TWILIO_API_BASE,
+        description="Base URL of the Twilio REST API (set for a compatible gateway or a local "
+        "test server)",
+    )
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Public base URL where the provider reaches our webhooks (/twilio/...)",
+    )
+    sandbox_auth_token: SecretStr = Field(
+        SecretStr("sandbox-signing-key"),
+        description="Key the sandbox provider signs its simulated webhooks with",
+    )
+    sandbox_seed: int = Field(1, description="Seed of the sandbox provider's simulation")
+    rate_per_second: float = Field(
+        10.0, description="Messages per second per sender (token-bucket rate limit)"
+    )
+    concurrency: int = Field(8, description="Concurrent provider requests per dispatcher")
+    batch_size: int = Field(500, description="Outbound rows claimed per dispatch batch")
+    max_attempts: int = Field(5, description="Attempts before a transient failure is final")
+    tick_seconds: float = Field(5.0, description="Seconds between scheduler ticks")
+    attribution_days: int = Field(
+        7, description="Days within which an inbound reply is attributed to the last outbound"
+    )
+    secret_key: SecretStr = Field(
+        SecretStr(DEVELOPMENT_SECRET_KEY),
+        description="Key that signs web session cookies and CSRF tokens (set in production)",
+    )
+    host: str = Field("127.0.0.1", description="Address `campaign serve` listens on")
+    port: int = Field(8000, description="Port `campaign serve` listens on")
+    export_dir: Path = Field(
+        Path("./var/exports"), description="Where radio and report exports are written"
+    )
+    extra_languages: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Languages added by this deployment, as JSON: "
+        '{"ixl": {"name": "Ixil", "native_name": "Ixil"}}',
+    )
+    sensitive_words: list[str] = Field(
+        default_factory=lambda: ["violencia", "trata", "abuso", "denuncia"],
+        description="Words lint flags in messages marked discreet (JSON list)",
+    )
+    hotline_defaults: dict[str, str] = Field(
+        default_factory=lambda: {
+            "policia": "110",
+            "hotline_mujer": "1572",
+            "linea_maya": "1524",
+            "organizacion": "Red de Prevención",
+        },
+        description="Deployment defaults for message variables such as hotline numbers (JSON)",
+    )
+
+    def unsafe_to_expose(self, host: str) -> str | None:
+        """Why serving on `host` would be unsafe with these settings (None when it is fine).
+
+        Anyone who knows the development key can forge a session cookie, so it is refused for any
+        address other than loopback, and whenever the real Twilio provider is configured.
+        """
+        key = self.secret_key.get_secret_value()
+        if key != DEVELOPMENT_SECRET_KEY and len(key) >= 16:
+            return None
+        loopback = host in {"127.0.0.1", "::1", "localhost"}
+        if loopback and self.provider == "sandbox":
+            return None
+        return "set CAMPAIGN_SECRET_KEY to a long random string (at least 16 characters) first"
+
+    def masked(self) -> dict[str, str]:
+        """The effective settings as strings, with every secret masked."""
+        out: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                raw = value.get_secret_value()
+                out[name] = mask_secret(raw)
+            elif name == "database_url":
+                out[name] = mask_url_password(str(value))
+            else:
+                out[name] = str(value)
+        return out
+
+
+def mask_secret(raw: str) -> str:
+    """`abcd1234efgh` -> `********efgh`; short or empty secrets are fully hidden."""
+    if not raw:
+        return ""
+    if len(raw) < 12:
+        return "*" * 8
+    return "*" * 8 + raw[-4:]
+
+
+def mask_url_password(url: str) -> str:
+    """Hides the password part of a database URL."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as is; it holds no parsed secret
+        return url
+    if parsed.password:
+        return parsed.render_as_string(hide_password=True)
+    return url
+
+
+def get_settings(**overrides: Any) -> Settings:
+    """Builds settings from the environment and .env, with keyword overrides on top.
+
+    Raises Invalid naming the environment variable at fault when a value does not parse.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "CAMPAIGN_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise Invalid(name, first["msg"]) from exc

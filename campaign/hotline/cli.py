@@ -1,0 +1,194 @@
+"""CLI commands of the hotline area: `campaign users ...` (staff) and `campaign inbox ...` (cases)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import typer
+
+from campaign.core.config import get_settings
+from campaign.core.console import JSON_OPTION, echo_json, info, print_table, session_scope
+from campaign.core.db import utcnow
+from campaign.core.errors import Invalid
+
+users_app = typer.Typer(no_args_is_help=True, help="Staff users of the web app (argon2 password hashes).")
+inbox_app = typer.Typer(no_args_is_help=True, help="Hotline cases, for scripts and exports.")
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = typer.prompt("Password", hide_input=True)
+    second = typer.prompt("Repeat password", hide_input=True)
+    if first != second:
+        raise Invalid("password", "the two passwords differ")
+    return first
+
+
+@users_app.command("add")
+def users_add(
+    username: str = typer.Argument(..., help="Login name (lower-case letters, digits, . _ -)."),
+    role: str = typer.Option(..., "--role", help="admin, manager, producer or hotline."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Add a staff user (the password is prompted twice, or read from stdin)."""
+    from campaign.hotline.users import create_user, parse_role, validate_password
+
+    parse_role(role)  # refuse a bad role before asking for a password
+    password = _read_password(password_stdin)
+    validate_password(password)
+    with session_scope() as session:
+        user = create_user(session, username=username, password=password, role=role, now=utcnow())
+        result = {"id": user.id, "username": user.username, "role": str(user.role)}
+    if json_output:
+        echo_json(result)
+    else:
+        info(f"User {result['username']} ({result['role']}) added.")
+
+
+@users_app.command("list")
+def users_list(json_output: bool = JSON_OPTION) -> None:
+    """List staff users."""
+    from campaign.hotline.users import list_users
+
+    with session_scope() as session:
+        rows = [
+            {
+                "username": u.username,
+                "role": str(u.role),
+                "active": u.active,
+                "last_login_at": u.last_login_at,
+            }
+            for u in list_users(session)
+        ]
+    if json_output:
+        echo_json(rows)
+    else:
+        print_table(["username", "role", "active", "last login"], [list(r.values()) for r in rows])
+
+
+CASE_COLUMNS = [
+    "id",
+    "status",
+    "priority",
+    "reason",
+    "language",
+    "phone",
+    "campaign",
+    "assignee",
+    "waiting_since",
+    "opened_at",
+    "inbound",
+    "last_message",
+]
+
+
+def _case_rows(status: str | None, priority: str | None, *, reveal: bool = False) -> list[dict]:
+    from sqlalchemy import select
+
+    from audiences.models import Contact
+    from campaign.hotline import inbox
+
+    with session_scope() as session:
+        cases = inbox.list_cases(session, status=status, priority=priority)
+        phones = {}
+        if reveal:
+            ids = [c.contact_id for c in cases]
+            phones = dict(session.execute(select(Contact.id, Contact.phone).where(Contact.id.in_(ids))).all())
+        return [
+            {
+                "id": c.id,
+                "status": c.status,
+                "priority": c.priority,
+                "reason": c.reason,
+                "language": c.language,
+                "phone": phones.get(c.contact_id, c.phone_masked),
+                "campaign": c.campaign_name,
+                "assignee": c.assignee,
+                "waiting_since": c.waiting_since,
+                "opened_at": c.opened_at,
+                "inbound": c.inbound_count,
+                "last_message": c.last_body,
+            }
+            for c in cases
+        ]
+
+
+@inbox_app.command("list")
+def inbox_list(
+    status: str = typer.Option(None, "--status", help="new, open or resolved."),
+    priority: str = typer.Option(None, "--priority", help="normal or urgent."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """List hotline cases, urgent first then the longest waiting (numbers masked)."""
+    rows = _case_rows(status, priority)
+    if json_output:
+        echo_json(rows)  # UTC, ISO 8601: for scripts
+        return
+    zone = ZoneInfo(get_settings().timezone)
+    print_table(
+        ["id", "priority", "status", "phone", f"waiting since ({zone.key})", "assignee", "last message"],
+        [
+            [
+                r["id"],
+                r["priority"],
+                r["status"],
+                r["phone"],
+                r["waiting_since"].astimezone(zone).strftime("%Y-%m-%d %H:%M") if r["waiting_since"] else "",
+                r["assignee"],
+                (r["last_message"] or "")[:60],
+            ]
+            for r in rows
+        ],
+    )
+
+
+@inbox_app.command("export")
+def inbox_export(
+    out: Path = typer.Option(..., "--out", help="File to write: .csv or .xlsx."),  # noqa: B008 - typer idiom
+    status: str = typer.Option(None, "--status", help="new, open or resolved."),
+    priority: str = typer.Option(None, "--priority", help="normal or urgent."),
+    reveal: bool = typer.Option(False, "--reveal", help="Write full phone numbers (audited)."),
+) -> None:
+    """Export cases to CSV or XLSX; phone numbers masked unless --reveal (which is audited)."""
+    import pandas as pd
+
+    from campaign.core.audit import record_audit
+
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise Invalid("--out", f"use a .csv or .xlsx file name, not {out.name!r}")
+    rows = _case_rows(status, priority, reveal=reveal)
+    frame = pd.DataFrame(rows, columns=CASE_COLUMNS)
+    for column in ("waiting_since", "opened_at"):
+        frame[column] = frame[column].map(lambda v: v.isoformat() if v is not None else "")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        frame.to_csv(out, index=False)
+    else:
+        frame.to_excel(out, index=False, sheet_name="cases")
+    with session_scope() as session:
+        record_audit(
+            session,
+            actor="cli",
+            action="cases.export",
+            now=utcnow(),
+            target_type="cases",
+            detail={
+                "rows": len(rows),
+                "revealed": reveal,
+                "format": suffix[1:],
+                "status": status,
+                "priority": priority,
+            },
+        )
+    info(f"{len(rows)} cases written to {out}" + (" (full numbers)" if reveal else " (numbers masked)"))
+
+
+def register(app: typer.Typer) -> None:
+    """Adds this area's commands to the root `campaign` app."""
+    app.add_typer(users_app, name="users", help="Staff users of the web app.")
+    app.add_typer(inbox_app, name="inbox", help="Hotline cases: list and export.")

@@ -1,0 +1,135 @@
+"""Staff users of the web app: creation, argon2 password hashes, authentication, roles."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from campaign.core.audit import record_audit
+from campaign.core.errors import Invalid, NotFound
+from campaign.hotline.models import Role, User
+
+MIN_PASSWORD_LENGTH = 10
+USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
+
+_hasher = PasswordHasher()
+# Verified against when the username is unknown, so a wrong name costs the same time as a wrong password.
+_DUMMY_HASH = _hasher.hash("not-a-real-password-for-timing")
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of `password` (with its own random salt)."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """True when `password` matches the stored argon2 hash."""
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def parse_role(value: str) -> Role:
+    """The Role named by `value`; raises Invalid("role", ...) listing the valid ones."""
+    try:
+        return Role(value.strip().lower())
+    except ValueError:
+        raise Invalid("role", f"unknown role {value!r} (one of {', '.join(r.value for r in Role)})") from None
+
+
+def validate_password(password: str) -> None:
+    """Raises Invalid("password", ...) for a password too short to protect hotline data."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Invalid("password", f"must have at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def create_user(
+    session: Session, *, username: str, password: str, role: str | Role, now: datetime, actor: str = "cli"
+) -> User:
+    """Adds a staff user (flushed) and audits it. Raises Invalid for a bad or taken username,
+    a short password or an unknown role; nothing is stored then."""
+    username = username.strip().lower()
+    if not USERNAME_PATTERN.match(username):
+        raise Invalid("username", "use 2-80 characters: lower-case letters, digits, '.', '_' or '-'")
+    role = parse_role(str(role))
+    validate_password(password)
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Invalid("username", f"{username!r} already exists")
+    user = User(username=username, password_hash=hash_password(password), role=role, created_at=now)
+    session.add(user)
+    session.flush()
+    record_audit(
+        session, actor=actor, action="user.create", now=now, target_type="user", target_id=user.id,
+        detail={"username": username, "role": role.value},
+    )
+    return user
+
+
+def get_user(session: Session, user_id: int) -> User:
+    """The user with this id; raises NotFound."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} not found")
+    return user
+
+
+def get_by_username(session: Session, username: str) -> User:
+    """The user with this username; raises NotFound."""
+    user = session.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None:
+        raise NotFound(f"user {username!r} not found")
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    """Every user, by username."""
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def authenticate(session: Session, *, username: str, password: str, now: datetime) -> User | None:
+    """The active user with these credentials, or None. Records the login (or the failure) in the
+    audit log and `last_login_at`; upgrades the hash when argon2's parameters changed."""
+    name = username.strip().lower()
+    user = session.scalar(select(User).where(User.username == name))
+    if user is None or not user.active:
+        verify_password(_DUMMY_HASH, password)
+        record_audit(session, actor=name[:80] or "?", action="login.failed", now=now)
+        return None
+    if not verify_password(user.password_hash, password):
+        record_audit(session, actor=user.username, action="login.failed", now=now, user_id=user.id)
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = now
+    record_audit(session, actor=user.username, action="login", now=now, user_id=user.id)
+    return user
+
+
+def set_password(
+    session: Session, *, username: str, password: str, now: datetime, actor: str = "cli"
+) -> User:
+    """Replaces a user's password (flushed, audited); raises NotFound or Invalid("password")."""
+    validate_password(password)
+    user = get_by_username(session, username)
+    user.password_hash = hash_password(password)
+    session.flush()
+    record_audit(session, actor=actor, action="user.password", now=now, target_type="user", target_id=user.id)
+    return user
+
+
+def set_active(session: Session, *, username: str, active: bool, now: datetime, actor: str = "cli") -> User:
+    """Enables or disables a user's login (flushed, audited)."""
+    user = get_by_username(session, username)
+    user.active = active
+    session.flush()
+    record_audit(
+        session, actor=actor, action="user.enable" if active else "user.disable", now=now,
+        target_type="user", target_id=user.id,
+    )
+    return user

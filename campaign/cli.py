@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -11,6 +12,7 @@ from typer.core import TyperGroup
 from campaign.core.config import get_settings
 from campaign.core.console import JSON_OPTION, echo_json, engine, info, print_table
 from campaign.core.errors import AppError
+from campaign.core.i18n import _, set_locale
 
 
 class AppGroup(TyperGroup):
@@ -24,13 +26,17 @@ class AppGroup(TyperGroup):
         except AppError as exc:
             if ctx.meta.get("campaign.debug"):
                 raise
-            click.echo(f"error: {exc}", err=True)
+            click.echo(_("error: %(message)s", message=exc), err=True)
             ctx.exit(exc.exit_code)
         except Exception as exc:  # noqa: BLE001 - the edge: anything else is one line too
             if ctx.meta.get("campaign.debug"):
                 raise
             click.echo(
-                f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)",
+                _(
+                    "error: unexpected %(kind)s: %(message)s (run with --debug for details)",
+                    kind=type(exc).__name__,
+                    message=exc,
+                ),
                 err=True,
             )
             ctx.exit(70)
@@ -51,6 +57,14 @@ def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
 ) -> None:
     ctx.meta["campaign.debug"] = debug
+    set_locale(os.environ.get("CAMPAIGN_LOCALE") or _configured_locale())
+
+
+def _configured_locale() -> str | None:
+    try:
+        return get_settings().locale
+    except AppError:  # a bad setting is reported by the command that reads it, in the default locale
+        return None
 
 
 @app.command("init")
@@ -68,9 +82,15 @@ def init_command(json_output: bool = JSON_OPTION) -> None:
     if json_output:
         echo_json(result)
     elif before == after:
-        info(f"Database is up to date (revision {after}).")
+        info(_("Database is up to date (revision %(revision)s).", revision=after))
     else:
-        info(f"Database upgraded from {before or 'empty'} to {after}.")
+        info(
+            _(
+                "Database upgraded from %(before)s to %(after)s.",
+                before=before or _("empty"),
+                after=after,
+            )
+        )
 
 
 @app.command("config")

@@ -72,6 +72,9 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CAMPAIGN_DATABASE_URL", f"sqlite:///{tmp_path}/default.db")
     monkeypatch.setenv("CAMPAIGN_EXPORT_DIR", str(tmp_path / "exports"))
+    # The product speaks Spanish by default; tests that check English wording ask for it, and
+    # tests of the Spanish interface set CAMPAIGN_LOCALE=es (or use_locale("es")) themselves.
+    monkeypatch.setenv("CAMPAIGN_LOCALE", "en")
 
 
 # --- databases -------------------------------------------------------------------------------

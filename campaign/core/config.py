@@ -32,6 +32,9 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the database (SQLite file by default; "
         "postgresql+psycopg://... for production)",
     )
+    locale: Literal["es", "en"] = Field(
+        "es", description="Language of the command line's output and the web app's default: es or en"
+    )
     timezone: str = Field(
         "America/Guatemala", description="Default timezone for campaigns and contacts"
     )

@@ -155,8 +155,8 @@ class SandboxProvider:
         Events never seen before are anchored at `now` (due `now + delay`). A webhook that raises
         is logged and dropped (as Twilio gives up after its retries).
         """
-        from campaign.hotline import webhooks  # the web layer's processing, shared with HTTP callbacks
         from campaign.core.db import unit_of_work
+        from campaign.hotline import webhooks  # the web layer's processing, shared with HTTP callbacks
 
         with self._lock:
             for event in self._events:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 
+from campaign.core.i18n import install_jinja
 from campaign.hotline.inbox import mask_phone
 from campaign.web.auth import CSRF_FIELD, csrf_token
 
@@ -38,6 +39,7 @@ def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     env = templates.env
     env.autoescape = True  # every template, whatever its extension: inbound bodies are untrusted
+    install_jinja(env)  # {{ _("...") }} in the request's locale
     env.globals["csrf_input"] = _csrf_input
     env.globals["csrf_token"] = csrf_token
     env.filters["local"] = partial(local_time, zone=ZoneInfo("America/Guatemala"))

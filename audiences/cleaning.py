@@ -82,7 +82,7 @@ class _Rejections:
         idx = mask[mask].index
         for i in idx:
             self.problems.append(
-                (int(self.rows.iat[i]), header, str(values.iat[i]), str(reason_series.iat[i]))
+                (int(self.rows.iat[i]), header, str(values.iat[i]), str(reason_series.iat[i]))  # type: ignore[arg-type]  # row numbers are ints
             )
         unset = mask & self.first.isna()
         self.first[unset] = reason_series[unset]
@@ -95,7 +95,7 @@ def _column(frame: pd.DataFrame, mapping: Mapping[str, str], target: str) -> tup
     return None, pd.Series([""] * len(frame), index=frame.index, dtype=object)
 
 
-def _map_distinct(values: pd.Series, fn) -> tuple[pd.Series, pd.Series]:  # type: ignore[no-untyped-def]
+def _map_distinct(values: pd.Series, fn) -> tuple[pd.Series, pd.Series]:
     """Applies fn to each distinct non-empty value: (results, error reasons), aligned to values."""
     results: dict[str, object] = {}
     errors: dict[str, str] = {}
@@ -129,7 +129,7 @@ def clean_phones(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series, pd.Se
     if slow.any():
         answers = normalize_many(pd.unique(raw[slow]))
         for i in slow[slow].index:
-            answer = answers[raw.iat[i]]
+            answer = answers[str(raw.iat[i])]
             if isinstance(answer, PhoneNumber):
                 e164.iat[i], country.iat[i] = answer.e164, answer.country
                 if answer.warning:
@@ -162,7 +162,7 @@ def clean(
     out["name"] = name.where(name != "").str.slice(0, 200)
 
     header, language = _column(frame, mapping, "language")
-    codes = {v: (registry.resolve(v).code if registry.resolve(v) else None) for v in pd.unique(language)}
+    codes = {v: _language_code(registry, v) for v in pd.unique(language)}
     out["language"] = language.map(codes)
     rejections.add(
         (language != "") & out["language"].isna(),
@@ -180,7 +180,7 @@ def clean(
     pairs = municipality + "\x1f" + out["department"].fillna("")
     has_muni = municipality != ""
 
-    def _resolve_pair(pair: str):  # type: ignore[no-untyped-def]
+    def _resolve_pair(pair: str):
         value, dept = pair.split("\x1f")
         return resolve_municipality(value, dept or None)
 
@@ -266,3 +266,8 @@ def _household(value: str) -> str:
     if key in HOUSEHOLD_VALUES:
         return HOUSEHOLD_VALUES[key]
     return "_".join(value.strip().lower().replace("-", " ").split())[:40]
+
+
+def _language_code(registry: LanguageRegistry, value: object) -> str | None:
+    language = registry.resolve(str(value))
+    return language.code if language else None

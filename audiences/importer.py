@@ -83,7 +83,12 @@ def write_report(path: Path, summary: ImportSummary) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["row", "column", "value", "reason"])
-        writer.writerows(sorted(summary.report, key=lambda r: (r[0], r[1])))
+        rows = sorted(summary.report, key=_report_order)
+        writer.writerows(rows)
+
+
+def _report_order(entry: tuple[int, str, str, str]) -> tuple[int, str]:
+    return entry[0], entry[1]
 
 
 def import_file(

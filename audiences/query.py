@@ -84,6 +84,11 @@ class Literal:
     column: int
 
 
+def _column_of(token: Token) -> int:
+    """The 1-based column of a token (lark types it optional; our parser always tracks positions)."""
+    return token.column or 0
+
+
 def _fail(reason: str, column: int) -> Invalid:
     return Invalid("query", f"{reason} at column {column}")
 
@@ -119,11 +124,11 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
 
     # --- values ------------------------------------------------------------------------------
     def string(self, items: list[Token]) -> Literal:
-        return Literal(_unquote(items[0]), items[0].column)
+        return Literal(_unquote(items[0]), _column_of(items[0]))
 
     def number(self, items: list[Token]) -> Literal:
         text = str(items[0])
-        return Literal(float(text) if "." in text else int(text), items[0].column)
+        return Literal(float(text) if "." in text else int(text), _column_of(items[0]))
 
     @v_args(meta=True)
     def true_(self, meta: Any, items: list[Any]) -> Literal:
@@ -161,7 +166,7 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
         if name == "border":
             return Contact.municipality_code.in_(border_municipality_codes())
         if name in KNOWN_FIELDS:
-            raise _fail(f"field {name!r} needs a comparison (e.g. {name} = ...)", items[0].column)
+            raise _fail(f"field {name!r} needs a comparison (e.g. {name} = ...)", _column_of(items[0]))
         return _present(self._custom(name), self._custom(name).as_boolean() == true())
 
     def compare(self, items: list[Any]) -> ColumnElement[bool]:
@@ -311,7 +316,7 @@ def compile_query(text: str, *, today: date) -> ColumnElement[bool]:
             raise _fail("query ends too early", len(text.rstrip()) + 1) from exc
         raise _fail(f"unexpected {str(exc.token)!r}", exc.column) from exc
     except UnexpectedCharacters as exc:
-        raise _fail(f"unexpected character {text[exc.pos_in_stream]!r}", exc.column) from exc
+        raise _fail(f"unexpected character {text[exc.pos_in_stream or 0]!r}", exc.column) from exc
     except UnexpectedInput as exc:  # pragma: no cover - the three above are all lark raises here
         raise _fail("syntax error", getattr(exc, "column", 0)) from exc
     try:

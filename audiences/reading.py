@@ -185,9 +185,10 @@ def map_headers(columns: list[str], overrides: Mapping[str, str] | None = None) 
             mapping[column] = "custom." + custom_key(column)
     by_folded = {fold_key(c): c for c in columns}
     for header, target in (overrides or {}).items():
-        column = header if header in mapping else by_folded.get(fold_key(header))
-        if column is None:
+        found = header if header in mapping else by_folded.get(fold_key(header))
+        if found is None:
             raise Invalid("map", f"no column {header!r} in the file (columns: {', '.join(columns)})")
+        column = found
         if target not in CONTACT_FIELDS and target != "ignore" and not target.startswith("custom."):
             raise Invalid(
                 "map",

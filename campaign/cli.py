@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -18,20 +17,21 @@ from campaign.core.i18n import _, set_locale
 class AppGroup(TyperGroup):
     """Turns domain errors into one clear line and a non-zero exit code (traceback with --debug)."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]  # typer's own Context
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, typer.Exit, click.ClickException, click.Abort):
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            # typer's (vendored click's) own exits and usage errors: it prints them, exit 2
             raise
         except AppError as exc:
             if ctx.meta.get("campaign.debug"):
                 raise
-            click.echo(_("error: %(message)s", message=exc), err=True)
+            typer.echo(_("error: %(message)s", message=exc), err=True)
             ctx.exit(exc.exit_code)
         except Exception as exc:  # noqa: BLE001 - the edge: anything else is one line too
             if ctx.meta.get("campaign.debug"):
                 raise
-            click.echo(
+            typer.echo(
                 _(
                     "error: unexpected %(kind)s: %(message)s (run with --debug for details)",
                     kind=type(exc).__name__,

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, inspect, or_, select
+from sqlalchemy import ColumnElement, func, inspect, or_, select
 from sqlalchemy.engine import make_url
 
 from campaign.core.config import Settings, get_settings
@@ -100,7 +100,7 @@ def database_counts(session: Any, campaign_id: int) -> dict[str, int]:
     from campaign.hotline.models import Inbound, Intent
 
     def outbound(*statuses: OutboundStatus, or_sent: bool = False) -> int:
-        condition = Outbound.status.in_(statuses)
+        condition: ColumnElement[bool] = Outbound.status.in_(statuses)
         if or_sent:  # accepted by the provider, whatever happened next
             condition = or_(condition, Outbound.sent_at.is_not(None))
         query = select(func.count(Outbound.id)).where(Outbound.campaign_id == campaign_id, condition)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -106,7 +106,7 @@ def _read_batch(path: Path) -> list[str]:
     return texts
 
 
-def _specs(pack_dir: Path | None) -> tuple[list, Path | None]:  # type: ignore[type-arg]
+def _specs(pack_dir: Path | None) -> tuple[list, Path | None]:
     from messages.library import list_messages
     from messages.packload import message_to_spec
     from messages.packs import read_pack
@@ -237,9 +237,11 @@ def list_command(json_output: bool = JSON_OPTION) -> None:
     from messages.library import list_messages
 
     with session_scope() as session:
-        rows = [{"slug": m.slug, "topic": m.topic, "channels": m.channels, "flags": m.safety_flags,
-                 "translations": {t.language: str(t.status) for t in m.translations}}
-                for m in list_messages(session)]
+        rows: list[dict[str, Any]] = [
+            {"slug": m.slug, "topic": m.topic, "channels": m.channels, "flags": m.safety_flags,
+             "translations": {t.language: str(t.status) for t in m.translations}}
+            for m in list_messages(session)
+        ]
     if json_output:
         echo_json(rows)
         return

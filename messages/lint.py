@@ -155,7 +155,7 @@ def _lint_translation(
     return out
 
 
-def _lint_sms(spec: MessageSpec, rendered: str, policy: str, add) -> None:  # type: ignore[no-untyped-def]
+def _lint_sms(spec: MessageSpec, rendered: str, policy: str, add) -> None:
     sent = apply_policy(rendered, policy)
     exact = apply_policy(rendered, "exact")
     if sent.encoding == UCS2:
@@ -170,7 +170,7 @@ def _lint_sms(spec: MessageSpec, rendered: str, policy: str, add) -> None:  # ty
                                    f"over the budget of {spec.segment_budget}")
 
 
-def _lint_radio(spec: MessageSpec, t: TranslationSpec, context: dict, rate: float) -> list[Finding]:  # type: ignore[type-arg]
+def _lint_radio(spec: MessageSpec, t: TranslationSpec, context: dict, rate: float) -> list[Finding]:
     try:
         from messages import radio
     except ImportError:

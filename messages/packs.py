@@ -201,8 +201,9 @@ def _parse_translation(
         body = spoken_text(script)
         texts = [str(p.get("text", "")) for p in script]
     else:
-        body = tdata.get("body")
-        if not isinstance(body, str) or not body.strip():
+        raw_body = tdata.get("body")
+        body = raw_body if isinstance(raw_body, str) else ""
+        if not body.strip():
             errors.append(f"{where}.body: required text")
             return None
         texts = [body]

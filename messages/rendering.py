@@ -12,7 +12,7 @@ contact as `contact` (name, first_name, language, department, municipality, ...)
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -128,7 +128,7 @@ SAMPLE_CONTACT: dict[str, Any] = {
 }
 
 
-def sample_context(defaults: Mapping[str, Any], declared: set[str] | list[str] = ()) -> dict[str, Any]:
+def sample_context(defaults: Mapping[str, Any], declared: Collection[str] = ()) -> dict[str, Any]:
     """A context for lint and previews: defaults, a synthetic contact, and a placeholder for any
     other declared variable (so a message can be checked before a campaign gives it values)."""
     context = build_context(defaults=defaults, contact=dict(SAMPLE_CONTACT))

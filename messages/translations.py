@@ -20,6 +20,7 @@ from pathlib import Path
 import polib
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy.orm import Session
 
 from campaign.core.errors import Invalid
@@ -93,6 +94,7 @@ def write_xlsx(rows: list[ExportRow], path: Path, *, language: str) -> None:
     """One sheet, one row per message; the `translation`, `status` and `notes` columns are edited."""
     workbook = Workbook()
     sheet = workbook.active
+    assert isinstance(sheet, Worksheet)  # a new workbook starts with one worksheet
     sheet.title = "translations"
     sheet.append(list(COLUMNS))
     for cell in sheet[1]:
@@ -182,7 +184,7 @@ def _read_xlsx(path: Path) -> list[ImportRow]:
         raise Invalid(str(path), f"missing column(s) {', '.join(missing)} in row 1")
     at = {name: header.index(name) for name in header if name}
 
-    def get(values: tuple, name: str) -> str | None:  # type: ignore[type-arg]
+    def get(values: tuple, name: str) -> str | None:
         i = at.get(name)
         value = values[i] if i is not None and i < len(values) else None
         return None if value is None else str(value)

@@ -48,7 +48,7 @@ def create_command(
         campaign, created = create_from_file(
             session, path, now=parse_now(None), default_timezone=settings.timezone
         )
-        result = {
+        result: dict[str, Any] = {
             "slug": campaign.slug,
             "created": created,
             "status": campaign.status,
@@ -96,7 +96,7 @@ def show_command(slug: str, json_output: bool = JSON_OPTION) -> None:
 
     with session_scope() as session:
         c = get_campaign(session, slug)
-        data = {
+        data: dict[str, Any] = {
             "slug": c.slug,
             "name": c.name,
             "status": c.status,

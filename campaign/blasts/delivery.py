@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from audiences.consent import opt_out
 from audiences.models import Contact, ContactStatus
 from campaign.blasts.models import OUTBOUND_TRANSITIONS, Outbound, OutboundStatus
+from campaign.core.db import rowcount
 from campaign.core.errors import InvalidTransition
 from campaign.providers.base import UNSUBSCRIBED_CODE
 
@@ -118,4 +119,4 @@ def cancel_pending(session: Session, *, contact_id: int, reason: str, now: datet
         .values(status=OutboundStatus.CANCELLED, skip_reason=reason[:40], status_at=now)
         .execution_options(synchronize_session="evaluate")
     )
-    return int(result.rowcount or 0)
+    return rowcount(result)

@@ -41,7 +41,7 @@ from campaign.blasts.models import Campaign, CampaignStatus, Outbound, OutboundS
 from campaign.blasts.ratelimit import TokenBucket, backoff_seconds, jitter_for
 from campaign.blasts.reconcile import DEFAULT_LEASE_SECONDS, ReconcileResult, reconcile
 from campaign.core.config import Settings, get_settings
-from campaign.core.db import is_postgres, unit_of_work
+from campaign.core.db import is_postgres, rowcount, unit_of_work
 from campaign.core.errors import ProviderError
 from campaign.providers.base import (
     OutboundRequest,
@@ -185,7 +185,7 @@ def expire_overdue(engine: Engine, *, now: datetime) -> int:
             .values(status=OutboundStatus.EXPIRED, skip_reason="deadline", status_at=now)
             .execution_options(synchronize_session=False)
         )
-        return int(result.rowcount or 0)
+        return rowcount(result)
 
 
 def _prepare(engine: Engine, token: str, *, now: datetime, result: DispatchResult) -> list[_Row]:

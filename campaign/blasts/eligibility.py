@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, and_, exists, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from audiences.models import Contact, ContactStatus
 from campaign.hotline.models import Case, CaseStatus
 
+# A contact id to correlate with: a column expression, or a mapped attribute such as Outbound.contact_id.
+ContactIdColumn = ColumnElement[int] | InstrumentedAttribute[int]
+
 OPEN_CASE_STATUSES = (CaseStatus.NEW, CaseStatus.OPEN)
 
 
-def has_open_case(contact_id_column: ColumnElement[int] | None = None) -> ColumnElement[bool]:
+def has_open_case(contact_id_column: ContactIdColumn | None = None) -> ColumnElement[bool]:
     """True for a contact with a hotline case still new or open (muted from blasts)."""
     column = Contact.id if contact_id_column is None else contact_id_column
     return exists(
@@ -19,7 +22,9 @@ def has_open_case(contact_id_column: ColumnElement[int] | None = None) -> Column
     )
 
 
-def blast_eligible(contact_id_column: ColumnElement[int] | None = None) -> ColumnElement[bool]:
+def blast_eligible(
+    contact_id_column: ContactIdColumn | None = None,
+) -> ColumnElement[bool]:
     """The contact is active (not opted out, not blocked) and has no open hotline case.
 
     With `contact_id_column` (e.g. `Outbound.contact_id`) the check correlates to that column,

@@ -31,6 +31,7 @@ from campaign.blasts.models import (
 from campaign.blasts.schedules import Schedule, occurrence_times
 from campaign.core.audit import record_audit
 from campaign.core.config import Settings
+from campaign.core.db import rowcount
 from campaign.core.errors import AppError, InvalidTransition
 
 PENDING_OUTBOUND = (OutboundStatus.QUEUED, OutboundStatus.SENDING, OutboundStatus.UNKNOWN)
@@ -207,11 +208,13 @@ def cancel(session: Session, slug: str, *, now: datetime, actor: str = "cli") ->
     """Cancels the campaign and every message still queued; returns (campaign, rows cancelled)."""
     campaign = get_campaign(session, slug)
     transition(session, campaign, CampaignStatus.CANCELLED, now=now, actor=actor)
-    cancelled = session.execute(
-        update(Outbound)
-        .where(Outbound.campaign_id == campaign.id, Outbound.status == OutboundStatus.QUEUED)
-        .values(status=OutboundStatus.CANCELLED, skip_reason="campaign_cancelled", status_at=now)
-    ).rowcount
+    cancelled = rowcount(
+        session.execute(
+            update(Outbound)
+            .where(Outbound.campaign_id == campaign.id, Outbound.status == OutboundStatus.QUEUED)
+            .values(status=OutboundStatus.CANCELLED, skip_reason="campaign_cancelled", status_at=now)
+        )
+    )
     session.execute(
         update(Occurrence)
         .where(

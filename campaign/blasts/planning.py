@@ -28,7 +28,7 @@ from campaign.blasts.models import Campaign, Occurrence, OccurrenceStatus, Outbo
 from campaign.blasts.schedules import offset_target_date
 from campaign.blasts.windows import PacedSlots, contact_timezone, next_allowed, zone
 from campaign.core.config import Settings
-from campaign.core.db import bulk_insert, refresh_statistics
+from campaign.core.db import bulk_insert, refresh_statistics, rowcount
 from campaign.core.errors import Invalid
 from campaign.core.languages import build_registry
 from messages.encoding import apply_policy
@@ -178,16 +178,15 @@ def audience_condition(
     # Rows this run inserts are behind the keyset cursor (contact ids only grow), so the anti-join
     # only matters when the occurrence already had rows (re-planned by hand). Leaving it out
     # otherwise keeps PostgreSQL from re-reading the growing outbound rows for every chunk.
-    already_started = (
-        occurrence is not None
-        and occurrence.id is not None
-        and session.scalar(select(exists().where(Outbound.occurrence_id == occurrence.id)))
+    occurrence_id = occurrence.id if occurrence is not None else None
+    already_started = occurrence_id is not None and session.scalar(
+        select(exists().where(Outbound.occurrence_id == occurrence_id))
     )
     if already_started:
         parts.append(
             ~exists(
                 select(Outbound.id).where(
-                    Outbound.occurrence_id == occurrence.id, Outbound.contact_id == Contact.id
+                    Outbound.occurrence_id == occurrence_id, Outbound.contact_id == Contact.id
                 )
             )
         )
@@ -249,7 +248,9 @@ def plan_rows(
     step, campaign = plan.step, plan.campaign
     condition = audience_condition(session, step, now=now, occurrence=occurrence)
     base = max(fires_at, now)
-    window = dict(start=campaign.window_start, end=campaign.window_end, weekend=campaign.weekend_window)
+    window: dict[str, Any] = dict(
+        start=campaign.window_start, end=campaign.window_end, weekend=campaign.weekend_window
+    )
     slots = PacedSlots(
         _pacing_start(session, campaign, base), per_hour=campaign.max_per_hour, tz=campaign.timezone, **window
     )
@@ -332,8 +333,9 @@ def _pacing_start(session: Session, campaign: Campaign, base: datetime) -> datet
         return base
     from campaign.core.db import UTCDateTime
 
-    latest = UTCDateTime().process_result_value(latest, session.get_bind().dialect)  # raw on aggregates
-    return max(base, latest + timedelta(seconds=3600 / campaign.max_per_hour))
+    stamp = UTCDateTime().process_result_value(latest, session.get_bind().dialect)  # raw on aggregates
+    assert stamp is not None
+    return max(base, stamp + timedelta(seconds=3600 / campaign.max_per_hour))
 
 
 # --- planning one occurrence ------------------------------------------------------------------
@@ -385,11 +387,13 @@ def plan_occurrence(
     older step version, or of a campaign not scheduled/running, is discarded (status skipped).
     """
     result = PlanResult(occurrence_id)
-    claimed = session.execute(
-        update(Occurrence)
-        .where(Occurrence.id == occurrence_id, Occurrence.status == OccurrenceStatus.PENDING)
-        .values(status=OccurrenceStatus.PLANNING)
-    ).rowcount
+    claimed = rowcount(
+        session.execute(
+            update(Occurrence)
+            .where(Occurrence.id == occurrence_id, Occurrence.status == OccurrenceStatus.PENDING)
+            .values(status=OccurrenceStatus.PLANNING)
+        )
+    )
     if not claimed:
         result.discarded = "already planned"
         return result

@@ -186,11 +186,11 @@ def _aggregate(outbound: pd.DataFrame, inbound: pd.DataFrame, price: float) -> p
             "sent": grouped["is_sent"].sum(),
             "delivered": grouped["is_delivered"].sum(),
             "failed": grouped["is_failed"].sum(),
-            "failed_by_code": grouped.apply(
+            "failed_by_code": grouped.apply(  # type: ignore[call-overload]  # stubs lack include_groups
                 lambda g: _by_code(g.loc[g["is_failed"], "error_code"]), include_groups=False
             ),
             "skipped": grouped["is_skipped"].sum(),
-            "skipped_by_reason": grouped.apply(
+            "skipped_by_reason": grouped.apply(  # type: ignore[call-overload]  # stubs lack include_groups
                 lambda g: _by_code(g.loc[g["is_skipped"], "skip_reason"]), include_groups=False
             ),
             "pending": grouped["is_pending"].sum(),
@@ -277,9 +277,9 @@ def print_report(report: CampaignReport) -> None:
     )
     for row in report.rows.itertuples(index=False):
         if row.failed_by_code:
-            info(f"  {row.step}/{row.language} failed by error code: {row.failed_by_code}")
+            info(f"  {row.step}/{row.language} failed by error code: {row.failed_by_code!s}")
         if row.skipped_by_reason:
-            info(f"  {row.step}/{row.language} skipped by reason: {row.skipped_by_reason}")
+            info(f"  {row.step}/{row.language} skipped by reason: {row.skipped_by_reason!s}")
     t = report.totals
     info(
         f"Totals: planned {t['planned']}, sent {t['sent']}, delivered {t['delivered']}, "

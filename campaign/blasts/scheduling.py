@@ -105,7 +105,7 @@ def create_due_occurrences(session: Session, *, now: datetime) -> int:
         if latest is not None and latest.tzinfo is None:  # aggregates skip the column type on SQLite
             latest = latest.replace(tzinfo=now.tzinfo)
         for due in due_occurrences(
-            step_schedule(step), launched_at=step.campaign.launched_at, after=latest, now=now
+            step_schedule(step), launched_at=step.campaign.launched_at or now, after=latest, now=now
         ):
             rows.append(
                 {
@@ -214,7 +214,7 @@ def run_forever(settings: Settings, *, max_ticks: int | None = None) -> int:
         log.info("tick: %s", outcome.as_dict())
 
     scheduler = schedule.Scheduler()
-    scheduler.every(settings.tick_seconds).seconds.do(job)
+    scheduler.every(settings.tick_seconds).seconds.do(job)  # type: ignore[arg-type]  # float seconds work; schedule's hint says int
     try:
         job()
         while not stop.requested and (max_ticks is None or ticks < max_ticks):

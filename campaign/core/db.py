@@ -11,9 +11,9 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, cast
 
-from sqlalchemy import JSON, DateTime, MetaData, create_engine, event, text
+from sqlalchemy import JSON, CursorResult, DateTime, MetaData, Result, Table, create_engine, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -63,6 +63,8 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 class Base(DeclarativeBase):
     """Declarative base of every model; constraint names follow NAMING_CONVENTION."""
 
+    # Every model here maps one Table (no mapping to joins or selects), so say so to the checker.
+    __table__: ClassVar[Table]
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {
         datetime: UTCDateTime(),
@@ -70,6 +72,18 @@ class Base(DeclarativeBase):
         list[str]: JSONType,
         list[dict[str, Any]]: JSONType,
     }
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an INSERT/UPDATE/DELETE touched (session.execute types its result as a plain Result)."""
+    return int(cast(CursorResult[Any], result).rowcount or 0)
+
+
+def inserted_id(result: Result[Any]) -> int:
+    """The primary key of the row a single-row INSERT created."""
+    key = cast(CursorResult[Any], result).inserted_primary_key
+    assert key is not None and key[0] is not None, "not a single-row INSERT"
+    return int(key[0])
 
 
 def utcnow() -> datetime:
@@ -128,6 +142,7 @@ def bulk_insert(
     """
     session.flush()
     raw = session.connection().connection.driver_connection
+    assert raw is not None, "a checked-out connection has its DBAPI connection"
     names = ", ".join(columns)
     conflict = f" ON CONFLICT ({', '.join(skip_conflicts_on)}) DO NOTHING" if skip_conflicts_on else ""
     if is_postgres(session):

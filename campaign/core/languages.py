@@ -8,7 +8,7 @@ with the CAMPAIGN_EXTRA_LANGUAGES setting; nothing here is an enum.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,7 +87,7 @@ class LanguageRegistry:
     def __contains__(self, code: object) -> bool:
         return code in self._by_code
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Language]:
         return iter(self._by_code.values())
 
     def codes(self) -> list[str]:

@@ -182,11 +182,11 @@ def thread(session: Session, *, contact_id: int) -> list[ThreadItem]:
                                       OutboundStatus.EXPIRED)),
         )
     )
-    for row, campaign_name, slug in outbound:
+    for sent, campaign_name, slug in outbound:
         items.append(
             ThreadItem(
-                "out", row.sent_at or row.created_at, row.body, str(row.status), None, campaign_name, slug,
-                row.language, row.provider == "twiml",
+                "out", sent.sent_at or sent.created_at, sent.body, str(sent.status), None, campaign_name,
+                slug, sent.language, sent.provider == "twiml",
             )
         )
     items.sort(key=lambda item: item.at)

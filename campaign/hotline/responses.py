@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from audiences.models import Contact, ContactStatus
 from campaign.blasts.models import Outbound, OutboundStatus
 from campaign.core.config import Settings
+from campaign.core.db import inserted_id
 from campaign.core.errors import Invalid
 from campaign.hotline.intents import KeywordTable, classify_detail, compile_catalogue
 from campaign.hotline.models import Case, CasePriority, CaseStatus, Inbound, Intent
@@ -141,7 +142,7 @@ def open_or_update_case(
                 waiting_since=now, opened_at=now, updated_at=now,
             )
         )
-        return int(result.inserted_primary_key[0])
+        return inserted_id(result)
     changes: dict[str, Any] = {}
     if urgent and row.priority != CasePriority.URGENT:
         changes.update(priority=CasePriority.URGENT, reason=str(intent))
@@ -255,12 +256,14 @@ def receive_inbound(
             )
             if intent in (Intent.HELP, Intent.URGENT):
                 reply_intent = intent
-        inbound_id = session.execute(
-            insert(_INBOUND).values(
-                provider_sid=sid, contact_id=contact.id, to_number=to_number, body=body, intent=intent,
-                outbound_id=outbound_id, campaign_id=campaign_id, case_id=case_id, received_at=now,
+        inbound_id = inserted_id(
+            session.execute(
+                insert(_INBOUND).values(
+                    provider_sid=sid, contact_id=contact.id, to_number=to_number, body=body, intent=intent,
+                    outbound_id=outbound_id, campaign_id=campaign_id, case_id=case_id, received_at=now,
+                )
             )
-        ).inserted_primary_key[0]
+        )
         if reply_intent is not None:
             reply, message_id, language, version = auto_reply_text(
                 session, intent=reply_intent, language=contact.language, settings=settings,

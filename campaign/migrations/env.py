@@ -13,7 +13,9 @@ config = context.config
 def run_migrations() -> None:
     engine = config.attributes.get("engine")
     if engine is None:  # plain `alembic` invocation: build from the URL
-        engine = create_engine(config.get_main_option("sqlalchemy.url"))
+        url = config.get_main_option("sqlalchemy.url")
+        assert url, "alembic needs sqlalchemy.url (campaign init sets it)"
+        engine = create_engine(url)
     with engine.connect() as connection:
         context.configure(
             connection=connection,

@@ -85,7 +85,7 @@ class WebState:
         return await asyncio.get_running_loop().run_in_executor(self._writer, work)
 
     @property
-    def provider(self):  # type: ignore[no-untyped-def]
+    def provider(self):
         """The SMS provider for hotline replies (one per process, as providers/ asks)."""
         if self._provider is None:
             from campaign.providers import get_provider
@@ -174,7 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _optional_router(module_name: str):  # type: ignore[no-untyped-def]
+def _optional_router(module_name: str):
     """The `router` of an optional area's web module, or None when the area has none yet."""
     try:
         module = importlib.import_module(module_name)

@@ -79,7 +79,7 @@ def daily_series(
     start = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     labels = [(start + timedelta(days=i)).date().isoformat() for i in range(days)]
 
-    def per_day(column, *conditions) -> list[int]:  # type: ignore[no-untyped-def]
+    def per_day(column, *conditions) -> list[int]:
         day = func.date(column)
         rows = session.execute(select(day, func.count()).where(column >= start, *conditions).group_by(day))
         counts = {str(d)[:10]: n for d, n in rows}

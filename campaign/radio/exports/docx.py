@@ -46,7 +46,7 @@ def write_docx(export: RadioExport, path: Path, *, page_size: str = "a4") -> Pat
         document.add_heading(f"{export.campaign_name}: pauta de radio", level=1)
         document.add_paragraph(f"{st['name']}" + (f" · {st['frequency']}" if st.get("frequency") else ""))
         document.add_paragraph(
-            f"Idiomas: {', '.join(map(str, st.get('languages') or []))}"
+            f"Idiomas: {', '.join(map(str, _languages(st)))}"
             + (f" · Contacto: {st['contact_person']}" if st.get("contact_person") else "")
             + f" · Horas en {export.timezone}"
         )
@@ -91,3 +91,8 @@ def write_docx(export: RadioExport, path: Path, *, page_size: str = "a4") -> Pat
         document.add_paragraph().add_run("FIN DEL SPOT").bold = True
     document.save(str(path))
     return path
+
+
+def _languages(station: dict[str, object]) -> list[object]:
+    value = station.get("languages")
+    return list(value) if isinstance(value, list | tuple) else []

@@ -78,7 +78,7 @@ def _cover(export: RadioExport, index: int, styles: dict[str, ParagraphStyle]) -
         _p(f"{export.campaign_name}: pauta de radio", styles["title"]),
         _p(f"{st['name']}" + (f" · {st['frequency']}" if st.get("frequency") else ""), styles["subtitle"]),
         _p(
-            f"Idiomas: {', '.join(map(str, st.get('languages') or []))}"
+            f"Idiomas: {', '.join(map(str, _languages(st)))}"
             + (f" · Contacto: {st['contact_person']}" if st.get("contact_person") else "")
             + f" · Horas en {export.timezone}",
             styles["small"],
@@ -172,7 +172,7 @@ def write_pdf(export: RadioExport, path: Path, *, page_size: str = "a4") -> Path
         if number < len(export.spots) - 1:
             story.append(PageBreak())
 
-    def footer(canvas, doc) -> None:  # type: ignore[no-untyped-def]
+    def footer(canvas, doc) -> None:
         canvas.saveState()
         canvas.setFont(REGULAR, 8)
         canvas.drawString(18 * mm, 10 * mm, f"{export.campaign_slug} · radio")
@@ -191,3 +191,8 @@ def write_pdf(export: RadioExport, path: Path, *, page_size: str = "a4") -> Path
     )
     document.build(story, onFirstPage=footer, onLaterPages=footer)
     return path
+
+
+def _languages(station: dict[str, object]) -> list[object]:
+    value = station.get("languages")
+    return list(value) if isinstance(value, list | tuple) else []

@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 from openpyxl import Workbook
+from openpyxl.worksheet.worksheet import Worksheet
 
 from campaign.radio.exports.data import RadioExport
 
@@ -42,6 +43,7 @@ def write_xlsx(export: RadioExport, path: Path) -> Path:
     """Writes the traffic log as one XLSX sheet with a frozen header row."""
     workbook = Workbook()
     sheet = workbook.active
+    assert isinstance(sheet, Worksheet)  # a new workbook starts with one worksheet
     sheet.title = "traffic"
     sheet.append(list(COLUMNS))
     for row in traffic_rows(export):

@@ -86,19 +86,27 @@ def find_contact(session: Session, phone: str) -> Contact:
 
 
 def find_or_create_contact(session: Session, phone: str, *, now: datetime) -> Contact:
-    """The contact with this number, created (active, no consent yet) when unknown. Flushes."""
+    """The contact with this number, created (active, no consent yet) when unknown. Flushes.
+
+    Safe when several transactions meet the same new number at once (three messages from a new
+    phone, two web workers): the insert is an upsert that skips an existing number, so every one
+    of them gets the same contact and none fails on the unique phone.
+    """
     from audiences.phones import timezone_for
+    from campaign.core.db import insert_for
 
     number = normalize_phone(phone)
-    contact = session.scalar(select(Contact).where(Contact.phone == number.e164))
+    query = select(Contact).where(Contact.phone == number.e164)
+    contact = session.scalar(query)
     if contact is None:
-        contact = Contact(
-            phone=number.e164,
-            country=number.country,
-            timezone=timezone_for(number.e164),
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(contact)
         session.flush()
+        session.execute(
+            insert_for(session, Contact)
+            .values(
+                phone=number.e164, country=number.country, timezone=timezone_for(number.e164),
+                created_at=now, updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["phone"])
+        )
+        contact = session.scalars(query).one()  # ours, or the one another transaction committed
     return contact

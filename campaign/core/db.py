@@ -124,6 +124,16 @@ def sqlite_timestamp(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def insert_for(session: Session, table: Any) -> Any:
+    """An INSERT on `table` (model or Table) in the bound dialect, so that `.on_conflict_do_nothing`
+    / `.on_conflict_do_update` (upserts) are available on PostgreSQL and SQLite alike."""
+    if is_postgres(session):
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
 def bulk_insert(
     session: Session,
     table: str,

@@ -19,6 +19,7 @@ from audiences.models import Contact, ContactStatus
 from campaign.blasts.models import Campaign, Outbound, OutboundStatus
 from campaign.core.audit import record_audit
 from campaign.core.errors import Invalid, InvalidTransition, NotFound
+from campaign.core.i18n import _
 from campaign.hotline.models import CASE_TRANSITIONS, Case, CaseNote, CasePriority, CaseStatus, Inbound, User
 from messages.models import Message
 
@@ -294,6 +295,15 @@ def set_status(session: Session, *, case_id: int, status: str, user: User, now: 
         raise Invalid("status", f"{status!r} is not one of {choices}") from None
     found = get_case(session, case_id)
     before = str(found.status)
+    if target == CaseStatus.OPEN and before == CaseStatus.RESOLVED:
+        other = session.scalar(
+            select(Case.id).where(
+                Case.contact_id == found.contact_id, Case.id != found.id,
+                Case.status.in_((CaseStatus.NEW, CaseStatus.OPEN)),
+            )
+        )
+        if other is not None:  # one open case per contact (uq_cases_open_contact)
+            raise Invalid("status", _("the contact already has open case %(id)d: continue there", id=other))
     _transition(found, target)
     found.resolved_at = now if target == CaseStatus.RESOLVED else None
     if target == CaseStatus.RESOLVED:

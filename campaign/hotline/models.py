@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from campaign.core.db import Base, utcnow
@@ -60,14 +60,26 @@ class CasePriority(enum.StrEnum):
     URGENT = "urgent"
 
 
+# A case is open while new or open; the partial unique index below keeps one per contact.
+OPEN_CASE_WHERE = "status IN ('new', 'open')"
+
+
 class Case(Base):
-    """A hotline case for one contact; urgent ones come first in the inbox."""
+    """A hotline case for one contact; urgent ones come first in the inbox.
+
+    At most one open (new or open) case per contact, held by the partial unique index
+    `uq_cases_open_contact`: messages arriving at once from one number all land on one case.
+    """
 
     __tablename__ = "cases"
     __table_args__ = (
         Index("ix_cases_status_priority", "status", "priority", "waiting_since"),
         # eligibility (invariant 2) asks "has this contact an open case?" once per contact planned
         Index("ix_cases_contact_status", "contact_id", "status"),
+        Index(
+            "uq_cases_open_contact", "contact_id", unique=True,
+            postgresql_where=text(OPEN_CASE_WHERE), sqlite_where=text(OPEN_CASE_WHERE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

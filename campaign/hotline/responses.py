@@ -26,14 +26,15 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import case as sql_case
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from audiences.models import Contact, ContactStatus
 from campaign.blasts.models import Outbound, OutboundStatus
 from campaign.core.config import Settings
-from campaign.core.db import inserted_id
+from campaign.core.db import insert_for, inserted_id
 from campaign.core.errors import Invalid
 from campaign.hotline.intents import KeywordTable, classify_detail, compile_catalogue
 from campaign.hotline.models import Case, CasePriority, CaseStatus, Inbound, Intent
@@ -124,35 +125,29 @@ def open_or_update_case(
     session: Session, *, contact: Contact, intent: Intent, campaign_id: int | None, now: datetime
 ) -> int:
     """Id of the contact's open case (new/open), created when there is none; urgent raises its
-    priority; `waiting_since` keeps the oldest unanswered message's time. Core statements (this is
-    the webhook's hot path): at most one SELECT and one INSERT or UPDATE."""
-    row = session.execute(
-        select(Case.id, Case.priority, Case.waiting_since, Case.campaign_id)
-        .where(Case.contact_id == contact.id, Case.status.in_(OPEN_STATUSES))
-        .order_by(Case.opened_at.desc(), Case.id.desc())
-        .limit(1)
-    ).first()
+    priority; `waiting_since` keeps the oldest unanswered message's time. One upsert on the
+    partial unique index of open cases (one per contact), so messages arriving at once from one
+    number share one case: the hot path of the webhook, and safe under concurrency."""
     urgent = intent == Intent.URGENT
-    if row is None:
-        result = session.execute(
-            insert(_CASES).values(
-                contact_id=contact.id, status=CaseStatus.NEW,
-                priority=CasePriority.URGENT if urgent else CasePriority.NORMAL,
-                reason=str(intent), language=contact.language, campaign_id=campaign_id,
-                waiting_since=now, opened_at=now, updated_at=now,
-            )
-        )
-        return inserted_id(result)
-    changes: dict[str, Any] = {}
-    if urgent and row.priority != CasePriority.URGENT:
-        changes.update(priority=CasePriority.URGENT, reason=str(intent))
-    if row.waiting_since is None:
-        changes["waiting_since"] = now
-    if row.campaign_id is None and campaign_id is not None:
-        changes["campaign_id"] = campaign_id
-    if changes:
-        session.execute(update(_CASES).where(_CASES.c.id == row.id).values(**changes, updated_at=now))
-    return int(row.id)
+    statement = insert_for(session, _CASES).values(
+        contact_id=contact.id, status=CaseStatus.NEW,
+        priority=CasePriority.URGENT if urgent else CasePriority.NORMAL,
+        reason=str(intent), language=contact.language, campaign_id=campaign_id,
+        waiting_since=now, opened_at=now, updated_at=now,
+    )
+    changes: dict[str, Any] = {
+        "waiting_since": func.coalesce(_CASES.c.waiting_since, statement.excluded.waiting_since),
+        "campaign_id": func.coalesce(_CASES.c.campaign_id, statement.excluded.campaign_id),
+        "updated_at": statement.excluded.updated_at,
+    }
+    if urgent:
+        already = _CASES.c.priority == CasePriority.URGENT
+        changes["reason"] = sql_case((already, _CASES.c.reason), else_=statement.excluded.reason)
+        changes["priority"] = statement.excluded.priority
+    statement = statement.on_conflict_do_update(
+        index_elements=[_CASES.c.contact_id], index_where=_CASES.c.status.in_(OPEN_STATUSES), set_=changes
+    ).returning(_CASES.c.id)
+    return int(session.execute(statement).scalar_one())
 
 
 def auto_reply_text(

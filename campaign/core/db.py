@@ -127,11 +127,9 @@ def sqlite_timestamp(value: datetime | None) -> str | None:
 def insert_for(session: Session, table: Any) -> Any:
     """An INSERT on `table` (model or Table) in the bound dialect, so that `.on_conflict_do_nothing`
     / `.on_conflict_do_update` (upserts) are available on PostgreSQL and SQLite alike."""
-    if is_postgres(session):
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert(table) if is_postgres(session) else sqlite.insert(table)
 
 
 def bulk_insert(

@@ -283,10 +283,13 @@ def report_command(
     slug: str,
     format: str = typer.Option("table", "--format", help="table, csv, xlsx or json."),
     out: Path = OUT_OPTION,
+    json_output: bool = JSON_OPTION,
 ) -> None:
     """Results per step x segment x language: planned, sent, delivered, failed, replies, cost."""
     from campaign.blasts.reports import campaign_report, write_report
 
+    if json_output:
+        format = "json"
     if format not in ("table", "csv", "xlsx", "json"):
         raise Invalid("--format", f"{format!r} is not one of table, csv, xlsx, json")
     if format == "xlsx" and out is None:

@@ -1,26 +1,34 @@
-"""Campaign results with pandas: per step x segment x language, from the outbound and inbound rows.
+"""Campaign results: per step x segment x language, from grouped counts of outbound and inbound rows.
 
-Columns: planned (rows meant to be sent), sent (accepted by the provider), delivered, failed
-(failed or undelivered) with counts by error code, skipped with counts by reason, pending,
-expired/cancelled, replies (inbound messages attributed to an outbound of the campaign, via
-Inbound.outbound_id), opt-outs, help requests (help or urgent), reply rate (replies / sent) and
-cost in segments (segments of sent messages) with its estimated price.
+One function, `campaign_report`, computes the figures every surface shows: `campaign report`
+(table, csv, xlsx, json), the web dashboard's funnel and campaign list, and the demo's check.
+
+Definitions (each used once, here): planned = rows meant to be sent (not skipped); sent =
+accepted by the provider (status sent/delivered/undelivered, or a send time recorded before a
+later failure); delivered; failed (failed or undelivered) with counts by error code; skipped
+with counts by reason; pending; expired; cancelled; replies = inbound messages attributed to an
+outbound of the campaign (Inbound.outbound_id); opt-outs and help requests (help or urgent) among
+them; reply rate = replies / sent; segments of sent messages and their estimated price.
+
+The database does the counting (two GROUP BY queries, whatever the campaign's size); pandas
+only shapes the few grouped rows into the report table.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from campaign.blasts.campaigns import get_campaign
-from campaign.blasts.models import Outbound, OutboundStatus, Step
+from campaign.blasts.models import Campaign, Outbound, OutboundStatus, Step
+from campaign.core.config import Settings
 from campaign.hotline.models import Inbound, Intent
 
 KEYS = ["step", "segment", "language"]
@@ -50,7 +58,8 @@ COLUMNS = [
 
 @dataclass
 class CampaignReport:
-    """The report of one campaign: one row per step x segment x language, and the totals."""
+    """The report of one campaign: one row per step x segment x language, the totals, and the
+    whole campaign's counts by status, failure code and skip reason."""
 
     slug: str
     name: str
@@ -58,6 +67,7 @@ class CampaignReport:
     currency: str
     rows: pd.DataFrame
     totals: dict[str, Any]
+    breakdown: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +77,7 @@ class CampaignReport:
             "currency": self.currency,
             "rows": json.loads(self.rows.to_json(orient="records")),
             "totals": self.totals,
+            "breakdown": self.breakdown,
         }
 
 
@@ -85,127 +96,155 @@ COUNT_COLUMNS = (
     "help_requests",
     "segments",
 )
+HELP_INTENTS = (Intent.HELP.value, Intent.URGENT.value)
 
-def _by_code(values: pd.Series) -> str:
-    counts = values.dropna().astype(str).value_counts()
-    return " ".join(f"{code}:{n}" for code, n in sorted(counts.items()))
+
+def _price(campaign: Campaign, price_per_segment: float | None, settings: Settings) -> float:
+    if price_per_segment is not None:
+        return price_per_segment
+    if campaign.price_per_segment is not None:
+        return campaign.price_per_segment
+    return settings.price_per_segment
 
 
 def campaign_report(
-    session: Session, slug: str, *, price_per_segment: float | None = None, currency: str | None = None
+    session: Session,
+    slug: str,
+    *,
+    price_per_segment: float | None = None,
+    currency: str | None = None,
+    settings: Settings | None = None,
 ) -> CampaignReport:
     """Builds the report from the database (reads only). Raises NotFound for an unknown slug."""
     from campaign.core.config import get_settings
 
-    settings = get_settings()
+    settings = settings or get_settings()
     campaign = get_campaign(session, slug)
-    price = (
-        price_per_segment
-        if price_per_segment is not None
-        else (
-            campaign.price_per_segment
-            if campaign.price_per_segment is not None
-            else settings.price_per_segment
-        )
-    )
-    outbound = pd.DataFrame(
-        session.execute(
-            select(
-                Outbound.id,
-                Step.key.label("step"),
-                Step.segment_slug,
-                Step.query,
-                Outbound.language,
-                Outbound.status,
-                Outbound.error_code,
-                Outbound.skip_reason,
-                Outbound.segments,
-                Outbound.sent_at,
-            )
-            .join(Step, Step.id == Outbound.step_id)
-            .where(Outbound.campaign_id == campaign.id)
-        ).all(),
-        columns=[
-            "id",
-            "step",
-            "segment_slug",
-            "query",
-            "language",
-            "status",
-            "error_code",
-            "skip_reason",
-            "segments",
-            "sent_at",
-        ],
-    )
-    inbound = pd.DataFrame(
-        session.execute(
-            select(Inbound.outbound_id, Inbound.intent)
-            .join(Outbound, Outbound.id == Inbound.outbound_id)
-            .where(Outbound.campaign_id == campaign.id)
-        ).all(),
-        columns=["id", "intent"],
-    )
-    rows = _aggregate(outbound, inbound, price)
-    totals = _totals(rows, price)
+    price = _price(campaign, price_per_segment, settings)
+    rows, breakdown = _grouped_counts(session, campaign.id)
+    frame = _frame(rows, price)
     return CampaignReport(
-        campaign.slug, campaign.name, str(campaign.status), currency or settings.price_currency, rows, totals
+        campaign.slug,
+        campaign.name,
+        str(campaign.status),
+        currency or settings.price_currency,
+        frame,
+        _totals(frame, price),
+        breakdown,
     )
 
 
-def _aggregate(outbound: pd.DataFrame, inbound: pd.DataFrame, price: float) -> pd.DataFrame:
-    if outbound.empty:
+def _key(
+    step: str | None, segment_slug: str | None, query: str | None, language: str | None
+) -> tuple[str, str, str]:
+    return (step or "-", segment_slug or query or "", language or "-")
+
+
+def _grouped_counts(
+    session: Session, campaign_id: int
+) -> tuple[dict[tuple[str, str, str], dict[str, Any]], dict[str, dict[str, int]]]:
+    """Per (step, segment, language): the counts of COUNT_COLUMNS and the failure codes and skip
+    reasons; plus the campaign's counts by status, failure code and skip reason."""
+    was_sent = or_(Outbound.status.in_([s.value for s in SENT]), Outbound.sent_at.is_not(None))
+    groups = (
+        Step.key,
+        Step.segment_slug,
+        Step.query,
+        Outbound.language,
+        Outbound.status,
+        Outbound.error_code,
+        Outbound.skip_reason,
+    )
+    outbound = session.execute(
+        select(
+            *groups,
+            func.count(),
+            func.sum(case((was_sent, 1), else_=0)),
+            func.sum(case((was_sent, Outbound.segments), else_=0)),
+        )
+        .outerjoin(Step, Step.id == Outbound.step_id)
+        .where(Outbound.campaign_id == campaign_id)
+        .group_by(*groups)
+    ).all()
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    breakdown: dict[str, dict[str, int]] = {"by_status": {}, "failed_by_code": {}, "skipped_by_reason": {}}
+
+    def row(key: tuple[str, str, str]) -> dict[str, Any]:
+        if key not in rows:
+            rows[key] = {**dict.fromkeys(COUNT_COLUMNS, 0), "failed_by_code": {}, "skipped_by_reason": {}}
+        return rows[key]
+
+    for step, segment_slug, query, language, status, code, reason, n, sent, segments in outbound:
+        r = row(_key(step, segment_slug, query, language))
+        n, status = int(n), str(status)
+        r["sent"] += int(sent or 0)
+        r["segments"] += int(segments or 0)
+        _add(breakdown["by_status"], status, n)
+        if status == OutboundStatus.SKIPPED:
+            r["skipped"] += n
+            _add(r["skipped_by_reason"], reason or "-", n)
+            _add(breakdown["skipped_by_reason"], reason or "-", n)
+            continue
+        r["planned"] += n
+        if status == OutboundStatus.DELIVERED:
+            r["delivered"] += n
+        if status in FAILED:
+            r["failed"] += n
+            _add(r["failed_by_code"], code or "-", n)
+            _add(breakdown["failed_by_code"], code or "-", n)
+        if status in PENDING:
+            r["pending"] += n
+        if status == OutboundStatus.EXPIRED:
+            r["expired"] += n
+        if status == OutboundStatus.CANCELLED:
+            r["cancelled"] += n
+    inbound = session.execute(
+        select(Step.key, Step.segment_slug, Step.query, Outbound.language, Inbound.intent, func.count())
+        .join(Outbound, Outbound.id == Inbound.outbound_id)
+        .outerjoin(Step, Step.id == Outbound.step_id)
+        .where(Outbound.campaign_id == campaign_id)
+        .group_by(Step.key, Step.segment_slug, Step.query, Outbound.language, Inbound.intent)
+    ).all()
+    for step, segment_slug, query, language, intent, n in inbound:
+        r = row(_key(step, segment_slug, query, language))
+        r["replies"] += int(n)
+        if str(intent) == Intent.OPT_OUT:
+            r["opt_outs"] += int(n)
+        if str(intent) in HELP_INTENTS:
+            r["help_requests"] += int(n)
+    for counts in breakdown.values():
+        ordered = sorted(counts.items())
+        counts.clear()
+        counts.update(ordered)
+    return rows, breakdown
+
+
+def _add(counts: dict[str, int], key: str, n: int) -> None:
+    counts[key] = counts.get(key, 0) + n
+
+
+def _by_code(counts: dict[str, int]) -> str:
+    return " ".join(f"{code}:{n}" for code, n in sorted(counts.items()))
+
+
+def _frame(rows: dict[tuple[str, str, str], dict[str, Any]], price: float) -> pd.DataFrame:
+    if not rows:
         return pd.DataFrame(columns=COLUMNS)
-    df = outbound.copy()
-    df["segment"] = df["segment_slug"].fillna(df["query"]).fillna("")
-    df["language"] = df["language"].fillna("-")
-    status = df["status"].astype(str)
-    # Sent = accepted by the provider: a row that failed after acceptance (callback) was sent too.
-    df["is_sent"] = status.isin([s.value for s in SENT]) | df["sent_at"].notna()
-    df["is_planned"] = status != OutboundStatus.SKIPPED.value
-    df["is_delivered"] = status == OutboundStatus.DELIVERED.value
-    df["is_failed"] = status.isin([s.value for s in FAILED])
-    df["is_skipped"] = status == OutboundStatus.SKIPPED.value
-    df["is_pending"] = status.isin([s.value for s in PENDING])
-    df["is_expired"] = status == OutboundStatus.EXPIRED.value
-    df["is_cancelled"] = status == OutboundStatus.CANCELLED.value
-    df["sent_segments"] = df["segments"].where(df["is_sent"], 0)
-    intents = inbound.groupby("id")["intent"].agg(list) if not inbound.empty else pd.Series(dtype=object)
-    df["replies"] = df["id"].map(intents.map(len)).fillna(0).astype(int)
-    df["opt_outs"] = df["id"].map(intents.map(lambda v: v.count(Intent.OPT_OUT.value))).fillna(0).astype(int)
-    df["help_requests"] = (
-        df["id"]
-        .map(intents.map(lambda v: v.count(Intent.HELP.value) + v.count(Intent.URGENT.value)))
-        .fillna(0)
-        .astype(int)
-    )
-    grouped = df.groupby(KEYS, sort=True)
-    out = pd.DataFrame(
-        {
-            "planned": grouped["is_planned"].sum(),
-            "sent": grouped["is_sent"].sum(),
-            "delivered": grouped["is_delivered"].sum(),
-            "failed": grouped["is_failed"].sum(),
-            "failed_by_code": grouped.apply(  # type: ignore[call-overload]  # stubs lack include_groups
-                lambda g: _by_code(g.loc[g["is_failed"], "error_code"]), include_groups=False
-            ),
-            "skipped": grouped["is_skipped"].sum(),
-            "skipped_by_reason": grouped.apply(  # type: ignore[call-overload]  # stubs lack include_groups
-                lambda g: _by_code(g.loc[g["is_skipped"], "skip_reason"]), include_groups=False
-            ),
-            "pending": grouped["is_pending"].sum(),
-            "expired": grouped["is_expired"].sum(),
-            "cancelled": grouped["is_cancelled"].sum(),
-            "replies": grouped["replies"].sum(),
-            "opt_outs": grouped["opt_outs"].sum(),
-            "help_requests": grouped["help_requests"].sum(),
-            "segments": grouped["sent_segments"].sum(),
-        }
-    ).reset_index()
+    records = []
+    for (step, segment, language), counts in sorted(rows.items()):
+        records.append(
+            {
+                "step": step,
+                "segment": segment,
+                "language": language,
+                **{c: int(counts[c]) for c in COUNT_COLUMNS},
+                "failed_by_code": _by_code(counts["failed_by_code"]),
+                "skipped_by_reason": _by_code(counts["skipped_by_reason"]),
+            }
+        )
+    out = pd.DataFrame.from_records(records)
     out["reply_rate"] = (out["replies"] / out["sent"].where(out["sent"] > 0)).fillna(0.0).round(4)
     out["estimated_cost"] = (out["segments"] * price).round(2)
-    for column in COUNT_COLUMNS:
-        out[column] = out[column].astype(int)
     return out[COLUMNS]
 
 

@@ -10,12 +10,20 @@ PALETTE = ("#1f6f8b", "#2e8b57", "#c0392b", "#8e44ad", "#d35400")
 
 
 def line_chart(
-    days: Sequence[str], series: Mapping[str, Sequence[int]], *, width: int = 720, height: int = 240
+    days: Sequence[str],
+    series: Mapping[str, Sequence[int]],
+    *,
+    labels: Mapping[str, str] | None = None,
+    width: int = 720,
+    height: int = 240,
 ) -> Markup:
     """An accessible SVG line chart: one line per series over `days` (labels), with a legend.
 
-    Every label is escaped; returns Markup safe to insert in an autoescaped template.
+    `series` is keyed by a stable name (kept in `data-series` for scripts and tests); `labels`
+    gives the words shown for each. Every label is escaped; returns Markup safe to insert in an
+    autoescaped template.
     """
+    labels = labels or {}
     left, right, top, bottom = 44, 12, 16, 46
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max([1, *(v for values in series.values() for v in values)])
@@ -27,9 +35,10 @@ def line_chart(
     def y(v: int) -> float:
         return top + plot_h - plot_h * v / peak
 
+    title = ", ".join(labels.get(k, k) for k in series)
     parts = [
         f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="100%" '
-        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(", ".join(series))} por día</title>',
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>',
         f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#999"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#999"/>',
         f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" font-size="11">{peak}</text>',
@@ -42,14 +51,16 @@ def line_chart(
                 f'<text x="{x(i):.1f}" y="{top + plot_h + 16}" text-anchor="middle" font-size="10">'
                 f"{escape(day[5:])}</text>"
             )
-    for k, (name, values) in enumerate(series.items()):
+    for k, (key, values) in enumerate(series.items()):
+        name = labels.get(key, key)
         color = PALETTE[k % len(PALETTE)]
         points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
         if points:
             parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{points}"/>')
             for i, v in enumerate(values):
                 parts.append(
-                    f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5" fill="{color}">'
+                    f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5" fill="{color}" '
+                    f'data-series="{escape(key)}" data-day="{escape(days[i])}" data-value="{v}">'
                     f"<title>{escape(name)} {escape(days[i])}: {v}</title></circle>"
                 )
         lx = left + k * 140

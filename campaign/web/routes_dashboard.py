@@ -12,6 +12,7 @@ from campaign.blasts.models import Campaign
 from campaign.core.audit import AuditEvent
 from campaign.core.db import unit_of_work, utcnow
 from campaign.core.errors import Invalid, NotFound
+from campaign.core.i18n import _
 from campaign.core.languages import build_registry
 from campaign.hotline.models import Role, User
 from campaign.web import stats
@@ -29,7 +30,7 @@ admin = require_role(Role.ADMIN)
 @router.get("/campaigns")
 def campaigns_page(request: Request, *, user: Annotated[User, Depends(manager)]) -> Response:
     with unit_of_work(request.app.state.web.engine) as session:
-        rows = stats.campaign_rows(session)
+        rows = stats.campaign_rows(session, settings=request.app.state.web.settings)
     context = {"user": user, "rows": rows, "flashes": pop_flash(request)}
     return templates.TemplateResponse(request, "campaigns.html", context)
 
@@ -40,14 +41,18 @@ def campaign_page(request: Request, *, slug: str, user: Annotated[User, Depends(
         campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
         if campaign is None:
             raise NotFound(f"campaign {slug!r} not found")
-        funnel = stats.funnel(session, campaign.id)
-        days, series = stats.daily_series(session, campaign.id, now=utcnow())
+        report, activity = stats.campaign_summary(
+            session, campaign, now=utcnow(), settings=request.app.state.web.settings
+        )
         steps = [(s.key, s.channel, s.segment_slug or s.query or "", s.message_id) for s in campaign.steps]
+    names = {"sent": _("sent"), "delivered": _("delivered"), "replies": _("replies")}
     context = {
         "user": user,
         "campaign": campaign,
-        "funnel": funnel,
-        "chart": line_chart(days, series),
+        "totals": report.totals,
+        "breakdown": report.breakdown,
+        "activity": activity,
+        "chart": line_chart(activity.days, activity.series, labels=names),
         "steps": steps,
         "flashes": pop_flash(request),
     }

@@ -63,7 +63,8 @@ class ConsentKind(enum.StrEnum):
 
 
 class ConsentEvent(Base):
-    """Every opt-in and opt-out, with how it happened (keyword and channel); never deleted."""
+    """Every opt-in and opt-out, with how it happened (keyword, channel, source, who recorded it);
+    never deleted. An import that brings consent writes one opt_in event per contact."""
 
     __tablename__ = "consent_events"
 
@@ -73,6 +74,8 @@ class ConsentEvent(Base):
     channel: Mapped[str] = mapped_column(String(20))  # sms, import, cli, web, provider
     keyword: Mapped[str | None] = mapped_column(String(80))
     source: Mapped[str | None] = mapped_column(String(200))
+    # Who recorded it when a person did (the user who imported a file); None for the contact's own SMS.
+    recorded_by: Mapped[str | None] = mapped_column(String(80))
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
     contact: Mapped[Contact] = relationship(back_populates="consent_events")

@@ -189,6 +189,7 @@ def _run(
     from campaign.blasts.lifecycle import launch
     from campaign.blasts.preview import preview_campaign
     from campaign.blasts.reports import campaign_report, print_report
+    from campaign.blasts.rules import rules_from
     from campaign.blasts.scheduling import tick
     from campaign.core.audit import record_audit
     from campaign.providers import get_provider
@@ -214,7 +215,9 @@ def _run(
     stations = _load_stations(engine)
     say(f"[bold]4.[/bold] {stations} sample radio stations loaded (synthetic examples).")
     with unit_of_work(engine) as session:
-        campaign, _ = create_from_file(session, CAMPAIGN_FILE, now=now, default_timezone=settings.timezone)
+        campaign, _ = create_from_file(
+            session, CAMPAIGN_FILE, now=now, default_timezone=settings.timezone, rules=rules_from(settings)
+        )
         slug, campaign_id = campaign.slug, campaign.id
         preview = preview_campaign(session, slug, now=now, settings=settings)
     for step in preview["steps"]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from campaign.blasts.rules import DeploymentRules, check_recurrence, check_window
 from campaign.blasts.schedules import parse_local_datetime, validate_rrule
 from campaign.blasts.windows import normalize_weekend, parse_hhmm, zone
 from campaign.core.errors import Invalid
@@ -33,6 +34,7 @@ CAMPAIGN_KEYS = {
     "steps",
     "description",
 }
+PACING_KEYS = {"max_per_hour", "discreet_min_days"}
 STEP_KEYS = {
     "id",
     "channel",
@@ -52,7 +54,7 @@ STEP_KEYS = {
     "stations",
     "name",
 }
-def load_campaign_file(path: str | Path) -> dict[str, Any]:
+def load_campaign_file(path: str | Path, *, rules: DeploymentRules | None = None) -> dict[str, Any]:
     """Reads and validates a campaign file; returns the normalized spec (see `parse_campaign`)."""
     file = Path(path)
     try:
@@ -65,7 +67,7 @@ def load_campaign_file(path: str | Path) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise Invalid(file.name, f"not valid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
-    return parse_campaign(data)
+    return parse_campaign(data, rules=rules)
 
 
 def _require(data: Mapping[str, Any], key: str, field: str) -> Any:
@@ -106,12 +108,17 @@ def _mapping(value: Any, field: str) -> dict[str, Any]:
     return {str(k): v for k, v in value.items()}
 
 
-def parse_campaign(data: Any, *, default_timezone: str = "America/Guatemala") -> dict[str, Any]:
+def parse_campaign(
+    data: Any, *, default_timezone: str = "America/Guatemala", rules: DeploymentRules | None = None
+) -> dict[str, Any]:
     """Validates a campaign document (already parsed YAML) and normalizes it. Pure.
 
     Raises Invalid naming the field: `slug`, `send_window.start`, `steps[1].rrule`, ...
+    `rules` are the deployment's (campaign/blasts/rules.py; default: the shipped ones): the send
+    window must stay out of the quiet hours, SMS steps may not recur more often than allowed.
     The result keeps schedule times as aware UTC datetimes.
     """
+    rules = rules or DeploymentRules()
     if not isinstance(data, Mapping):
         raise Invalid("campaign", "the file must be a mapping with slug, name and steps")
     _unknown_keys(data, CAMPAIGN_KEYS, "")
@@ -124,23 +131,30 @@ def parse_campaign(data: Any, *, default_timezone: str = "America/Guatemala") ->
     except Invalid as exc:
         raise Invalid("timezone", exc.reason) from None
     window = _mapping(data.get("send_window"), "send_window")
-    start = parse_hhmm(window.get("start", "08:00"), "send_window.start")
-    end = parse_hhmm(window.get("end", "20:00"), "send_window.end")
+    start = parse_hhmm(window.get("start", rules.default_window[0]), "send_window.start")
+    end = parse_hhmm(window.get("end", rules.default_window[1]), "send_window.end")
     if not start < end:
         raise Invalid("send_window", "start must be before end (nothing is sent at night)")
     weekend_raw = window.get("weekend", data.get("weekend"))
     weekend = normalize_weekend(_mapping(weekend_raw, "send_window.weekend"), "send_window.weekend")
+    check_window(start, end, weekend, rules, field="send_window")
     pacing = _mapping(data.get("pacing"), "pacing")
+    _unknown_keys(pacing, PACING_KEYS, "pacing.")
     max_per_hour = pacing.get("max_per_hour")
     if max_per_hour is not None:
         max_per_hour = _positive_int(max_per_hour, "pacing.max_per_hour")
+    discreet_days = pacing.get("discreet_min_days")
+    if discreet_days is not None and (
+        isinstance(discreet_days, bool) or not isinstance(discreet_days, int) or discreet_days < 0
+    ):
+        raise Invalid("pacing.discreet_min_days", f"{discreet_days!r} is not a whole number of days >= 0")
     price = data.get("price_per_segment")
     if price is not None and (not isinstance(price, int | float) or price < 0):
         raise Invalid("price_per_segment", f"{price!r} is not a non-negative number")
     steps_raw = data.get("steps")
     if not isinstance(steps_raw, list) or not steps_raw:
         raise Invalid("steps", "give at least one step (a list)")
-    steps = [_parse_step(raw, i, tz) for i, raw in enumerate(steps_raw)]
+    steps = [_parse_step(raw, i, tz, rules) for i, raw in enumerate(steps_raw)]
     seen: set[str] = set()
     for i, step in enumerate(steps):
         if step["key"] in seen:
@@ -155,12 +169,13 @@ def parse_campaign(data: Any, *, default_timezone: str = "America/Guatemala") ->
         "weekend_window": weekend,
         "variables": _mapping(data.get("variables"), "variables"),
         "max_per_hour": max_per_hour,
+        "discreet_min_days": discreet_days,
         "price_per_segment": float(price) if price is not None else None,
         "steps": steps,
     }
 
 
-def _parse_step(raw: Any, index: int, tz: str) -> dict[str, Any]:
+def _parse_step(raw: Any, index: int, tz: str, rules: DeploymentRules) -> dict[str, Any]:
     p = f"steps[{index}]."
     if not isinstance(raw, Mapping):
         raise Invalid(f"steps[{index}]", "each step must be a mapping")
@@ -202,6 +217,9 @@ def _parse_step(raw: Any, index: int, tz: str) -> dict[str, Any]:
     elif kinds == ["rrule"]:
         step["rrule"] = validate_rrule(str(raw["rrule"]), p + "rrule")
         step["starts"] = parse_local_datetime(_require(raw, "starts", p + "starts"), tz, p + "starts")
+        if channel == "sms":
+            local_start = step["starts"].astimezone(zone(tz)).replace(tzinfo=None)
+            check_recurrence(step["rrule"], local_start, rules, field=p + "rrule")
     else:
         step["offset"] = _parse_offset(raw["offset"], p + "offset")
     if raw.get("starts") is not None and step["rrule"] is None:

@@ -27,6 +27,7 @@ from campaign.blasts.models import (
     OutboundStatus,
     Step,
 )
+from campaign.blasts.rules import DeploymentRules
 from campaign.core.errors import AppError, Invalid, InvalidTransition, NotFound
 
 EDITABLE_STATUSES = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED)
@@ -111,6 +112,7 @@ def save_campaign(session: Session, spec: dict[str, Any], *, now: datetime) -> t
         "weekend_window",
         "variables",
         "max_per_hour",
+        "discreet_min_days",
         "price_per_segment",
     ):
         setattr(campaign, field, spec[field])
@@ -175,9 +177,15 @@ def list_campaigns(session: Session) -> list[Campaign]:
 
 
 def create_from_file(
-    session: Session, path: str | Path, *, now: datetime, default_timezone: str = "America/Guatemala"
+    session: Session,
+    path: str | Path,
+    *,
+    now: datetime,
+    default_timezone: str = "America/Guatemala",
+    rules: DeploymentRules | None = None,
 ) -> tuple[Campaign, bool]:
-    """Loads, validates and saves a campaign file (create or update). Flushes."""
+    """Loads, validates and saves a campaign file (create or update) under the deployment's
+    `rules` (quiet hours, recurrence; default: the shipped ones). Flushes."""
     file = Path(path)
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
@@ -186,4 +194,5 @@ def create_from_file(
     except yaml.YAMLError:
         load_campaign_file(file)  # raises the located YAML error
         raise
-    return save_campaign(session, parse_campaign(data, default_timezone=default_timezone), now=now)
+    spec = parse_campaign(data, default_timezone=default_timezone, rules=rules)
+    return save_campaign(session, spec, now=now)

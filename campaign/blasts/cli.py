@@ -42,11 +42,16 @@ def create_command(
 ) -> None:
     """Create a campaign from a YAML file, or update it (while draft, scheduled or paused)."""
     from campaign.blasts.campaigns import create_from_file
+    from campaign.blasts.rules import rules_from
 
     settings = _settings()
     with session_scope(settings) as session:
         campaign, created = create_from_file(
-            session, path, now=parse_now(None), default_timezone=settings.timezone
+            session,
+            path,
+            now=parse_now(None),
+            default_timezone=settings.timezone,
+            rules=rules_from(settings),
         )
         result: dict[str, Any] = {
             "slug": campaign.slug,

@@ -76,6 +76,8 @@ class Campaign(Base):
     weekend_window: Mapped[dict[str, Any]] = mapped_column(default=dict)
     variables: Mapped[dict[str, Any]] = mapped_column(default=dict)
     max_per_hour: Mapped[int | None] = mapped_column()
+    # Days between two discreet messages to one contact; None = the deployment's default.
+    discreet_min_days: Mapped[int | None] = mapped_column()
     price_per_segment: Mapped[float | None] = mapped_column()
     spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from audiences.models import Contact
 from campaign.blasts.eligibility import blast_eligible
 from campaign.blasts.models import Campaign, Occurrence, OccurrenceStatus, Outbound, OutboundStatus, Step
+from campaign.blasts.rules import DeploymentRules, clamp_window, rules_from
 from campaign.blasts.schedules import offset_target_date
 from campaign.blasts.windows import PacedSlots, contact_timezone, next_allowed, zone
 from campaign.core.config import Settings
@@ -95,6 +96,7 @@ class StepPlan:
     available: dict[int, set[str]]
     context: dict[str, Any]
     uses_contact: bool
+    rules: DeploymentRules = field(default_factory=DeploymentRules)
     _cache: dict[tuple[int, str], tuple[str, str, int] | str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -157,7 +159,7 @@ def load_step_plan(session: Session, step: Step, *, settings: Settings) -> StepP
         defaults=settings.hotline_defaults, campaign=campaign.variables, step=step.variables
     )
     uses_contact = any(t.uses_contact for t in templates.values())
-    return StepPlan(campaign, step, templates, available, context, uses_contact)
+    return StepPlan(campaign, step, templates, available, context, uses_contact, rules_from(settings))
 
 
 # --- selection --------------------------------------------------------------------------------
@@ -199,21 +201,34 @@ def _offset_condition(
     session: Session, step: Step, occurrence: Occurrence | None, *, now: datetime
 ) -> ColumnElement[bool]:
     offset = step.offset or {}
+    days = int(offset.get("days", 0))
     tz = zone(step.campaign.timezone)
     scheduled = occurrence.scheduled_at if occurrence is not None else None
     fire_day = (scheduled or now).astimezone(tz).date()
-    target = offset_target_date(fire_day, int(offset.get("days", 0))).isoformat()
+    target = offset_target_date(fire_day, days).isoformat()
     value = Contact.custom[offset["field"]].as_string()
     already = exists(
         select(Outbound.id).where(Outbound.step_id == step.id, Outbound.contact_id == Contact.id)
     )
-    first = occurrence is None or not session.scalar(
-        select(func.count(Occurrence.id)).where(
-            Occurrence.step_id == step.id, Occurrence.scheduled_at < occurrence.scheduled_at
+    previous = None
+    if occurrence is not None:
+        previous = session.scalar(
+            select(Occurrence.scheduled_at)
+            .where(
+                Occurrence.step_id == step.id,
+                Occurrence.scheduled_at < occurrence.scheduled_at,
+                Occurrence.status == OccurrenceStatus.PLANNED,
+            )
+            .order_by(Occurrence.scheduled_at.desc())
+            .limit(1)
         )
-    )
-    # The first firing (at launch) catches up every date already past; later ones take their day.
-    return and_(value <= target if first else value == target, ~already)
+    # The first firing (at launch) catches up every date already past; a later one takes the dates
+    # since the previous planned firing: its own day, or every day missed while the scheduler was
+    # down (those firings collapsed into this one). Each contact still gets the step once.
+    if previous is None:
+        return and_(value <= target, ~already)
+    since = offset_target_date(previous.astimezone(tz).date(), days).isoformat()
+    return and_(value > since, value <= target, ~already)
 
 
 def _columns(uses_contact: bool) -> list[Any]:
@@ -248,9 +263,10 @@ def plan_rows(
     step, campaign = plan.step, plan.campaign
     condition = audience_condition(session, step, now=now, occurrence=occurrence)
     base = max(fires_at, now)
-    window: dict[str, Any] = dict(
-        start=campaign.window_start, end=campaign.window_end, weekend=campaign.weekend_window
+    start, end, weekend = clamp_window(
+        campaign.window_start, campaign.window_end, campaign.weekend_window, plan.rules
     )
+    window: dict[str, Any] = dict(start=start, end=end, weekend=weekend)
     slots = PacedSlots(
         _pacing_start(session, campaign, base), per_hour=campaign.max_per_hour, tz=campaign.timezone, **window
     )

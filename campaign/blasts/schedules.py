@@ -6,6 +6,9 @@ local time is then placed in the zone, so "every Monday 10:00" stays 10:00 local
 
 An occurrence whose time has already passed when the campaign is launched is not lost: all the
 past times collapse into ONE firing at launch (`fires_at` = launch time), and the preview says so.
+Likewise, times missed while the scheduler was down collapse into one firing (the latest time): a
+daily step after a four-day outage sends once, not four identical messages. An open-ended rule is
+only ever enumerated a bounded horizon ahead (`HORIZON`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from campaign.blasts.windows import parse_hhmm, zone
 from campaign.core.errors import Invalid
 
 MAX_EXPANSION = 10_000  # occurrences enumerated at most for one step (guards unbounded rules)
+HORIZON = timedelta(days=90)  # how far ahead an open-ended rule is enumerated (previews, radio)
 
 
 @dataclass(frozen=True)
@@ -49,10 +53,13 @@ class Schedule:
 
 @dataclass(frozen=True)
 class DueOccurrence:
-    """A firing to create: `scheduled_at` (the schedule's own time) and `fires_at` (when it goes)."""
+    """A firing to create: `scheduled_at` (the schedule's own time) and `fires_at` (when it goes).
+
+    `missed` are earlier scheduled times that collapsed into this firing (recorded, not sent)."""
 
     scheduled_at: datetime
     fires_at: datetime
+    missed: tuple[datetime, ...] = ()
 
 
 def parse_local_datetime(value: Any, tz: str, field: str) -> datetime:
@@ -158,23 +165,22 @@ def due_occurrences(
     after: datetime | None,
     now: datetime,
 ) -> list[DueOccurrence]:
-    """The firings to create now: scheduled times in (`after`, `now`].
+    """The firing to create now for the scheduled times in (`after`, `now`]: at most one.
 
-    Times before `launched_at` collapse into one firing at launch (the latest of them, fired at
-    `launched_at`); later ones fire at their own time. `after` is the newest scheduled time
-    already created for the step (None when none yet).
+    Several times due at once (past at launch, or missed while the scheduler was down) collapse
+    into ONE firing: the latest time, fired at its own time, or at `launched_at` when even that one
+    was before the launch. The others since the launch are returned as `missed` (times before
+    the launch were never meant to fire). `after` is the newest scheduled time already created
+    for the step (None when none yet).
     """
     if schedule.kind == "offset":
         schedule = Schedule(schedule.timezone, offset=schedule.offset, starts=launched_at)
     times = [t for t in occurrence_times(schedule, until=now) if after is None or t > after]
     if not times:
         return []
-    past = [t for t in times if t < launched_at]
-    due: list[DueOccurrence] = []
-    if past and after is None:
-        due.append(DueOccurrence(past[-1], launched_at))
-    due.extend(DueOccurrence(t, t) for t in times if t >= launched_at)
-    return due
+    latest = times[-1]
+    missed = tuple(t for t in times[:-1] if t >= launched_at)
+    return [DueOccurrence(latest, max(latest, launched_at), missed=missed)]
 
 
 def past_at_launch(schedule: Schedule, *, launched_at: datetime) -> int:
@@ -185,12 +191,14 @@ def past_at_launch(schedule: Schedule, *, launched_at: datetime) -> int:
 
 
 def next_times(schedule: Schedule, *, after: datetime, count: int = 3) -> list[datetime]:
-    """The next `count` scheduled times strictly after `after` (for previews)."""
+    """The next `count` scheduled times strictly after `after` (for previews); an open-ended rule
+    is looked at no further than `HORIZON` ahead."""
     if schedule.kind == "offset":
         schedule = Schedule(schedule.timezone, offset=schedule.offset, starts=after)
         return occurrence_times(schedule, until=after + timedelta(days=count + 1))[:count]
     out: list[datetime] = []
-    for moment in occurrence_times(schedule):
+    until = None if is_finite(schedule) else after + HORIZON
+    for moment in occurrence_times(schedule, until=until):
         if moment > after:
             out.append(moment)
             if len(out) == count:

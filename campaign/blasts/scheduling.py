@@ -1,7 +1,8 @@
 """The scheduler: one `tick(now=...)` does all due work; `run_forever` repeats it with `schedule`.
 
-A tick: (1) creates the occurrences that fell due for scheduled/running campaigns (past times at
-launch collapse into one firing at launch) and extends open-ended radio schedules, (2) plans
+A tick: (1) creates the occurrences that fell due for scheduled/running campaigns (several times
+due at once, past at launch or missed while the scheduler was down, collapse into one firing; the
+missed ones are recorded as skipped occurrences) and extends open-ended radio schedules, (2) plans
 each due occurrence in its own unit of work, (3) expires held messages past their deadline,
 (4) reconciles messages whose send outcome is unknown (a crashed dispatcher, a timeout),
 (5) dispatches due messages (campaign.dispatch), (6) lets the sandbox provider deliver its
@@ -18,7 +19,7 @@ import signal
 import time as time_module
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -44,6 +45,7 @@ class TickResult:
 
     now: datetime
     occurrences_created: int = 0
+    occurrences_collapsed: int = 0
     plans: list[PlanResult] = field(default_factory=list)
     expired: int = 0
     airings_added: int = 0
@@ -65,6 +67,7 @@ class TickResult:
         return {
             "now": self.now.isoformat(),
             "occurrences_created": self.occurrences_created,
+            "occurrences_collapsed": self.occurrences_collapsed,
             "occurrences_planned": sum(1 for p in self.plans if p.discarded is None),
             "queued": self.queued,
             "skipped": self.skipped,
@@ -87,10 +90,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def create_due_occurrences(session: Session, *, now: datetime) -> int:
+class Created(NamedTuple):
+    """Occurrences a tick created: `pending` (to plan) and `collapsed` (missed times recorded)."""
+
+    pending: int
+    collapsed: int
+
+
+def create_due_occurrences(session: Session, *, now: datetime) -> Created:
     """Inserts the occurrences due by `now` of SMS steps of scheduled/running campaigns. Flushes.
 
-    Idempotent: (step, scheduled_at) is unique and conflicts are ignored.
+    At most one pending occurrence per step and tick: times missed while the scheduler was down
+    are inserted as `skipped` (a record: nothing is planned for them). Idempotent: (step,
+    scheduled_at) is unique and conflicts are ignored.
     """
     steps = session.scalars(
         select(Step)
@@ -98,6 +110,7 @@ def create_due_occurrences(session: Session, *, now: datetime) -> int:
         .where(Campaign.status.in_(ACTIVE_STATUSES), Campaign.launched_at.is_not(None), Step.channel == "sms")
     ).all()
     rows: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
     for step in steps:
         latest = session.scalar(
             select(func.max(Occurrence.scheduled_at)).where(Occurrence.step_id == step.id)
@@ -107,25 +120,34 @@ def create_due_occurrences(session: Session, *, now: datetime) -> int:
         for due in due_occurrences(
             step_schedule(step), launched_at=step.campaign.launched_at or now, after=latest, now=now
         ):
-            rows.append(
-                {
-                    "step_id": step.id,
-                    "scheduled_at": due.scheduled_at,
-                    "fires_at": due.fires_at,
-                    "status": OccurrenceStatus.PENDING.value,
-                    "step_version": step.version,
-                    "recipients": 0,
-                }
+            rows.append(_occurrence_row(step, due.scheduled_at, due.fires_at, OccurrenceStatus.PENDING))
+            skipped.extend(
+                _occurrence_row(step, at, at, OccurrenceStatus.SKIPPED) for at in due.missed
             )
+    created = Created(len(rows), len(skipped))
+    rows.extend(skipped)
     if not rows:
-        return 0
+        return created
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = dialect.insert(Occurrence.__table__).on_conflict_do_nothing(
         index_elements=["step_id", "scheduled_at"]
     )
     session.execute(statement, rows)
     session.flush()
-    return len(rows)
+    return created
+
+
+def _occurrence_row(
+    step: Step, scheduled_at: datetime, fires_at: datetime, status: OccurrenceStatus
+) -> dict[str, Any]:
+    return {
+        "step_id": step.id,
+        "scheduled_at": scheduled_at,
+        "fires_at": fires_at,
+        "status": status.value,
+        "step_version": step.version,
+        "recipients": 0,
+    }
 
 
 def due_occurrence_ids(session: Session, *, now: datetime) -> list[int]:
@@ -159,7 +181,8 @@ def tick(engine: Engine, provider: Any, *, now: datetime, settings: Settings) ->
     """Runs one tick (see the module docstring); each stage commits its own unit of work."""
     result = TickResult(now=now)
     with unit_of_work(engine) as session:
-        result.occurrences_created = create_due_occurrences(session, now=now)
+        created = create_due_occurrences(session, now=now)
+        result.occurrences_created, result.occurrences_collapsed = created
         result.airings_added = extend_open_ended_airings(session, now=now)
         due = due_occurrence_ids(session, now=now)
     for occurrence_id in due:

@@ -42,10 +42,51 @@ class Settings(BaseSettings):
         "GT", description="Region used to read phone numbers written without a country code"
     )
     send_window_start: time = Field(
-        time(8, 0), description="Default start of the send window, contact's local time"
+        time(8, 0),
+        description="Default start of a campaign's send window (contact's local time), when its "
+        "file gives none",
     )
     send_window_end: time = Field(
-        time(20, 0), description="Default end of the send window, contact's local time"
+        time(20, 0),
+        description="Default end of a campaign's send window (contact's local time), when its file "
+        "gives none",
+    )
+    quiet_hours_start: time = Field(
+        time(20, 0),
+        description="Start of the deployment's quiet hours, contact's local time: no blast is sent "
+        "from then until quiet_hours_end (a campaign window may be narrower, never wider)",
+    )
+    quiet_hours_end: time = Field(
+        time(8, 0), description="End of the deployment's quiet hours, contact's local time"
+    )
+    allow_night_windows: bool = Field(
+        False,
+        description="Let a campaign's send window reach into the quiet hours (off: such a campaign "
+        "file is refused)",
+    )
+    min_recurrence_hours: float = Field(
+        24.0,
+        gt=0,
+        description="Shortest time between two firings of a recurring SMS step (24 = at most daily); "
+        "lower it only if the deployment really sends more often",
+    )
+    blast_max_per_hour: int = Field(
+        2000,
+        ge=1,
+        description="Blast messages per hour across all campaigns: the hotline's capacity (replies "
+        "staff can answer per hour divided by the expected reply rate)",
+    )
+    contact_max_per_week: int = Field(
+        2,
+        ge=1,
+        description="Blast messages one contact receives at most in any 7 days, across campaigns "
+        "(more are skipped as frequency_cap)",
+    )
+    discreet_min_days: int = Field(
+        14,
+        ge=0,
+        description="Days between two discreet messages (safety flag discreet) to the same contact, "
+        "unless the campaign's pacing.discreet_min_days says otherwise",
     )
     price_per_segment: float = Field(
         0.0545, description="Estimated cost of one SMS segment, in price_currency"

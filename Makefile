@@ -25,8 +25,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Every benchmark, then one table (figure, target, same-run baseline, ratio), also in var/bench.json.
+# BENCH_ARGS="--only webhooks,plan_step" runs some of them.
 bench: $(STAMP)
-	for f in benchmarks/*.py; do $(BIN)/python $$f || exit 1; done
+	$(BIN)/python tools/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-* test-artifacts

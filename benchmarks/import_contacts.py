@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _bench import emit  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from audiences.importer import import_file  # noqa: E402
@@ -97,6 +98,9 @@ def main() -> None:
         extrapolated = naive_seconds * args.rows / args.naive_rows
         print(f"naive row-by-row ORM: {args.naive_rows:,} rows in {naive_seconds:.1f} s -> "
               f"{extrapolated:,.0f} s extrapolated for {args.rows:,}; speed-up x{extrapolated / seconds:.0f}")
+        emit(f"import {args.rows:,} rows, {backend}", seconds, unit="s", target=60.0, better="lower",
+             baseline=extrapolated, baseline_label="row-by-row ORM (extrapolated)")
+        emit(f"import peak memory, {backend}", peak_mb, unit="MB", target=2048.0, better="lower")
         if args.pg:
             with engine.begin() as connection:
                 connection.execute(text("DROP SCHEMA IF EXISTS bench_import CASCADE"))

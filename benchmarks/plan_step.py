@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _bench import emit  # noqa: E402
 from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 
 from audiences.models import Contact  # noqa: E402
@@ -164,6 +165,11 @@ def run(url: str, n: int, sample: int) -> int:
         f"naive ORM-per-row planner on {sample:,} rows: {naive * 1e6:.0f} us/row; set-based: "
         f"{per_row * 1e6:.1f} us/row; ratio {naive / per_row:.1f}x"
     )
+    label = "PostgreSQL" if engine.dialect.name == "postgresql" else "SQLite"
+    emit(f"plan {n:,} recipients, {label}", seconds, unit="s", target=TARGET_SECONDS, better="lower",
+         baseline=naive * max(1, result.planned), baseline_label="ORM object per row (extrapolated)")
+    emit(f"planning peak memory, {label}", peak / 1024**2, unit="MiB", target=TARGET_BYTES / 1024**2,
+         better="lower")
     engine.dispose()
     return 0 if seconds < TARGET_SECONDS and peak < TARGET_BYTES else 1
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _bench import emit  # noqa: E402
 from sqlalchemy import select, text  # noqa: E402
 
 from audiences.geography import border_municipality_codes  # noqa: E402
@@ -76,6 +77,8 @@ def run(url: str, csv_path: Path, label: str) -> None:
     verdict = "OK" if worst < 1 else "MISSED"
     print(f"[{label}] worst built-in segment count {worst:.3f} s, target 1 s -> {verdict}")
     print(f"[{label}] naive load-and-filter border_youth: {naive_n:,} in {naive_seconds:.2f} s")
+    emit(f"worst built-in segment count, 1M contacts, {label}", worst, unit="s", target=1.0, better="lower",
+         baseline=naive_seconds, baseline_label="load every contact and filter in Python (border_youth)")
     if engine.dialect.name == "postgresql":
         with engine.begin() as connection:
             connection.execute(text("DROP SCHEMA IF EXISTS bench_segments CASCADE"))

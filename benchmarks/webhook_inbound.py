@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import httpx
+from _bench import emit
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
@@ -265,6 +266,8 @@ def main_wrk(args: argparse.Namespace) -> int:
     print(f"latency: p50 {p50:.1f} ms, p99 {p99:.1f} ms (target p99 < {TARGET_P99_MS:.0f} ms)")
     print(f"answered 200: {answered}, stored: {stored}, lost: {lost} (target 0), errors: {errors}")
     passed = rps >= TARGET_RPS and p99 < TARGET_P99_MS and lost == 0 and errors == 0 and completed < planned
+    emit("inbound webhooks, SQLite", rps, unit="req/s", target=TARGET_RPS, better="higher", passed=passed,
+         p99_ms=p99, lost=lost, errors=errors)
     print("PASS" if passed else "FAIL")
     return 0 if passed else 1
 

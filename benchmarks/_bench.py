@@ -1,0 +1,60 @@
+"""The one convention every benchmark follows so that `make bench` can gather its figures.
+
+A benchmark prints, for each figure it measures, one line on stdout:
+
+    BENCH {"figure": "...", "value": 1234.5, "unit": "req/s", "target": 1000, "better": "higher",
+           "baseline": 410.2, "baseline_label": "one transaction per request", "passed": true}
+
+`emit()` below writes it; a script may also print the line itself (it is plain JSON after the
+word BENCH). See benchmarks/README.md. Files in benchmarks/ whose name starts with `_` are
+helpers, not benchmarks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, Literal
+
+PREFIX = "BENCH "
+
+
+def meets(value: float, target: float, better: Literal["higher", "lower"]) -> bool:
+    """True when `value` reaches `target` in the direction that is better."""
+    return value >= target if better == "higher" else value <= target
+
+
+def emit(
+    figure: str,
+    value: float,
+    *,
+    unit: str,
+    target: float | None,
+    better: Literal["higher", "lower"],
+    baseline: float | None = None,
+    baseline_label: str | None = None,
+    passed: bool | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Prints one BENCH line for `figure` and returns it. `baseline` is the same figure measured in
+    the same run by the naive or previous way (None when the figure has none). `passed` defaults to
+    the comparison of `value` with `target`; pass it when more than the figure decides (0 lost).
+    `extra` holds anything worth keeping in var/bench.json (load average, counts)."""
+    if passed is None:
+        passed = True if target is None else meets(value, target, better)
+    record = {
+        "figure": figure,
+        "value": round(float(value), 4),
+        "unit": unit,
+        "target": target,
+        "better": better,
+        "baseline": None if baseline is None else round(float(baseline), 4),
+        "baseline_label": baseline_label,
+        "passed": bool(passed),
+        "loadavg": round(os.getloadavg()[0], 2),
+        **extra,
+    }
+    print(PREFIX + json.dumps(record, ensure_ascii=False), flush=True)
+    sys.stdout.flush()
+    return record

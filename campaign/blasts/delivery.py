@@ -106,16 +106,23 @@ def opt_out_unsubscribed(session: Session, *, contact_id: int, now: datetime) ->
     return cancel_pending(session, contact_id=contact_id, reason="opted_out", now=now)
 
 
-def cancel_pending(session: Session, *, contact_id: int, reason: str, now: datetime) -> int:
-    """Cancels every still-queued outbound row of one contact (e.g. on opt-out); returns how many.
+# Rows an opt-out cancels: queued (due now or held for the next send window) and those whose send
+# outcome is unknown (reconcile would otherwise re-send them after the STOP).
+CANCELLABLE = (OutboundStatus.QUEUED, OutboundStatus.UNKNOWN)
 
-    Rows already claimed by a dispatcher (`sending`) are left alone: dispatch re-checks
-    eligibility right before sending. One UPDATE; flushes pending ORM changes first.
+
+def cancel_pending(session: Session, *, contact_id: int, reason: str, now: datetime) -> int:
+    """Cancels every queued, held or unknown-outcome outbound row of one contact (e.g. on opt-out),
+    blasts and hotline replies alike; returns how many.
+
+    Rows already claimed by a dispatcher (`sending`) are left alone: dispatch re-checks the
+    muted contacts right before each provider call. An unknown row the provider did accept stays
+    cancelled (its late callback cannot move a terminal status). One UPDATE; flushes first.
     """
     session.flush()
     result = session.execute(
         update(Outbound)
-        .where(Outbound.contact_id == contact_id, Outbound.status == OutboundStatus.QUEUED)
+        .where(Outbound.contact_id == contact_id, Outbound.status.in_(CANCELLABLE))
         .values(status=OutboundStatus.CANCELLED, skip_reason=reason[:40], status_at=now)
         .execution_options(synchronize_session="evaluate")
     )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, exists, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from audiences.models import Contact, ContactStatus
-from campaign.hotline.models import Case, CaseStatus
+from campaign.hotline.models import Case, CaseQuestion, CaseStatus
 
 # A contact id to correlate with: a column expression, or a mapped attribute such as Outbound.contact_id.
 ContactIdColumn = ColumnElement[int] | InstrumentedAttribute[int]
@@ -15,10 +15,14 @@ OPEN_CASE_STATUSES = (CaseStatus.NEW, CaseStatus.OPEN)
 
 
 def has_open_case(contact_id_column: ContactIdColumn | None = None) -> ColumnElement[bool]:
-    """True for a contact with a hotline case still new or open (muted from blasts)."""
+    """True for a contact with a hotline case still new or open, or a case (even resolved) whose
+    unclear opt-out staff have not confirmed yet (CaseQuestion.OPT_OUT): muted from blasts."""
     column = Contact.id if contact_id_column is None else contact_id_column
     return exists(
-        select(Case.id).where(Case.contact_id == column, Case.status.in_(OPEN_CASE_STATUSES))
+        select(Case.id).where(
+            Case.contact_id == column,
+            or_(Case.status.in_(OPEN_CASE_STATUSES), Case.question == CaseQuestion.OPT_OUT),
+        )
     )
 
 

@@ -204,6 +204,8 @@ OUTBOUND_TRANSITIONS: dict[OutboundStatus, frozenset[OutboundStatus]] = {
             OutboundStatus.UNDELIVERED,
             OutboundStatus.FAILED,
             OutboundStatus.QUEUED,
+            # an opt-out: never re-sent; if the provider did send it, its late callback is ignored
+            OutboundStatus.CANCELLED,
         }
     ),
     OutboundStatus.DELIVERED: frozenset(),

@@ -120,7 +120,7 @@ def _case_rows(status: str | None, priority: str | None, *, reveal: bool = False
 @inbox_app.command("list")
 def inbox_list(
     status: str = typer.Option(None, "--status", help="new, open or resolved."),
-    priority: str = typer.Option(None, "--priority", help="normal or urgent."),
+    priority: str = typer.Option(None, "--priority", help="normal, high or urgent."),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """List hotline cases, urgent first then the longest waiting (numbers masked)."""
@@ -150,7 +150,7 @@ def inbox_list(
 def inbox_export(
     out: Path = typer.Option(..., "--out", help="File to write: .csv or .xlsx."),  # noqa: B008 - typer idiom
     status: str = typer.Option(None, "--status", help="new, open or resolved."),
-    priority: str = typer.Option(None, "--priority", help="normal or urgent."),
+    priority: str = typer.Option(None, "--priority", help="normal, high or urgent."),
     reveal: bool = typer.Option(False, "--reveal", help="Write full phone numbers (audited)."),
 ) -> None:
     """Export cases to CSV or XLSX; phone numbers masked unless --reveal (which is audited)."""

@@ -82,8 +82,8 @@ def list_cases(
     open_only: bool = False,
     limit: int = 500,
 ) -> list[CaseSummary]:
-    """Cases, urgent first, then the longest waiting. Filters are optional; an unknown status or
-    priority raises Invalid naming the filter."""
+    """Cases, urgent first, then high (help requests), then normal; within each the longest
+    waiting. Filters are optional; an unknown status or priority raises Invalid naming the filter."""
     status = _status_values(status, [s.value for s in CaseStatus], "status")
     priority = _status_values(priority, [p.value for p in CasePriority], "priority")
     last_inbound = (
@@ -116,7 +116,9 @@ def list_cases(
     if assignee_id is not None:
         query = query.where(Case.assignee_id == assignee_id)
     query = query.order_by(
-        sql_case((Case.priority == CasePriority.URGENT, 0), else_=1),
+        sql_case(
+            (Case.priority == CasePriority.URGENT, 0), (Case.priority == CasePriority.HIGH, 1), else_=2
+        ),
         sql_case((Case.status == CaseStatus.RESOLVED, 1), else_=0),
         sql_case((Case.waiting_since.is_(None), 1), else_=0),
         Case.waiting_since,

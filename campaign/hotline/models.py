@@ -34,6 +34,8 @@ class Inbound(Base):
     to_number: Mapped[str | None] = mapped_column(String(32))
     body: Mapped[str] = mapped_column(Text, default="")
     intent: Mapped[Intent] = mapped_column(String(10))
+    # What the triage found (campaign/hotline/intents.py), so staff see why it was classed so.
+    cues: Mapped[list[str] | None] = mapped_column()
     outbound_id: Mapped[int | None] = mapped_column(ForeignKey("outbound.id", ondelete="SET NULL"))
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
@@ -56,8 +58,30 @@ CASE_TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {
 
 
 class CasePriority(enum.StrEnum):
+    """Inbox order: urgent (someone in danger), then high (asks for help), then normal."""
+
     NORMAL = "normal"
+    HIGH = "high"
     URGENT = "urgent"
+
+
+# Higher rank = earlier in the inbox; a case's priority only ever rises while it is open.
+PRIORITY_RANK: dict[CasePriority, int] = {
+    CasePriority.NORMAL: 0, CasePriority.HIGH: 1, CasePriority.URGENT: 2,
+}
+
+
+class CaseQuestion(enum.StrEnum):
+    """A question a case keeps until it is answered.
+
+    opt_out: the contact's message read like a wish to stop messages but was not a clear opt-out
+      (or came with a danger cue). The contact is muted from blasts until staff confirm, even after
+      the case is resolved.
+    opt_in: we asked the contact whether they want our messages again; a bare "sí" answers it.
+    """
+
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
 
 
 # A case is open while new or open; the partial unique index below keeps one per contact.
@@ -94,6 +118,8 @@ class Case(Base):
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column()
+    question: Mapped[CaseQuestion | None] = mapped_column(String(10))  # open question, see CaseQuestion
+    question_at: Mapped[datetime | None] = mapped_column()
 
     notes: Mapped[list[CaseNote]] = relationship(
         back_populates="case", cascade="all, delete-orphan", order_by="CaseNote.created_at"

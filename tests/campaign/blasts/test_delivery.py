@@ -111,18 +111,22 @@ def test_error_21610_opts_the_contact_out_and_cancels_their_queue(session):
     assert session.get(Outbound, untouched.id).status == S.QUEUED
 
 
-def test_cancel_pending_only_touches_queued_rows_of_that_contact(session):
+def test_cancel_pending_cancels_queued_held_and_unknown_rows_of_that_contact_only(session):
     contact = make_contact(session)
     occurrence = make_blast(session)
     rows = [
         make_outbound(session, contact=contact, occurrence=occurrence),
-        make_outbound(session, contact=contact),  # a hotline reply still queued
+        # a hotline reply held until the next send window
+        make_outbound(session, contact=contact, send_after=NOW + timedelta(hours=12)),
+        make_outbound(session, contact=contact, status=S.UNKNOWN),  # reconcile must not re-send it
         make_outbound(session, contact=contact, status=S.SENDING),
         make_outbound(session, contact=contact, status=S.DELIVERED),
         make_outbound(session, occurrence=occurrence),
     ]
-    assert cancel_pending(session, contact_id=contact.id, reason="opted_out", now=NOW) == 2
+    assert cancel_pending(session, contact_id=contact.id, reason="opted_out", now=NOW) == 3
     session.commit()
     session.expire_all()
     statuses = [session.scalar(select(Outbound.status).where(Outbound.id == r.id)) for r in rows]
-    assert statuses == [S.CANCELLED, S.CANCELLED, S.SENDING, S.DELIVERED, S.QUEUED]
+    assert statuses == [S.CANCELLED, S.CANCELLED, S.CANCELLED, S.SENDING, S.DELIVERED, S.QUEUED]
+    # a late callback for the unknown row cannot bring it back
+    assert is_forward(S.CANCELLED, S.SENT) is False

@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(BIN)/campaign demo
 
 test: $(STAMP)
+	tools/system-deps.sh
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest

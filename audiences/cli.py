@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from audiences.importer import ImportSummary
 from campaign.core.console import JSON_OPTION, echo_json, info, print_table, progress, session_scope, warn
 from campaign.core.db import utcnow
 from campaign.core.errors import Invalid
+
+if TYPE_CHECKING:  # pandas loads with the importer, only for the commands that import
+    from audiences.importer import ImportSummary
 
 app = typer.Typer(no_args_is_help=True)
 segment_app = typer.Typer(no_args_is_help=True, help="Saved segments.")

@@ -8,29 +8,85 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+import campaign.schema  # noqa: F401 - every entry point loads the whole model registry
+from campaign.cli_usage import (
+    CampaignUsageError,
+    ClickException,
+    UsageError,
+    is_help_request,
+    make_readable,
+    unknown_command,
+    usage_error,
+)
 from campaign.core.config import get_settings
 from campaign.core.console import JSON_OPTION, echo_json, engine, info, print_table
-from campaign.core.errors import AppError
+from campaign.core.errors import AppError, Invalid
 from campaign.core.i18n import _, set_locale
+
+UNEXPECTED_EXIT_CODE = 70
 
 
 class AppGroup(TyperGroup):
-    """Turns domain errors into one clear line and a non-zero exit code (traceback with --debug)."""
+    """The root of `campaign` (and, once built, of every subgroup).
 
-    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]  # typer's own Context
+    Domain errors become one clear line and their exit code; usage errors (missing or unknown
+    argument, option or command, bad value, an `Invalid` naming a `--option`) print the usage and
+    one line and exit 2; anything else is one line and exit 70 (traceback with --debug).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _adopt_subgroups(self)
+        make_readable(self)
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        if parent is None:  # the root: speak the user's language from the first line on
+            set_locale(os.environ.get("CAMPAIGN_LOCALE") or _configured_locale())
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except UsageError as exc:
+            if is_help_request(exc):
+                raise
+            _exit_with_usage(usage_error(exc))
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            _exit_with_usage(CampaignUsageError(unknown_command(name, self.list_commands(ctx)), ctx))
+        resolved = super().resolve_command(ctx, args)
+        ctx.campaign_resolved = resolved[:2]  # for the usage line of an error raised inside it
+        return resolved
+
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, typer.TyperException):
-            # typer's (vendored click's) own exits and usage errors: it prints them, exit 2
+        except (typer.Exit, typer.Abort):
             raise
-        except AppError as exc:
-            if ctx.meta.get("campaign.debug"):
+        except UsageError as exc:
+            if is_help_request(exc):
                 raise
-            typer.echo(_("error: %(message)s", message=exc), err=True)
-            ctx.exit(exc.exit_code)
+            _exit_with_usage(usage_error(exc))
+        except ClickException:
+            raise
+        except Invalid as exc:
+            if exc.field.startswith("--") and not ctx.meta.get("campaign.debug"):
+                _exit_with_usage(CampaignUsageError(str(exc), _command_context(ctx)))
+            return self._fail(ctx, exc, exc.exit_code)
+        except AppError as exc:
+            return self._fail(ctx, exc, exc.exit_code)
         except Exception as exc:  # noqa: BLE001 - the edge: anything else is one line too
             if ctx.meta.get("campaign.debug"):
                 raise
+            if _missing_schema(exc):
+                typer.echo(
+                    _(
+                        "error: the database %(url)s has no tables yet (or an older schema): "
+                        "run `campaign init` first",
+                        url=get_settings().masked()["database_url"],
+                    ),
+                    err=True,
+                )
+                ctx.exit(1)
             typer.echo(
                 _(
                     "error: unexpected %(kind)s: %(message)s (run with --debug for details)",
@@ -39,7 +95,46 @@ class AppGroup(TyperGroup):
                 ),
                 err=True,
             )
-            ctx.exit(70)
+            ctx.exit(UNEXPECTED_EXIT_CODE)
+
+    @staticmethod
+    def _fail(ctx: Any, exc: AppError, code: int) -> None:
+        if ctx.meta.get("campaign.debug"):
+            raise exc
+        typer.echo(_("error: %(message)s", message=exc), err=True)
+        ctx.exit(code)
+
+
+def _missing_schema(exc: Exception) -> bool:
+    """A database error saying a table does not exist (SQLite or PostgreSQL)."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    text = str(exc)
+    return isinstance(exc, OperationalError | ProgrammingError) and (
+        "no such table" in text or ("relation" in text and "does not exist" in text)
+    )
+
+
+def _exit_with_usage(error: CampaignUsageError) -> None:
+    """Shows a usage error our way (usage line + one line) and exits 2."""
+    error.show()
+    raise typer.Exit(error.exit_code)
+
+
+def _command_context(ctx: Any) -> Any:
+    """A context of the subcommand `ctx` ran, for its usage line (`ctx` itself if none)."""
+    name, command = getattr(ctx, "campaign_resolved", (None, None))
+    if command is None:
+        return ctx
+    return command.make_context(name, [], parent=ctx, resilient_parsing=True)
+
+
+def _adopt_subgroups(group: TyperGroup) -> None:
+    """Subgroups built by typer (audiences, messages, radio, ...) handle errors like the root."""
+    for sub in group.commands.values():
+        if type(sub) is TyperGroup:
+            sub.__class__ = AppGroup
+            _adopt_subgroups(sub)
 
 
 app = typer.Typer(
@@ -57,7 +152,6 @@ def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
 ) -> None:
     ctx.meta["campaign.debug"] = debug
-    set_locale(os.environ.get("CAMPAIGN_LOCALE") or _configured_locale())
 
 
 def _configured_locale() -> str | None:

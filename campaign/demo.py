@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, inspect, or_, select
 from sqlalchemy.engine import make_url
 
+import campaign.schema  # noqa: F401 - every entry point loads the whole model registry
 from campaign.core.config import Settings, get_settings
 from campaign.core.console import info, progress
 from campaign.core.db import make_engine, unit_of_work

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+import campaign.schema  # noqa: F401 - every entry point loads the whole model registry
 from campaign.core.config import Settings, get_settings
 from campaign.core.db import make_engine, unit_of_work
 from campaign.core.errors import AppError

@@ -39,7 +39,7 @@ def test_segments_batch_in_order_and_bad_line(cli, tmp_path):
 
 def test_segments_unknown_policy(cli):
     result = cli.invoke(app, ["messages", "segments", "hola", "--encoding", "zip"])
-    assert result.exit_code == 1 and "--encoding" in result.stderr
+    assert result.exit_code == 2 and "--encoding" in result.stderr
 
 
 def test_load_lint_coverage_approve_through_cli(cli, db_url, write_pack, tmp_path):

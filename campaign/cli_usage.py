@@ -1,0 +1,164 @@
+"""Usage errors and help for people: one usage line, one error line, exit 2; types shown in words.
+
+Typer (>= 0.2x) vendors its own copy of click, so its exceptions are not `click`'s: this module
+names them through typer and falls back to click's when an older typer uses click itself.
+Contract:
+- `usage_error(exc)` turns any usage error (missing argument or option, unknown command or option,
+  bad value) into a `CampaignUsageError` that prints `Usage: ...` and `error: ...` (translated)
+  and exits 2; `--help` requests (no arguments given to a group) pass through untouched.
+- `make_readable(command)` walks a built command tree once: arguments show as `FILE`, `SLUG`
+  in the usage line (not `{file}`), flags show no type (not `<bool>`), values show `TEXT`,
+  `INTEGER`, `PATH` or their choices.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import IO, Any
+
+import typer
+import typer.core
+
+from campaign.core.i18n import _
+
+try:  # typer >= 0.2x: a vendored click
+    from typer._click import exceptions as _exceptions
+except ImportError:  # pragma: no cover - older typer on top of click
+    from click import exceptions as _exceptions  # type: ignore[no-redef]
+
+UsageError = _exceptions.UsageError
+ClickException = _exceptions.ClickException
+USAGE_EXIT_CODE = 2
+
+
+class CampaignUsageError(UsageError):  # type: ignore[misc, valid-type]
+    """A usage error shown as the command's usage line and one translated `error:` line."""
+
+    exit_code = USAGE_EXIT_CODE
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        if self.ctx is None:
+            typer.echo(_("error: %(message)s", message=self.message), err=True)
+            return
+        typer.echo(self.ctx.get_usage(), err=True)
+        typer.echo(
+            _(
+                "error: %(message)s (see '%(command)s --help')",
+                message=self.message,
+                command=self.ctx.command_path,
+            ),
+            err=True,
+        )
+
+
+def is_help_request(exc: BaseException) -> bool:
+    """A group called without a command prints its help: not an error to rewrite."""
+    return type(exc).__name__ == "NoArgsIsHelpError"
+
+
+def usage_error(exc: Any) -> CampaignUsageError:
+    """The usage error to show for a framework usage error `exc` (same context)."""
+    return CampaignUsageError(_describe(exc), getattr(exc, "ctx", None))
+
+
+def _describe(exc: Any) -> str:
+    name = type(exc).__name__
+    param = getattr(exc, "param", None)
+    if name == "MissingParameter" and param is not None:
+        if param.param_type_name == "argument":
+            return _("missing argument %(name)s", name=_display_name(param))
+        return _("missing option %(name)s", name=_option_name(param))
+    if name == "NoSuchOption":
+        option = getattr(exc, "option_name", "")
+        possibilities = sorted(getattr(exc, "possibilities", None) or ())
+        if possibilities:
+            return _(
+                "no such option %(name)s; did you mean %(close)s?",
+                name=option,
+                close=", ".join(possibilities),
+            )
+        return _("no such option %(name)s", name=option)
+    if name == "BadParameter" and param is not None:
+        where = _display_name(param) if param.param_type_name == "argument" else _option_name(param)
+        return _("invalid value for %(name)s: %(reason)s", name=where, reason=exc.message)
+    return str(exc.format_message())
+
+
+def unknown_command(name: str, known: list[str]) -> str:
+    """The error line for an unknown command `name`, suggesting the closest known ones."""
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    if close:
+        return _("unknown command %(name)r; did you mean %(close)s?", name=name, close=", ".join(close))
+    return _("unknown command %(name)r; the commands are %(known)s", name=name, known=", ".join(known))
+
+
+def _display_name(param: Any) -> str:
+    return str(param.metavar or param.name.upper())
+
+
+def _option_name(param: Any) -> str:
+    longest = sorted(param.opts, key=len)[-1] if param.opts else param.name
+    return str(longest)
+
+
+# --- help: types in words ---------------------------------------------------------------------
+
+
+def _type_words(param: Any) -> str | None:
+    """How a value is written, for the help table: `TEXT`, `INTEGER`, `a|b|c`, or None (flags)."""
+    if getattr(param, "is_flag", False):
+        return None
+    descriptor = param.type_descriptor
+    if descriptor.is_choice and descriptor.choices is not None:
+        return "|".join(str(getattr(c, "value", c)) for c in descriptor.choices)
+    if descriptor.is_path:
+        word = _("PATH")
+    else:
+        annotation = descriptor.annotation
+        inner = getattr(annotation, "__args__", None) if descriptor.is_list else None
+        base = inner[0] if inner else annotation
+        word = {
+            int: _("INTEGER"),
+            float: _("NUMBER"),
+        }.get(base, _("TEXT"))
+    if descriptor.is_list:
+        word += " " + _("(repeatable)")
+    return word
+
+
+class ReadableArgument(typer.core.TyperArgument):
+    """An argument shown as `FILE` (required) or `[FILE]` (optional) in the usage line."""
+
+    @property
+    def display_name_raw(self) -> str:
+        return str(self.metavar or (self.name or "").upper())
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw
+        if not self.required:
+            name = f"[{name}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return _type_words(self)
+
+
+class ReadableOption(typer.core.TyperOption):
+    """An option whose value type shows in words; a flag shows none."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        if self.metavar is not None:
+            return str(self.metavar)
+        return _type_words(self)
+
+
+def make_readable(command: Any) -> None:
+    """Gives every parameter of `command` and its subcommands the readable display (in place)."""
+    command.get_help_option(typer.Context(command))  # created on demand: create it now
+    for param in [*getattr(command, "params", ()), getattr(command, "_help_option", None)]:
+        if type(param) is typer.core.TyperArgument:
+            param.__class__ = ReadableArgument
+        elif type(param) is typer.core.TyperOption:
+            param.__class__ = ReadableOption
+    for sub in getattr(command, "commands", {}).values():
+        make_readable(sub)

@@ -31,7 +31,7 @@ ClickException = _exceptions.ClickException
 USAGE_EXIT_CODE = 2
 
 
-class CampaignUsageError(UsageError):  # type: ignore[misc, valid-type]
+class CampaignUsageError(UsageError):
     """A usage error shown as the command's usage line and one translated `error:` line."""
 
     exit_code = USAGE_EXIT_CODE

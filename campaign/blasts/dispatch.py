@@ -38,6 +38,7 @@ from audiences.models import Contact, ContactStatus
 from campaign.blasts.delivery import opt_out_unsubscribed
 from campaign.blasts.eligibility import blast_eligible
 from campaign.blasts.models import Campaign, CampaignStatus, Outbound, OutboundStatus
+from campaign.blasts.muting import Mute, MuteWatch
 from campaign.blasts.ratelimit import TokenBucket, backoff_seconds, jitter_for
 from campaign.blasts.reconcile import DEFAULT_LEASE_SECONDS, ReconcileResult, reconcile
 from campaign.core.config import Settings, get_settings
@@ -86,6 +87,7 @@ class DispatchResult:
     failed: int = 0
     unknown: int = 0
     expired: int = 0
+    muted: int = 0  # stopped at the provider's door: muted after the claim (campaign.blasts.muting)
     batches: int = 0
     errors: dict[str, int] = field(default_factory=dict)
 
@@ -96,9 +98,11 @@ class DispatchResult:
 @dataclass(frozen=True)
 class _Row:
     id: int
+    contact_id: int
     to: str
     body: str
     attempts: int
+    blast: bool
 
 
 @dataclass
@@ -106,6 +110,7 @@ class _Outcome:
     row: _Row
     result: ProviderResult | None = None
     error: ProviderError | None = None
+    muted: Mute | None = None
 
 
 _buckets: dict[tuple[str, float], TokenBucket] = {}
@@ -197,6 +202,7 @@ def _prepare(engine: Engine, token: str, *, now: datetime, result: DispatchResul
             Outbound.campaign_id,
             Outbound.body,
             Outbound.attempts,
+            Outbound.contact_id,
             Contact.phone,
             Contact.timezone,
             Contact.status,
@@ -229,7 +235,7 @@ def _prepare(engine: Engine, token: str, *, now: datetime, result: DispatchResul
                 if opens > now:
                     held.append((r.id, opens))
                     continue
-            to_send.append(_Row(r.id, r.phone, r.body, r.attempts))
+            to_send.append(_Row(r.id, r.contact_id, r.phone, r.body, r.attempts, is_blast))
         for reason, ids in skipped.items():
             session.execute(
                 update(Outbound)
@@ -255,9 +261,16 @@ def _prepare(engine: Engine, token: str, *, now: datetime, result: DispatchResul
     return to_send
 
 
-def _send_one(provider: Provider, bucket: TokenBucket, row: _Row, public_url: str) -> _Outcome:
+def _send_one(
+    provider: Provider, bucket: TokenBucket, row: _Row, public_url: str, mute: MuteWatch
+) -> _Outcome:
     request = OutboundRequest(row.id, row.to, row.body, status_callback_url(public_url, row.id))
     bucket.acquire()
+    # The last check, right before the request: a STOP, a cry for help or a case opened since the
+    # claim stops the message (the watch is never older than REFRESH_SECONDS).
+    stop = mute.check(row.contact_id, blast=row.blast)
+    if stop is not None:
+        return _Outcome(row, muted=stop)
     try:
         return _Outcome(row, result=provider.send(request))
     except ProviderError as exc:
@@ -283,6 +296,18 @@ def _record(
     with unit_of_work(engine) as session:
         for outcome in outcomes:
             row, where = outcome.row, Outbound.id == outcome.row.id
+            if outcome.muted is not None:
+                # A blast row is skipped like at planning; a hotline reply is cancelled like a
+                # queued one on opt-out (delivery.cancel_pending).
+                status = OutboundStatus.SKIPPED if row.blast else OutboundStatus.CANCELLED
+                session.execute(
+                    update(Outbound)
+                    .where(where, Outbound.status == OutboundStatus.SENDING)
+                    .values(status=status, skip_reason=outcome.muted.reason[:40], status_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                result.muted += 1
+                continue
             if outcome.result is not None:
                 res = outcome.result
                 target = provider.map_status(res.status) or OutboundStatus.SENT
@@ -364,6 +389,7 @@ def dispatch_due(
     settings = settings or get_settings()
     result = DispatchResult(expired=expire_overdue(engine, now=now))
     bucket = rate_limiter(provider, settings.rate_per_second)
+    mute = MuteWatch(engine, since=now)
     pending: set[Future[_Outcome]] = set()
     buffer: list[_Outcome] = []
     last_flush, exhausted = time.monotonic(), False
@@ -379,8 +405,9 @@ def dispatch_due(
                     result.batches += 1
                     result.claimed += won
                     rows = _prepare(engine, token, now=now, result=result)
+                    mute.watch(r.contact_id for r in rows)
                     url = settings.public_url
-                    pending |= {pool.submit(_send_one, provider, bucket, r, url) for r in rows}
+                    pending |= {pool.submit(_send_one, provider, bucket, r, url, mute) for r in rows}
                     continue
                 exhausted = True
             if not pending:
@@ -389,9 +416,12 @@ def dispatch_due(
                 continue
             done, pending = wait(pending, timeout=FLUSH_EVERY_SECONDS, return_when=FIRST_COMPLETED)
             buffer.extend(f.result() for f in done)
+            if pending and mute.stale():
+                mute.refresh()  # keeps the senders from waiting on it
             overdue = time.monotonic() - last_flush >= FLUSH_EVERY_SECONDS
             if buffer and (not pending or len(buffer) >= FLUSH_EVERY_ROWS or overdue):
                 _record(engine, provider, buffer, now=now, settings=settings, result=result)
+                mute.forget(o.row.contact_id for o in buffer)
                 buffer, last_flush = [], time.monotonic()
     if buffer:
         _record(engine, provider, buffer, now=now, settings=settings, result=result)
@@ -416,8 +446,10 @@ def send_now(
     if won:
         rows = _prepare(engine, token, now=now, result=result)
         bucket = rate_limiter(provider, settings.rate_per_second)
+        mute = MuteWatch(engine, since=now)
+        mute.watch(r.contact_id for r in rows)
         for row in rows:
-            _record(engine, provider, [_send_one(provider, bucket, row, settings.public_url)],
+            _record(engine, provider, [_send_one(provider, bucket, row, settings.public_url, mute)],
                     now=now, settings=settings, result=result)
     with unit_of_work(engine) as session:
         status = session.scalar(select(Outbound.status).where(Outbound.id == outbound_id))

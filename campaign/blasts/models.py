@@ -15,7 +15,8 @@ Outbound:  queued > sending > sent > delivered
                        |        > (read) ...
            queued > skipped | cancelled | expired
            sending > queued (transient error, retry later) | failed | unknown (crash: reconcile)
-           unknown > sent | failed | queued (reconciled)
+           unknown > sent | failed | queued (reconciled) | skipped | cancelled (not at the
+                     provider, and the contact is muted since: never re-sent)
 Delivery status only moves forward: a late `sent` never overwrites `delivered`.
 """
 
@@ -204,6 +205,7 @@ OUTBOUND_TRANSITIONS: dict[OutboundStatus, frozenset[OutboundStatus]] = {
             OutboundStatus.UNDELIVERED,
             OutboundStatus.FAILED,
             OutboundStatus.QUEUED,
+            OutboundStatus.SKIPPED,  # not at the provider, and the contact is muted since the claim
             # an opt-out: never re-sent; if the provider did send it, its late callback is ignored
             OutboundStatus.CANCELLED,
         }

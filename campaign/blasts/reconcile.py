@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from audiences.models import Contact
 from campaign.blasts.models import Outbound, OutboundStatus
+from campaign.blasts.muting import SKEW_MARGIN, find_mutes
 from campaign.core.db import unit_of_work
 from campaign.core.errors import ProviderError
 from campaign.providers.base import Provider, ProviderResult
@@ -30,12 +31,14 @@ FIND_MARGIN = timedelta(seconds=60)  # clock skew between us and the provider's 
 
 @dataclass
 class ReconcileResult:
-    """What one reconcile pass found: rows checked, found at the provider, re-queued, left unknown."""
+    """What one reconcile pass found: rows checked, found at the provider, re-queued, settled as
+    muted (never re-sent), left unknown."""
 
     checked: int = 0
     found: int = 0
     requeued: int = 0
     unresolved: int = 0
+    muted: int = 0  # not at the provider, contact muted since the claim: skipped or cancelled
 
 
 def reconcile(
@@ -51,7 +54,10 @@ def reconcile(
     dispatcher died: a live one finishes a batch within MAX_BATCH_SECONDS). Each is looked up
     with `provider.find(to, since=claimed_at - margin)`, matched by body and by a SID no other
     row holds: found -> the provider's status (usually `sent`) with its SID; the provider has no
-    record -> `queued` again, due now. When the lookup itself fails the row is left `unknown`.
+    record -> `queued` again, due now, unless its contact is muted since the claim (opted out or
+    blocked; for blasts also an open case or a help/urgent message, campaign.blasts.muting): then
+    the row is skipped (blast) or cancelled (hotline reply), never re-sent. When the lookup itself
+    fails the row is left `unknown`.
     Commits once; every update is guarded by the row's status and claim token as read.
     """
     stale = now - timedelta(seconds=lease_seconds)
@@ -62,6 +68,8 @@ def reconcile(
             Outbound.claimed_by,
             Outbound.claimed_at,
             Outbound.body,
+            Outbound.contact_id,
+            Outbound.campaign_id,
             Contact.phone,
         )
         .join(Contact, Contact.id == Outbound.contact_id)
@@ -76,6 +84,9 @@ def reconcile(
     outcome = ReconcileResult()
     with unit_of_work(engine) as session:
         rows = session.execute(query).all()
+        claims = [row.claimed_at for row in rows if row.claimed_at is not None]
+        since = min(claims, default=now) - SKEW_MARGIN
+        mutes = find_mutes(session, (row.contact_id for row in rows), since=since)
         taken: set[str] = set()
         for row in rows:
             outcome.checked += 1
@@ -94,6 +105,19 @@ def reconcile(
                 outcome.unresolved += 1
                 continue
             match = _match(session, candidates, body=row.body, taken=taken)
+            blast = row.campaign_id is not None
+            mute = mutes.get(row.contact_id)
+            if match is None and mute is not None and mute.applies(blast=blast):
+                # Not at the provider, and the contact is muted since: settled, never re-sent.
+                status = OutboundStatus.SKIPPED if blast else OutboundStatus.CANCELLED
+                session.execute(
+                    update(Outbound)
+                    .where(guard)
+                    .values(status=status, skip_reason=mute.reason[:40], claimed_by=None, status_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                outcome.muted += 1
+                continue
             if match is None:
                 session.execute(
                     update(Outbound)

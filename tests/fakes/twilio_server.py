@@ -92,6 +92,8 @@ class FakeTwilio:
         self.clock = clock
         self.messages: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status answered)
+        # Called with each accepted message before it is answered (tests: "meanwhile, ...").
+        self.on_accept: Callable[[dict[str, Any]], None] | None = None
         self._by_sid: dict[str, dict[str, Any]] = {}
         self._scripts: dict[str | None, list[Behaviour]] = {}
         self._always: dict[str | None, Behaviour] = {}
@@ -324,6 +326,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not to.startswith("+") or not to[1:].isdigit() or not 8 <= len(to) <= 16:
             return self._error(400, 21211, to=to)
         record = fake.accept(form, account)
+        if fake.on_accept is not None:
+            fake.on_accept(record)
         if behaviour == DROP_AFTER_ACCEPT:
             return self._drop()
         if behaviour == HANG:

@@ -27,7 +27,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import case as sql_case
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,7 +37,7 @@ from campaign.core.config import Settings
 from campaign.core.db import insert_for, inserted_id
 from campaign.core.errors import Invalid
 from campaign.hotline.intents import KeywordTable, classify_detail, compile_catalogue
-from campaign.hotline.models import Case, CasePriority, CaseStatus, Inbound, Intent
+from campaign.hotline.models import OPEN_CASE_WHERE, Case, CasePriority, CaseStatus, Inbound, Intent
 from messages.models import Message, Translation, TranslationStatus
 
 AUTO_REPLY_PROVIDER = "twiml"
@@ -145,7 +145,9 @@ def open_or_update_case(
         changes["reason"] = sql_case((already, _CASES.c.reason), else_=statement.excluded.reason)
         changes["priority"] = statement.excluded.priority
     statement = statement.on_conflict_do_update(
-        index_elements=[_CASES.c.contact_id], index_where=_CASES.c.status.in_(OPEN_STATUSES), set_=changes
+        # The index's own predicate as literal SQL: with bound values, PostgreSQL cannot match it
+        # to the partial index once psycopg prepares the statement (after 5 runs on a connection).
+        index_elements=[_CASES.c.contact_id], index_where=text(OPEN_CASE_WHERE), set_=changes
     ).returning(_CASES.c.id)
     return int(session.execute(statement).scalar_one())
 

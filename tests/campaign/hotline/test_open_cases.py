@@ -8,15 +8,16 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from campaign.core.db import UTCDateTime, make_engine, make_sessionmaker
 from campaign.core.errors import Invalid
 from campaign.hotline.inbox import reopen, resolve
 from campaign.hotline.models import Case, CasePriority, CaseStatus, Inbound, Role, User
+from campaign.hotline.webhooks import handle_inbound
 from campaign.schema import alembic_config, upgrade
-from tests.campaign.web.helpers import NOW
+from tests.campaign.web.helpers import NOW, inbound_params, inbound_url, settings, sign
 from tests.factories import make_contact, synthetic_phone
 
 
@@ -35,6 +36,18 @@ def test_database_refuses_a_second_open_case_for_a_contact(session):
             open_case(session, contact.id, status=CaseStatus.OPEN)
     other = make_contact(session)
     open_case(session, other.id)
+
+
+def test_many_messages_through_one_connection_share_one_case(session):
+    """The case upsert names its partial index by the index's own SQL: once psycopg prepares the
+    statement (after 5 runs on a connection), bound values could no longer be matched to it."""
+    phone = synthetic_phone()
+    for n in range(15):
+        params = inbound_params("AYUDA" if n % 2 else f"mensaje sintético {n}", phone=phone)
+        handle_inbound(session, url=inbound_url(), params=params, signature=sign(inbound_url(), params),
+                       settings=settings(), now=NOW + timedelta(minutes=n))
+    assert session.scalar(select(func.count()).select_from(Case)) == 1
+    assert set(session.scalars(select(Inbound.case_id))) == {session.scalar(select(Case.id))}
 
 
 def test_reopening_a_case_while_another_is_open_is_refused_naming_it(session):

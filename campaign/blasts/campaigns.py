@@ -139,11 +139,27 @@ def save_campaign(session: Session, spec: dict[str, Any], *, now: datetime) -> t
 
 
 def _bump_version(session: Session, step: Step, *, now: datetime) -> None:
-    """New version: drop unplanned occurrences, cancel messages still queued from older ones."""
+    """New version: drop unplanned occurrences, cancel messages still queued from older ones.
+
+    The step's latest firing, when it failed, is armed again under the new version (pending), so
+    fixing a step makes the scheduler plan that time once more; earlier failures stay as they
+    were, under their older version (history that no longer holds the campaign open).
+    """
     step.version += 1
     session.execute(
         delete(Occurrence).where(Occurrence.step_id == step.id, Occurrence.status == OccurrenceStatus.PENDING)
     )
+    latest = session.scalars(
+        select(Occurrence)
+        .where(Occurrence.step_id == step.id)
+        .order_by(Occurrence.scheduled_at.desc())
+        .limit(1)
+    ).first()
+    if latest is not None and latest.status == OccurrenceStatus.FAILED:
+        latest.status = OccurrenceStatus.PENDING
+        latest.step_version = step.version
+        latest.failure = None
+        latest.failed_at = None
     session.execute(
         update(Outbound)
         .where(Outbound.step_id == step.id, Outbound.status == OutboundStatus.QUEUED)
@@ -196,3 +212,31 @@ def create_from_file(
         raise
     spec = parse_campaign(data, default_timezone=default_timezone, rules=rules)
     return save_campaign(session, spec, now=now)
+
+
+def failed_firings(session: Session, campaign_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Per campaign, the firings that failed under their step's current version (the ones that
+    hold the campaign open), oldest first: step, scheduled_at and failed_at (UTC), reason."""
+    out: dict[int, list[dict[str, Any]]] = {campaign_id: [] for campaign_id in campaign_ids}
+    if not campaign_ids:
+        return out
+    rows = session.execute(
+        select(Step.campaign_id, Step.key, Occurrence.scheduled_at, Occurrence.failed_at, Occurrence.failure)
+        .join(Occurrence, Occurrence.step_id == Step.id)
+        .where(
+            Step.campaign_id.in_(campaign_ids),
+            Occurrence.status == OccurrenceStatus.FAILED,
+            Occurrence.step_version == Step.version,
+        )
+        .order_by(Occurrence.scheduled_at, Occurrence.id)
+    )
+    for row in rows:
+        out[row.campaign_id].append(
+            {
+                "step": row.key,
+                "scheduled_at": row.scheduled_at,
+                "failed_at": row.failed_at,
+                "reason": row.failure,
+            }
+        )
+    return out

@@ -9,8 +9,9 @@ from typing import Any
 
 import typer
 
-from campaign.core.console import JSON_OPTION, echo_json, info, print_table, session_scope
+from campaign.core.console import JSON_OPTION, echo_json, info, print_table, session_scope, warn
 from campaign.core.errors import Invalid
+from campaign.core.i18n import _, ngettext
 
 NOW_OPTION = typer.Option(None, "--now", help="Pretend it is this time (ISO 8601; naive = UTC).")
 FILE_ARGUMENT = typer.Argument(..., help="Campaign file (YAML).")
@@ -71,9 +72,11 @@ def create_command(
 
 def list_command(json_output: bool = JSON_OPTION) -> None:
     """List campaigns."""
-    from campaign.blasts.campaigns import list_campaigns
+    from campaign.blasts.campaigns import failed_firings, list_campaigns
 
     with session_scope() as session:
+        campaigns = list_campaigns(session)
+        failures = failed_firings(session, [c.id for c in campaigns])
         rows = [
             {
                 "slug": c.slug,
@@ -82,25 +85,61 @@ def list_command(json_output: bool = JSON_OPTION) -> None:
                 "timezone": c.timezone,
                 "steps": len(c.steps),
                 "launched_at": c.launched_at,
+                "failed_firings": len(failures[c.id]),
             }
-            for c in list_campaigns(session)
+            for c in campaigns
         ]
     if json_output:
         echo_json(rows)
     else:
         print_table(
-            ["slug", "name", "status", "timezone", "steps", "launched"],
-            [[r["slug"], r["name"], r["status"], r["timezone"], r["steps"], r["launched_at"]] for r in rows],
+            ["slug", "name", "status", "timezone", "steps", "launched", _("failed firings")],
+            [
+                [
+                    r["slug"],
+                    r["name"],
+                    r["status"],
+                    r["timezone"],
+                    r["steps"],
+                    r["launched_at"],
+                    r["failed_firings"] or "",
+                ]
+                for r in rows
+            ],
             title="Campaigns",
         )
+        failing = [str(r["slug"]) for r in rows if r["failed_firings"]]
+        if failing:
+            warn(_("firings failed in %(campaigns)s: see `campaign show`", campaigns=", ".join(failing)))
+
+
+def print_failed_firings(failures: list[dict[str, Any]]) -> None:
+    """The firings of a campaign that failed, with their reasons (a table for people)."""
+    from rich.markup import escape
+
+    if not failures:
+        return
+    print_table(
+        [_("step"), _("scheduled (UTC)"), _("failed at (UTC)"), _("reason")],
+        [
+            [escape(f["step"]), _iso(f["scheduled_at"]), _iso(f["failed_at"]), escape(f["reason"] or "")]
+            for f in failures
+        ],
+        title=_("Failed firings: nothing was sent for these; fix the step and save the campaign again"),
+    )
+
+
+def _iso(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 def show_command(slug: str, json_output: bool = JSON_OPTION) -> None:
     """Show a campaign and its steps."""
-    from campaign.blasts.campaigns import get_campaign
+    from campaign.blasts.campaigns import failed_firings, get_campaign
 
     with session_scope() as session:
         c = get_campaign(session, slug)
+        failures = failed_firings(session, [c.id])[c.id]
         data: dict[str, Any] = {
             "slug": c.slug,
             "name": c.name,
@@ -129,6 +168,7 @@ def show_command(slug: str, json_output: bool = JSON_OPTION) -> None:
                 }
                 for s in c.steps
             ],
+            "failed_firings": failures,
         }
     if json_output:
         echo_json(data)
@@ -153,6 +193,7 @@ def show_command(slug: str, json_output: bool = JSON_OPTION) -> None:
         ],
         title="Steps",
     )
+    print_failed_firings(failures)
 
 
 def preview_command(slug: str, json_output: bool = JSON_OPTION, now: str | None = NOW_OPTION) -> None:
@@ -256,7 +297,12 @@ def _status_command(action: str) -> Any:
 
 
 def tick_command(now: str | None = NOW_OPTION, json_output: bool = JSON_OPTION) -> None:
-    """Run exactly one scheduler tick (cron, tests, the demo's accelerated clock)."""
+    """Run exactly one scheduler tick (cron, tests, the demo's accelerated clock).
+
+    Exits 0 when a campaign's firing failed (it is shown, and stored on that campaign), 1 when
+    a whole stage of the tick failed."""
+    from rich.markup import escape
+
     from campaign.blasts.scheduling import tick
     from campaign.core.console import engine
     from campaign.providers import get_provider
@@ -267,9 +313,39 @@ def tick_command(now: str | None = NOW_OPTION, json_output: bool = JSON_OPTION) 
     if json_output:
         echo_json(data)
     else:
+        hidden = {"now", "failed", "retry", "errors"}
         print_table(
-            ["what", "count"], [[k, v] for k, v in data.items() if k != "now"], title=f"Tick at {data['now']}"
+            ["what", "count"],
+            [[k, v] for k, v in data.items() if k not in hidden],
+            title=f"Tick at {data['now']}",
         )
+        if result.failed:
+            warn(
+                ngettext(
+                    "%(num)d firing failed in its campaign; every other campaign went on",
+                    "%(num)d firings failed in their campaigns; every other campaign went on",
+                    len(result.failed),
+                )
+            )
+            print_table(
+                [_("campaign"), _("step"), _("scheduled (UTC)"), _("reason")],
+                [
+                    [escape(f.campaign), escape(f.step), _iso(f.scheduled_at), escape(f.reason)]
+                    for f in result.failed
+                ],
+            )
+        if result.retry:
+            warn(
+                ngettext(
+                    "%(num)d firing postponed to the next tick (database busy or unreachable)",
+                    "%(num)d firings postponed to the next tick (database busy or unreachable)",
+                    len(result.retry),
+                )
+            )
+    for error in result.errors:
+        warn(_("tick stage failed: %(error)s", error=error))
+    if result.errors:
+        raise typer.Exit(1)
 
 
 def scheduler_command(
@@ -299,12 +375,26 @@ def report_command(
         raise Invalid("--format", f"{format!r} is not one of table, csv, xlsx, json")
     if format == "xlsx" and out is None:
         raise Invalid("--out", "xlsx needs an output file")
+    from campaign.blasts.campaigns import failed_firings, get_campaign
+
     with session_scope() as session:
         report = campaign_report(session, slug)
+        campaign_id = get_campaign(session, slug).id
+        failures = failed_firings(session, [campaign_id])[campaign_id]
+    if failures:
+        warn(
+            ngettext(
+                "%(num)d firing of this campaign failed and sent nothing (see `campaign show %(slug)s`)",
+                "%(num)d firings of this campaign failed and sent nothing (see `campaign show %(slug)s`)",
+                len(failures),
+                slug=slug,
+            )
+        )
     if format == "table" and out is None:
         from campaign.blasts.reports import print_report
 
         print_report(report)
+        print_failed_firings(failures)
         return
     text = write_report(report, format=format, out=out)
     if out is None:

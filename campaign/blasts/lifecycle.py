@@ -11,6 +11,7 @@ times are aware UTC.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -32,7 +33,9 @@ from campaign.blasts.schedules import Schedule, occurrence_times
 from campaign.core.audit import record_audit
 from campaign.core.config import Settings
 from campaign.core.db import rowcount
-from campaign.core.errors import AppError, InvalidTransition
+from campaign.core.errors import AppError, InvalidTransition, safe_reason
+
+log = logging.getLogger(__name__)
 
 PENDING_OUTBOUND = (OutboundStatus.QUEUED, OutboundStatus.SENDING, OutboundStatus.UNKNOWN)
 ACTIVE_STATUSES = (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING)
@@ -252,18 +255,38 @@ def is_finished(session: Session, campaign: Campaign, *, now: datetime) -> bool:
             )
         )
     )
+    # A firing that failed under the step's current version keeps the campaign open (and in
+    # view) until a manager edits the step; failures of older versions are history.
+    failed = session.scalar(
+        select(
+            exists().where(
+                Occurrence.step_id == Step.id,
+                Step.campaign_id == campaign.id,
+                Occurrence.status == OccurrenceStatus.FAILED,
+                Occurrence.step_version == Step.version,
+            )
+        )
+    )
     pending = session.scalar(
         select(exists().where(Outbound.campaign_id == campaign.id, Outbound.status.in_(PENDING_OUTBOUND)))
     )
-    return not unplanned and not pending
+    return not unplanned and not failed and not pending
 
 
 def complete_finished(session: Session, *, now: datetime, actor: str = "scheduler") -> list[str]:
-    """Running campaigns that are finished -> completed; returns their slugs. Flushes."""
+    """Running campaigns that are finished -> completed; returns their slugs. Flushes.
+
+    Each campaign is checked inside a savepoint: one whose steps cannot be read is logged and
+    left running, and the others are still completed.
+    """
     done: list[str] = []
-    for campaign in session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.RUNNING)):
-        if is_finished(session, campaign, now=now):
-            transition(session, campaign, CampaignStatus.COMPLETED, now=now, actor=actor)
-            done.append(campaign.slug)
+    for campaign in session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.RUNNING)).all():
+        try:
+            with session.begin_nested():
+                if is_finished(session, campaign, now=now):
+                    transition(session, campaign, CampaignStatus.COMPLETED, now=now, actor=actor)
+                    done.append(campaign.slug)
+        except Exception as exc:  # noqa: BLE001 - one campaign must not stop the others
+            log.warning("campaign %s: completion not checked: %s", campaign.slug, safe_reason(exc))
     session.flush()
     return done

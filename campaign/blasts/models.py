@@ -136,10 +136,18 @@ class OccurrenceStatus(enum.StrEnum):
     PLANNED = "planned"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
+    FAILED = "failed"
 
 
 class Occurrence(Base):
-    """One firing of a step at one time (UTC). Unique per (step, scheduled_at)."""
+    """One firing of a step at one time (UTC). Unique per (step, scheduled_at).
+
+    pending > planning > planned | skipped (older step version);  pending > failed
+    A firing that cannot be planned (a query the database refuses, a value out of range) is
+    `failed` with `failure` saying why, in words safe to show and log (no contact data); it keeps
+    its campaign from completing until a manager edits the step, which drops it so that the
+    scheduler plans that time again under the new version.
+    """
 
     __tablename__ = "occurrences"
     __table_args__ = (
@@ -157,6 +165,8 @@ class Occurrence(Base):
     step_version: Mapped[int] = mapped_column(default=1)
     planned_at: Mapped[datetime | None] = mapped_column()
     recipients: Mapped[int] = mapped_column(default=0)
+    failure: Mapped[str | None] = mapped_column(Text)
+    failed_at: Mapped[datetime | None] = mapped_column()
 
     step: Mapped[Step] = relationship(back_populates="occurrences")
 

@@ -9,6 +9,15 @@ each due occurrence in its own unit of work, (3) expires held messages past thei
 simulated callbacks and replies, (7) completes finished campaigns. Every step is idempotent, so
 re-running a tick (or two schedulers at once) plans and sends nothing twice. Time is injected:
 `now` is an aware UTC datetime.
+
+Failures stay where they happen. An occurrence that cannot be planned (a query the database
+refuses, a value out of range, a bug) is rolled back and marked `failed` with a reason safe to
+show (`campaign.core.errors.safe_reason`: no SQL parameters, no contact data), in a transaction
+of its own, so on PostgreSQL the aborted transaction takes nothing else with it; the tick goes on
+with every other occurrence. A connection lost or a database busy leaves it pending for the next
+tick. Each later stage runs on its own too: one that raises is logged and reported in
+`TickResult.errors`, and the stages after it still run. `run_forever` survives any exception of
+one tick.
 """
 
 from __future__ import annotations
@@ -17,13 +26,17 @@ import dataclasses
 import logging
 import signal
 import time as time_module
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from functools import partial
+from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from campaign.blasts.dispatch import dispatch_due, expire_overdue
@@ -33,15 +46,39 @@ from campaign.blasts.planning import PlanResult, plan_occurrence
 from campaign.blasts.reconcile import reconcile
 from campaign.blasts.schedules import due_occurrences
 from campaign.core.config import Settings
-from campaign.core.db import unit_of_work, utcnow
+from campaign.core.db import rowcount, unit_of_work, utcnow
+from campaign.core.errors import safe_reason
 from campaign.radio.airings import extend_open_ended_airings
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
+class Failure:
+    """A firing that could not be planned (stored on its occurrence) or a step whose schedule
+    could not be read (occurrence None). `reason` is safe to show and log."""
+
+    campaign: str
+    step: str
+    occurrence_id: int | None
+    scheduled_at: datetime | None
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "campaign": self.campaign,
+            "step": self.step,
+            "occurrence_id": self.occurrence_id,
+            "scheduled_at": self.scheduled_at.isoformat() if self.scheduled_at else None,
+            "reason": self.reason,
+        }
+
+
+@dataclass
 class TickResult:
-    """What one tick did."""
+    """What one tick did. `failed`: firings that failed in their campaign (the tick went on);
+    `retry`: occurrences left pending after a transient database error; `errors`: stages that
+    failed as a whole (the stages after them still ran)."""
 
     now: datetime
     occurrences_created: int = 0
@@ -54,6 +91,9 @@ class TickResult:
     events: Any = None
     started: list[str] = field(default_factory=list)
     completed: list[str] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
+    retry: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
     @property
     def queued(self) -> int:
@@ -78,6 +118,9 @@ class TickResult:
             "events": _plain(self.events),
             "started": self.started,
             "completed": self.completed,
+            "failed": [f.as_dict() for f in self.failed],
+            "retry": self.retry,
+            "errors": self.errors,
         }
 
 
@@ -97,12 +140,15 @@ class Created(NamedTuple):
     collapsed: int
 
 
-def create_due_occurrences(session: Session, *, now: datetime) -> Created:
+def create_due_occurrences(
+    session: Session, *, now: datetime, failures: list[Failure] | None = None
+) -> Created:
     """Inserts the occurrences due by `now` of SMS steps of scheduled/running campaigns. Flushes.
 
     At most one pending occurrence per step and tick: times missed while the scheduler was down
     are inserted as `skipped` (a record: nothing is planned for them). Idempotent: (step,
-    scheduled_at) is unique and conflicts are ignored.
+    scheduled_at) is unique and conflicts are ignored. A step whose schedule cannot be expanded
+    is left out (logged, and added to `failures` when given); the others go on.
     """
     steps = session.scalars(
         select(Step)
@@ -117,9 +163,19 @@ def create_due_occurrences(session: Session, *, now: datetime) -> Created:
         )
         if latest is not None and latest.tzinfo is None:  # aggregates skip the column type on SQLite
             latest = latest.replace(tzinfo=now.tzinfo)
-        for due in due_occurrences(
-            step_schedule(step), launched_at=step.campaign.launched_at or now, after=latest, now=now
-        ):
+        try:
+            due_list = due_occurrences(
+                step_schedule(step), launched_at=step.campaign.launched_at or now, after=latest, now=now
+            )
+        except Exception as exc:  # noqa: BLE001 - one step's schedule must not stop the others
+            reason = safe_reason(exc)
+            log.warning(
+                "campaign %s step %s: schedule not readable: %s", step.campaign.slug, step.key, reason
+            )
+            if failures is not None:
+                failures.append(Failure(step.campaign.slug, step.key, None, None, reason))
+            continue
+        for due in due_list:
             rows.append(_occurrence_row(step, due.scheduled_at, due.fires_at, OccurrenceStatus.PENDING))
             skipped.extend(
                 _occurrence_row(step, at, at, OccurrenceStatus.SKIPPED) for at in due.missed
@@ -177,31 +233,127 @@ def _start_campaign(session: Session, occurrence_id: int, *, now: datetime) -> s
     return None
 
 
-def tick(engine: Engine, provider: Any, *, now: datetime, settings: Settings) -> TickResult:
-    """Runs one tick (see the module docstring); each stage commits its own unit of work."""
-    result = TickResult(now=now)
-    with unit_of_work(engine) as session:
-        created = create_due_occurrences(session, now=now)
-        result.occurrences_created, result.occurrences_collapsed = created
-        result.airings_added = extend_open_ended_airings(session, now=now)
-        due = due_occurrence_ids(session, now=now)
-    for occurrence_id in due:
+def is_transient(exc: BaseException) -> bool:
+    """A database error worth retrying next tick: connection lost, database busy or locked."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    text = str(exc.orig).lower()
+    return any(word in text for word in ("database is locked", "database is busy", "deadlock detected"))
+
+
+def mark_failed(session: Session, occurrence_id: int, reason: str, *, now: datetime) -> Failure | None:
+    """Marks a pending (or planning) occurrence failed with `reason`; returns what failed. Flushes."""
+    statement = (
+        update(Occurrence)
+        .where(
+            Occurrence.id == occurrence_id,
+            Occurrence.status.in_((OccurrenceStatus.PENDING, OccurrenceStatus.PLANNING)),
+        )
+        .values(status=OccurrenceStatus.FAILED, failure=reason, failed_at=now)
+    )
+    marked = rowcount(session.execute(statement))
+    if not marked:
+        return None
+    row = session.execute(
+        select(Campaign.slug, Step.key, Occurrence.scheduled_at)
+        .join(Step, Step.campaign_id == Campaign.id)
+        .join(Occurrence, Occurrence.step_id == Step.id)
+        .where(Occurrence.id == occurrence_id)
+    ).one()
+    return Failure(row.slug, row.key, occurrence_id, row.scheduled_at, reason)
+
+
+def _plan_one(
+    engine: Engine, occurrence_id: int, result: TickResult, *, now: datetime, settings: Settings
+) -> None:
+    """Plans one occurrence in its own transaction; a failure stays with that occurrence."""
+    try:
         with unit_of_work(engine) as session:
             plan = plan_occurrence(session, occurrence_id, now=now, settings=settings)
             if plan.discarded is None:
                 started = _start_campaign(session, occurrence_id, now=now)
                 if started:
                     result.started.append(started)
-        result.plans.append(plan)
-    result.expired = expire_overdue(engine, now=now)
+    except Exception as exc:  # noqa: BLE001 - the failure is recorded on the occurrence
+        reason = safe_reason(exc)
+        if is_transient(exc):
+            log.warning("occurrence %s: planning postponed to the next tick: %s", occurrence_id, reason)
+            result.retry.append(occurrence_id)
+            return
+        log.warning("occurrence %s failed to plan: %s", occurrence_id, reason)
+        with unit_of_work(engine) as session:  # a fresh transaction: the failed one is gone
+            failure = mark_failed(session, occurrence_id, reason, now=now)
+        if failure is not None:
+            result.failed.append(failure)
+        return
+    result.plans.append(plan)
+
+
+T = TypeVar("T")
+
+
+def _stage(result: TickResult, name: str, run: Callable[[], T]) -> T | None:
+    """Runs one stage of the tick; an exception is logged and reported, and the tick goes on."""
+    try:
+        return run()
+    except Exception as exc:  # noqa: BLE001 - one stage must not stop the others
+        reason = safe_reason(exc)
+        log.error("tick stage %s failed: %s\n%s", name, reason, _frames(exc))
+        result.errors.append(f"{name}: {reason}")
+        return None
+
+
+def _frames(exc: BaseException) -> str:
+    """Where an exception was raised (file, line, function), without its message or source
+    text, either of which may carry SQL parameters or contact data."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return "\n".join(f"  {frame.filename}:{frame.lineno} in {frame.name}" for frame in frames)
+
+
+def tick(engine: Engine, provider: Any, *, now: datetime, settings: Settings) -> TickResult:
+    """Runs one tick (see the module docstring); each stage commits its own unit of work.
+
+    Never raises for a failing campaign: see `TickResult.failed` and `TickResult.errors`.
+    """
+    result = TickResult(now=now)
+
+    def create() -> Created:
+        with unit_of_work(engine) as session:
+            return create_due_occurrences(session, now=now, failures=result.failed)
+
+    def extend() -> int:
+        with unit_of_work(engine) as session:
+            return extend_open_ended_airings(session, now=now)
+
+    def due() -> list[int]:
+        with unit_of_work(engine) as session:
+            return due_occurrence_ids(session, now=now)
+
+    created = _stage(result, "occurrences", create)
+    if created is not None:
+        result.occurrences_created, result.occurrences_collapsed = created
+    result.airings_added = _stage(result, "airings", extend) or 0
+    for occurrence_id in _stage(result, "due", due) or []:
+        _stage(
+            result, "planning", partial(_plan_one, engine, occurrence_id, result, now=now, settings=settings)
+        )
+    result.expired = _stage(result, "expire", lambda: expire_overdue(engine, now=now)) or 0
     if provider is not None:
-        result.reconciled = reconcile(engine, provider, now=now)
-        result.dispatch = dispatch_due(engine, provider, now=now, settings=settings)
+        result.reconciled = _stage(result, "reconcile", lambda: reconcile(engine, provider, now=now))
+        result.dispatch = _stage(
+            result, "dispatch", lambda: dispatch_due(engine, provider, now=now, settings=settings)
+        )
         deliver = getattr(provider, "deliver_due_events", None)
         if deliver is not None:
-            result.events = deliver(engine, now=now, settings=settings)
-    with unit_of_work(engine) as session:
-        result.completed = complete_finished(session, now=now)
+            result.events = _stage(result, "events", lambda: deliver(engine, now=now, settings=settings))
+
+    def complete() -> list[str]:
+        with unit_of_work(engine) as session:
+            return complete_finished(session, now=now)
+
+    result.completed = _stage(result, "complete", complete) or []
     return result
 
 
@@ -232,8 +384,17 @@ def run_forever(settings: Settings, *, max_ticks: int | None = None) -> int:
 
     def job() -> None:
         nonlocal ticks
-        outcome = tick(engine, provider, now=utcnow(), settings=settings)
         ticks += 1
+        try:
+            outcome = tick(engine, provider, now=utcnow(), settings=settings)
+        except Exception as exc:  # noqa: BLE001 - the loop outlives any one tick
+            log.error(
+                "tick failed: %s; next tick in %g s\n%s",
+                safe_reason(exc),
+                settings.tick_seconds,
+                _frames(exc),
+            )
+            return
         log.info("tick: %s", outcome.as_dict())
 
     scheduler = schedule.Scheduler()

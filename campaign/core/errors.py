@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class AppError(Exception):
     """Base class of every error a user can cause or must be told about."""
@@ -65,3 +67,38 @@ class ProviderError(AppError):
         super().__init__(f"provider error {code}: {message}")
         self.code = code
         self.retryable = retryable
+
+
+_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
+_LONG_NUMBER = re.compile(r"\+?\d[\d ().-]{5,}\d")
+_MAX_REASON = 300
+
+
+def safe_reason(exc: BaseException) -> str:
+    """One line about a failure that is safe to store, show to staff and log: no contact data.
+
+    Our own errors (`AppError`) speak about the field at fault and keep their words. A database
+    error keeps only the database's primary message (never the SQL or its parameters, which can
+    hold phone numbers), with quoted values removed; anything else keeps its type and message
+    with quoted values removed. Long digit runs (phone numbers) are masked in every case.
+    """
+    if isinstance(exc, AppError):
+        text = exc.message
+    else:
+        original = getattr(exc, "orig", None)  # SQLAlchemy's DBAPIError wraps the driver's error
+        if isinstance(original, BaseException):
+            diag = getattr(original, "diag", None)
+            primary = getattr(diag, "message_primary", None) or str(original).splitlines()[0:1]
+            primary = primary if isinstance(primary, str) else "".join(primary)
+            from campaign.core.i18n import _
+
+            text = _(
+                "database error (%(kind)s): %(message)s",
+                kind=type(original).__name__,
+                message=_QUOTED.sub("…", primary),
+            )
+        else:
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            text = f"{type(exc).__name__}: {_QUOTED.sub('…', first)}" if first else type(exc).__name__
+    text = _LONG_NUMBER.sub("…", " ".join(text.split()))
+    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
+from campaign.blasts.campaigns import failed_firings
 from campaign.blasts.models import Campaign
 from campaign.core.audit import AuditEvent
 from campaign.core.db import unit_of_work, utcnow
@@ -31,7 +32,9 @@ admin = require_role(Role.ADMIN)
 def campaigns_page(request: Request, *, user: Annotated[User, Depends(manager)]) -> Response:
     with unit_of_work(request.app.state.web.engine) as session:
         rows = stats.campaign_rows(session, settings=request.app.state.web.settings)
-    context = {"user": user, "rows": rows, "flashes": pop_flash(request)}
+        failures = failed_firings(session, [row[0].id for row in rows])
+    failing = {campaign_id: len(items) for campaign_id, items in failures.items() if items}
+    context = {"user": user, "rows": rows, "failing": failing, "flashes": pop_flash(request)}
     return templates.TemplateResponse(request, "campaigns.html", context)
 
 
@@ -45,10 +48,12 @@ def campaign_page(request: Request, *, slug: str, user: Annotated[User, Depends(
             session, campaign, now=utcnow(), settings=request.app.state.web.settings
         )
         steps = [(s.key, s.channel, s.segment_slug or s.query or "", s.message_id) for s in campaign.steps]
+        failures = failed_firings(session, [campaign.id])[campaign.id]
     names = {"sent": _("sent"), "delivered": _("delivered"), "replies": _("replies")}
     context = {
         "user": user,
         "campaign": campaign,
+        "failures": failures,
         "totals": report.totals,
         "breakdown": report.breakdown,
         "activity": activity,

@@ -1,4 +1,5 @@
-"""Vectorized validation of imported rows: phones, languages, geography, years, sex, households.
+"""Vectorized validation of imported rows: phones, languages, geography, years, sex, households,
+and custom columns typed as number, date or text (audiences/fields.py).
 
 Works on whole columns with pandas and normalizes each distinct value once, so a million rows
 cost a few passes, not a million Python calls. Pure: no session; `today` is given.
@@ -13,7 +14,9 @@ from zoneinfo import available_timezones
 
 import pandas as pd
 
+from audiences.fields import infer_type, parse_column, type_conflict
 from audiences.geography import resolve_department, resolve_municipality
+from audiences.models import FieldType
 from audiences.phones import GUATEMALA_TZ, PhoneNumber, normalize_many, timezone_for
 from campaign.core.errors import Invalid
 from campaign.core.languages import LanguageRegistry, fold_key
@@ -66,6 +69,7 @@ class Cleaned:
     warnings: list[tuple[int, str, str, str]] = field(default_factory=list)
     rejected_rows: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    custom_types: dict[str, FieldType] = field(default_factory=dict)
 
 
 class _Rejections:
@@ -146,8 +150,16 @@ def clean(
     *,
     today: date,
     registry: LanguageRegistry,
+    fields: Mapping[str, FieldType] | None = None,
+    types: Mapping[str, FieldType] | None = None,
+    date_order: str = "dmy",
 ) -> Cleaned:
-    """Validates and normalizes every mapped column; returns the valid rows and the problems."""
+    """Validates and normalizes every mapped column; returns the valid rows and the problems.
+
+    Custom columns are typed (audiences/fields.py): `fields` are the custom fields already
+    known (their type is fixed), `types` the types given for this file (`--type`), `date_order`
+    how dates with separators are read.
+    """
     frame = frame.reset_index(drop=True)
     rows = rows.reset_index(drop=True)
     rejections = _Rejections(rows)
@@ -222,10 +234,8 @@ def clean(
     header, consent = _column(frame, mapping, "consent_source")
     out["consent_source"] = consent.where(consent != "").str.slice(0, 80)
 
-    for header, target in mapping.items():
-        if target.startswith("custom."):
-            values = frame[header].astype(str).str.strip()
-            out[target] = values.where(values != "")
+    custom_types = _custom_columns(frame, mapping, out, rejections, fields=fields or {},
+                                   types=types or {}, date_order=date_order)
 
     valid = rejections.first.isna()
     counts = rejections.first[~valid].value_counts()
@@ -239,7 +249,41 @@ def clean(
         ],
         rejected_rows=int((~valid).sum()),
         rejected_by_reason={str(k): int(v) for k, v in counts.items()},
+        custom_types=custom_types,
     )
+
+
+def _custom_columns(
+    frame: pd.DataFrame,
+    mapping: Mapping[str, str],
+    out: pd.DataFrame,
+    rejections: _Rejections,
+    *,
+    fields: Mapping[str, FieldType],
+    types: Mapping[str, FieldType],
+    date_order: str,
+) -> dict[str, FieldType]:
+    """Types each custom column (known type, else the one given, else inferred) and stores its
+    values normalized in `out`; a value that does not fit rejects its row. Returns key -> type."""
+    found: dict[str, FieldType] = {}
+    for header, target in mapping.items():
+        if not target.startswith("custom."):
+            continue
+        key = target.split(".", 1)[1]
+        values = frame[header].astype(str).str.strip()
+        rows_per_value = {str(v): int(n) for v, n in values[values != ""].value_counts().items()}
+        distinct = list(rows_per_value)
+        given = types.get(key)
+        if key in fields and given is not None and given != fields[key]:
+            raise type_conflict(key, fields[key], given)
+        kind = fields.get(key) or given or infer_type(rows_per_value)
+        parsed = parse_column(key, distinct, kind, order=date_order)
+        found[key] = kind
+        if parsed.errors:
+            reasons = values.map(parsed.errors)
+            rejections.add(reasons.notna(), header, values, reasons)
+        out[target] = pd.Series([parsed.values.get(v) for v in values], index=values.index, dtype=object)
+    return found
 
 
 def _years(

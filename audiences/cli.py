@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from campaign.core.console import JSON_OPTION, echo_json, info, print_table, progress, session_scope, warn
 from campaign.core.db import utcnow
 from campaign.core.errors import Invalid
+from campaign.core.i18n import _
 
 if TYPE_CHECKING:  # pandas loads with the importer, only for the commands that import
     from audiences.importer import ImportSummary
@@ -22,14 +23,26 @@ FILE_ARGUMENT = typer.Argument(..., help="CSV (any delimiter, UTF-8/Latin-1) or 
 MAP_OPTION = typer.Option([], "--map", help="Override a column: HEADER=FIELD (repeatable).")
 REPORT_OPTION = typer.Option(None, "--report", help="Write rejected rows (and warnings) to this CSV.")
 OUT_OPTION = typer.Option(Path("sample.csv"), "--out", help="CSV file to write.")
+TYPE_OPTION = typer.Option(
+    [], "--type", help="Type of a new custom column: COLUMN=number|date|text (repeatable; default: inferred)."
+)
+DATE_ORDER_OPTION = typer.Option(
+    None,
+    "--date-order",
+    help="How dates like 05/01/2027 are read: dmy, mdy or ymd (default: CAMPAIGN_DATE_ORDER).",
+)
 
 
 def _parse_map(pairs: list[str]) -> dict[str, str]:
+    return _parse_pairs(pairs, "map", "HEADER=FIELD")
+
+
+def _parse_pairs(pairs: list[str], option: str, shape: str) -> dict[str, str]:
     mapping: dict[str, str] = {}
     for pair in pairs:
         header, sep, target = pair.partition("=")
         if not sep or not header.strip() or not target.strip():
-            raise Invalid("map", f"{pair!r} is not HEADER=FIELD")
+            raise Invalid(option, f"{pair!r} is not {shape}")
         mapping[header.strip()] = target.strip()
     return mapping
 
@@ -43,12 +56,17 @@ def import_command(
         False, "--partial", help="Import the valid rows even if some are rejected (default: all or nothing)."
     ),
     report: Path | None = REPORT_OPTION,
+    type_: list[str] = TYPE_OPTION,
+    date_order: str | None = DATE_ORDER_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Import contacts from a CSV/XLSX file: all or nothing unless --partial; always a rejection report."""
     from audiences.importer import IMPORT_STAGES, import_file, write_report
+    from campaign.core.config import get_settings
 
     mapping = _parse_map(map_)
+    types = _parse_pairs(type_, "--type", "COLUMN=TYPE")
+    order = date_order or get_settings().date_order
     with progress(f"Importing {file.name}", total=len(IMPORT_STAGES)) as advance:
         started: list[str] = []
 
@@ -65,6 +83,8 @@ def import_command(
                 partial=partial,
                 now=utcnow(),
                 on_stage=on_stage,
+                types=types,
+                date_order=order,
             )
     if report is not None:
         write_report(report, summary)
@@ -93,6 +113,9 @@ def import_command(
         ],
         title=title,
     )
+    if summary.custom_fields:
+        described = ", ".join(f"{k} ({v})" for k, v in summary.custom_fields.items())
+        info(_("Custom fields: %(fields)s", fields=described))
     if summary.rejected_by_reason:
         print_table(["reason", "rows"], summary.rejected_by_reason.items(), title="Rejected by reason")
     if summary.report and report is None:
@@ -144,7 +167,7 @@ def _label(field: str | None, value: object) -> str:
 @app.command("segments")
 def segments_command(json_output: bool = JSON_OPTION) -> None:
     """List saved and built-in segments with their counts."""
-    from audiences.segments import count, ensure_builtin_segments, list_segments
+    from audiences.segments import ensure_builtin_segments, list_segments
 
     today = utcnow().date()
     with session_scope() as session:
@@ -155,7 +178,7 @@ def segments_command(json_output: bool = JSON_OPTION) -> None:
                 "name": s.name,
                 "query": s.query,
                 "builtin": s.builtin,
-                "count": count(session, s.slug, today=today).count,
+                "count": _count_or_reason(session, s.slug, today),
             }
             for s in list_segments(session)
         ]
@@ -165,6 +188,16 @@ def segments_command(json_output: bool = JSON_OPTION) -> None:
         print_table(
             ["slug", "name", "count", "query"], [[r["slug"], r["name"], r["count"], r["query"]] for r in rows]
         )
+
+
+def _count_or_reason(session: Any, slug: str, today: Any) -> int | str:
+    """A segment's count, or why it cannot be counted (a field no import has brought yet)."""
+    from audiences.segments import count
+
+    try:
+        return count(session, slug, today=today).count
+    except Invalid as exc:
+        return _("error: %(reason)s", reason=exc.reason)
 
 
 @segment_app.command("add")

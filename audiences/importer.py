@@ -5,6 +5,10 @@ are newer; newer non-empty values win) -> merge with contacts already stored (sa
 never changed by an import, so an opt-out stays an opt-out) -> bulk insert (COPY on PostgreSQL,
 executemany on SQLite) and bulk update -> ImportBatch with its ImportRejection rows.
 
+Custom columns are typed (number, date, text; audiences/fields.py): a known field keeps its type,
+a new one gets the type given with `types` or inferred from its values, and is registered when
+the import writes. A value that does not fit its field is a rejected row, like a bad phone.
+
 All or nothing per file by default: when any row is rejected nothing is written and the summary
 says `aborted` (the rejection report still lists every row, column, value and reason). With
 `partial=True` the valid rows are imported and the invalid ones reported. A fatal problem (wrong
@@ -27,9 +31,12 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from audiences.cleaning import clean
-from audiences.models import Contact, ContactStatus, ImportBatch, ImportRejection
+from audiences.fields import declare_fields, known_fields
+from audiences.models import Contact, ContactStatus, FieldType, ImportBatch, ImportRejection
 from audiences.reading import map_headers, read_table
 from campaign.core.db import bulk_insert, refresh_statistics
+from campaign.core.errors import Invalid
+from campaign.core.i18n import _
 from campaign.core.languages import LanguageRegistry, default_registry
 
 FIELDS = (
@@ -67,6 +74,7 @@ class ImportSummary:
     dry_run: bool = False
     aborted: bool = False  # rows were rejected and the file was not partial: nothing written
     batch_id: int | None = None
+    custom_fields: dict[str, str] = field(default_factory=dict)  # key -> number | date | text
     encoding: str | None = None
     delimiter: str | None = None
     mapping: dict[str, str] = field(default_factory=dict)
@@ -101,12 +109,16 @@ def import_file(
     now: datetime,
     registry: LanguageRegistry | None = None,
     on_stage: Callable[[str], None] | None = None,
+    types: Mapping[str, str] | None = None,
+    date_order: str = "dmy",
 ) -> ImportSummary:
     """Imports one CSV/XLSX file of contacts. Flushes; never commits.
 
-    Raises Invalid("file", ...) / Invalid("map", ...) on fatal problems (nothing written). Unless
-    `partial`, a file with any rejected row writes nothing and returns with `aborted=True`.
-    `now` is aware UTC. `on_stage` is told when each of IMPORT_STAGES begins (for progress bars).
+    Raises Invalid("file", ...) / Invalid("map", ...) / Invalid("type", ...) on fatal problems
+    (nothing written). Unless `partial`, a file with any rejected row writes nothing and returns
+    with `aborted=True`. `types` gives custom columns a type (header or field key -> number, date
+    or text); `date_order` (dmy, mdy, ymd) says how dates with separators are read. `now` is aware
+    UTC. `on_stage` is told when each of IMPORT_STAGES begins (for progress bars).
     """
     stage = on_stage or (lambda _name: None)
     if now.tzinfo is None:
@@ -117,7 +129,14 @@ def import_file(
     stage("validating")
     headers = map_headers(list(table.frame.columns), mapping)
     cleaned = clean(
-        table.frame, headers, table.row_numbers, today=now.date(), registry=registry or default_registry()
+        table.frame,
+        headers,
+        table.row_numbers,
+        today=now.date(),
+        registry=registry or default_registry(),
+        fields=known_fields(session),
+        types=_given_types(headers, types or {}),
+        date_order=date_order,
     )
     summary = ImportSummary(
         file=path.name,
@@ -126,6 +145,7 @@ def import_file(
         encoding=table.encoding,
         delimiter=table.delimiter,
         mapping=headers,
+        custom_fields={k: str(v) for k, v in cleaned.custom_types.items()},
     )
     report = list(cleaned.problems)
     by_reason = dict(cleaned.rejected_by_reason)
@@ -168,6 +188,7 @@ def import_file(
     session.add(batch)
     session.flush()
     summary.batch_id = batch.id
+    declare_fields(session, cleaned.custom_types, now=now, source=f"import:{path.name}"[:200])
     _insert_contacts(session, frame[is_new], custom_columns, now=now, source=f"import:{path.name}"[:80])
     if updates:
         stmt = update(Contact.__table__).where(Contact.__table__.c.id == bindparam("_id"))
@@ -204,12 +225,25 @@ def _existing(session: Session, phones: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _custom_value(value: str) -> Any:
-    """Custom values keep their text, except whole numbers, stored as numbers for `x >= 1` queries."""
-    text = value.strip()
-    if text.lstrip("-").isdigit() and len(text) < 16:
-        return int(text)
-    return text
+def _given_types(headers: Mapping[str, str], given: Mapping[str, str]) -> dict[str, FieldType]:
+    """`--type` values keyed by custom field key (given by header or by key); Invalid("type", ...)
+    for a column that is not a custom field of the file or a type that does not exist."""
+    out: dict[str, FieldType] = {}
+    keys = {h: t.split(".", 1)[1] for h, t in headers.items() if t.startswith("custom.")}
+    folded = {h.strip().lower(): k for h, k in keys.items()}
+    for name, kind in given.items():
+        key = keys.get(name) or folded.get(name.strip().lower())
+        if key is None and name in keys.values():
+            key = name
+        if key is None:
+            raise Invalid("type", _("no custom column %(name)r in the file (custom columns: %(names)s)",
+                                    name=name, names=", ".join(keys.values()) or "-"))
+        try:
+            out[key] = FieldType(kind.strip().lower())
+        except ValueError:
+            reason = _("%(kind)r is not a field type (number, date or text)", kind=kind)
+            raise Invalid("type", reason) from None
+    return out
 
 
 def _custom_dicts(frame: pd.DataFrame, custom_columns: list[str]) -> list[dict[str, Any]]:
@@ -218,7 +252,7 @@ def _custom_dicts(frame: pd.DataFrame, custom_columns: list[str]) -> list[dict[s
     keys = [c.split(".", 1)[1] for c in custom_columns]
     columns = [frame[c].tolist() for c in custom_columns]
     return [
-        {k: _custom_value(v) for k, v in zip(keys, values, strict=True) if isinstance(v, str)}
+        {k: p for k, v in zip(keys, values, strict=True) if (p := _plain(v)) is not None}
         for values in zip(*columns, strict=True)
     ]
 

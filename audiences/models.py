@@ -1,4 +1,5 @@
-"""Audience models: contacts, consent events, import batches and their rejections, segments."""
+"""Audience models: contacts, consent events, import batches and their rejections, segments,
+and the registry of custom fields with their types."""
 
 from __future__ import annotations
 
@@ -131,4 +132,28 @@ class Segment(Base):
     query: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
     builtin: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FieldType(enum.StrEnum):
+    """The type of a custom contact field (see audiences/fields.py)."""
+
+    NUMBER = "number"
+    DATE = "date"
+    TEXT = "text"
+
+
+class CustomField(Base):
+    """A custom contact field, known once a column of that name has been imported.
+
+    Its type is inferred at that first import (or given with `--type`) and then fixed, so every
+    stored value fits it and queries bind values with it.
+    """
+
+    __tablename__ = "custom_fields"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    type: Mapped[FieldType] = mapped_column(String(10))
+    source: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -6,15 +6,22 @@
 
 Fields: department, municipality, border, age, birth_year, language, household, sex, status,
 country, timezone, name, phone, opted_out (boolean); any other name (or `custom.name`) is a custom
-field stored in the contact's JSON. Operators: = != < <= > >= in, not in, between .. and ..;
-`and` binds tighter than `or`; `not` tighter than both; parentheses group. `x = null` tests for a
-missing value. Logic is two-valued: a comparison on a missing value is false (and `!=` is true).
+field stored in the contact's JSON, known once a column of that name has been imported, with its
+type (number, date or text): values are bound with that type, so SQLite and PostgreSQL agree
+(`hijos >= 1`, `registro <= "2027-01-05"`, `colonia = "El Carmen"`; a number field alone means
+"not 0"). An unknown name is an error naming the closest known ones (a typo must not silently
+reach nobody). Operators: = != < <= > >= in, not in, between .. and ..; `and` binds tighter than
+`or`; `not` tighter than both; parentheses group. `x = null` tests for a missing value. Logic is
+two-valued: a comparison on a missing value is false (and `!=` is true).
 
-Pure: no session, no clock (`today` is given). Errors are Invalid("query", "... at column N").
+Pure: no session, no clock (`today` and the known custom `fields` are given). Errors are
+Invalid("query", "... at column N").
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -22,11 +29,14 @@ from typing import Any
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
-from sqlalchemy import ColumnElement, and_, false, not_, or_, true
+from sqlalchemy import ColumnElement, and_, false, not_, or_
 
+from audiences.custom_sql import custom_value
+from audiences.fields import parse_date, parse_number, type_label
 from audiences.geography import border_municipality_codes, resolve_department, resolve_municipality
-from audiences.models import Contact, ContactStatus
+from audiences.models import Contact, ContactStatus, FieldType
 from campaign.core.errors import Invalid
+from campaign.core.i18n import _
 
 GRAMMAR = r"""
 ?start: or_expr
@@ -117,10 +127,26 @@ def _present(column: Any, condition: ColumnElement[bool]) -> ColumnElement[bool]
     return and_(column.is_not(None), condition)
 
 
+def suggestions(name: str, known: list[str]) -> list[str]:
+    """The known names closest to a misspelled one (at most 3, best first)."""
+    return difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+
+
+def unknown_name_reason(what: str, name: str, known: list[str]) -> str:
+    """`unknown field 'departmnt' (did you mean department?)`, else the list of known names."""
+    close = suggestions(name, known)
+    if close:
+        return _("unknown %(what)s %(name)r (did you mean %(names)s?)", what=what, name=name,
+                 names=_(" or ").join(close))
+    return _("unknown %(what)s %(name)r (known: %(names)s)", what=what, name=name,
+             names=", ".join(sorted(known)))
+
+
 class _Compiler(Transformer[Token, ColumnElement[bool]]):
-    def __init__(self, today: date) -> None:
+    def __init__(self, today: date, fields: Mapping[str, FieldType]) -> None:
         super().__init__()
         self.today = today
+        self.fields = dict(fields)
 
     # --- values ------------------------------------------------------------------------------
     def string(self, items: list[Token]) -> Literal:
@@ -167,7 +193,15 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
             return Contact.municipality_code.in_(border_municipality_codes())
         if name in KNOWN_FIELDS:
             raise _fail(f"field {name!r} needs a comparison (e.g. {name} = ...)", _column_of(items[0]))
-        return _present(self._custom(name), self._custom(name).as_boolean() == true())
+        key, kind = self._custom_field(name, _column_of(items[0]))
+        if kind != FieldType.NUMBER:
+            raise _fail(
+                _("%(name)s is a field of type %(kind)s: compare it (e.g. %(name)s = ...)", name=name,
+                  kind=type_label(kind)),
+                _column_of(items[0]),
+            )
+        value = custom_value(key, kind)
+        return _present(value, value != 0)
 
     def compare(self, items: list[Any]) -> ColumnElement[bool]:
         field, op_token, literal = items
@@ -192,8 +226,8 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
         if value is None:
             if op not in ("=", "!="):
                 raise _fail("null can only be compared with = or !=", literal.column)
-            column = self._column_for_null(name)
-            return column.is_(None) if op == "=" else column.is_not(None)
+            target = self._column_for_null(name, _column_of(field))
+            return target.is_(None) if op == "=" else target.is_not(None)
         if name == "age":
             return self._age(op, literal)
         if name == "opted_out":
@@ -229,7 +263,7 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise _fail(f"{name} is compared with a number", literal.column)
             return self._ordered(Contact.birth_year, op, value)
-        return self._custom_leaf(name, op, literal)
+        return self._custom_leaf(name, op, literal, field)
 
     @staticmethod
     def _equality(column: Any, op: str, value: Any) -> ColumnElement[bool]:
@@ -269,12 +303,15 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
         except Invalid as exc:
             raise _fail(exc.reason, literal.column) from None
 
-    @staticmethod
-    def _custom(name: str) -> Any:
+    def _custom_field(self, name: str, column: int) -> tuple[str, FieldType]:
+        """(key, type) of a custom field; an unknown name fails with the closest known names."""
         key = name.split(".", 1)[1] if name.startswith("custom.") else name
-        return Contact.custom[key]
+        if key in self.fields:
+            return key, self.fields[key]
+        known = sorted(KNOWN_FIELDS | set(self.fields))
+        raise _fail(unknown_name_reason(_("field"), name, known), column)
 
-    def _column_for_null(self, name: str) -> Any:
+    def _column_for_null(self, name: str, column: int) -> Any:
         mapping = {
             "department": Contact.department,
             "municipality": Contact.municipality_code,
@@ -286,24 +323,52 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
             return mapping[name]
         if name in STRING_FIELDS:
             return getattr(Contact, name)
-        return self._custom(name).as_string()
+        return custom_value(*self._custom_field(name, column))
 
-    def _custom_leaf(self, name: str, op: str, literal: Literal) -> ColumnElement[bool]:
-        element = self._custom(name)
+    def _custom_leaf(self, name: str, op: str, literal: Literal, field: Token) -> ColumnElement[bool]:
+        key, kind = self._custom_field(name, _column_of(field))
+        return self._ordered(custom_value(key, kind), op, self._typed(name, kind, literal))
+
+    @staticmethod
+    def _typed(name: str, kind: FieldType, literal: Literal) -> Any:
+        """The literal bound with the field's type; a value that cannot be one fails here."""
         value = literal.value
         if isinstance(value, bool):
-            column = element.as_boolean()
-        elif isinstance(value, int | float):
-            column = element.as_float()
-        else:
-            column = element.as_string()
-        return self._ordered(column, op, value)
+            label = type_label(kind)
+            reason = _("%(name)s is a field of type %(kind)s, not true/false", name=name, kind=label)
+            raise _fail(reason, literal.column)
+        if kind == FieldType.NUMBER:
+            try:
+                return float(parse_number(str(value)))
+            except ValueError:
+                raise _fail(
+                    _("%(name)s is a number field: compare it with a number (%(name)s = 2), not %(value)r",
+                      name=name, value=value),
+                    literal.column,
+                ) from None
+        if kind == FieldType.DATE:
+            if not isinstance(value, str):
+                raise _fail(_('%(name)s is a date field: write the date as "2027-01-05"', name=name),
+                            literal.column)
+            try:
+                return parse_date(value, "ymd").isoformat()
+            except Invalid:
+                raise _fail(
+                    _('%(name)s is a date field: %(value)r is not a date like "2027-01-05"',
+                      name=name, value=value),
+                    literal.column,
+                ) from None
+        return str(value)
 
 
-def compile_query(text: str, *, today: date) -> ColumnElement[bool]:
+def compile_query(
+    text: str, *, today: date, fields: Mapping[str, FieldType] | None = None
+) -> ColumnElement[bool]:
     """Compiles a segment query into a SQL condition over Contact (SQLite and PostgreSQL).
 
-    Raises Invalid("query", "... at column N") for syntax errors and unknown values.
+    `fields` are the custom fields known (key -> type; see audiences.fields.known_fields); any
+    other name is an unknown field. Raises Invalid("query", "... at column N") for syntax errors,
+    unknown fields and values that do not fit a field.
     """
     if not text or not text.strip():
         raise Invalid("query", "empty query")
@@ -320,7 +385,7 @@ def compile_query(text: str, *, today: date) -> ColumnElement[bool]:
     except UnexpectedInput as exc:  # pragma: no cover - the three above are all lark raises here
         raise _fail("syntax error", getattr(exc, "column", 0)) from exc
     try:
-        result = _Compiler(today).transform(tree)
+        result = _Compiler(today, fields or {}).transform(tree)
     except VisitError as exc:
         if isinstance(exc.orig_exc, Invalid):
             raise exc.orig_exc from None

@@ -10,10 +10,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
+from audiences.custom_sql import custom_value
+from audiences.fields import known_fields
 from audiences.geography import municipalities
-from audiences.models import Contact, Segment
-from audiences.query import compile_query
+from audiences.models import Contact, FieldType, Segment
+from audiences.query import compile_query, unknown_name_reason
 from campaign.core.errors import Invalid, NotFound
+from campaign.core.i18n import _
 
 SLUG = re.compile(r"^[a-z][a-z0-9_-]{1,79}$")
 MAYAN_LANGUAGES = ("quc", "kek", "cak", "mam", "kjb")
@@ -108,8 +111,18 @@ def ensure_builtin_segments(session: Session) -> int:
     return created
 
 
-def resolve_segment(session: Session, slug_or_query: str) -> tuple[str | None, str]:
-    """(slug, query text) for a saved or built-in slug, or (None, text) for a query."""
+FLAG_FIELDS = ("opted_out", "border")
+
+
+def resolve_segment(
+    session: Session, slug_or_query: str, *, segment_only: bool = False
+) -> tuple[str | None, str]:
+    """(slug, query text) for a saved or built-in slug, or (None, text) for a query.
+
+    A lone name that is neither a segment nor a field that can stand alone (opted_out, border,
+    a number field) is a misspelled segment: Invalid("segment", ...) names the closest segments.
+    With `segment_only` (a campaign step's `segment:`), only a segment slug is accepted.
+    """
     text = slug_or_query.strip()
     if SLUG.match(text):
         saved = session.scalar(select(Segment.query).where(Segment.slug == text))
@@ -117,16 +130,27 @@ def resolve_segment(session: Session, slug_or_query: str) -> tuple[str | None, s
             return text, saved
         if text in BUILTIN_BY_SLUG:
             return text, BUILTIN_BY_SLUG[text].query
+        fields = known_fields(session)
+        stands_alone = text in FLAG_FIELDS or fields.get(text) == FieldType.NUMBER
+        if segment_only or not stands_alone:
+            slugs = sorted(set(session.scalars(select(Segment.slug))) | set(BUILTIN_BY_SLUG))
+            candidates = slugs if segment_only else slugs + sorted(FLAG_FIELDS)
+            raise Invalid("segment", unknown_name_reason(_("segment"), text, candidates))
+    elif segment_only:
+        raise Invalid("segment", _("%(text)r is not a segment slug", text=text))
     return None, text
 
 
-def segment_condition(session: Session, slug_or_query: str, *, today: date) -> ColumnElement[bool]:
+def segment_condition(
+    session: Session, slug_or_query: str, *, today: date, segment_only: bool = False
+) -> ColumnElement[bool]:
     """The SQL condition over Contact for a segment slug (saved or built-in) or a query text.
 
-    Raises Invalid("query", "... at column N") for a bad query.
+    Raises Invalid("segment", ...) for an unknown segment, Invalid("query", "... at column N") for a
+    bad query or an unknown field (custom fields are those imported so far).
     """
-    _slug, query = resolve_segment(session, slug_or_query)
-    return compile_query(query, today=today)
+    _slug, query = resolve_segment(session, slug_or_query, segment_only=segment_only)
+    return compile_query(query, today=today, fields=known_fields(session))
 
 
 def add_segment(
@@ -138,7 +162,7 @@ def add_segment(
     """
     if not SLUG.match(slug):
         raise Invalid("slug", f"{slug!r} must be lower-case letters, digits, _ or - (2-80, letter first)")
-    compile_query(query, today=today)
+    segment_condition(session, query, today=today)
     if session.scalar(select(Segment.id).where(Segment.slug == slug)) is not None:
         raise Invalid("slug", f"a segment {slug!r} already exists")
     segment = Segment(slug=slug, name=name, query=query, description=description, builtin=False)
@@ -160,7 +184,7 @@ def _border_case() -> Any:
     return case(whens, value=Contact.municipality_code, else_=None)
 
 
-def breakdown_expression(by: str, *, today: date) -> Any:
+def breakdown_expression(by: str, *, today: date, fields: dict[str, FieldType] | None = None) -> Any:
     """The SQL expression a breakdown groups by; raises Invalid("by", ...) for an unknown field."""
     if by == "age":
         return today.year - Contact.birth_year
@@ -170,9 +194,10 @@ def breakdown_expression(by: str, *, today: date) -> Any:
         return Contact.municipality_code
     if by in BREAKDOWN_FIELDS:
         return getattr(Contact, by)
-    if by.startswith("custom."):
-        return Contact.custom[by.split(".", 1)[1]].as_string()
-    raise Invalid("by", f"cannot break down by {by!r} (use {', '.join(BREAKDOWN_FIELDS)} or custom.NAME)")
+    key = by.split(".", 1)[1] if by.startswith("custom.") else by
+    if fields and key in fields:
+        return custom_value(key, fields[key])
+    raise Invalid("by", f"cannot break down by {by!r} (use {', '.join(BREAKDOWN_FIELDS)} or a custom field)")
 
 
 def count(session: Session, slug_or_query: str, *, today: date, by: str | None = None) -> SegmentCount:
@@ -182,11 +207,12 @@ def count(session: Session, slug_or_query: str, *, today: date, by: str | None =
     Raises Invalid for a bad query or breakdown field.
     """
     slug, query = resolve_segment(session, slug_or_query)
-    condition = compile_query(query, today=today)
+    fields = known_fields(session)
+    condition = compile_query(query, today=today, fields=fields)
     total = session.scalar(select(func.count()).select_from(Contact).where(condition)) or 0
     breakdown: dict[str, int] | None = None
     if by:
-        key = breakdown_expression(by, today=today).label("key")
+        key = breakdown_expression(by, today=today, fields=fields).label("key")
         rows = session.execute(
             select(key, func.count()).select_from(Contact).where(condition).group_by(key)
         ).all()

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from campaign.core.db import make_engine, make_sessionmaker
+from campaign.core.i18n import use_locale
 from campaign.schema import metadata
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +65,7 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No test reads the developer's environment or .env, or writes into ./var of the repo."""
     for name in list(os.environ):
         if name.startswith("CAMPAIGN_") and name != "CAMPAIGN_TEST_PG_URL":
@@ -75,6 +76,8 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # The product speaks Spanish by default; tests that check English wording ask for it, and
     # tests of the Spanish interface set CAMPAIGN_LOCALE=es (or use_locale("es")) themselves.
     monkeypatch.setenv("CAMPAIGN_LOCALE", "en")
+    with use_locale("en"):  # services called in-process speak the same language as the CLI here
+        yield
 
 
 # --- databases -------------------------------------------------------------------------------
@@ -169,6 +172,26 @@ def session(engine: Engine) -> Iterator[Session]:
     with make_sessionmaker(engine)() as session:
         yield session
         session.rollback()
+
+
+@pytest.fixture
+def migrated_engine(db_url, tmp_path):
+    """An empty database of its own (a SQLite file, or a PostgreSQL schema) for migration tests."""
+    if db_url.startswith("sqlite"):
+        engine = make_engine(f"sqlite:///{tmp_path}/migrated.db")
+        yield engine
+        engine.dispose()
+        return
+    admin = make_engine(db_url)
+    with admin.begin() as connection:
+        connection.exec_driver_sql("DROP SCHEMA IF EXISTS migration_test CASCADE")
+        connection.exec_driver_sql("CREATE SCHEMA migration_test")
+    engine = make_engine(db_url, connect_args={"options": "-csearch_path=migration_test"})
+    yield engine
+    engine.dispose()
+    with admin.begin() as connection:
+        connection.exec_driver_sql("DROP SCHEMA IF EXISTS migration_test CASCADE")
+    admin.dispose()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -11,7 +11,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from audiences.models import Contact, ContactStatus
+from audiences.fields import declare_fields, value_type
+from audiences.models import Contact, ContactStatus, FieldType
 
 _counter = itertools.count(1)
 
@@ -39,7 +40,8 @@ def make_contact(
     custom: dict[str, Any] | None = None,
     **extra: Any,
 ) -> Contact:
-    """Adds and flushes one contact."""
+    """Adds and flushes one contact. Its custom fields become known (as an import of those columns
+    would make them), typed from the values given."""
     contact = Contact(
         phone=phone or synthetic_phone(),
         name=name,
@@ -57,7 +59,24 @@ def make_contact(
     )
     session.add(contact)
     session.flush()
+    if custom:
+        declare_custom_fields(session, {key: value_type(value) for key, value in custom.items()})
     return contact
+
+
+def declare_custom_fields(session: Session, types: dict[str, Any]) -> None:
+    """Makes custom fields known with these types (key -> number | date | text), as an import would."""
+    from datetime import UTC, datetime
+
+    from audiences.fields import known_fields
+
+    known = known_fields(session)
+    declare_fields(
+        session,
+        {key: FieldType(kind) for key, kind in types.items() if key not in known},
+        now=datetime(2027, 1, 1, tzinfo=UTC),
+        source="test factory",
+    )
 
 
 # --- radio (spots, stations, radio steps) ------------------------------------------------------

@@ -29,6 +29,7 @@ from campaign.blasts.models import (
 )
 from campaign.blasts.rules import DeploymentRules
 from campaign.core.errors import AppError, Invalid, InvalidTransition, NotFound
+from campaign.core.i18n import _
 
 EDITABLE_STATUSES = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED)
 # Step columns whose change makes work planned under the old version stale.
@@ -71,21 +72,40 @@ def _resolve_step(session: Session, step: dict[str, Any], index: int, *, today: 
             raise Invalid(f"{p}variants[{i}].message", f"no message {variant['message']!r}") from None
     target = step["segment_slug"] or step["query"]
     if target:
-        _check_segment(session, target, p + ("segment" if step["segment_slug"] else "query"), today=today)
+        is_slug = bool(step["segment_slug"])
+        _check_segment(session, target, p + ("segment" if is_slug else "query"), today=today, slug=is_slug)
+    if step["offset"]:
+        _check_offset_field(session, step["offset"]["field"], p + "offset.field")
     resolved = {k: v for k, v in step.items() if k != "message"}
     resolved["message_id"] = message.id
     return resolved
 
 
-def _check_segment(session: Session, target: str, field: str, *, today: date) -> None:
+def _check_segment(session: Session, target: str, field: str, *, today: date, slug: bool) -> None:
+    """A step's segment must exist (a misspelled slug reaches nobody) and its query compile."""
+    from audiences.segments import segment_condition
+
     try:
-        from audiences.segments import segment_condition
-    except ImportError:
-        return
-    try:
-        segment_condition(session, target, today=today)
+        segment_condition(session, target, today=today, segment_only=slug)
+    except Invalid as exc:
+        raise Invalid(field, exc.reason) from None
     except AppError as exc:
         raise Invalid(field, str(exc)) from None
+
+
+def _check_offset_field(session: Session, name: str, field: str) -> None:
+    """An offset schedule counts from a contact date: a known custom field of type date."""
+    from audiences.fields import known_fields, type_label
+    from audiences.models import FieldType
+    from audiences.query import unknown_name_reason
+
+    fields = known_fields(session)
+    if name not in fields:
+        dates = [k for k, kind in fields.items() if kind == FieldType.DATE]
+        raise Invalid(field, unknown_name_reason(_("date field"), name, dates))
+    if fields[name] != FieldType.DATE:
+        kind = type_label(fields[name])
+        raise Invalid(field, _("%(name)s is a field of type %(kind)s, not a date", name=name, kind=kind))
 
 
 def save_campaign(session: Session, spec: dict[str, Any], *, now: datetime) -> tuple[Campaign, bool]:

@@ -22,7 +22,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, func, select, true, update
 from sqlalchemy.orm import Session
 
-from audiences.models import Contact
+from audiences.custom_sql import custom_value
+from audiences.models import Contact, FieldType
 from campaign.blasts.eligibility import blast_eligible
 from campaign.blasts.models import Campaign, Occurrence, OccurrenceStatus, Outbound, OutboundStatus, Step
 from campaign.blasts.rules import DeploymentRules, clamp_window, rules_from
@@ -206,7 +207,7 @@ def _offset_condition(
     scheduled = occurrence.scheduled_at if occurrence is not None else None
     fire_day = (scheduled or now).astimezone(tz).date()
     target = offset_target_date(fire_day, days).isoformat()
-    value = Contact.custom[offset["field"]].as_string()
+    value = custom_value(offset["field"], FieldType.DATE)  # ISO dates only: compared as real dates
     already = exists(
         select(Outbound.id).where(Outbound.step_id == step.id, Outbound.contact_id == Contact.id)
     )

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     timezone: str = Field(
         "America/Guatemala", description="Default timezone for campaigns and contacts"
     )
+    date_order: Literal["dmy", "mdy", "ymd"] = Field(
+        "dmy",
+        description="How contact imports read dates written with separators: dmy (05/01/2027 is "
+        "5 January, Guatemala's convention), mdy or ymd; ISO dates (2027-01-05) are always read as such",
+    )
     default_region: str = Field(
         "GT", description="Region used to read phone numbers written without a country code"
     )

@@ -15,7 +15,7 @@ from audiences.models import Contact, ContactStatus
 from audiences.query import compile_query
 from audiences.segments import count, ensure_builtin_segments, list_segments
 from campaign.core.errors import Invalid
-from tests.factories import make_contact
+from tests.factories import declare_custom_fields, make_contact
 
 TODAY = date(2025, 6, 1)
 BORDER = {m.code: m.border for m in municipalities() if m.border}
@@ -25,6 +25,7 @@ HOUSEHOLDS = ["single_mother", "two_parents", None]
 
 
 def _seed(session, rows):
+    declare_custom_fields(session, {"adolescent_children": "number"})  # as if imported
     for i, (muni, year, lang, household, status, country, kids) in enumerate(rows):
         make_contact(
             session,

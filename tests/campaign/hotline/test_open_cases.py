@@ -11,7 +11,7 @@ from alembic import command
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from campaign.core.db import UTCDateTime, make_engine, make_sessionmaker
+from campaign.core.db import UTCDateTime, make_sessionmaker
 from campaign.core.errors import Invalid
 from campaign.hotline.inbox import reopen, resolve
 from campaign.hotline.models import Case, CasePriority, CaseStatus, Inbound, Role, User
@@ -63,26 +63,6 @@ def test_reopening_a_case_while_another_is_open_is_refused_naming_it(session):
     assert session.get(Case, old).status == CaseStatus.RESOLVED
     resolve(session, case_id=new, user=user, now=NOW + timedelta(hours=3))
     assert reopen(session, case_id=old, user=user, now=NOW + timedelta(hours=4)).status == CaseStatus.OPEN
-
-
-@pytest.fixture
-def migrated_engine(db_url, tmp_path):
-    """An empty database of its own (a SQLite file, or a PostgreSQL schema) for migration tests."""
-    if db_url.startswith("sqlite"):
-        engine = make_engine(f"sqlite:///{tmp_path}/migrated.db")
-        yield engine
-        engine.dispose()
-        return
-    admin = make_engine(db_url)
-    with admin.begin() as connection:
-        connection.exec_driver_sql("DROP SCHEMA IF EXISTS open_cases CASCADE")
-        connection.exec_driver_sql("CREATE SCHEMA open_cases")
-    engine = make_engine(db_url, connect_args={"options": "-csearch_path=open_cases"})
-    yield engine
-    engine.dispose()
-    with admin.begin() as connection:
-        connection.exec_driver_sql("DROP SCHEMA IF EXISTS open_cases CASCADE")
-    admin.dispose()
 
 
 # The tables as revision 0001 made them (later revisions may add columns the models know of).

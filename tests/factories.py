@@ -339,3 +339,22 @@ def make_outbound(
     session.add(row)
     session.flush()
     return row
+
+
+def approve_translation(session: Session, *, slug: str, language: str, body: str) -> Any:
+    """Adds an approved translation of message `slug` (the message is created, topic "system",
+    when the library lacks it), flushed. For the auto-replies (respuesta-ayuda, ...)."""
+    from sqlalchemy import select
+
+    from messages.models import Message, Translation, TranslationStatus
+
+    message = session.scalar(select(Message).where(Message.slug == slug))
+    if message is None:
+        message = Message(slug=slug, topic="system", channels=["sms"])
+        session.add(message)
+        session.flush()
+    translation = Translation(message_id=message.id, language=language, body=body,
+                              status=TranslationStatus.APPROVED)
+    session.add(translation)
+    session.flush()
+    return translation

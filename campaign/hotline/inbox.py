@@ -20,7 +20,16 @@ from campaign.blasts.models import Campaign, Outbound, OutboundStatus
 from campaign.core.audit import record_audit
 from campaign.core.errors import Invalid, InvalidTransition, NotFound
 from campaign.core.i18n import _
-from campaign.hotline.models import CASE_TRANSITIONS, Case, CaseNote, CasePriority, CaseStatus, Inbound, User
+from campaign.hotline.models import (
+    CASE_TRANSITIONS,
+    Case,
+    CaseNote,
+    CasePriority,
+    CaseQuestion,
+    CaseStatus,
+    Inbound,
+    User,
+)
 from messages.models import Message
 
 REPLY_PRIORITY = 10
@@ -157,6 +166,7 @@ class ThreadItem:
     message_slug: str | None
     language: str | None
     automatic: bool
+    cues: tuple[str, ...] = ()  # what the triage found in an inbound message
 
 
 def thread(session: Session, *, contact_id: int) -> list[ThreadItem]:
@@ -171,7 +181,8 @@ def thread(session: Session, *, contact_id: int) -> list[ThreadItem]:
     for row, campaign_name in inbound:
         items.append(
             ThreadItem(
-                "in", row.received_at, row.body, None, str(row.intent), campaign_name, None, None, False
+                "in", row.received_at, row.body, None, str(row.intent), campaign_name, None, None, False,
+                tuple(row.cues or ()),
             )
         )
     outbound = session.execute(
@@ -320,7 +331,8 @@ def set_status(session: Session, *, case_id: int, status: str, user: User, now: 
 
 
 def resolve(session: Session, *, case_id: int, user: User, now: datetime) -> Case:
-    """Marks the case resolved (the contact may receive blasts again)."""
+    """Marks the case resolved (the contact may receive blasts again, unless the case still holds
+    an unanswered opt-out question: see answer_opt_out_question)."""
     return set_status(session, case_id=case_id, status=CaseStatus.RESOLVED, user=user, now=now)
 
 
@@ -341,3 +353,38 @@ def reveal_phone(
         target_id=contact.id, detail={"case_id": found.id},
     )
     return contact.phone
+
+
+def answer_opt_out_question(
+    session: Session, *, case_id: int, user: User, opted_out: bool, now: datetime
+) -> Case:
+    """Staff answer the case's open question "did this contact ask to stop messages?".
+
+    Yes: the contact is opted out (a consent event by this user, channel web) and every queued,
+    held or unknown row of theirs cancelled. No: the question is removed, and the contact may
+    receive blasts again once no open case mutes them. Either way the question leaves every case
+    of the contact, and the answer is audited. Raises Invalid("question") when the case holds no
+    such question. Flushes.
+    """
+    from audiences.consent import opt_out
+    from campaign.blasts.delivery import cancel_pending
+    from campaign.hotline.responses import clear_questions
+
+    found = get_case(session, case_id)
+    if found.question != CaseQuestion.OPT_OUT:
+        raise Invalid("question", f"case {case_id} has no open opt-out question")
+    contact = session.get(Contact, found.contact_id)
+    assert contact is not None
+    if opted_out:
+        event = opt_out(session, contact, channel="web", keyword=None, source=f"case {found.id}", now=now)
+        event.recorded_by = user.username
+        cancel_pending(session, contact_id=contact.id, reason="opted_out", now=now)
+    clear_questions(session, contact_id=contact.id, question=CaseQuestion.OPT_OUT)
+    found.updated_at = now
+    session.flush()
+    session.refresh(found)
+    record_audit(
+        session, actor=user.username, user_id=user.id, action="case.opt_out_question", now=now,
+        target_type="case", target_id=found.id, detail={"opted_out": opted_out},
+    )
+    return found

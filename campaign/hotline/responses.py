@@ -1,24 +1,27 @@
-"""What happens when a contact writes to us: consent, auto-replies, hotline cases, attribution.
+"""What happens when a contact writes to us: triage, consent, auto-replies, hotline cases, attribution.
 
-`receive_inbound` is the one service; campaign/webhooks.py calls it after the signature check.
-Every message is stored (once per provider SID), even from an opted-out contact, so staff see it.
+`receive_inbound` is the one service; campaign/hotline/webhooks.py calls it after the signature
+check. Every message is stored (once per provider SID), with the cues the triage found, even from
+an opted-out contact, so staff see it. Unknown senders become contacts (active, no consent
+recorded: the hotline can answer them; blasts skip them until they opt in).
 
-- opt_out: consent event + contact opted_out (audiences.consent), pending outbound cancelled at
-  once (campaign.delivery), one confirmation saying how to opt back in.
-- opt_in: only by explicit keyword and only when the contact is opted out; confirmation.
-- help: the help message with the hotline numbers; a case is opened (or updated).
-- urgent: the case becomes priority urgent (top of the inbox; the open case mutes the contact
-  from blasts, see campaign/eligibility.py) and an acknowledgement with emergency numbers.
-- reply: the case is opened or updated (waiting since the oldest unanswered message).
-
-Auto-replies are the pack's messages respuesta-baja / -alta / -ayuda / -urgente in the contact's
-language (approved translations only), else Spanish, else a built-in Spanish text; rendered with
-the deployment's hotline variables. They are answered as TwiML by the webhook and also stored as an
-Outbound row (provider "twiml", status sent) so the thread shows them.
+- opt_out: stored first (consent event, contact opted_out, queued/held/unknown rows cancelled),
+  then one confirmation, best effort (campaign/hotline/autoreplies.py never raises). A clear STOP
+  also answers any open "was this an opt-out?" question of the contact's cases.
+- opt_in: an explicit keyword (ALTA, INICIO, START, ...) always works and is recorded as a consent
+  event, also for a contact who never gave consent; a bare "sí" only when it answers our
+  re-subscribe question (asked when an opted-out contact writes a bare "sí", valid
+  RESUBSCRIBE_QUESTION_HOURS). A blocked contact stays blocked (the message goes to a case).
+- urgent / help / reply: the contact's case is opened or updated, its priority raised to urgent /
+  high (never lowered while open); urgent gets the emergency numbers at once, help where to get
+  help. An opt-out signal that lost to danger or help, or that was unclear, leaves the question on
+  the case: the contact stays muted from blasts (campaign/blasts/eligibility.py) until staff answer
+  it (campaign/hotline/inbox.py: answer_opt_out_question), even after the case is resolved.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,42 +30,34 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import case as sql_case
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from audiences.models import Contact, ContactStatus
-from campaign.blasts.models import Outbound, OutboundStatus
+from campaign.blasts.models import Outbound
 from campaign.core.config import Settings
 from campaign.core.db import insert_for, inserted_id
 from campaign.core.errors import Invalid
-from campaign.hotline.intents import KeywordTable, classify_detail, compile_catalogue
-from campaign.hotline.models import OPEN_CASE_WHERE, Case, CasePriority, CaseStatus, Inbound, Intent
-from messages.models import Message, Translation, TranslationStatus
+from campaign.hotline import autoreplies
+from campaign.hotline.autoreplies import AUTO_REPLY_PROVIDER
+from campaign.hotline.intents import KeywordTable, Triage, compile_catalogue, triage
+from campaign.hotline.models import (
+    OPEN_CASE_WHERE,
+    PRIORITY_RANK,
+    Case,
+    CasePriority,
+    CaseQuestion,
+    CaseStatus,
+    Inbound,
+    Intent,
+)
 
-AUTO_REPLY_PROVIDER = "twiml"
-AUTO_REPLY_PRIORITY = 10
+log = logging.getLogger(__name__)
+
 OPEN_STATUSES = (CaseStatus.NEW, CaseStatus.OPEN)
-
-REPLY_SLUGS: dict[Intent, str] = {
-    Intent.OPT_OUT: "respuesta-baja",
-    Intent.OPT_IN: "respuesta-alta",
-    Intent.HELP: "respuesta-ayuda",
-    Intent.URGENT: "respuesta-urgente",
-}
-
-# Used only when the library has no approved translation at all (e.g. the pack is not loaded):
-# an opt-out must be confirmed and a cry for help answered even then.
-BUILTIN_REPLIES: dict[Intent, str] = {
-    Intent.OPT_OUT: "Ya no recibirá mensajes de {{ organizacion }}. Para volver a recibirlos, "
-    "responda ALTA.",
-    Intent.OPT_IN: "Volverá a recibir mensajes de {{ organizacion }}. Para dejar de recibirlos, "
-    "responda BAJA.",
-    Intent.HELP: "{{ organizacion }}: Policía {{ policia }}, Línea de la mujer {{ hotline_mujer }}. "
-    "Una persona le responderá. Responda BAJA para no recibir más mensajes.",
-    Intent.URGENT: "Recibimos su mensaje. Si está en peligro llame ya al {{ policia }}. "
-    "Una persona del equipo le responderá pronto.",
-}
+RESUBSCRIBE_QUESTION_HOURS = 72  # how long our "¿desea volver a recibir mensajes?" stays answerable
+PRIORITY_OF: dict[Intent, CasePriority] = {Intent.URGENT: CasePriority.URGENT, Intent.HELP: CasePriority.HIGH}
 
 
 @dataclass(frozen=True)
@@ -75,14 +70,21 @@ class InboundResult:
     duplicate: bool = False
     intent: Intent | None = None
     case_id: int | None = None
+    cues: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=4)
 def keyword_table(pack_dir: str | None = None) -> KeywordTable:
-    """The compiled keyword catalogue of the pack (cached per process)."""
+    """The compiled triage lexicon of the pack (cached per process). A pack whose keyword file
+    does not load must not stop inbound messages from being stored: the built-in minimum
+    (STOP, AYUDA, auxilio, ...) is used instead, and the error logged."""
     from messages.keywords import load_catalogue
 
-    return compile_catalogue(load_catalogue(pack_dir))
+    try:
+        return compile_catalogue(load_catalogue(pack_dir))
+    except Exception:  # noqa: BLE001 - every inbound message must still be stored and triaged
+        log.exception("triage: the pack's keyword catalogue does not load; using the built-in minimum")
+        return compile_catalogue(None)
 
 
 def find_or_create_contact(session: Session, *, phone: str, settings: Settings, now: datetime) -> Contact:
@@ -124,14 +126,14 @@ _OUTBOUND = Outbound.__table__
 def open_or_update_case(
     session: Session, *, contact: Contact, intent: Intent, campaign_id: int | None, now: datetime
 ) -> int:
-    """Id of the contact's open case (new/open), created when there is none; urgent raises its
-    priority; `waiting_since` keeps the oldest unanswered message's time. One upsert on the
-    partial unique index of open cases (one per contact), so messages arriving at once from one
-    number share one case: the hot path of the webhook, and safe under concurrency."""
-    urgent = intent == Intent.URGENT
+    """Id of the contact's open case (new/open), created when there is none; urgent and help raise
+    its priority (urgent > high > normal, never lowered while open); `waiting_since` keeps the
+    oldest unanswered message's time. One upsert on the partial unique index of open cases (one
+    per contact), so messages arriving at once from one number share one case: the hot path of the
+    webhook, and safe under concurrency."""
+    priority = PRIORITY_OF.get(intent, CasePriority.NORMAL)
     statement = insert_for(session, _CASES).values(
-        contact_id=contact.id, status=CaseStatus.NEW,
-        priority=CasePriority.URGENT if urgent else CasePriority.NORMAL,
+        contact_id=contact.id, status=CaseStatus.NEW, priority=priority,
         reason=str(intent), language=contact.language, campaign_id=campaign_id,
         waiting_since=now, opened_at=now, updated_at=now,
     )
@@ -140,10 +142,11 @@ def open_or_update_case(
         "campaign_id": func.coalesce(_CASES.c.campaign_id, statement.excluded.campaign_id),
         "updated_at": statement.excluded.updated_at,
     }
-    if urgent:
-        already = _CASES.c.priority == CasePriority.URGENT
-        changes["reason"] = sql_case((already, _CASES.c.reason), else_=statement.excluded.reason)
-        changes["priority"] = statement.excluded.priority
+    if priority != CasePriority.NORMAL:
+        higher = [p for p, rank in PRIORITY_RANK.items() if rank >= PRIORITY_RANK[priority]]
+        keep = _CASES.c.priority.in_(higher)  # already as high or higher: keep priority and reason
+        changes["reason"] = sql_case((keep, _CASES.c.reason), else_=statement.excluded.reason)
+        changes["priority"] = sql_case((keep, _CASES.c.priority), else_=statement.excluded.priority)
     statement = statement.on_conflict_do_update(
         # The index's own predicate as literal SQL: with bound values, PostgreSQL cannot match it
         # to the partial index once psycopg prepares the statement (after 5 runs on a connection).
@@ -152,35 +155,37 @@ def open_or_update_case(
     return int(session.execute(statement).scalar_one())
 
 
-def auto_reply_text(
-    session: Session, *, intent: Intent, language: str | None, settings: Settings, extra: dict[str, Any]
-) -> tuple[str, int | None, str, int | None]:
-    """(text, message_id, language, template_version) of the auto-reply for `intent`: the approved
-    translation in `language`, else Spanish, else the built-in Spanish text."""
-    from messages.rendering import normalize_text, render
+def ask_question(session: Session, *, case_id: int, question: CaseQuestion, now: datetime) -> None:
+    """Leaves `question` on the case. An opt-out question replaces a pending opt-in one (it mutes);
+    an opt-in question never replaces an opt-out one. Flushes one UPDATE."""
+    condition: Any = _CASES.c.question.is_(None)
+    if question == CaseQuestion.OPT_OUT:
+        condition = condition | (_CASES.c.question == CaseQuestion.OPT_IN)
+    session.execute(
+        update(_CASES).where(_CASES.c.id == case_id, condition).values(question=question, question_at=now)
+    )
 
-    variables = {**settings.hotline_defaults, **extra}
-    slug = REPLY_SLUGS[intent]
-    wanted = [code for code in dict.fromkeys([language or "es", "es"])]
-    rows = session.execute(
-        select(Translation.body, Translation.language, Translation.version, Message.id)
-        .join(Message, Message.id == Translation.message_id)
-        .where(
-            Message.slug == slug,
-            Translation.language.in_(wanted),
-            Translation.status == TranslationStatus.APPROVED,
-        )
-    ).all()
-    by_language = {row.language: row for row in rows}
-    for code in wanted:
-        row = by_language.get(code)
-        if row is None:
-            continue
-        try:
-            return normalize_text(render(row.body, variables)), row.id, code, row.version
-        except Invalid:
-            continue  # a template needing a variable we lack: next language, then built-in
-    return normalize_text(render(BUILTIN_REPLIES[intent], variables)), None, "es", None
+
+def clear_questions(session: Session, *, contact_id: int, question: CaseQuestion) -> int:
+    """Removes `question` from every case of the contact (it is answered); returns how many."""
+    result = session.execute(
+        update(_CASES)
+        .where(_CASES.c.contact_id == contact_id, _CASES.c.question == question)
+        .values(question=None, question_at=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def pending_resubscribe_question(session: Session, *, contact_id: int, now: datetime) -> bool:
+    """True when we asked the contact, less than RESUBSCRIBE_QUESTION_HOURS ago, whether they want
+    our messages again, and they have not answered yet."""
+    since = now - timedelta(hours=RESUBSCRIBE_QUESTION_HOURS)
+    found = session.scalar(
+        select(Case.id).where(
+            Case.contact_id == contact_id, Case.question == CaseQuestion.OPT_IN, Case.question_at >= since
+        ).limit(1)
+    )
+    return found is not None
 
 
 @contextmanager
@@ -215,65 +220,101 @@ def receive_inbound(
     """Stores one inbound message exactly once and acts on its intent (see the module docstring).
 
     Flushes the contact (when new), the Inbound row, consent events, cancelled outbound rows, the
-    case and the stored auto-reply. A SID already stored returns `duplicate=True` with no reply and
-    changes nothing. Raises Invalid("From", ...) for an unreadable number. `now` is aware UTC.
+    case and its question, and the stored auto-reply. A SID already stored returns
+    `duplicate=True` with no reply and changes nothing. Raises Invalid("From", ...) for an
+    unreadable number. `now` is aware UTC.
     """
     if session.scalar(select(Inbound.id).where(Inbound.provider_sid == sid)) is not None:
         return InboundResult(None, None, duplicate=True)
     contact = find_or_create_contact(session, phone=from_number, settings=settings, now=now)
-    table = catalogue or keyword_table()
-    decision = classify_detail(body, contact.language, table)
-    intent = decision.intent
-    if intent == Intent.OPT_IN and contact.status != ContactStatus.OPTED_OUT:
-        intent = Intent.REPLY  # "SI" from an active contact is an answer, not a re-subscription
+    decision = triage(body, contact.language, catalogue or keyword_table())
+    intent = _consent_intent(session, decision, contact, now=now)
     attributed = last_outbound(session, contact_id=contact.id, now=now, days=settings.attribution_days)
     outbound_id, campaign_id = attributed or (None, None)
-    reply: str | None = None
     case_id: int | None = None
     inbound_id: int | None = None
+    reply_kind: str | None = None
     with _duplicate_guard(session) as duplicate:
-        reply_intent: Intent | None = None
         if intent == Intent.OPT_OUT:
-            from audiences.consent import opt_out
-            from campaign.blasts.delivery import cancel_pending
-
-            already_out = contact.status == ContactStatus.OPTED_OUT
-            opt_out(session, contact, channel="sms", keyword=decision.keyword, source=sid, now=now)
-            cancel_pending(session, contact_id=contact.id, reason="opted_out", now=now)
-            if not already_out:  # confirm once; a second STOP is recorded but not answered again
-                reply_intent = Intent.OPT_OUT
+            reply_kind = _record_opt_out(session, contact, decision, sid=sid, now=now)
         elif intent == Intent.OPT_IN:
-            from audiences.consent import opt_in
-
-            opt_in(session, contact, channel="sms", keyword=decision.keyword, source=sid, now=now)
-            reply_intent = Intent.OPT_IN
+            reply_kind = _record_opt_in(session, contact, decision, sid=sid, now=now)
         else:
             case_id = open_or_update_case(
                 session, contact=contact, intent=intent, campaign_id=campaign_id, now=now
             )
+            if decision.opt_out_question:
+                ask_question(session, case_id=case_id, question=CaseQuestion.OPT_OUT, now=now)
             if intent in (Intent.HELP, Intent.URGENT):
-                reply_intent = intent
+                reply_kind = str(intent)
+            elif decision.affirmation and contact.status == ContactStatus.OPTED_OUT:
+                # a bare "sí" after a STOP: ask once whether they want our messages again
+                if not pending_resubscribe_question(session, contact_id=contact.id, now=now):
+                    ask_question(session, case_id=case_id, question=CaseQuestion.OPT_IN, now=now)
+                    reply_kind = autoreplies.RESUBSCRIBE
         inbound_id = inserted_id(
             session.execute(
                 insert(_INBOUND).values(
                     provider_sid=sid, contact_id=contact.id, to_number=to_number, body=body, intent=intent,
-                    outbound_id=outbound_id, campaign_id=campaign_id, case_id=case_id, received_at=now,
+                    cues=list(decision.cues), outbound_id=outbound_id, campaign_id=campaign_id,
+                    case_id=case_id, received_at=now,
                 )
             )
         )
-        if reply_intent is not None:
-            reply, message_id, language, version = auto_reply_text(
-                session, intent=reply_intent, language=contact.language, settings=settings,
+        reply = None
+        if reply_kind is not None:
+            answer = autoreplies.compose(
+                session, kind=reply_kind, language=contact.language, settings=settings,
                 extra={"contact": {"name": contact.name or "", "language": contact.language}},
             )
-            session.execute(
-                insert(_OUTBOUND).values(
-                    contact_id=contact.id, case_id=case_id, message_id=message_id, language=language,
-                    template_version=version, body=reply, priority=AUTO_REPLY_PRIORITY,
-                    status=OutboundStatus.SENT, provider=AUTO_REPLY_PROVIDER, send_after=now, sent_at=now,
-                    status_at=now, created_at=now, segments=0, attempts=0,
-                )
-            )
+            autoreplies.store(session, answer, contact_id=contact.id, case_id=case_id, now=now)
+            reply = answer.text
     if duplicate[0]:
         return InboundResult(None, None, duplicate=True)
-    return InboundResult(inbound_id, reply, intent=intent, case_id=case_id)
+    return InboundResult(inbound_id, reply, intent=intent, case_id=case_id, cues=decision.cues)
+
+
+def _consent_intent(session: Session, decision: Triage, contact: Contact, *, now: datetime) -> Intent:
+    """The intent acted on: the triage's, except that a bare "sí" answering our pending re-subscribe
+    question is an opt-in, and an opt-in from a blocked contact is a reply (a person decides)."""
+    intent = decision.intent
+    if (
+        intent == Intent.REPLY and decision.affirmation and contact.status == ContactStatus.OPTED_OUT
+        and pending_resubscribe_question(session, contact_id=contact.id, now=now)
+    ):
+        return Intent.OPT_IN
+    if intent == Intent.OPT_IN and contact.status == ContactStatus.BLOCKED:
+        return Intent.REPLY
+    return intent
+
+
+def _record_opt_out(
+    session: Session, contact: Contact, decision: Triage, *, sid: str, now: datetime
+) -> str | None:
+    """Opt-out first, before anything that could fail: consent event, status, every queued, held
+    or unknown row cancelled, the contact's open opt-out questions answered. Returns the reply
+    kind (a confirmation once; a second STOP is recorded but not answered again)."""
+    from audiences.consent import opt_out
+    from campaign.blasts.delivery import cancel_pending
+
+    already_out = contact.status == ContactStatus.OPTED_OUT
+    opt_out(session, contact, channel="sms", keyword=_keyword(decision), source=sid, now=now)
+    cancel_pending(session, contact_id=contact.id, reason="opted_out", now=now)
+    clear_questions(session, contact_id=contact.id, question=CaseQuestion.OPT_OUT)
+    clear_questions(session, contact_id=contact.id, question=CaseQuestion.OPT_IN)
+    return None if already_out else autoreplies.OPT_OUT
+
+
+def _record_opt_in(session: Session, contact: Contact, decision: Triage, *, sid: str, now: datetime) -> str:
+    """Every explicit opt-in is recorded (consent event, status active, consent source and time);
+    it also answers the contact's open questions. Returns the reply kind."""
+    from audiences.consent import opt_in
+
+    opt_in(session, contact, channel="sms", keyword=_keyword(decision) or "si", source=sid, now=now)
+    clear_questions(session, contact_id=contact.id, question=CaseQuestion.OPT_IN)
+    clear_questions(session, contact_id=contact.id, question=CaseQuestion.OPT_OUT)
+    return autoreplies.OPT_IN
+
+
+def _keyword(decision: Triage) -> str | None:
+    return decision.keyword[:80] if decision.keyword else None

@@ -14,6 +14,7 @@ from audiences.models import Contact
 from campaign.blasts.models import Campaign
 from campaign.core.db import unit_of_work, utcnow
 from campaign.core.errors import Invalid
+from campaign.core.i18n import _
 from campaign.hotline import inbox
 from campaign.hotline.models import CasePriority, CaseStatus, User
 from campaign.web.auth import INBOX_ROLES, require_role
@@ -188,4 +189,19 @@ def set_status(
     with request.app.state.web.write() as session:
         inbox.set_status(session, case_id=case_id, status=status, user=user, now=utcnow())
     flash(request, "Caso resuelto." if status == CaseStatus.RESOLVED else "Caso reabierto.")
+    return _back(case_id)
+
+
+@router.post("/cases/{case_id}/opt-out-question")
+def answer_opt_out_question(
+    request: Request, *, case_id: int, answer: Annotated[str, Form()] = "",
+    user: Annotated[User, Depends(staff)],
+) -> Response:
+    if answer not in ("opt_out", "keep"):
+        raise Invalid("answer", "choose opt_out or keep")
+    with request.app.state.web.write() as session:
+        inbox.answer_opt_out_question(
+            session, case_id=case_id, user=user, opted_out=answer == "opt_out", now=utcnow()
+        )
+    flash(request, _("Contact opted out.") if answer == "opt_out" else _("Contact stays subscribed."))
     return _back(case_id)

@@ -11,17 +11,18 @@ from audiences.models import ConsentEvent, Contact, ContactStatus
 from campaign.blasts.models import Campaign, Outbound, OutboundStatus
 from campaign.core.errors import Forbidden
 from campaign.hotline.models import Case, CasePriority, CaseStatus, Inbound, Intent
-from campaign.hotline.webhooks import MalformedWebhook, handle_inbound, handle_status
-from messages.models import Message, Translation, TranslationStatus
-from tests.campaign.web.helpers import NOW, count, inbound_params, inbound_url, settings, sign, status_url
-from tests.factories import make_contact, synthetic_phone
-
-
-def post_inbound(session, params, *, url=None, signature=None, cfg=None, now=NOW):
-    cfg = cfg or settings()
-    url = url or inbound_url()
-    signature = sign(url, params) if signature is None else signature
-    return handle_inbound(session, url=url, params=params, signature=signature, settings=cfg, now=now)
+from campaign.hotline.webhooks import MalformedWebhook, handle_status
+from tests.campaign.web.helpers import (
+    NOW,
+    count,
+    inbound_params,
+    inbound_url,
+    post_inbound,
+    settings,
+    sign,
+    status_url,
+)
+from tests.factories import approve_translation, make_contact, synthetic_phone
 
 
 def stored(session) -> tuple[int, int, int, int]:
@@ -140,22 +141,6 @@ def test_stop_opts_out_cancels_pending_rows_and_confirms_once(session):
     assert contact.status == ContactStatus.OPTED_OUT
 
 
-def test_si_opts_in_only_after_an_opt_out(session):
-    contact = make_contact(session)
-    post_inbound(session, inbound_params("SI", phone=contact.phone))
-    session.refresh(contact)
-    assert contact.status == ContactStatus.ACTIVE
-    assert session.scalar(select(Inbound.intent)) == Intent.REPLY
-    assert count(session, ConsentEvent) == 0
-
-    post_inbound(session, inbound_params("BAJA", phone=contact.phone))
-    xml = post_inbound(session, inbound_params("Sí", phone=contact.phone))
-    session.refresh(contact)
-    assert contact.status == ContactStatus.ACTIVE and "<Message>" in xml
-    kinds = session.scalars(select(ConsentEvent.kind).order_by(ConsentEvent.id)).all()
-    assert kinds == ["opt_out", "opt_in"]
-
-
 def test_urgent_message_makes_an_urgent_case_that_mutes_blasts(session):
     from campaign.blasts.eligibility import blast_eligible
 
@@ -199,20 +184,13 @@ def test_reply_is_attributed_to_the_last_outbound_within_the_window(session):
     assert (late.outbound_id, late.campaign_id) == (None, None)
 
 
-def _approved(session, slug, language, body):
-    message = session.scalar(select(Message).where(Message.slug == slug))
-    if message is None:
-        message = Message(slug=slug, topic="system", channels=["sms"])
-        session.add(message)
-        session.flush()
-    session.add(Translation(message_id=message.id, language=language, body=body,
-                            status=TranslationStatus.APPROVED))
-    session.flush()
-
-
 def test_auto_reply_in_contact_language_else_spanish(session):
-    _approved(session, "respuesta-ayuda", "es", "{{ organizacion }}: llame al {{ hotline_mujer }}")
-    _approved(session, "respuesta-ayuda", "quc", "Chabʼe ri {{ hotline_mujer }}")
+    approve_translation(
+        session, slug="respuesta-ayuda", language="es",
+        body="{{ organizacion }}: llame al {{ hotline_mujer }}")
+    approve_translation(
+        session, slug="respuesta-ayuda", language="quc",
+        body="Chabʼe ri {{ hotline_mujer }}")
     quc = make_contact(session, language="quc")
     kek = make_contact(session, language="kek")
     assert "Chab'e ri 1572" in post_inbound(session, inbound_params("AYUDA", phone=quc.phone))

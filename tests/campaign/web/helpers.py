@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from campaign.core.config import Settings, get_settings
-from campaign.hotline.webhooks import INBOUND_PATH, STATUS_PATH
+from campaign.hotline.webhooks import INBOUND_PATH, STATUS_PATH, handle_inbound
 
 NOW = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)
 _sids = itertools.count(1)
@@ -50,3 +50,15 @@ def status_url(outbound_id: int | None = None, base: str = "http://127.0.0.1:800
 def count(session: Session, model: type) -> int:
     """Rows of `model` in the database."""
     return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def post_inbound(
+    session: Session, params: Mapping[str, str], *, url: str | None = None, signature: str | None = None,
+    cfg: Settings | None = None, now: datetime = NOW,
+) -> str:
+    """Posts an inbound SMS form through the real webhook handler, signed as Twilio signs it
+    (unless `signature` is given); returns the TwiML answer."""
+    cfg = cfg or settings()
+    url = url or inbound_url()
+    signature = sign(url, params) if signature is None else signature
+    return handle_inbound(session, url=url, params=params, signature=signature, settings=cfg, now=now)

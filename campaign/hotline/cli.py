@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -12,6 +14,7 @@ from campaign.core.config import get_settings
 from campaign.core.console import JSON_OPTION, echo_json, info, print_table, session_scope
 from campaign.core.db import utcnow
 from campaign.core.errors import Invalid
+from campaign.core.i18n import _
 
 users_app = typer.Typer(no_args_is_help=True, help="Staff users of the web app (argon2 password hashes).")
 inbox_app = typer.Typer(no_args_is_help=True, help="Hotline cases, for scripts and exports.")
@@ -186,6 +189,77 @@ def inbox_export(
             },
         )
     info(f"{len(rows)} cases written to {out}" + (" (full numbers)" if reveal else " (numbers masked)"))
+
+
+def _language(value: str | None) -> str | None:
+    """The language code `--lang` names (code, name or alias); raises Invalid("--lang")."""
+    if value is None:
+        return None
+    from campaign.core.languages import default_registry
+
+    registry = default_registry()
+    found = registry.resolve(value)
+    if found is None:
+        raise Invalid("--lang", _("unknown language %(value)r; use one of %(codes)s", value=value,
+                                  codes=", ".join(registry.codes())))
+    return found.code
+
+
+def _batch_lines(batch: Path) -> list[str]:
+    """The messages of a --batch file: one JSON string per line ("-" = standard input)."""
+    try:
+        text = sys.stdin.read() if str(batch) == "-" else batch.read_text(encoding="utf-8")
+    except OSError as exc:
+        reason = _("cannot read %(file)s: %(reason)s", file=batch, reason=exc.strerror)
+        raise Invalid("--batch", reason) from exc
+    messages = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            value = None
+        if not isinstance(value, str):
+            raise Invalid(
+                f"{batch}:{number}", _("each line must be one JSON string, such as \"me pegan\"")
+            )
+        messages.append(value)
+    return messages
+
+
+@inbox_app.command("classify")
+def inbox_classify(
+    text: Annotated[str | None, typer.Argument(help="The message to classify.")] = None,
+    batch: Annotated[
+        Path | None,
+        typer.Option("--batch", help="JSON Lines file: one JSON string per line ('-' reads stdin)."),
+    ] = None,
+    lang: Annotated[str | None, typer.Option("--lang", help="The sender's language (es, quc, ...).")] = None,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Classify inbound text as the hotline does: intent, priority and the cues found.
+
+    With --batch, writes one JSON object per input line, in order: {"intent", "priority", "cues"}.
+    """
+    from campaign.hotline.intents import pack_lexicon, triage
+
+    if (text is None) == (batch is None):
+        raise Invalid("--batch", _("give either a TEXT or --batch FILE"))
+    language = _language(lang)
+    lexicon = pack_lexicon()
+    if batch is not None:
+        out = sys.stdout
+        for message in _batch_lines(batch):
+            out.write(json.dumps(triage(message, language, lexicon).as_dict(), ensure_ascii=False) + "\n")
+        out.flush()
+        return
+    assert text is not None
+    result: dict[str, Any] = triage(text, language, lexicon).as_dict()
+    if json_output:
+        echo_json(result)
+        return
+    info(_("intent: %(intent)s · priority: %(priority)s", intent=result["intent"],
+           priority=result["priority"]))
+    info(_("cues: %(cues)s", cues="; ".join(result["cues"]) or _("none")))
 
 
 def register(app: typer.Typer) -> None:

@@ -122,6 +122,9 @@ CASES = [
     c("campaign users list --json", lambda d: [u["username"] for u in d] == ["demo-admin"]),
     c("campaign inbox list --json", lambda d: len(d) > 0),
     c("campaign inbox export --out cases.csv", "written to cases.csv"),
+    c("campaign inbox classify 'me están pegando' --json", lambda d: d["intent"] == "urgent", db="none"),
+    c("campaign inbox classify --batch inbound.jsonl", '"intent": "opt_out"', db="none",
+      files={"inbound.jsonl": '"STOP ALL"\n'}),
     # radio
     c(f"campaign radio plan {SLUG} --json", lambda d: d["planned"] == 0),
     c(f"campaign radio schedule {SLUG} --json", lambda d: d["counts"]["planned"] > 0),

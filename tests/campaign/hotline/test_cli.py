@@ -109,3 +109,49 @@ def test_serve_refuses_the_development_secret_beyond_loopback(cli, monkeypatch):
     monkeypatch.setenv("CAMPAIGN_PROVIDER", "twilio")
     with_twilio = cli.invoke(app, ["serve", "--host", "127.0.0.1", "--port", "8999"])
     assert with_twilio.exit_code == 1 and "CAMPAIGN_SECRET_KEY" in with_twilio.stderr
+
+
+def test_inbox_classify_text_json_and_batch_in_a_fresh_process(tmp_path):
+    from tests.subprocess_cli import run_cli, run_json
+
+    people = run_cli("inbox", "classify", "toy encerrada xfa ayuda")
+    assert people.returncode == 0, people.stderr
+    assert "intent: urgent" in people.stdout and "danger:" in people.stdout
+
+    assert run_json("inbox", "classify", "nesesito ayuda", "--json") == {
+        "intent": "help", "priority": "high", "cues": ["help:nesesito ayuda"],  # as written
+    }
+
+    messages = ["me pegan", "STOP ALL", "hola", "ALTA", "ST\u200bOP", "no me pega"]
+    batch = tmp_path / "inbound.jsonl"
+    batch.write_text("".join(json.dumps(m, ensure_ascii=False) + "\n" for m in messages), encoding="utf-8")
+    result = run_cli("inbox", "classify", "--batch", str(batch), "--lang", "es")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["intent"] for r in rows] == ["urgent", "opt_out", "reply", "opt_in", "opt_out", "help"]
+    assert all(set(r) == {"intent", "priority", "cues"} for r in rows)
+    assert [r["priority"] for r in rows] == ["urgent", "normal", "normal", "normal", "normal", "high"]
+
+    stdin = run_cli("inbox", "classify", "--batch", "-", input='"auxilio"\n')
+    assert json.loads(stdin.stdout)["intent"] == "urgent"
+
+
+def test_inbox_classify_refuses_bad_input_naming_it():
+    from tests.subprocess_cli import run_cli
+
+    neither = run_cli("inbox", "classify")
+    assert neither.returncode == 2 and "TEXT or --batch" in neither.stderr
+    language = run_cli("inbox", "classify", "hola", "--lang", "zz")
+    assert language.returncode == 2 and "quc" in language.stderr
+    assert run_cli("inbox", "classify", "hola", "--lang", "K'iche'").returncode == 0  # a name works too
+    spanish = run_cli("inbox", "classify", "me pegan", env={"CAMPAIGN_LOCALE": "es"})
+    assert "intención: urgent" in spanish.stdout
+
+
+def test_inbox_classify_batch_names_the_bad_line(tmp_path):
+    from tests.subprocess_cli import run_cli
+
+    batch = tmp_path / "bad.jsonl"
+    batch.write_text('"hola"\n{"text": "no es un texto"}\n', encoding="utf-8")
+    result = run_cli("inbox", "classify", "--batch", str(batch))
+    assert result.returncode != 0 and f"{batch}:2" in result.stderr

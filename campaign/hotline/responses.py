@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import case as sql_case
@@ -41,7 +40,7 @@ from campaign.core.db import insert_for, inserted_id
 from campaign.core.errors import Invalid
 from campaign.hotline import autoreplies
 from campaign.hotline.autoreplies import AUTO_REPLY_PROVIDER
-from campaign.hotline.intents import KeywordTable, Triage, compile_catalogue, triage
+from campaign.hotline.intents import KeywordTable, Triage, compile_catalogue, pack_lexicon, triage
 from campaign.hotline.models import (
     OPEN_CASE_WHERE,
     PRIORITY_RANK,
@@ -73,15 +72,12 @@ class InboundResult:
     cues: tuple[str, ...] = ()
 
 
-@lru_cache(maxsize=4)
 def keyword_table(pack_dir: str | None = None) -> KeywordTable:
     """The compiled triage lexicon of the pack (cached per process). A pack whose keyword file
     does not load must not stop inbound messages from being stored: the built-in minimum
     (STOP, AYUDA, auxilio, ...) is used instead, and the error logged."""
-    from messages.keywords import load_catalogue
-
     try:
-        return compile_catalogue(load_catalogue(pack_dir))
+        return pack_lexicon(pack_dir)
     except Exception:  # noqa: BLE001 - every inbound message must still be stored and triaged
         log.exception("triage: the pack's keyword catalogue does not load; using the built-in minimum")
         return compile_catalogue(None)

@@ -286,3 +286,17 @@ def test_the_opt_out_survives_the_commit_at_the_edge(engine):
     with make_sessionmaker(engine)() as session:
         stored = session.scalar(select(Contact).where(Contact.phone == phone))
         assert stored.status == ContactStatus.OPTED_OUT
+
+
+def test_a_pack_whose_keywords_do_not_load_still_stores_and_triages_inbound(session, monkeypatch):
+    import campaign.hotline.responses as responses
+
+    def broken(pack_dir=None):
+        raise ValueError("cannot read pattern '(golpe-'")
+
+    monkeypatch.setattr(responses, "pack_lexicon", broken)
+    contact = make_contact(session)
+    assert "110" in _send(session, "auxilio", contact.phone)  # the built-in minimum still finds it
+    _send(session, "STOP", contact.phone, now=NOW + timedelta(minutes=1))
+    session.refresh(contact)
+    assert contact.status == ContactStatus.OPTED_OUT and count(session, Inbound) == 2

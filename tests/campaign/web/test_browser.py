@@ -202,3 +202,28 @@ def test_roles_and_csrf_in_the_browser(server, browser, artifacts):
     assert manager.locator("svg.chart polyline").count() == 3
     assert "30003" in manager.content()
     manager.screenshot(path=str(artifacts / "campaign.png"), full_page=True)
+
+
+def test_hotline_staff_confirm_an_unclear_opt_out_in_the_case_page(server, browser, artifacts):
+    from audiences.models import Contact, ContactStatus
+
+    base, url = server
+    engine = make_engine(url)
+    params = inbound_params("STOP, mi esposo me pega si ve estos mensajes", phone="+50231000009")
+    with make_sessionmaker(engine).begin() as session:
+        handle_inbound(session, url=inbound_url(), params=params, signature=sign(inbound_url(), params),
+                       settings=settings(), now=utcnow())
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _login(page, base, "ana")
+    page.locator("tr.case-row", has_text="mi esposo me pega").locator("a").click()
+    assert page.locator(".opt-out-question").count() == 1
+    assert "danger:me pega" in page.locator(".thread").inner_text()  # the cues, for staff
+    page.click("text=Resolver")
+    assert page.locator(".opt-out-question").count() == 1  # resolved, the question stays
+    page.screenshot(path=str(artifacts / "case-opt-out-question.png"), full_page=True)
+    page.locator("form[action$='/opt-out-question'] button").first.click()  # yes: opt out
+    assert page.locator(".opt-out-question").count() == 0
+    with make_sessionmaker(engine)() as session:
+        contact = session.scalar(select(Contact).where(Contact.phone == "+50231000009"))
+        assert contact.status == ContactStatus.OPTED_OUT
+    engine.dispose()

@@ -85,6 +85,7 @@ def import_command(
                 on_stage=on_stage,
                 types=types,
                 date_order=order,
+                max_rows=get_settings().import_max_rows,
             )
     if report is not None:
         write_report(report, summary)

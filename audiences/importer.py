@@ -111,6 +111,7 @@ def import_file(
     on_stage: Callable[[str], None] | None = None,
     types: Mapping[str, str] | None = None,
     date_order: str = "dmy",
+    max_rows: int | None = None,
 ) -> ImportSummary:
     """Imports one CSV/XLSX file of contacts. Flushes; never commits.
 
@@ -118,14 +119,16 @@ def import_file(
     (nothing written). Unless `partial`, a file with any rejected row writes nothing and returns
     with `aborted=True`. `types` gives custom columns a type (header or field key -> number, date
     or text); `date_order` (dmy, mdy, ymd) says how dates with separators are read. `now` is aware
-    UTC. `on_stage` is told when each of IMPORT_STAGES begins (for progress bars).
+    UTC. `on_stage` is told when each of IMPORT_STAGES begins (for progress bars). A file of more
+    than `max_rows` data rows (or more than 200 columns, or an XLSX zip bomb) is refused with
+    Invalid("file", ...) before it is parsed in full.
     """
     stage = on_stage or (lambda _name: None)
     if now.tzinfo is None:
         raise ValueError("now must be an aware UTC datetime")
     path = Path(path)
     stage("reading")
-    table = read_table(path)
+    table = read_table(path, max_rows=max_rows)
     stage("validating")
     headers = map_headers(list(table.frame.columns), mapping)
     cleaned = clean(

@@ -16,6 +16,11 @@ two-valued: a comparison on a missing value is false (and `!=` is true).
 
 Pure: no session, no clock (`today` and the known custom `fields` are given). Errors are
 Invalid("query", "... at column N").
+
+Bounds, so that no query can exhaust the parser, the compiler or the database: at most
+`MAX_LENGTH` characters, `MAX_NESTING` levels of and/or/not, `MAX_COMPARISONS` comparisons (each
+value of an `in` list counts: SQLite refuses expressions deeper than 1000), numbers of at most
+`MAX_DIGITS` digits, ages from 0 to 150 and birth years from 1 to 9999.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from sqlalchemy import ColumnElement, and_, false, not_, or_
 
@@ -78,6 +83,13 @@ NUMBER_FIELDS = {"birth_year"}
 KNOWN_FIELDS = STRING_FIELDS | NUMBER_FIELDS | {
     "department", "municipality", "border", "age", "language", "opted_out"
 }
+MAX_LENGTH = 10_000
+MAX_NESTING = 20
+MAX_COMPARISONS = 500
+MAX_DIGITS = 15
+MAX_AGE = 150
+COMPARISONS = {"compare", "between", "flag"}
+LOGIC = {"or_expr", "and_expr", "negation"}
 FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
 
 
@@ -154,6 +166,8 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
 
     def number(self, items: list[Token]) -> Literal:
         text = str(items[0])
+        if sum(c.isdigit() for c in text) > MAX_DIGITS:
+            raise _fail(_("a number has at most %(max)d digits", max=MAX_DIGITS), _column_of(items[0]))
         return Literal(float(text) if "." in text else int(text), _column_of(items[0]))
 
     @v_args(meta=True)
@@ -262,6 +276,11 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
         if name in NUMBER_FIELDS:
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise _fail(f"{name} is compared with a number", literal.column)
+            if not 1 <= value <= 9999:
+                raise _fail(
+                    _("%(field)s %(value)s is out of range (1 to 9999)", field=name, value=value),
+                    literal.column,
+                )
             return self._ordered(Contact.birth_year, op, value)
         return self._custom_leaf(name, op, literal, field)
 
@@ -281,6 +300,10 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
         value = literal.value
         if not isinstance(value, int) or isinstance(value, bool):
             raise _fail("age is compared with a whole number", literal.column)
+        if not 0 <= value <= MAX_AGE:
+            raise _fail(
+                _("age %(value)d is out of range (0 to %(max)d)", value=value, max=MAX_AGE), literal.column
+            )
         # age = today.year - birth_year; rewritten onto birth_year so an index can serve it.
         year = self.today.year - value
         return self._ordered(Contact.birth_year, FLIP[op], year)
@@ -361,6 +384,37 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
         return str(value)
 
 
+def _check_size(tree: Tree[Token]) -> None:
+    """Raises Invalid past MAX_NESTING levels of logic or MAX_COMPARISONS comparisons, naming the
+    column where the bound is crossed. Iterative: the parser builds trees of any depth, but the
+    compiler (and SQLAlchemy, and the database) recurse."""
+    comparisons = 0
+    stack: list[tuple[Tree[Token] | Token, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, Tree):
+            continue
+        if node.data in LOGIC:
+            depth += 1
+            if depth > MAX_NESTING:
+                raise _fail(
+                    _("nested more than %(max)d levels of and/or/not", max=MAX_NESTING), _tree_column(node)
+                )
+        if node.data in COMPARISONS or node.data == "values":
+            comparisons += len(node.children) if node.data == "values" else 1
+            if comparisons > MAX_COMPARISONS:
+                raise _fail(
+                    _("more than %(max)d comparisons (each value of an in list counts)", max=MAX_COMPARISONS),
+                    _tree_column(node),
+                )
+        stack.extend((child, depth) for child in reversed(node.children))
+
+
+def _tree_column(node: Tree[Token]) -> int:
+    meta = node.meta
+    return int(getattr(meta, "column", 0) or 0) if not meta.empty else 0
+
+
 def compile_query(
     text: str, *, today: date, fields: Mapping[str, FieldType] | None = None
 ) -> ColumnElement[bool]:
@@ -372,6 +426,8 @@ def compile_query(
     """
     if not text or not text.strip():
         raise Invalid("query", "empty query")
+    if len(text) > MAX_LENGTH:
+        raise Invalid("query", _("longer than %(max)d characters (%(n)d)", max=MAX_LENGTH, n=len(text)))
     try:
         tree = _parser().parse(text)
     except UnexpectedEOF as exc:
@@ -384,6 +440,7 @@ def compile_query(
         raise _fail(f"unexpected character {text[exc.pos_in_stream or 0]!r}", exc.column) from exc
     except UnexpectedInput as exc:  # pragma: no cover - the three above are all lark raises here
         raise _fail("syntax error", getattr(exc, "column", 0)) from exc
+    _check_size(tree)
     try:
         result = _Compiler(today, fields or {}).transform(tree)
     except VisitError as exc:

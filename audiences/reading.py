@@ -2,13 +2,20 @@
 UTF-16, Windows-1252/Latin-1 as Excel exports it) and XLSX; and mapping headers to contact fields.
 
 Problems that make the whole file unusable raise Invalid("file", ...): wrong file type, unreadable
-encoding, no phone column. Rows with the wrong number of fields are returned as rejections.
+encoding, no phone column, a bound crossed. Rows with the wrong number of fields are returned as
+rejections.
+
+Bounds, checked before the file is parsed in full: at most `MAX_FILE_BYTES` on disk, `MAX_COLUMNS`
+columns, `max_rows` data rows (the caller's, from CAMPAIGN_IMPORT_MAX_ROWS), and an XLSX workbook
+(a zip) whose parts expand to at most `MAX_XLSX_EXPANDED` bytes, none more than `MAX_XLSX_RATIO`
+times its compressed size: a zip bomb is refused before openpyxl opens it.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from campaign.core.errors import Invalid
+from campaign.core.i18n import _
 from campaign.core.languages import fold_key
 
 CONTACT_FIELDS = (
@@ -63,6 +71,11 @@ _SYNONYM_INDEX = {syn: fld for fld, syns in HEADER_SYNONYMS.items() for syn in s
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 XLSX_SUFFIXES = {".xlsx", ".xlsm"}
 DELIMITERS = ",;\t|"
+MAX_COLUMNS = 200
+MAX_FILE_BYTES = 1 << 30
+MAX_XLSX_EXPANDED = 2 << 30
+MAX_XLSX_RATIO = 200
+MAX_XLSX_PARTS = 10_000
 
 
 @dataclass
@@ -108,18 +121,101 @@ def _sniff_delimiter(text: str) -> str:
         return best if counts[best] else ","
 
 
-def read_table(path: Path) -> RawTable:
-    """Reads a CSV or XLSX file into strings. Raises Invalid("file", ...) when unusable."""
+def _check_workbook(path: Path) -> None:
+    """Refuses a workbook whose parts would expand beyond the bounds (a zip bomb), unopened."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise Invalid(
+            "file", _("%(file)s: not a readable XLSX workbook (not a zip archive)", file=path.name)
+        ) from exc
+    if len(parts) > MAX_XLSX_PARTS:
+        raise Invalid(
+            "file",
+            _("%(file)s: the workbook has more than %(max)d parts", file=path.name, max=MAX_XLSX_PARTS),
+        )
+    expanded = 0
+    for part in parts:
+        expanded += part.file_size
+        ratio = part.file_size / max(part.compress_size, 1)
+        if part.file_size > (1 << 20) and ratio > MAX_XLSX_RATIO:
+            raise Invalid(
+                "file",
+                _(
+                    "%(file)s: workbook part %(part)s expands %(ratio)d times (at most %(max)d): "
+                    "refused as a zip bomb",
+                    file=path.name,
+                    part=part.filename,
+                    ratio=ratio,
+                    max=MAX_XLSX_RATIO,
+                ),
+            )
+        if expanded > MAX_XLSX_EXPANDED:
+            raise Invalid(
+                "file",
+                _(
+                    "%(file)s: the workbook expands to more than %(max)d GB",
+                    file=path.name,
+                    max=MAX_XLSX_EXPANDED >> 30,
+                ),
+            )
+
+
+def _check_columns(columns: list[str], path: Path) -> None:
+    if len(columns) > MAX_COLUMNS:
+        raise Invalid(
+            "file",
+            _(
+                "%(file)s: %(n)d columns; at most %(max)d (column %(next)d is %(name)r)",
+                file=path.name,
+                n=len(columns),
+                max=MAX_COLUMNS,
+                next=MAX_COLUMNS + 1,
+                name=str(columns[MAX_COLUMNS])[:40],
+            ),
+        )
+
+
+def _check_rows(frame: pd.DataFrame, path: Path, max_rows: int | None) -> None:
+    if max_rows is not None and len(frame) > max_rows:
+        raise Invalid(
+            "file",
+            _(
+                "%(file)s: more than %(max)d rows (row %(next)d and later; the limit is "
+                "CAMPAIGN_IMPORT_MAX_ROWS): split the file",
+                file=path.name,
+                max=max_rows,
+                next=max_rows + 2,
+            ),
+        )
+
+
+def read_table(path: Path, *, max_rows: int | None = None) -> RawTable:
+    """Reads a CSV or XLSX file into strings. Raises Invalid("file", ...) when unusable or beyond a
+    bound (size, columns, `max_rows` data rows, an XLSX that would expand too far)."""
     if not path.exists():
         raise Invalid("file", f"{path}: no such file")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise Invalid(
+            "file",
+            _("%(file)s: larger than %(max)d GB: split the file", file=path.name, max=MAX_FILE_BYTES >> 30),
+        )
+    nrows = None if max_rows is None else max_rows + 1
     suffix = path.suffix.lower()
     if suffix in XLSX_SUFFIXES:
+        _check_workbook(path)
         try:
-            frame = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
+            header = pd.read_excel(path, dtype=str, nrows=0, engine="openpyxl")
+            _check_columns([str(c) for c in header.columns], path)
+            frame = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl", nrows=nrows)
+        except Invalid:
+            raise
         except Exception as exc:  # noqa: BLE001 - any openpyxl failure means "not a readable workbook"
             raise Invalid(
                 "file", f"{path.name}: not a readable XLSX workbook ({type(exc).__name__})"
             ) from exc
+        _check_rows(frame, path, max_rows)
         frame = frame.fillna("").astype(str)
         return RawTable(frame, pd.Series(range(2, len(frame) + 2)), "xlsx", None)
     if suffix not in CSV_SUFFIXES:
@@ -130,6 +226,7 @@ def read_table(path: Path) -> RawTable:
     if not text.strip():
         raise Invalid("file", f"{path.name}: the file is empty")
     delimiter = "\t" if suffix == ".tsv" else _sniff_delimiter(text)
+    _check_columns(next(csv.reader(io.StringIO(text[: 1 << 20]), delimiter=delimiter), []), path)
     try:
         frame = pd.read_csv(
             io.StringIO(text),
@@ -138,25 +235,33 @@ def read_table(path: Path) -> RawTable:
             keep_default_na=False,
             engine="c",
             skip_blank_lines=True,
+            nrows=nrows,
         )
         rows = pd.Series(range(2, len(frame) + 2))
         bad: list[tuple[int, str]] = []
     except pd.errors.ParserError:
-        frame, rows, bad = _read_ragged(text, delimiter)
+        frame, rows, bad = _read_ragged(text, delimiter, nrows)
     except pd.errors.EmptyDataError as exc:
         raise Invalid("file", f"{path.name}: no header row") from exc
+    if max_rows is not None and len(frame) + len(bad) > max_rows:
+        _check_rows(pd.DataFrame(index=range(len(frame) + len(bad))), path, max_rows)
     frame.columns = [str(c).strip() for c in frame.columns]
     return RawTable(frame.fillna(""), rows.reset_index(drop=True), encoding, delimiter, bad)
 
 
-def _read_ragged(text: str, delimiter: str) -> tuple[pd.DataFrame, pd.Series, list[tuple[int, str]]]:
-    """Slow path for files with rows of the wrong width: keeps good rows, reports bad ones."""
+def _read_ragged(
+    text: str, delimiter: str, nrows: int | None = None
+) -> tuple[pd.DataFrame, pd.Series, list[tuple[int, str]]]:
+    """Slow path for files with rows of the wrong width: keeps good rows, reports bad ones (reads
+    at most `nrows` of them, so the caller sees that a bound is crossed)."""
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     header = next(reader)
     good: list[list[str]] = []
     numbers: list[int] = []
     bad: list[tuple[int, str]] = []
     for row in reader:
+        if nrows is not None and len(good) + len(bad) >= nrows:
+            break
         line = reader.line_num
         if not any(cell.strip() for cell in row):
             continue

@@ -18,8 +18,9 @@ import yaml
 
 from campaign.core.errors import AppError, Invalid
 from campaign.core.languages import LanguageRegistry, default_registry
+from campaign.core.yamlfiles import load_yaml
 from messages.keywords import KEYWORDS_FILE, KeywordCatalogue, parse_catalogue
-from messages.rendering import template_variables
+from messages.rendering import check_template, template_variables
 
 DEFAULT_PACK_DIR = Path(__file__).parent / "packs" / "guatemala"
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -211,6 +212,7 @@ def _parse_translation(
     for text in texts:
         try:
             used |= template_variables(text)
+            check_template(text, spec.variables)  # bounds: size, constructs, what it renders
         except Invalid as exc:
             errors.append(f"{where}.body: {exc.reason}")
             return None
@@ -236,9 +238,12 @@ def read_pack(directory: Path | str | None = None, *, registry: LanguageRegistry
     files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
     for path in files:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            data = load_yaml(path.read_text(encoding="utf-8"), source=path.name)
+        except UnicodeDecodeError as exc:
             errors.append(f"{path.name}: not valid YAML: {str(exc).splitlines()[0]}")
+            continue
+        except Invalid as exc:  # not YAML, or beyond a bound (size, nesting, aliases)
+            errors.append(str(exc))
             continue
         if path.name == KEYWORDS_FILE:
             keywords, problems = parse_catalogue(data, source=path.name)

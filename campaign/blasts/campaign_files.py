@@ -3,22 +3,40 @@
 `parse_campaign(data)` checks structure, types, local times, RRULEs, fallback chains and A/B
 splits and returns a normalized spec; campaign/campaigns.py resolves it against the database.
 Times in the file are in the campaign's timezone.
+
+Every value has bounds, so nothing a file says can overflow a date, a database integer or the
+memory of a later stage: dates between 2000 and 2099, deadlines up to a year, offsets up to ten
+years, at most `MAX_STEPS` steps, texts and variables of bounded length, and the YAML itself
+read by `campaign.core.yamlfiles.load_yaml` (size, nesting and alias expansion bounded).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from campaign.blasts.rules import DeploymentRules, check_recurrence, check_window
 from campaign.blasts.schedules import parse_local_datetime, validate_rrule
 from campaign.blasts.windows import normalize_weekend, parse_hhmm, zone
 from campaign.core.errors import Invalid
+from campaign.core.i18n import _
+from campaign.core.yamlfiles import load_yaml
 
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+MAX_DEADLINE_HOURS = 24 * 365
+MAX_OFFSET_DAYS = 3650
+MAX_PER_HOUR = 1_000_000
+MAX_PRICE = 1_000.0
+MAX_STEPS = 200
+MAX_TEXT = 200  # campaign and step names (the database column's length)
+MAX_QUERY = 10_000
+MAX_VARIABLES = 100
+MAX_VARIABLE_TEXT = 1_000
+MAX_STATIONS = 1_000
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
 CHANNELS = ("sms", "radio")
 ENCODINGS = ("exact", "smart", "fold")
@@ -54,20 +72,24 @@ STEP_KEYS = {
     "stations",
     "name",
 }
-def load_campaign_file(path: str | Path, *, rules: DeploymentRules | None = None) -> dict[str, Any]:
-    """Reads and validates a campaign file; returns the normalized spec (see `parse_campaign`)."""
+
+
+def read_campaign_document(path: str | Path) -> Any:
+    """The YAML document of a campaign file, read within bounds; raises Invalid naming the file
+    (and the line and column of a YAML problem)."""
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise Invalid(str(path), f"cannot read the campaign file: {exc.strerror}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise Invalid(file.name, f"not valid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
-    return parse_campaign(data, rules=rules)
+    except UnicodeDecodeError:
+        raise Invalid(file.name, _("the campaign file is not UTF-8 text")) from None
+    return load_yaml(text, source=file.name)
+
+
+def load_campaign_file(path: str | Path, *, rules: DeploymentRules | None = None) -> dict[str, Any]:
+    """Reads and validates a campaign file; returns the normalized spec (see `parse_campaign`)."""
+    return parse_campaign(read_campaign_document(path), rules=rules)
 
 
 def _require(data: Mapping[str, Any], key: str, field: str) -> Any:
@@ -83,21 +105,63 @@ def _unknown_keys(data: Mapping[str, Any], allowed: set[str], prefix: str) -> No
             raise Invalid(f"{prefix}{key}", f"unknown field (allowed: {', '.join(sorted(allowed))})")
 
 
-def _positive_int(value: Any, field: str) -> int:
+def _positive_int(value: Any, field: str, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise Invalid(field, f"{value!r} is not a positive whole number")
+    if maximum is not None and value > maximum:
+        raise Invalid(field, _("%(value)d is more than %(max)d", value=value, max=maximum))
     return value
 
 
 def _deadline_hours(value: Any, field: str) -> int:
-    """`48`, `"48h"` or `"3d"` -> hours."""
+    """`48`, `"48h"` or `"3d"` -> hours (at most a year)."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return _positive_int(value, field)
-    match = re.fullmatch(r"\s*(\d+)\s*([hd])\s*", str(value))
+        return _positive_int(value, field, MAX_DEADLINE_HOURS)
+    match = re.fullmatch(r"\s*(\d{1,12})\s*([hd])\s*", str(value)[:100])
     if not match:
-        raise Invalid(field, f"{value!r} is not a duration like 48h or 3d")
+        raise Invalid(field, f"{str(value)[:40]!r} is not a duration like 48h or 3d")
     amount = int(match.group(1))
-    return _positive_int(amount * 24 if match.group(2) == "d" else amount, field)
+    hours = amount * 24 if match.group(2) == "d" else amount
+    if hours > MAX_DEADLINE_HOURS:
+        raise Invalid(
+            field,
+            _("%(value)s is more than a year (%(max)dh)", value=str(value).strip(), max=MAX_DEADLINE_HOURS),
+        )
+    return _positive_int(hours, field)
+
+
+def _text(value: Any, field: str, maximum: int) -> str:
+    text = str(value)
+    if len(text) > maximum:
+        raise Invalid(field, _("longer than %(max)d characters", max=maximum))
+    return text
+
+
+def _when(value: Any, tz: str, field: str) -> datetime:
+    """A local date-time of the file as aware UTC, between 2000 and 2099."""
+    try:
+        moment = parse_local_datetime(value, tz, field)
+    except (OverflowError, ValueError):
+        moment = None
+    if moment is None or not EARLIEST <= moment < LATEST:
+        shown = str(value)[:40]
+        raise Invalid(field, _("%(value)r is not a date between 2000 and 2099", value=shown))
+    return moment
+
+
+def _variables(value: Any, field: str) -> dict[str, Any]:
+    variables = _mapping(value, field)
+    if len(variables) > MAX_VARIABLES:
+        raise Invalid(field, _("more than %(max)d variables", max=MAX_VARIABLES))
+    for name, item in variables.items():
+        _text(name, f"{field}.{name[:40]}", 64)
+        if isinstance(item, list | dict):
+            raise Invalid(f"{field}.{name}", _("a variable is a text or a number"))
+        if isinstance(item, str):
+            _text(item, f"{field}.{name}", MAX_VARIABLE_TEXT)
+        if isinstance(item, int) and not isinstance(item, bool) and abs(item) > 10**15:
+            raise Invalid(f"{field}.{name}", _("the number is too large"))
+    return variables
 
 
 def _mapping(value: Any, field: str) -> dict[str, Any]:
@@ -142,18 +206,27 @@ def parse_campaign(
     _unknown_keys(pacing, PACING_KEYS, "pacing.")
     max_per_hour = pacing.get("max_per_hour")
     if max_per_hour is not None:
-        max_per_hour = _positive_int(max_per_hour, "pacing.max_per_hour")
+        max_per_hour = _positive_int(max_per_hour, "pacing.max_per_hour", MAX_PER_HOUR)
     discreet_days = pacing.get("discreet_min_days")
     if discreet_days is not None and (
-        isinstance(discreet_days, bool) or not isinstance(discreet_days, int) or discreet_days < 0
+        isinstance(discreet_days, bool)
+        or not isinstance(discreet_days, int)
+        or not 0 <= discreet_days <= MAX_OFFSET_DAYS
     ):
         raise Invalid("pacing.discreet_min_days", f"{discreet_days!r} is not a whole number of days >= 0")
     price = data.get("price_per_segment")
-    if price is not None and (not isinstance(price, int | float) or price < 0):
-        raise Invalid("price_per_segment", f"{price!r} is not a non-negative number")
+    if price is not None and (
+        isinstance(price, bool) or not isinstance(price, int | float) or not 0 <= price <= MAX_PRICE
+    ):
+        raise Invalid(
+            "price_per_segment",
+            _("%(value)r is not a number between 0 and %(max)g", value=price, max=MAX_PRICE),
+        )
     steps_raw = data.get("steps")
     if not isinstance(steps_raw, list) or not steps_raw:
         raise Invalid("steps", "give at least one step (a list)")
+    if len(steps_raw) > MAX_STEPS:
+        raise Invalid("steps", _("more than %(max)d steps", max=MAX_STEPS))
     steps = [_parse_step(raw, i, tz, rules) for i, raw in enumerate(steps_raw)]
     seen: set[str] = set()
     for i, step in enumerate(steps):
@@ -162,12 +235,12 @@ def parse_campaign(
         seen.add(step["key"])
     return {
         "slug": slug,
-        "name": str(_require(data, "name", "name")),
+        "name": _text(_require(data, "name", "name"), "name", MAX_TEXT),
         "timezone": tz,
         "window_start": start,
         "window_end": end,
         "weekend_window": weekend,
-        "variables": _mapping(data.get("variables"), "variables"),
+        "variables": _variables(data.get("variables"), "variables"),
         "max_per_hour": max_per_hour,
         "discreet_min_days": discreet_days,
         "price_per_segment": float(price) if price is not None else None,
@@ -190,33 +263,33 @@ def _parse_step(raw: Any, index: int, tz: str, rules: DeploymentRules) -> dict[s
         "key": key,
         "position": index,
         "channel": channel,
-        "message": str(_require(raw, "message", p + "message")),
+        "message": _text(_require(raw, "message", p + "message"), p + "message", 80),
         "segment_slug": None,
         "query": None,
         "at": None,
         "rrule": None,
         "starts": None,
         "offset": None,
-        "variables": _mapping(raw.get("variables"), p + "variables"),
+        "variables": _variables(raw.get("variables"), p + "variables"),
         "stations": [],
         "variants": [],
     }
     if raw.get("segment") and raw.get("query"):
         raise Invalid(p + "segment", "give either segment or query, not both")
     if raw.get("segment"):
-        step["segment_slug"] = str(raw["segment"])
+        step["segment_slug"] = _text(raw["segment"], p + "segment", 80)
     elif raw.get("query"):
-        step["query"] = str(raw["query"])
+        step["query"] = _text(raw["query"], p + "query", MAX_QUERY)
     elif channel == "sms":
         raise Invalid(p + "segment", "an SMS step needs a segment (or a query)")
     kinds = [k for k in ("at", "rrule", "offset") if raw.get(k) not in (None, "")]
     if len(kinds) != 1:
         raise Invalid(p + "at", "give exactly one schedule: at, rrule (+ starts) or offset")
     if kinds == ["at"]:
-        step["at"] = parse_local_datetime(raw["at"], tz, p + "at")
+        step["at"] = _when(raw["at"], tz, p + "at")
     elif kinds == ["rrule"]:
         step["rrule"] = validate_rrule(str(raw["rrule"]), p + "rrule")
-        step["starts"] = parse_local_datetime(_require(raw, "starts", p + "starts"), tz, p + "starts")
+        step["starts"] = _when(_require(raw, "starts", p + "starts"), tz, p + "starts")
         if channel == "sms":
             local_start = step["starts"].astimezone(zone(tz)).replace(tzinfo=None)
             check_recurrence(step["rrule"], local_start, rules, field=p + "rrule")
@@ -235,6 +308,8 @@ def _parse_step(raw: Any, index: int, tz: str, rules: DeploymentRules) -> dict[s
     stations = raw.get("stations") or []
     if not isinstance(stations, list) or not all(isinstance(s, str) for s in stations):
         raise Invalid(p + "stations", "give a list of station slugs (or [all])")
+    if len(stations) > MAX_STATIONS:
+        raise Invalid(p + "stations", _("more than %(max)d stations", max=MAX_STATIONS))
     if channel == "sms" and stations:
         raise Invalid(p + "stations", "stations go with channel: radio")
     step["stations"] = stations or (["all"] if channel == "radio" else [])
@@ -248,8 +323,11 @@ def _parse_offset(value: Any, field: str) -> dict[str, Any]:
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name):
         raise Invalid(field + ".field", f"{name!r} is not a custom field name")
     days = value.get("days", 0)
-    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
-        raise Invalid(field + ".days", f"{days!r} is not a whole number of days >= 0")
+    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= MAX_OFFSET_DAYS:
+        raise Invalid(
+            field + ".days",
+            _("%(value)r is not a whole number of days from 0 to %(max)d", value=days, max=MAX_OFFSET_DAYS),
+        )
     at = parse_hhmm(value.get("time", "09:00"), field + ".time")
     return {"field": name, "days": days, "time": at.strftime("%H:%M")}
 

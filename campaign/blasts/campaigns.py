@@ -13,11 +13,10 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from campaign.blasts.campaign_files import load_campaign_file, parse_campaign
+from campaign.blasts.campaign_files import parse_campaign, read_campaign_document
 from campaign.blasts.models import (
     Campaign,
     CampaignStatus,
@@ -222,14 +221,7 @@ def create_from_file(
 ) -> tuple[Campaign, bool]:
     """Loads, validates and saves a campaign file (create or update) under the deployment's
     `rules` (quiet hours, recurrence; default: the shipped ones). Flushes."""
-    file = Path(path)
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise Invalid(str(path), f"cannot read the campaign file: {exc.strerror}") from exc
-    except yaml.YAMLError:
-        load_campaign_file(file)  # raises the located YAML error
-        raise
+    data = read_campaign_document(path)
     spec = parse_campaign(data, default_timezone=default_timezone, rules=rules)
     return save_campaign(session, spec, now=now)
 

@@ -129,6 +129,11 @@ class Settings(BaseSettings):
     batch_size: int = Field(500, description="Outbound rows claimed per dispatch batch")
     max_attempts: int = Field(5, description="Attempts before a transient failure is final")
     tick_seconds: float = Field(5.0, description="Seconds between scheduler ticks")
+    import_max_rows: int = Field(
+        2_000_000,
+        gt=0,
+        description="Most data rows one contact file may have (`audiences import` refuses larger files)",
+    )
     attribution_days: int = Field(
         7, description="Days within which an inbound reply is attributed to the last outbound"
     )

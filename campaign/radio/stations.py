@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audiences.geography import resolve_department, resolve_municipality
 from campaign.core.errors import Invalid, NotFound
 from campaign.core.languages import LanguageRegistry, default_registry, fold_key
+from campaign.core.yamlfiles import load_yaml
 from campaign.radio.models import Station
 
 FIELDS = ("slug", "name", "frequency", "department", "municipality", "languages", "contact_person", "notes")
@@ -126,9 +126,9 @@ def read_station_file(path: Path | str, *, registry: LanguageRegistry | None = N
     rows: list[tuple[str, dict[str, Any]]] = []
     if path.suffix.lower() in {".yaml", ".yml"}:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise Invalid(path.name, f"not valid YAML: {exc}") from None
+            data = load_yaml(path.read_text(encoding="utf-8"), source=path.name)
+        except UnicodeDecodeError:
+            raise Invalid(path.name, "not valid YAML: not UTF-8 text") from None
         if isinstance(data, dict):
             data = data.get("stations")
         if not isinstance(data, list):

@@ -8,6 +8,7 @@ expired are terminal. A late `sent` callback never overwrites `delivered`.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -60,6 +61,33 @@ def is_forward(current: OutboundStatus | str, target: OutboundStatus | str) -> b
     return can_transition(current, target)
 
 
+def forward_update(
+    current: OutboundStatus | str,
+    target: OutboundStatus | str,
+    *,
+    sent_at: datetime | None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """Pure rule of every provider status update: the column values `target` sets on a row now in
+    `current` (sent `sent_at`), or None when it would regress or repeat the status (a late `sent`
+    after `delivered`, anything after a terminal status): then nothing changes."""
+    target = OutboundStatus(target)
+    if not is_forward(current, target):
+        return None
+    values: dict[str, Any] = {"status": target, "status_at": now}
+    if target == OutboundStatus.SENT or (target == OutboundStatus.DELIVERED and sent_at is None):
+        values["sent_at"] = sent_at or now
+    if target == OutboundStatus.DELIVERED:
+        values["delivered_at"] = now
+    if error_code:
+        values["error_code"] = str(error_code)
+        if error_message:
+            values["error_message"] = error_message
+    return values
+
+
 def apply_status_update(
     session: Session,
     outbound: Outbound,
@@ -75,19 +103,14 @@ def apply_status_update(
     `sent` after `delivered`, anything after a terminal status). Error code 21610 (the number has
     replied STOP to our sender) opts the contact out and cancels their queued rows. Flushes.
     """
-    target = OutboundStatus(status)
-    if not is_forward(outbound.status, target):
+    values = forward_update(
+        outbound.status, status, sent_at=outbound.sent_at, error_code=error_code,
+        error_message=error_message, now=now,
+    )
+    if values is None:
         return False
-    outbound.status = target
-    outbound.status_at = now
-    if target == OutboundStatus.SENT or (target == OutboundStatus.DELIVERED and outbound.sent_at is None):
-        outbound.sent_at = outbound.sent_at or now
-    if target == OutboundStatus.DELIVERED:
-        outbound.delivered_at = now
-    if error_code:
-        outbound.error_code = str(error_code)
-        if error_message:
-            outbound.error_message = error_message
+    for name, value in values.items():
+        setattr(outbound, name, value)
     session.flush()
     if error_code and str(error_code) == UNSUBSCRIBED_CODE:
         opt_out_unsubscribed(session, contact_id=outbound.contact_id, now=now)

@@ -137,6 +137,12 @@ class Settings(BaseSettings):
     attribution_days: int = Field(
         7, description="Days within which an inbound reply is attributed to the last outbound"
     )
+    webhook_batch_max: int = Field(
+        200,
+        ge=1,
+        description="Provider webhooks stored together in one transaction at most (group commit: "
+        "each is answered once that transaction has committed); 1 = one transaction per request",
+    )
     secret_key: SecretStr = Field(
         SecretStr(DEVELOPMENT_SECRET_KEY),
         description="Key that signs web session cookies and CSRF tokens (set in production)",

@@ -8,20 +8,22 @@ inbound message is stored once per MessageSid (a retry is answered with an empty
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from campaign.blasts.models import Outbound
+from campaign.blasts.models import Outbound, OutboundStatus
 from campaign.core.config import Settings
 from campaign.core.errors import Forbidden, Invalid
 from campaign.hotline.responses import receive_inbound
-from campaign.providers.base import map_twilio_status
+from campaign.providers.base import UNSUBSCRIBED_CODE, map_twilio_status
 
 INBOUND_PATH = "/twilio/inbound"
 STATUS_PATH = "/twilio/status"
@@ -73,6 +75,65 @@ def twiml(reply: str | None) -> str:
     return str(response)
 
 
+@dataclass(frozen=True)
+class InboundWebhook:
+    """One authenticated inbound SMS, read from its form (nothing stored yet). `now` is aware UTC."""
+
+    sid: str
+    from_number: str
+    body: str
+    to_number: str | None
+    now: datetime
+
+
+@dataclass(frozen=True)
+class StatusWebhook:
+    """One authenticated delivery-status callback (nothing applied yet). `status` is None for a
+    status we do not track; `outbound_id` is our `outbound` URL parameter when present."""
+
+    sid: str
+    status: OutboundStatus | None
+    outbound_id: int | None
+    error_code: str | None
+    now: datetime
+
+
+def read_inbound(
+    *, url: str, params: Mapping[str, str], signature: str | None, settings: Settings, now: datetime
+) -> InboundWebhook:
+    """Verifies the signature, then reads the form. Raises Forbidden (bad signature) or
+    MalformedWebhook (missing MessageSid/From/Body, body too long). Touches no database."""
+    verify_signature(url=url, params=params, signature=signature, settings=settings)
+    sid = _required(params, "MessageSid")
+    from_number = _required(params, "From")
+    body = _required(params, "Body", allow_empty=True)
+    if len(body) > MAX_BODY_CHARS:
+        raise MalformedWebhook("Body", f"longer than {MAX_BODY_CHARS} characters")
+    return InboundWebhook(sid, from_number, body, params.get("To"), now)
+
+
+def store_inbound(session: Session, webhooks: Sequence[InboundWebhook], *, settings: Settings) -> list[str]:
+    """Stores and acts on authenticated inbound messages (campaign.hotline.responses); returns the
+    TwiML to answer each with, in order. A retried MessageSid stores nothing and answers an empty
+    <Response/>. Messages are handled in order of their sender's number (arrival order for one
+    sender), so concurrent batches lock contacts and cases in one order and cannot deadlock.
+    Raises MalformedWebhook("From") for an unreadable number. Flushes only; the caller commits."""
+    replies = [""] * len(webhooks)
+    for i in sorted(range(len(webhooks)), key=lambda i: webhooks[i].from_number):
+        webhook = webhooks[i]
+        try:
+            result = receive_inbound(
+                session, sid=webhook.sid, from_number=webhook.from_number, body=webhook.body,
+                to_number=webhook.to_number, settings=settings, now=webhook.now,
+            )
+        except Invalid as exc:
+            if exc.field != "From":
+                raise
+            raise MalformedWebhook("From", exc.reason) from exc
+        replies[i] = twiml(result.reply)
+    return replies
+
+
 def handle_inbound(
     session: Session, *, url: str, params: Mapping[str, str], signature: str | None, settings: Settings,
     now: datetime,
@@ -83,22 +144,8 @@ def handle_inbound(
     storing anything. A retried MessageSid stores nothing and answers an empty <Response/>.
     Flushes only; the caller commits. `now` is aware UTC.
     """
-    verify_signature(url=url, params=params, signature=signature, settings=settings)
-    sid = _required(params, "MessageSid")
-    from_number = _required(params, "From")
-    body = _required(params, "Body", allow_empty=True)
-    if len(body) > MAX_BODY_CHARS:
-        raise MalformedWebhook("Body", f"longer than {MAX_BODY_CHARS} characters")
-    try:
-        result = receive_inbound(
-            session, sid=sid, from_number=from_number, body=body, to_number=params.get("To"),
-            settings=settings, now=now,
-        )
-    except Invalid as exc:
-        if exc.field != "From":
-            raise
-        raise MalformedWebhook("From", exc.reason) from exc
-    return twiml(result.reply)
+    webhook = read_inbound(url=url, params=params, signature=signature, settings=settings, now=now)
+    return store_inbound(session, [webhook], settings=settings)[0]
 
 
 def _outbound_id_from(url: str) -> int | None:
@@ -111,28 +158,93 @@ def _outbound_id_from(url: str) -> int | None:
         raise MalformedWebhook("outbound", f"not an outbound id: {values[0]!r}") from None
 
 
+def read_status(
+    *, url: str, params: Mapping[str, str], signature: str | None, settings: Settings, now: datetime
+) -> StatusWebhook:
+    """Verifies the signature, then reads the callback. Raises Forbidden / MalformedWebhook.
+    Touches no database."""
+    verify_signature(url=url, params=params, signature=signature, settings=settings)
+    sid = _required(params, "MessageSid")
+    status = map_twilio_status(_required(params, "MessageStatus"))
+    error_code = (params.get("ErrorCode") or "").strip() or None
+    return StatusWebhook(sid, status, _outbound_id_from(url), error_code, now)
+
+
+_OUTBOUND = Outbound.__table__
+_STATE = ("id", "provider_sid", "contact_id", "status", "sent_at")
+_WRITTEN = ("status", "status_at", "sent_at", "delivered_at", "error_code", "error_message")
+
+
+def apply_status(session: Session, webhooks: Sequence[StatusWebhook]) -> list[bool]:
+    """Applies authenticated status callbacks set-based; returns, in order, whether each changed
+    its message (False: older status, unknown message, untracked status).
+
+    One SELECT locks every message concerned (FOR UPDATE on PostgreSQL, in id order, so that
+    concurrent batches wait for each other instead of overwriting a newer status and cannot
+    deadlock), each callback goes through campaign.blasts.delivery.forward_update in arrival order
+    (invariant 5: forward only), and one UPDATE per set of changed columns writes the results.
+    A message is matched by our `outbound` id, else by MessageSid (the id and the SID disagree:
+    the SID wins). Error 21610 opts the contact out. Flushes only; the caller commits.
+    """
+    from campaign.blasts.delivery import forward_update, opt_out_unsubscribed
+
+    ids = {w.outbound_id for w in webhooks if w.outbound_id is not None}
+    sids = {w.sid for w in webhooks}
+    found = session.execute(
+        select(*(_OUTBOUND.c[name] for name in _STATE))
+        .where(or_(_OUTBOUND.c.id.in_(ids), _OUTBOUND.c.provider_sid.in_(sids)))
+        .order_by(_OUTBOUND.c.id)
+        .with_for_update()
+    ).all()
+    rows = {row.id: dict(row._mapping) for row in found}
+    by_sid = {row["provider_sid"]: row for row in rows.values() if row["provider_sid"]}
+    changes: dict[int, dict[str, Any]] = {}
+    unsubscribed: list[tuple[int, datetime]] = []
+    results = []
+    for webhook in webhooks:
+        row = rows.get(webhook.outbound_id) if webhook.outbound_id is not None else None
+        if row is not None and row["provider_sid"] and row["provider_sid"] != webhook.sid:
+            row = None  # the id and the SID disagree: trust the SID
+        if row is None:
+            row = by_sid.get(webhook.sid)
+        values = None
+        if row is not None and webhook.status is not None:
+            values = forward_update(
+                row["status"], webhook.status, sent_at=row["sent_at"], error_code=webhook.error_code,
+                now=webhook.now,
+            )
+        results.append(values is not None)
+        if row is None or values is None:
+            continue
+        row.update(values)
+        changes.setdefault(row["id"], {}).update(values)
+        if webhook.error_code == UNSUBSCRIBED_CODE:
+            unsubscribed.append((row["contact_id"], webhook.now))
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for outbound_id, values in changes.items():
+        columns = tuple(name for name in _WRITTEN if name in values)
+        by_columns.setdefault(columns, []).append({"_id": outbound_id, **values})
+    for columns, params in by_columns.items():
+        session.execute(
+            update(_OUTBOUND)
+            .where(_OUTBOUND.c.id == bindparam("_id"))
+            .values({name: bindparam(name, type_=_OUTBOUND.c[name].type) for name in columns}),
+            params,
+        )
+    for contact_id, now in unsubscribed:
+        opt_out_unsubscribed(session, contact_id=contact_id, now=now)
+    return results
+
+
 def handle_status(
     session: Session, *, url: str, params: Mapping[str, str], signature: str | None, settings: Settings,
     now: datetime,
 ) -> bool:
-    """Verifies a delivery-status callback and applies it (monotonic, campaign.delivery).
+    """Verifies a delivery-status callback and applies it (monotonic, campaign.blasts.delivery).
 
     The outbound is matched by our `outbound` query parameter, falling back to MessageSid. Returns
     True when the status changed; False when ignored (older status, unknown message, intermediate
     state or unknown status). Raises Forbidden / MalformedWebhook before touching anything.
     """
-    verify_signature(url=url, params=params, signature=signature, settings=settings)
-    sid = _required(params, "MessageSid")
-    status = map_twilio_status(_required(params, "MessageStatus"))
-    outbound_id = _outbound_id_from(url)
-    outbound = session.get(Outbound, outbound_id) if outbound_id is not None else None
-    if outbound is not None and outbound.provider_sid and outbound.provider_sid != sid:
-        outbound = None  # the id and the SID disagree: trust the SID
-    if outbound is None:
-        outbound = session.scalar(select(Outbound).where(Outbound.provider_sid == sid))
-    if outbound is None or status is None:
-        return False
-    from campaign.blasts.delivery import apply_status_update
-
-    error_code = (params.get("ErrorCode") or "").strip() or None
-    return apply_status_update(session, outbound, status, error_code=error_code, now=now)
+    webhook = read_status(url=url, params=params, signature=signature, settings=settings, now=now)
+    return apply_status(session, [webhook])[0]

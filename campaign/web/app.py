@@ -29,6 +29,7 @@ from campaign.core.config import Settings, get_settings
 from campaign.core.db import make_engine, unit_of_work
 from campaign.core.errors import AppError
 from campaign.web.auth import LoginRequired, verify_csrf
+from campaign.web.group_commit import GroupCommit
 from campaign.web.templating import templates, use_timezone
 
 log = logging.getLogger(__name__)
@@ -79,11 +80,33 @@ class WebState:
         """
         if self.engine.dialect.name != "sqlite":
             return await run_in_threadpool(work)
+        return await asyncio.get_running_loop().run_in_executor(self._sqlite_writer(), work)
+
+    def _sqlite_writer(self) -> ThreadPoolExecutor:
         if self._writer is None:
             with self._lock:
                 if self._writer is None:
                     self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-        return await asyncio.get_running_loop().run_in_executor(self._writer, work)
+        return self._writer
+
+    _group_commit: GroupCommit | None = None
+    _group_executor: ThreadPoolExecutor | None = None
+
+    def group_commit(self) -> GroupCommit:
+        """The provider webhooks' group commit (campaign/web/group_commit.py), built on first use
+        (from the event loop). SQLite: batches go through the one writer thread; PostgreSQL: four
+        batches at once, each on its own connection (inbound messages are bound by round trips:
+        measured 82 -> 121 -> 169 messages/s with 2 -> 4 -> 8, status callbacks about equal)."""
+        if self._group_commit is None:
+            if self.engine.dialect.name == "sqlite":
+                executor, parallel = self._sqlite_writer(), 1
+            else:
+                parallel = 4
+                executor = self._group_executor = ThreadPoolExecutor(parallel, thread_name_prefix="webhooks")
+            self._group_commit = GroupCommit(
+                self.write, executor, max_batch=self.settings.webhook_batch_max, parallel=parallel
+            )
+        return self._group_commit
 
     @property
     def provider(self):
@@ -97,6 +120,10 @@ class WebState:
         return self._provider
 
     def dispose(self) -> None:
+        if self._group_executor is not None:
+            self._group_executor.shutdown(wait=True)
+            self._group_executor = None
+        self._group_commit = None
         if self._writer is not None:
             self._writer.shutdown(wait=True)
             self._writer = None

@@ -1,45 +1,88 @@
-"""POST /twilio/inbound and /twilio/status: form-encoded provider callbacks, protected by signature."""
+"""POST /twilio/inbound and /twilio/status: form-encoded provider callbacks, protected by signature.
+
+The signature is checked and the form read in the request itself, before anything is stored
+(invariant 6); the storing then goes through the group commit (campaign/web/group_commit.py):
+requests arriving together share one transaction, and each is answered once it has committed.
+`CAMPAIGN_WEBHOOK_BATCH_MAX=1` keeps one transaction per request.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy.orm import Session
 
+from campaign.core.config import Settings
 from campaign.core.db import utcnow
-from campaign.hotline.webhooks import INBOUND_PATH, STATUS_PATH, handle_inbound, handle_status, public_url
+from campaign.hotline.webhooks import (
+    INBOUND_PATH,
+    STATUS_PATH,
+    apply_status,
+    public_url,
+    read_inbound,
+    read_status,
+    store_inbound,
+)
 
 router = APIRouter()
 SIGNATURE_HEADER = "x-twilio-signature"
 
 
-async def _handle(request: Request, path: str, handler: Callable[..., Any]) -> Any:
-    """Reads the form, then runs `handler` (which verifies the signature first) in one write."""
+async def _signed_form(request: Request, path: str) -> dict[str, Any]:
+    """The keyword arguments of read_inbound/read_status: the form, the public URL, the signature."""
     form = await request.form()
-    params = {key: value for key, value in form.items() if isinstance(value, str)}
+    settings = request.app.state.web.settings
+    return {
+        "url": public_url(settings, path, request.url.query),
+        "params": {key: value for key, value in form.items() if isinstance(value, str)},
+        "signature": request.headers.get(SIGNATURE_HEADER),
+        "settings": settings,
+        "now": utcnow(),
+    }
+
+
+BatchFunction = Callable[[Session, Sequence[Any]], Sequence[Any]]
+
+
+def _inbound_batch(request: Request) -> BatchFunction:
+    """store_inbound bound to the app's settings, made once per app so that batches group."""
+    app_state = request.app.state
+    run: BatchFunction | None = getattr(app_state, "inbound_batch", None)
+    if run is None:
+        settings: Settings = app_state.web.settings
+
+        def run(session: Session, webhooks: Sequence[Any]) -> list[str]:
+            return store_inbound(session, webhooks, settings=settings)
+
+        app_state.inbound_batch = run
+    return run
+
+
+async def _store(request: Request, run: BatchFunction, webhook: Any) -> Any:
     state = request.app.state.web
-    url = public_url(state.settings, path, request.url.query)
-    signature = request.headers.get(SIGNATURE_HEADER)
+    if state.settings.webhook_batch_max <= 1:
 
-    def work() -> Any:
-        with state.write() as session:
-            return handler(
-                session, url=url, params=params, signature=signature, settings=state.settings, now=utcnow()
-            )
+        def work() -> Any:
+            with state.write() as session:
+                return run(session, [webhook])[0]
 
-    return await state.run_write(work)
+        return await state.run_write(work)
+    return await state.group_commit().submit(run, webhook)
 
 
 @router.post(INBOUND_PATH)
 async def twilio_inbound(request: Request) -> Response:
     """One inbound SMS: 200 with TwiML, 403 on a bad signature, 400 on a malformed form."""
-    xml = await _handle(request, INBOUND_PATH, handle_inbound)
+    webhook = read_inbound(**await _signed_form(request, INBOUND_PATH))
+    xml = await _store(request, _inbound_batch(request), webhook)
     return Response(xml, media_type="application/xml")
 
 
 @router.post(STATUS_PATH)
 async def twilio_status(request: Request) -> Response:
     """One delivery-status callback: 204 when accepted (applied or ignored), 403/400 otherwise."""
-    await _handle(request, STATUS_PATH, handle_status)
+    webhook = read_status(**await _signed_form(request, STATUS_PATH))
+    await _store(request, apply_status, webhook)
     return Response(status_code=204)

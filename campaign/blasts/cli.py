@@ -60,6 +60,7 @@ def create_command(
             "status": campaign.status,
             "steps": [s.key for s in campaign.steps],
         }
+        result["warnings"] = _reach_warnings(session, campaign.slug, settings)
     if json_output:
         echo_json(result)
     else:
@@ -68,6 +69,22 @@ def create_command(
             f"{verb} campaign [bold]{result['slug']}[/bold] ({result['status']}) with steps: "
             + ", ".join(result["steps"])
         )
+        show_warnings(result["warnings"])
+
+
+def _reach_warnings(session: Any, slug: str, settings: Any) -> list[dict[str, str]]:
+    """What the preview warns about (reach, skips, send window), computed right after saving."""
+    from campaign.blasts.preview import preview_campaign
+
+    return list(preview_campaign(session, slug, now=parse_now(None), settings=settings)["warnings"])
+
+
+def show_warnings(warnings: list[dict[str, str]]) -> None:
+    """One line each, on stderr: a step reaching nobody, skipping many, or held by the window."""
+    from rich.markup import escape
+
+    for warning in warnings:
+        warn(escape(warning["message"]))
 
 
 def list_command(json_output: bool = JSON_OPTION) -> None:
@@ -253,15 +270,26 @@ def preview_command(slug: str, json_output: bool = JSON_OPTION, now: str | None 
         f"segments, {totals['cost_next_firing']:.2f} {data['currency']}; all firings about "
         f"{totals['cost_all_firings']:.2f} {data['currency']} at {data['price_per_segment']} per segment."
     )
+    show_warnings(data["warnings"])
 
 
-def launch_command(slug: str, json_output: bool = JSON_OPTION, now: str | None = NOW_OPTION) -> None:
+ALLOW_EMPTY_OPTION = typer.Option(
+    False, "--allow-empty", help="Launch even when a step would reach nobody (refused otherwise)."
+)
+
+
+def launch_command(
+    slug: str,
+    allow_empty: bool = ALLOW_EMPTY_OPTION,
+    json_output: bool = JSON_OPTION,
+    now: str | None = NOW_OPTION,
+) -> None:
     """Launch a draft campaign (refused, with every reason, when a check fails)."""
     from campaign.blasts.lifecycle import launch
 
     settings = _settings()
     with session_scope(settings) as session:
-        campaign = launch(session, slug, now=parse_now(now), settings=settings)
+        campaign = launch(session, slug, now=parse_now(now), settings=settings, allow_empty=allow_empty)
         result = {"slug": campaign.slug, "status": campaign.status, "launched_at": campaign.launched_at}
     if json_output:
         echo_json(result)

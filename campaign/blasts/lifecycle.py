@@ -83,12 +83,20 @@ def message_ids(step: Step) -> list[int]:
     return [step.message_id, *[int(v["message_id"]) for v in step.variants or []]]
 
 
-def launch_problems(session: Session, campaign: Campaign, *, settings: Settings) -> list[str]:
+def launch_problems(
+    session: Session,
+    campaign: Campaign,
+    *,
+    settings: Settings,
+    now: datetime | None = None,
+    allow_empty: bool = True,
+) -> list[str]:
     """Every reason the campaign must not launch (empty list: it may).
 
     A message in use lacks an approved translation for a language its fallback chain will send
     (an explicit language of the chain, or any language at all), or content lint has errors for
-    a language that will be sent.
+    a language that will be sent; and, given `now` and not `allow_empty`, a step would reach
+    nobody (campaign.blasts.reach, from the preview at `now`).
     """
     from messages.library import approved_translations
     from messages.models import Message
@@ -121,7 +129,17 @@ def launch_problems(session: Session, campaign: Campaign, *, settings: Settings)
     problems.extend(_lint_errors(session, campaign, ids, languages_in_use, settings=settings))
     if campaign.status != CampaignStatus.DRAFT:
         problems.append(f"campaign is {campaign.status}, only a draft can be launched")
+    elif now is not None and not allow_empty:
+        problems.extend(_empty_steps(session, campaign, settings=settings, now=now))
     return problems
+
+
+def _empty_steps(session: Session, campaign: Campaign, *, settings: Settings, now: datetime) -> list[str]:
+    from campaign.blasts.preview import preview_campaign
+    from campaign.blasts.reach import StepWarning, empty_step_reasons
+
+    data = preview_campaign(session, campaign.slug, now=now, settings=settings)
+    return empty_step_reasons([StepWarning(**w) for w in data["warnings"]])
 
 
 def _lint_errors(
@@ -162,14 +180,23 @@ def _lint_errors(
     ]
 
 
-def launch(session: Session, slug: str, *, now: datetime, settings: Settings, actor: str = "cli") -> Campaign:
+def launch(
+    session: Session,
+    slug: str,
+    *,
+    now: datetime,
+    settings: Settings,
+    actor: str = "cli",
+    allow_empty: bool = False,
+) -> Campaign:
     """Draft -> scheduled, after every check passes (raises LaunchRefused listing the reasons).
 
-    Scheduled times already past fire once, at `now` (the scheduler creates those occurrences on
-    its next tick). Radio steps have their airings planned now. Flushes.
+    A step that would reach nobody is refused unless `allow_empty`. Scheduled times already past
+    fire once, at `now` (the scheduler creates those occurrences on its next tick). Radio steps
+    have their airings planned now. Flushes.
     """
     campaign = get_campaign(session, slug)
-    problems = launch_problems(session, campaign, settings=settings)
+    problems = launch_problems(session, campaign, settings=settings, now=now, allow_empty=allow_empty)
     if problems:
         raise LaunchRefused(slug, problems)
     campaign.launched_at = now

@@ -19,6 +19,7 @@ from campaign.blasts.campaigns import get_campaign
 from campaign.blasts.lifecycle import step_schedule
 from campaign.blasts.models import Occurrence, OutboundStatus, Step
 from campaign.blasts.planning import load_step_plan, plan_rows
+from campaign.blasts.reach import campaign_warnings
 from campaign.blasts.schedules import next_times, past_at_launch, total_occurrences
 from campaign.core.config import Settings
 from messages.encoding import UCS2, analyze
@@ -123,6 +124,9 @@ def preview_campaign(session: Session, slug: str, *, now: datetime, settings: Se
         campaign.price_per_segment if campaign.price_per_segment is not None else settings.price_per_segment
     )
     steps = [preview_step(session, step, now=now, settings=settings) for step in campaign.steps]
+    warnings = campaign_warnings(session, campaign, steps, settings=settings, now=now)
+    for step in steps:
+        step["warnings"] = [w.message for w in warnings if w.step == step["step"]]
     all_firings = sum(s["estimated_cost"] * (s["occurrences"] or 1) for s in steps)
     return {
         "campaign": campaign.slug,
@@ -132,6 +136,7 @@ def preview_campaign(session: Session, slug: str, *, now: datetime, settings: Se
         "price_per_segment": price,
         "currency": settings.price_currency,
         "steps": steps,
+        "warnings": [w.as_dict() for w in warnings],
         "totals": {
             "recipients_next_firing": sum(s["recipients"] for s in steps),
             "segments_next_firing": sum(s["total_segments"] for s in steps),

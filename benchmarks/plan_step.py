@@ -56,6 +56,8 @@ def seed(engine, n: int) -> None:
                     "department": "GT-12",
                     "birth_year": 1990 + i % 20,
                     "status": "active",
+                    "consent_source": "synthetic benchmark data",
+                    "consent_at": NOW,
                     "custom": {},
                     "created_at": NOW,
                     "updated_at": NOW,

@@ -152,6 +152,9 @@ def run_demo(
             "provider": "sandbox",
             "sandbox_seed": seed,
             "rate_per_second": max(base.rate_per_second, 2000),
+            # The simulated clock ticks every `tick_minutes`: rows due since the last tick are on
+            # time, not a backlog to re-pace.
+            "tick_seconds": tick_minutes * 60.0,
         }
     )
     engine = make_engine(settings.database_url)

@@ -38,10 +38,17 @@ def make_contact(
     country: str | None = "GT",
     timezone: str | None = None,
     custom: dict[str, Any] | None = None,
+    consent: bool = True,
     **extra: Any,
 ) -> Contact:
     """Adds and flushes one contact. Its custom fields become known (as an import of those columns
-    would make them), typed from the values given."""
+    would make them), typed from the values given. It has consent to receive blasts unless
+    `consent=False` (as a contact created by an inbound message from an unknown number has none)."""
+    if consent:
+        from datetime import UTC, datetime
+
+        extra.setdefault("consent_source", "synthetic test data")
+        extra.setdefault("consent_at", datetime(2027, 1, 1, tzinfo=UTC))
     contact = Contact(
         phone=phone or synthetic_phone(),
         name=name,

@@ -1,4 +1,8 @@
-"""Who may receive a blast right now (invariant 2), as SQL: used at planning AND at dispatch."""
+"""Who may receive a blast right now (invariant 2), as SQL: used at planning AND at dispatch.
+
+Consent is separate (`has_consent`): planning selects contacts without it too, so that they are
+recorded as skipped `no_consent` and shown in previews and reports.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,14 @@ def has_open_case(contact_id_column: ContactIdColumn | None = None) -> ColumnEle
             or_(Case.status.in_(OPEN_CASE_STATUSES), Case.question == CaseQuestion.OPT_OUT),
         )
     )
+
+
+def has_consent() -> ColumnElement[bool]:
+    """The contact agreed to receive blasts (an import with a consent source, or an opt-in).
+
+    A contact created by an inbound message from an unknown number has none until it opts in.
+    """
+    return Contact.consent_at.is_not(None)
 
 
 def blast_eligible(

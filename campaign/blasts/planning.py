@@ -1,12 +1,15 @@
 """Set-based planning of one step occurrence into Outbound rows (invariants 1, 2, 3 and 4).
 
 Flow: segment condition AND blast_eligible() AND not already planned -> the needed contact
-columns only, in keyset-paged chunks (no ORM object per row) -> A/B variant -> language choice
-(contact language, else the step's fallback chain; approved translations only) -> render (each
-template compiled once; rendered once when it does not use `contact`) -> encoding policy (step's,
-else the language's default) -> segments -> send_after paced (max_per_hour) inside the contact's
-local send window; expires_at from the deadline -> chunked executemany INSERT ... ON CONFLICT DO
-NOTHING on (occurrence_id, contact_id), so a re-run never plans anything twice.
+columns only, in keyset-paged chunks (no ORM object per row) -> consent (none: skipped as
+no_consent) -> A/B variant -> per-contact frequency caps across campaigns (one aggregate query per
+chunk; over: frequency_cap) -> language choice (contact language, else the step's fallback chain;
+approved translations only) -> render (each template compiled once; rendered once when it does
+not use `contact`) -> encoding policy (step's, else the language's default) -> segments ->
+send_after from a `pacing.Slotter` (the campaign's max_per_hour, the deployment's hourly cap
+across campaigns) inside the contact's local send window; expires_at from the deadline ->
+chunked bulk INSERT ... ON CONFLICT DO NOTHING on (occurrence_id, contact_id), so a re-run never
+plans anything twice.
 
 `plan_rows` is shared with the preview, so preview figures are what planning inserts.
 """
@@ -19,16 +22,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, select, true, update
+from sqlalchemy import ColumnElement, and_, exists, select, true, update
 from sqlalchemy.orm import Session
 
 from audiences.custom_sql import custom_value
 from audiences.models import Contact, FieldType
-from campaign.blasts.eligibility import blast_eligible
+from campaign.blasts.eligibility import blast_eligible, has_consent
+from campaign.blasts.frequency import FREQUENCY_CAP, FrequencyCap
 from campaign.blasts.models import Campaign, Occurrence, OccurrenceStatus, Outbound, OutboundStatus, Step
+from campaign.blasts.pacing import Grid, Slotter, load_by_bucket, phone_zone
 from campaign.blasts.rules import DeploymentRules, clamp_window, rules_from
 from campaign.blasts.schedules import offset_target_date
-from campaign.blasts.windows import PacedSlots, contact_timezone, next_allowed, zone
+from campaign.blasts.windows import zone
 from campaign.core.config import Settings
 from campaign.core.db import bulk_insert, refresh_statistics, rowcount
 from campaign.core.errors import Invalid
@@ -38,6 +43,7 @@ from messages.rendering import build_context, render, template_variables
 
 CHUNK = 10_000
 NO_TRANSLATION = "no_translation"
+NO_CONSENT = "no_consent"
 RENDER_ERROR = "render_error"
 
 
@@ -233,7 +239,9 @@ def _offset_condition(
 
 
 def _columns(uses_contact: bool) -> list[Any]:
-    columns = [Contact.id, Contact.phone, Contact.language, Contact.timezone]
+    # Consent as a flag: parsing a million timestamps only to test them for NULL costs a second.
+    consented = has_consent().label("consented")
+    columns = [Contact.id, Contact.phone, Contact.language, Contact.timezone, consented]
     if uses_contact:
         columns += [Contact.name, Contact.department, Contact.municipality_code, Contact.custom]
     return columns
@@ -260,16 +268,31 @@ def plan_rows(
     now: datetime,
     chunk: int = CHUNK,
 ) -> Iterator[list[dict[str, Any]]]:
-    """Yields chunks of Outbound row dicts for an occurrence (queued and skipped rows). Reads only."""
-    step, campaign = plan.step, plan.campaign
+    """Yields chunks of Outbound row dicts for an occurrence (queued and skipped rows). Reads only.
+
+    Skip reasons, in the order checked: no_consent, frequency_cap (campaign/blasts/frequency.py),
+    no_translation, render_error. Send times come from a `pacing.Slotter`: the campaign's pace,
+    inside its window (cut to the deployment's day), under the deployment's hourly cap.
+    """
+    step, campaign, rules = plan.step, plan.campaign, plan.rules
     condition = audience_condition(session, step, now=now, occurrence=occurrence)
     base = max(fires_at, now)
     start, end, weekend = clamp_window(
-        campaign.window_start, campaign.window_end, campaign.weekend_window, plan.rules
+        campaign.window_start, campaign.window_end, campaign.weekend_window, rules
     )
-    window: dict[str, Any] = dict(start=start, end=end, weekend=weekend)
-    slots = PacedSlots(
-        _pacing_start(session, campaign, base), per_hour=campaign.max_per_hour, tz=campaign.timezone, **window
+    grid = Grid.for_cap(rules.blast_max_per_hour)
+    slots = Slotter(
+        _pacing_start(session, campaign, base, cap=rules.blast_max_per_hour),
+        per_hour=campaign.max_per_hour,
+        grid=grid,
+        load=load_by_bucket(session, now=now, grid=grid),
+        tz=campaign.timezone,
+        start=start,
+        end=end,
+        weekend=weekend or None,
+    )
+    caps = FrequencyCap.for_campaign(
+        session, at=base, rules=rules, campaign_discreet_days=campaign.discreet_min_days
     )
     expires = fires_at + timedelta(hours=step.deadline_hours) if step.deadline_hours else None
     occurrence_id = occurrence.id if occurrence is not None else None
@@ -303,11 +326,20 @@ def plan_rows(
         ).all()
         if not rows:
             return
+        caps.load(session, after_id=last_id, upto_id=rows[-1].id)
         last_id = rows[-1].id
         out: list[dict[str, Any]] = []
         for row in rows:
             variant, message_id, language = plan.message_for(row.id, row.language)
             record = dict(blank, contact_id=row.id, message_id=message_id, language=language, variant=variant)
+            if not row.consented:
+                record["skip_reason"] = NO_CONSENT
+                out.append(record)
+                continue
+            if caps.over(row.id, message_id):
+                record["skip_reason"] = FREQUENCY_CAP
+                out.append(record)
+                continue
             if language is None:
                 record["skip_reason"] = NO_TRANSLATION
                 record["language"] = row.language
@@ -321,38 +353,24 @@ def plan_rows(
                 continue
             record["body"], record["encoding"], record["segments"] = text
             record["status"] = queued
-            slot = slots.next()
-            tz = row.timezone or _phone_zone(row.phone, campaign_tz, tz_cache)
-            record["send_after"] = slot if tz == campaign_tz else next_allowed(slot, tz=tz, **window)
+            tz = row.timezone or phone_zone(row.phone, campaign_tz, tz_cache)
+            record["send_after"] = slots.next(None if tz == campaign_tz else tz)
             out.append(record)
         yield out
 
 
-def _phone_zone(phone: str, campaign_tz: str, cache: dict[str, str]) -> str:
-    """The timezone of a phone number (cached by prefix: +502 is one zone, US area codes differ)."""
-    prefix = phone[:8]
-    found = cache.get(prefix)
-    if found is None:
-        found = cache[prefix] = contact_timezone(None, phone, campaign_tz)
-    return found
-
-
-def _pacing_start(session: Session, campaign: Campaign, base: datetime) -> datetime:
-    """Pacing is per campaign: continue after the latest send time already queued."""
-    if not campaign.max_per_hour:
-        return base
+def _pacing_start(session: Session, campaign: Campaign, base: datetime, *, cap: int) -> datetime:
+    """Pacing is per campaign: continue one interval after the latest send time already queued."""
     latest = session.scalar(
-        select(func.max(Outbound.send_after)).where(
-            Outbound.campaign_id == campaign.id, Outbound.status == OutboundStatus.QUEUED
-        )
+        select(Outbound.send_after)
+        .where(Outbound.campaign_id == campaign.id, Outbound.status == OutboundStatus.QUEUED)
+        .order_by(Outbound.send_after.desc())
+        .limit(1)
     )
-    if latest is None:
+    if latest is None or not campaign.max_per_hour:
         return base
-    from campaign.core.db import UTCDateTime
-
-    stamp = UTCDateTime().process_result_value(latest, session.get_bind().dialect)  # raw on aggregates
-    assert stamp is not None
-    return max(base, stamp + timedelta(seconds=3600 / campaign.max_per_hour))
+    pace = min(campaign.max_per_hour, cap)
+    return max(base, latest + timedelta(seconds=3600 / pace))
 
 
 # --- planning one occurrence ------------------------------------------------------------------

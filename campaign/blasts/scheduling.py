@@ -2,8 +2,10 @@
 
 A tick: (1) creates the occurrences that fell due for scheduled/running campaigns (several times
 due at once, past at launch or missed while the scheduler was down, collapse into one firing; the
-missed ones are recorded as skipped occurrences) and extends open-ended radio schedules, (2) plans
-each due occurrence in its own unit of work, (3) expires held messages past their deadline,
+missed ones are recorded as skipped occurrences) and extends open-ended radio schedules,
+(2) plans each due occurrence in its own unit of work, (3) expires held messages past their
+deadline and re-paces the queue of any campaign that fell behind (an outage ends at the
+campaign's pace and under the hourly cap, never in a burst: campaign/blasts/pacing.py),
 (4) reconciles messages whose send outcome is unknown (a crashed dispatcher, a timeout),
 (5) dispatches due messages (campaign.dispatch), (6) lets the sandbox provider deliver its
 simulated callbacks and replies, (7) completes finished campaigns. Every step is idempotent, so
@@ -42,8 +44,10 @@ from sqlalchemy.orm import Session
 from campaign.blasts.dispatch import dispatch_due, expire_overdue
 from campaign.blasts.lifecycle import ACTIVE_STATUSES, complete_finished, step_schedule, transition
 from campaign.blasts.models import Campaign, CampaignStatus, Occurrence, OccurrenceStatus, Step
+from campaign.blasts.pacing import RepaceResult, backlog_grace, repace_backlog
 from campaign.blasts.planning import PlanResult, plan_occurrence
 from campaign.blasts.reconcile import reconcile
+from campaign.blasts.rules import rules_from
 from campaign.blasts.schedules import due_occurrences
 from campaign.core.config import Settings
 from campaign.core.db import rowcount, unit_of_work, utcnow
@@ -85,6 +89,7 @@ class TickResult:
     occurrences_collapsed: int = 0
     plans: list[PlanResult] = field(default_factory=list)
     expired: int = 0
+    repaced: RepaceResult | None = None
     airings_added: int = 0
     reconciled: Any = None
     dispatch: Any = None
@@ -112,6 +117,7 @@ class TickResult:
             "queued": self.queued,
             "skipped": self.skipped,
             "expired": self.expired,
+            "repaced": _plain(self.repaced),
             "airings_added": self.airings_added,
             "reconciled": _plain(self.reconciled),
             "dispatch": _plain(self.dispatch),
@@ -340,7 +346,15 @@ def tick(engine: Engine, provider: Any, *, now: datetime, settings: Settings) ->
             result, "planning", partial(_plan_one, engine, occurrence_id, result, now=now, settings=settings)
         )
     result.expired = _stage(result, "expire", lambda: expire_overdue(engine, now=now)) or 0
-    if provider is not None:
+
+    def repace() -> RepaceResult:
+        with unit_of_work(engine) as session:
+            return repace_backlog(
+                session, now=now, rules=rules_from(settings), grace=backlog_grace(settings.tick_seconds)
+            )
+
+    if provider is not None:  # a backlog is re-paced right before the dispatch that would burst it
+        result.repaced = _stage(result, "repace", repace)
         result.reconciled = _stage(result, "reconcile", lambda: reconcile(engine, provider, now=now))
         result.dispatch = _stage(
             result, "dispatch", lambda: dispatch_due(engine, provider, now=now, settings=settings)

@@ -191,6 +191,10 @@ class PacedSlots:
         self._cursor = start_utc
         self._opens, self._closes = window_bounds(start_utc, **self._window)  # type: ignore[arg-type]
 
+    def skip_to(self, instant_utc: datetime) -> None:
+        """No slot before `instant_utc` (an hour already full, for instance)."""
+        self._cursor = max(self._cursor, instant_utc)
+
     def next(self) -> datetime:
         """The next paced send time (aware UTC)."""
         if self._cursor >= self._closes:

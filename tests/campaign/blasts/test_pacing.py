@@ -6,6 +6,7 @@ with the sandbox provider; every test runs on SQLite and PostgreSQL. All data is
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -150,12 +151,14 @@ def test_a_daily_step_after_a_four_day_outage_sends_once_not_four_times(session,
     settings = get_settings(rate_per_second=1000, contact_max_per_week=10)
     provider = RecordingProvider(settings)
     tick(engine, provider, now=MONDAY_10, settings=settings)
+    tick(engine, provider, now=MONDAY_10 + timedelta(minutes=1), settings=settings)  # paced seconds apart
     assert _sent_per_contact(session, provider) == dict.fromkeys((c.id for c in contacts), 1)
     # The scheduler is down from Monday until Friday 10:30: Tuesday..Friday's firings are missed.
     back = MONDAY_10 + timedelta(days=4, minutes=30)
     result = tick(engine, provider, now=back, settings=settings)
     assert (result.occurrences_created, result.occurrences_collapsed) == (1, 3)
     assert result.queued == len(contacts)
+    tick(engine, provider, now=back + timedelta(seconds=30), settings=settings)
     assert _sent_per_contact(session, provider) == dict.fromkeys((c.id for c in contacts), 2)
     statuses = Counter(session.scalars(select(Occurrence.status)))
     assert statuses == {OccurrenceStatus.PLANNED: 2, OccurrenceStatus.SKIPPED: 3}
@@ -185,3 +188,117 @@ def test_an_offset_step_after_an_outage_reaches_each_missed_day_once(session, en
     session.expire_all()
     planned = Counter(session.scalars(select(Outbound.contact_id).where(Outbound.campaign_id == campaign.id)))
     assert planned == {contact.id: 1 for contact in by_day.values()}
+
+
+def test_held_messages_resume_at_the_pace_after_a_four_hour_outage(session, engine):
+    """10 per hour: after four hours without a scheduler, the 40 overdue messages do not go at once."""
+    message = make_sms_message(session)
+    contacts = [make_contact(session) for _ in range(60)]
+    campaign = make_sms_campaign(session, message=message, pacing={"max_per_hour": 10})
+    launch(session, campaign.slug, now=LAUNCH, settings=get_settings())
+    session.commit()
+    settings = get_settings(rate_per_second=1000, tick_seconds=120)
+    provider = RecordingProvider(settings)
+    tick(engine, provider, now=MONDAY_10, settings=settings)
+    assert len(provider.sent) == 1
+    back = MONDAY_10 + timedelta(hours=4)  # the scheduler was down from 10:00 to 14:00
+    result = tick(engine, provider, now=back, settings=settings)
+    assert result.repaced.campaigns == 1 and result.repaced.rows == len(contacts) - 1
+    assert len(provider.sent) == 2, "the backlog went out in a burst"
+    sent_at = [back]
+    now = back
+    while now < back + timedelta(hours=3):
+        now += timedelta(minutes=2)
+        before = len(provider.sent)
+        tick(engine, provider, now=now, settings=settings)
+        sent_at += [now] * (len(provider.sent) - before)
+    for i, moment in enumerate(sent_at):  # never more than 10 in any hour from the restart on
+        assert sum(1 for m in sent_at[i:] if m < moment + timedelta(hours=1)) <= 10
+    assert len(sent_at) >= 30  # and it keeps going at the pace: 10 an hour for 3 hours
+    session.expire_all()
+    waiting = select(Outbound.send_after).where(Outbound.status == OutboundStatus.QUEUED)
+    queued = session.scalars(waiting.order_by(Outbound.send_after)).all()
+    assert all(b - a >= timedelta(minutes=6) for a, b in zip(queued, queued[1:], strict=False))
+
+
+def test_the_hourly_cap_holds_across_campaigns(session, engine):
+    """Hotline capacity is global: two unpaced campaigns together stay under the deployment's cap."""
+    message = make_sms_message(session)
+    for _ in range(30):
+        make_contact(session)
+    first = make_sms_campaign(session, message=message)
+    second = make_sms_campaign(session, message=message)
+    for campaign in (first, second):
+        launch(session, campaign.slug, now=LAUNCH, settings=get_settings())
+    session.commit()
+    # Ticks every 5 minutes here, and the deployment says so (a row due since the last tick is on time).
+    settings = get_settings(
+        rate_per_second=1000, blast_max_per_hour=20, contact_max_per_week=5, tick_seconds=300
+    )
+    provider = RecordingProvider(settings)
+    per_tick: list[int] = []
+    now = MONDAY_10
+    while now < MONDAY_10 + timedelta(hours=4):
+        before = len(provider.sent)
+        tick(engine, provider, now=now, settings=settings)
+        per_tick.append(len(provider.sent) - before)
+        now += timedelta(minutes=5)
+    assert sum(per_tick) == 60  # everyone reached, over three hours instead of in one burst
+    # Any hour of ticks carries at most the cap, plus one bucket's share straddling its edges.
+    assert max(sum(per_tick[i : i + 12]) for i in range(len(per_tick))) <= 21, per_tick
+    session.expire_all()
+    slots = session.scalars(select(Outbound.send_after)).all()
+    per_clock_hour = Counter(t.replace(minute=0, second=0, microsecond=0) for t in slots)
+    assert max(per_clock_hour.values()) <= 20, per_clock_hour
+    buckets = Counter(int(t.timestamp()) // 180 for t in slots)  # 20 an hour: one per 3 minutes
+    assert max(buckets.values()) == 1
+
+
+def test_a_contact_gets_at_most_two_blasts_a_week_and_one_discreet_message_per_fortnight(
+    session, engine, db_url
+):
+    ordinary = make_sms_message(session)
+    discreet = make_sms_message(session, bodies={"es": "Un consejo para su familia: {{ hotline_mujer }}."})
+    discreet.safety_flags = ["discreet", "help"]
+    person = make_contact(session)
+    stranger = make_contact(session, consent=False)  # e.g. created by an inbound SMS: no consent
+    campaigns = [make_sms_campaign(session, message=ordinary, at=f"2027-01-11 1{h}:00") for h in (0, 1, 2)]
+    later = make_sms_campaign(session, message=discreet, at="2027-01-18 12:00")  # 7 days after 11:00
+    again = make_sms_campaign(session, message=discreet, at="2027-01-25 10:00")
+    allowed = make_sms_campaign(
+        session, message=discreet, at="2027-01-25 13:00", pacing={"discreet_min_days": 7}
+    )
+    for campaign in [*campaigns, later, again, allowed]:
+        launch(session, campaign.slug, now=LAUNCH, settings=get_settings())
+    session.commit()
+    settings = get_settings(rate_per_second=1000, tick_seconds=1800)
+    provider = RecordingProvider(settings)
+    for day in (11, 18, 25):  # the Mondays the campaigns fire, 10:00 to 14:00 in Guatemala
+        for half_hours in range(9):
+            now = datetime(2027, 1, day, 16, 0, tzinfo=UTC) + timedelta(minutes=30 * half_hours)
+            tick(engine, provider, now=now, settings=settings)
+            if now == datetime(2027, 1, 11, 17, 30, tzinfo=UTC):  # 11:30: two sent, the third next
+                preview = run_cli("preview", campaigns[2].slug, "--json", "--now", now.isoformat())
+                assert preview.returncode == 0, preview.stderr
+                skipped = json.loads(preview.stdout)["steps"][0]["skipped"]
+                assert skipped == {"frequency_cap": 1, "no_consent": 1}
+    reasons = {
+        campaign.slug: dict(
+            session.execute(
+                select(Outbound.contact_id, func.coalesce(Outbound.skip_reason, Outbound.status)).where(
+                    Outbound.campaign_id == campaign.id
+                )
+            ).all()
+        )
+        for campaign in [*campaigns, later, again, allowed]
+    }
+    assert [reasons[c.slug][person.id] for c in campaigns] == ["sent", "sent", "frequency_cap"]
+    assert {reasons[c.slug][stranger.id] for c in campaigns} == {"no_consent"}
+    assert reasons[later.slug][person.id] == "sent"  # a new week
+    assert reasons[again.slug][person.id] == "frequency_cap"  # discreet again within 14 days
+    assert reasons[allowed.slug][person.id] == "sent"  # this campaign allows one a week
+    assert len([m for m in provider.sent if m.to == stranger.phone]) == 0
+    report = run_cli("report", campaigns[2].slug, "--json")
+    assert report.returncode == 0, report.stderr
+    row = json.loads(report.stdout)["rows"][0]
+    assert row["skipped_by_reason"] == "frequency_cap:1 no_consent:1"

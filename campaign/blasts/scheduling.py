@@ -2,15 +2,15 @@
 
 A tick: (1) creates the occurrences that fell due for scheduled/running campaigns (several times
 due at once, past at launch or missed while the scheduler was down, collapse into one firing; the
-missed ones are recorded as skipped occurrences) and extends open-ended radio schedules,
-(2) plans each due occurrence in its own unit of work, (3) expires held messages past their
-deadline and re-paces the queue of any campaign that fell behind (an outage ends at the
-campaign's pace and under the hourly cap, never in a burst: campaign/blasts/pacing.py),
-(4) reconciles messages whose send outcome is unknown (a crashed dispatcher, a timeout),
-(5) dispatches due messages (campaign.dispatch), (6) lets the sandbox provider deliver its
-simulated callbacks and replies, (7) completes finished campaigns. Every step is idempotent, so
-re-running a tick (or two schedulers at once) plans and sends nothing twice. Time is injected:
-`now` is an aware UTC datetime.
+missed ones are recorded as skipped occurrences), extends open-ended radio schedules and reopens
+hotline cases whose follow-up date has come, (2) plans each due occurrence in its own unit of work,
+(3) expires held messages past their deadline and re-paces the queue of any campaign that fell
+behind (an outage ends at the campaign's pace and under the hourly cap, never in a burst:
+campaign/blasts/pacing.py), (4) reconciles messages whose send outcome is unknown (a crashed
+dispatcher, a timeout), (5) dispatches due messages (campaign.dispatch), (6) lets the sandbox
+provider deliver its simulated callbacks and replies, (7) completes finished campaigns. Every step
+is idempotent, so re-running a tick (or two schedulers at once) plans and sends nothing twice. Time
+is injected: `now` is an aware UTC datetime.
 
 Failures stay where they happen. An occurrence that cannot be planned (a query the database
 refuses, a value out of range, a bug) is rolled back and marked `failed` with a reason safe to
@@ -52,6 +52,7 @@ from campaign.blasts.schedules import due_occurrences
 from campaign.core.config import Settings
 from campaign.core.db import rowcount, unit_of_work, utcnow
 from campaign.core.errors import safe_reason
+from campaign.hotline.outcomes import reopen_due_follow_ups
 from campaign.radio.airings import extend_open_ended_airings
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class TickResult:
     expired: int = 0
     repaced: RepaceResult | None = None
     airings_added: int = 0
+    follow_ups: int = 0  # hotline cases reopened (or noted) for their follow-up date
     reconciled: Any = None
     dispatch: Any = None
     events: Any = None
@@ -119,6 +121,7 @@ class TickResult:
             "expired": self.expired,
             "repaced": _plain(self.repaced),
             "airings_added": self.airings_added,
+            "follow_ups": self.follow_ups,
             "reconciled": _plain(self.reconciled),
             "dispatch": _plain(self.dispatch),
             "events": _plain(self.events),
@@ -333,6 +336,10 @@ def tick(engine: Engine, provider: Any, *, now: datetime, settings: Settings) ->
         with unit_of_work(engine) as session:
             return extend_open_ended_airings(session, now=now)
 
+    def follow_ups() -> int:
+        with unit_of_work(engine) as session:
+            return reopen_due_follow_ups(session, now=now)
+
     def due() -> list[int]:
         with unit_of_work(engine) as session:
             return due_occurrence_ids(session, now=now)
@@ -341,6 +348,7 @@ def tick(engine: Engine, provider: Any, *, now: datetime, settings: Settings) ->
     if created is not None:
         result.occurrences_created, result.occurrences_collapsed = created
     result.airings_added = _stage(result, "airings", extend) or 0
+    result.follow_ups = _stage(result, "follow_ups", follow_ups) or 0
     for occurrence_id in _stage(result, "due", due) or []:
         _stage(
             result, "planning", partial(_plan_one, engine, occurrence_id, result, now=now, settings=settings)

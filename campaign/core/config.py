@@ -143,6 +143,21 @@ class Settings(BaseSettings):
         description="Provider webhooks stored together in one transaction at most (group commit: "
         "each is answered once that transaction has committed); 1 = one transaction per request",
     )
+    inbox_refresh_seconds: float = Field(
+        3.0,
+        gt=0,
+        le=60,
+        description="Seconds between the hotline inbox's live refreshes in the browser (a new "
+        "urgent case shows within this time)",
+    )
+    case_lock_minutes: int = Field(
+        10, gt=0, description="Minutes of inactivity after which a staff member's hold on a case ends"
+    )
+    service_targets: dict[str, int] = Field(
+        default_factory=lambda: {"urgent": 5, "high": 30},
+        description="Minutes a case of each priority may wait for an answer before the inbox "
+        "shows it late (JSON; priorities not listed have no target)",
+    )
     secret_key: SecretStr = Field(
         SecretStr(DEVELOPMENT_SECRET_KEY),
         description="Key that signs web session cookies and CSRF tokens (set in production)",

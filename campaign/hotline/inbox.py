@@ -1,4 +1,7 @@
-"""Hotline case services: list and filter, thread, reply, notes, assign, resolve/reopen, reveal.
+"""Hotline case services: list and filter, thread, reply, notes, assign, reveal.
+
+Resolving with an outcome, reopening and follow-ups live in campaign/hotline/outcomes.py; who is
+answering a case (its lock) in campaign/hotline/locks.py.
 
 Every service takes `session` keyword-only, flushes, never commits, and audits staff actions with
 campaign.core.audit.record_audit (never a phone number or a message body in the audit detail).
@@ -9,17 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import case as sql_case
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from audiences.models import Contact, ContactStatus
+from audiences.models import ConsentEvent, ConsentKind, Contact, ContactStatus
 from campaign.blasts.models import Campaign, Outbound, OutboundStatus
 from campaign.core.audit import record_audit
 from campaign.core.errors import Invalid, InvalidTransition, NotFound
 from campaign.core.i18n import _
+from campaign.hotline import locks
+from campaign.hotline.labels import label
+from campaign.hotline.locks import DEFAULT_LOCK_MINUTES
 from campaign.hotline.models import (
     CASE_TRANSITIONS,
     Case,
@@ -28,6 +34,7 @@ from campaign.hotline.models import (
     CaseQuestion,
     CaseStatus,
     Inbound,
+    Intent,
     User,
 )
 from messages.models import Message
@@ -149,7 +156,7 @@ def get_case(session: Session, case_id: int) -> Case:
     """The case with this id; raises NotFound."""
     found = session.get(Case, case_id)
     if found is None:
-        raise NotFound(f"case {case_id} not found")
+        raise NotFound(_("case %(case)d not found", case=case_id))
     return found
 
 
@@ -225,27 +232,79 @@ def _transition(found: Case, target: CaseStatus) -> None:
     found.status = target
 
 
-def reply(session: Session, *, case_id: int, user: User, body: str, now: datetime) -> Outbound:
+REPLY_AFTER_OPT_OUT = timedelta(hours=24)
+
+
+def reply_refusal(session: Session, contact: Contact, *, now: datetime) -> str | None:
+    """Why no reply may go to `contact` now (None when it may).
+
+    A blocked contact gets nothing. An opted-out contact gets a reply only when it answers their
+    own message: one they sent after their latest opt-out (not the opt-out itself) and within the
+    last 24 hours. A STOP always wins over what came before it.
+    """
+    if contact.status == ContactStatus.ACTIVE:
+        return None
+    if contact.status == ContactStatus.OPTED_OUT:
+        opted_out_at = session.scalar(
+            select(func.max(ConsentEvent.at)).where(
+                ConsentEvent.contact_id == contact.id, ConsentEvent.kind == ConsentKind.OPT_OUT
+            )
+        )
+        since = now - REPLY_AFTER_OPT_OUT
+        conditions = [
+            Inbound.contact_id == contact.id,
+            Inbound.intent != Intent.OPT_OUT,
+            Inbound.received_at >= since,
+            Inbound.received_at <= now,
+        ]
+        if opted_out_at is not None:
+            conditions.append(Inbound.received_at > opted_out_at)
+        if session.scalar(select(Inbound.id).where(*conditions).limit(1)) is not None:
+            return None
+        return _(
+            "The contact opted out: a reply may only answer a message they sent in the last 24 hours "
+            "after opting out."
+        )
+    return _("The contact is %(status)s: no message may be sent.", status=label(contact.status))
+
+
+def reply(
+    session: Session,
+    *,
+    case_id: int,
+    user: User,
+    body: str,
+    now: datetime,
+    policy: str = "exact",
+    lock_minutes: int = DEFAULT_LOCK_MINUTES,
+) -> Outbound:
     """Queues a staff reply in the case's thread (priority 10: ahead of blasts), marks the case
-    open and answered, audits it. The caller commits, then sends it with dispatch.send_now.
-    Raises Invalid("body") for an empty or too long text, Invalid("contact") when the contact
-    opted out or is blocked (a STOP stops every message)."""
-    from messages.encoding import analyze
+    open and answered (the first answer's time is kept for the dashboard), audits it. The text is
+    sent as the encoding `policy` of the contact's language makes it (messages.encoding, the same
+    rule as `campaign messages segments` and the reply box's counter). The caller commits, then
+    sends it with dispatch.send_now.
+
+    Raises Invalid("body") for an empty or too long text, Invalid("contact") when no message may go
+    to the contact (see `reply_refusal`), CaseHeld when another staff member holds the case (the
+    user takes the lock when it is free)."""
+    from messages.encoding import apply_policy
     from messages.rendering import normalize_text
 
     text = normalize_text(body.strip())
     if not text:
-        raise Invalid("body", "the reply is empty")
+        raise Invalid("body", _("the reply is empty"))
     if len(text) > MAX_REPLY_CHARS:
-        raise Invalid("body", f"longer than {MAX_REPLY_CHARS} characters")
+        raise Invalid("body", _("longer than %(n)d characters", n=MAX_REPLY_CHARS))
     found = get_case(session, case_id)
     contact = session.get(Contact, found.contact_id)
     assert contact is not None
-    if contact.status != ContactStatus.ACTIVE:
-        raise Invalid("contact", f"the contact is {contact.status}: no message may be sent")
-    info = analyze(text)
+    refusal = reply_refusal(session, contact, now=now)
+    if refusal:
+        raise Invalid("contact", refusal)
+    locks.require(session, case_id=found.id, user=user, now=now, lock_minutes=lock_minutes)
+    info = apply_policy(text, policy)
     outbound = Outbound(
-        contact_id=contact.id, case_id=found.id, campaign_id=None, language=contact.language, body=text,
+        contact_id=contact.id, case_id=found.id, campaign_id=None, language=contact.language, body=info.text,
         encoding=info.encoding, segments=info.segments, priority=REPLY_PRIORITY, status=OutboundStatus.QUEUED,
         send_after=now, created_at=now,
     )
@@ -254,6 +313,8 @@ def reply(session: Session, *, case_id: int, user: User, body: str, now: datetim
         _transition(found, CaseStatus.OPEN)
     if found.assignee_id is None:
         found.assignee_id = user.id
+    if found.first_answer_at is None:
+        found.first_answer_at = now
     found.waiting_since = None
     found.updated_at = now
     session.flush()
@@ -268,7 +329,7 @@ def add_note(session: Session, *, case_id: int, user: User, body: str, now: date
     """Adds an internal note (never sent to the contact). Raises Invalid("note") when empty."""
     text = body.strip()
     if not text:
-        raise Invalid("note", "the note is empty")
+        raise Invalid("note", _("the note is empty"))
     found = get_case(session, case_id)
     note = CaseNote(case_id=found.id, author_id=user.id, body=text, created_at=now)
     session.add(note)
@@ -282,63 +343,25 @@ def add_note(session: Session, *, case_id: int, user: User, body: str, now: date
 
 
 def assign(session: Session, *, case_id: int, assignee_id: int | None, user: User, now: datetime) -> Case:
-    """Gives the case to a user (None = nobody). Raises NotFound for an unknown or inactive user."""
+    """Gives the case to a user (None = nobody): a reassignment, audited with the previous
+    assignee. Whoever holds the case's lock, unless it is the new assignee, loses it (their page
+    says so on its next refresh). Raises NotFound for an unknown or inactive user."""
     found = get_case(session, case_id)
     if assignee_id is not None:
         assignee = session.get(User, assignee_id)
         if assignee is None or not assignee.active:
-            raise NotFound(f"user {assignee_id} not found")
+            raise NotFound(_("user %(id)d not found", id=assignee_id))
+    before = found.assignee_id
     found.assignee_id = assignee_id
     found.updated_at = now
     session.flush()
+    if found.locked_by_id is not None and found.locked_by_id != assignee_id:
+        locks.release(session, case_id=found.id)
     record_audit(
         session, actor=user.username, user_id=user.id, action="case.assign", now=now, target_type="case",
-        target_id=found.id, detail={"assignee_id": assignee_id},
+        target_id=found.id, detail={"assignee_id": assignee_id, "from_assignee_id": before},
     )
     return found
-
-
-def set_status(session: Session, *, case_id: int, status: str, user: User, now: datetime) -> Case:
-    """Resolves or reopens a case (new > open > resolved; resolved > open). Raises Invalid for an
-    unknown status, InvalidTransition for a move the state machine forbids."""
-    try:
-        target = CaseStatus(status)
-    except ValueError:
-        choices = ", ".join(s.value for s in CaseStatus)
-        raise Invalid("status", f"{status!r} is not one of {choices}") from None
-    found = get_case(session, case_id)
-    before = str(found.status)
-    if target == CaseStatus.OPEN and before == CaseStatus.RESOLVED:
-        other = session.scalar(
-            select(Case.id).where(
-                Case.contact_id == found.contact_id, Case.id != found.id,
-                Case.status.in_((CaseStatus.NEW, CaseStatus.OPEN)),
-            )
-        )
-        if other is not None:  # one open case per contact (uq_cases_open_contact)
-            raise Invalid("status", _("the contact already has open case %(id)d: continue there", id=other))
-    _transition(found, target)
-    found.resolved_at = now if target == CaseStatus.RESOLVED else None
-    if target == CaseStatus.RESOLVED:
-        found.waiting_since = None
-    found.updated_at = now
-    session.flush()
-    record_audit(
-        session, actor=user.username, user_id=user.id, action="case.status", now=now, target_type="case",
-        target_id=found.id, detail={"from": before, "to": target.value},
-    )
-    return found
-
-
-def resolve(session: Session, *, case_id: int, user: User, now: datetime) -> Case:
-    """Marks the case resolved (the contact may receive blasts again, unless the case still holds
-    an unanswered opt-out question: see answer_opt_out_question)."""
-    return set_status(session, case_id=case_id, status=CaseStatus.RESOLVED, user=user, now=now)
-
-
-def reopen(session: Session, *, case_id: int, user: User, now: datetime) -> Case:
-    """Reopens a resolved case."""
-    return set_status(session, case_id=case_id, status=CaseStatus.OPEN, user=user, now=now)
 
 
 def reveal_phone(

@@ -1,7 +1,10 @@
-"""Inbound replies, hotline cases and notes, and staff users.
+"""Inbound replies, hotline cases and notes, canned replies, and staff users.
 
 Case:  new > open > resolved;  new > resolved;  resolved > open (reopen). A case is "open" (mutes the contact
-from blasts) while its status is new or open.
+from blasts) while its status is new or open. Resolving records an outcome (CaseOutcome, with the
+referral target when referred); a follow-up date reopens the case itself (campaign/hotline/outcomes.py,
+run by the scheduler tick). A staff member holds a case (lock) while answering it
+(campaign/hotline/locks.py).
 """
 
 from __future__ import annotations
@@ -88,6 +91,30 @@ class CaseQuestion(enum.StrEnum):
 OPEN_CASE_WHERE = "status IN ('new', 'open')"
 
 
+class CaseOutcome(enum.StrEnum):
+    """How a case ended (asked when resolving; feeds the hotline dashboard)."""
+
+    REFERRED = "referred"
+    INFORMATION = "information"
+    NO_ANSWER = "no_answer"
+    WRONG_NUMBER = "wrong_number"
+    NOT_A_CASE = "not_a_case"
+
+
+class Referral(enum.StrEnum):
+    """Where a referred case was sent: Ministerio Público, Policía Nacional Civil, Procuraduría
+    General de la Nación, Secretaría de Obras Sociales de la Esposa del Presidente, a shelter, a
+    health centre, or another institution."""
+
+    MP = "mp"
+    PNC = "pnc"
+    PGN = "pgn"
+    SOSEP = "sosep"
+    SHELTER = "shelter"
+    HEALTH_CENTRE = "health_centre"
+    OTHER = "other"
+
+
 class Case(Base):
     """A hotline case for one contact; urgent ones come first in the inbox.
 
@@ -104,6 +131,8 @@ class Case(Base):
             "uq_cases_open_contact", "contact_id", unique=True,
             postgresql_where=text(OPEN_CASE_WHERE), sqlite_where=text(OPEN_CASE_WHERE),
         ),
+        # the tick asks "which resolved cases are due for their follow-up?"
+        Index("ix_cases_follow_up_at", "follow_up_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -114,6 +143,16 @@ class Case(Base):
     language: Mapped[str | None] = mapped_column(String(16))
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The lock (campaign/hotline/locks.py): who is answering (a user id), and their last activity.
+    # No foreign key: adding one on SQLite rebuilds `cases`, which would null every thread's case_id
+    # (see migration 0007); users are disabled, never deleted, and a lock of a missing user is no lock.
+    locked_by_id: Mapped[int | None] = mapped_column()
+    locked_at: Mapped[datetime | None] = mapped_column()
+    first_answer_at: Mapped[datetime | None] = mapped_column()  # first reply by staff (not automatic)
+    outcome: Mapped[CaseOutcome | None] = mapped_column(String(20))
+    referred_to: Mapped[Referral | None] = mapped_column(String(20))
+    attempts: Mapped[int | None] = mapped_column()  # outcome no_answer: after how many attempts
+    follow_up_at: Mapped[datetime | None] = mapped_column()  # a resolved case reopens itself then
     waiting_since: Mapped[datetime | None] = mapped_column()  # oldest unanswered inbound
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -159,3 +198,20 @@ class User(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column()
+
+
+class CannedReply(Base):
+    """A ready answer staff insert into a reply, per language; managers edit them."""
+
+    __tablename__ = "canned_replies"
+    __table_args__ = (Index("ix_canned_replies_language", "language", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    language: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(80))
+    body: Mapped[str] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

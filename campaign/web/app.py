@@ -23,11 +23,13 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 import campaign.schema  # noqa: F401 - every entry point loads the whole model registry
 from campaign.core.config import Settings, get_settings
 from campaign.core.db import make_engine, unit_of_work
 from campaign.core.errors import AppError
+from campaign.core.i18n import best_match, use_locale
 from campaign.web.auth import LoginRequired, verify_csrf
 from campaign.web.group_commit import GroupCommit
 from campaign.web.templating import templates, use_timezone
@@ -132,6 +134,25 @@ class WebState:
             self._engine = None
 
 
+class LocaleMiddleware:
+    """Runs each request in its person's language: the logged-in user's preference (set later by
+    `auth.current_user` when users have one), else the browser's Accept-Language, else the
+    deployment's CAMPAIGN_LOCALE (Spanish by default)."""
+
+    def __init__(self, app: ASGIApp, default: str) -> None:
+        self.app = app
+        self.default = default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        header = next((v for k, v in scope.get("headers", ()) if k == b"accept-language"), b"")
+        chosen = best_match(header.decode("latin-1")) or self.default
+        with use_locale(chosen):
+            await self.app(scope, receive, send)
+
+
 def _is_webhook(request: Request) -> bool:
     return request.url.path.startswith("/twilio/")
 
@@ -167,6 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         same_site="lax",
         https_only=settings.public_url.startswith("https://"),
     )
+    app.add_middleware(LocaleMiddleware, default=settings.locale)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     @app.exception_handler(AppError)
@@ -188,12 +210,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return _error_response(request, exc.status_code, str(exc.detail))
 
-    from campaign.web import routes_auth, routes_dashboard, routes_inbox, routes_webhooks
+    from campaign.web import (
+        routes_auth,
+        routes_case,
+        routes_dashboard,
+        routes_inbox,
+        routes_replies,
+        routes_webhooks,
+    )
 
     app.include_router(routes_webhooks.router)  # signed, not CSRF: the provider has no session
     csrf = [Depends(verify_csrf)]
     app.include_router(routes_auth.router, dependencies=csrf)
     app.include_router(routes_inbox.router, dependencies=csrf)
+    app.include_router(routes_case.router, dependencies=csrf)
+    app.include_router(routes_replies.router, dependencies=csrf)
     app.include_router(routes_dashboard.router, dependencies=csrf)
     radio = _optional_router("campaign.radio.web")
     if radio is not None:

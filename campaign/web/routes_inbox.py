@@ -1,28 +1,39 @@
-"""The hotline inbox: case list with filters, case page with thread, reply, notes, assignment."""
+"""The hotline inbox: live case list (polled JSON), handover, shift summary, dashboard, SMS rules.
+
+The live list is short polling of a JSON endpoint (`/inbox/live`), which works the same behind
+several uvicorn workers on PostgreSQL: no connection state, no broker. The browser
+(static/inbox.js) asks every `Settings.inbox_refresh_seconds`; the answer carries the list
+re-rendered on the server (same template, same words as the first page) and the open urgent cases
+whatever the filters, so a new urgent case raises the alert within one refresh.
+"""
 
 from __future__ import annotations
 
-import logging
-from typing import Annotated
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
 
 from audiences.models import Contact
 from campaign.blasts.models import Campaign
 from campaign.core.db import unit_of_work, utcnow
 from campaign.core.errors import Invalid
 from campaign.core.i18n import _
-from campaign.hotline import inbox
+from campaign.hotline import inbox, locks, metrics, shifts
+from campaign.hotline.inbox import CaseSummary
 from campaign.hotline.models import CasePriority, CaseStatus, User
 from campaign.web.auth import INBOX_ROLES, require_role
 from campaign.web.templating import templates
+from campaign.web.waiting import elapsed, is_late
 
-log = logging.getLogger(__name__)
 router = APIRouter()
 staff = require_role(*INBOX_ROLES)
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 def flash(request: Request, message: str, kind: str = "ok") -> None:
@@ -38,9 +49,64 @@ def _int_or_none(value: str | None, field: str) -> int | None:
     if value in (None, ""):
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
-        raise Invalid(field, f"not a number: {value!r}") from None
+        raise Invalid(field, _("not a number: %(value)s", value=repr(value))) from None
+    if not 0 <= number < 2**31:
+        raise Invalid(field, _("out of range: %(value)s", value=value))
+    return number
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    """One case as the inbox shows it: waiting time for people, late or not, who is answering."""
+
+    case: CaseSummary
+    waiting: str
+    late: bool
+    holder: str | None
+    mine: bool
+
+
+def inbox_rows(
+    request: Request, session: Any, cases: list[CaseSummary], user: User, now: datetime
+) -> list[InboxRow]:
+    """The inbox rows of `cases` as `user` sees them at `now`."""
+    settings = request.app.state.web.settings
+    held = locks.holders(session, [c.id for c in cases], now=now, lock_minutes=settings.case_lock_minutes)
+    return [
+        InboxRow(
+            c,
+            elapsed(c.waiting_since, now),
+            is_late(c.priority, c.waiting_since, now, settings.service_targets),
+            held.get(c.id), held.get(c.id) == user.username,
+        )
+        for c in cases
+    ]
+
+
+def _filters(status: str, priority: str, language: str, campaign: str, mine: str) -> dict[str, str]:
+    return {"status": status, "priority": priority, "language": language, "campaign": campaign, "mine": mine}
+
+
+def _cases(session: Any, filters: dict[str, str], user: User) -> list[CaseSummary]:
+    cases = inbox.list_cases(
+        session,
+        status=filters["status"] or None,
+        priority=filters["priority"] or None,
+        language=filters["language"] or None,
+        campaign_id=_int_or_none(filters["campaign"], "campaign"),
+        open_only=not filters["status"],
+    )
+    if filters["mine"]:
+        mine = shifts.my_case_ids(session, user_id=user.id)
+        cases = [c for c in cases if c.id in mine]
+    return cases
+
+
+def _live_summary(session: Any) -> dict[str, Any]:
+    urgent = shifts.open_urgent_ids(session)
+    return {"open": shifts.open_count(session), "urgent": len(urgent), "urgent_ids": urgent}
 
 
 @router.get("/inbox")
@@ -54,154 +120,134 @@ def inbox_page(
     mine: str = "",
     user: Annotated[User, Depends(staff)],
 ) -> Response:
-    campaign_id = _int_or_none(campaign, "campaign")
+    filters = _filters(status, priority, language, campaign, mine)
+    now = utcnow()
     with unit_of_work(request.app.state.web.engine) as session:
-        cases = inbox.list_cases(
-            session,
-            status=status or None,
-            priority=priority or None,
-            language=language or None,
-            campaign_id=campaign_id,
-            assignee_id=user.id if mine else None,
-            open_only=not status,
-        )
+        rows = inbox_rows(request, session, _cases(session, filters, user), user, now)
         campaigns = session.execute(select(Campaign.id, Campaign.name).order_by(Campaign.name)).all()
         languages = sorted({c for c in session.scalars(select(Contact.language).distinct()) if c})
+        live = _live_summary(session)
     context = {
         "user": user,
-        "cases": cases,
+        "rows": rows,
         "campaigns": campaigns,
         "languages": languages,
         "statuses": [s.value for s in CaseStatus],
         "priorities": [p.value for p in CasePriority],
-        "filters": {
-            "status": status,
-            "priority": priority,
-            "language": language,
-            "campaign": campaign,
-            "mine": mine,
-        },
+        "filters": filters,
+        "live": live,
+        "refresh_seconds": request.app.state.web.settings.inbox_refresh_seconds,
+        "now": now,
         "flashes": pop_flash(request),
     }
-    return templates.TemplateResponse(request, "inbox.html", context)
+    return templates.TemplateResponse(request, "inbox.html", context, headers=NO_STORE)
 
 
-def _case_context(request: Request, case_id: int, user: User, revealed: str | None = None) -> dict:
+@router.get("/inbox/live")
+def inbox_live(
+    request: Request,
+    *,
+    status: str = "",
+    priority: str = "",
+    language: str = "",
+    campaign: str = "",
+    mine: str = "",
+    v: str = "",
+    since: str = "",
+    user: Annotated[User, Depends(staff)],
+) -> Response:
+    """The inbox list as HTML rows (left out when unchanged since version `v`), the open and urgent
+    counts, the open urgent case ids (whatever the filters), and takeovers of the user's cases
+    since `since` (ISO time of the previous refresh)."""
+    filters = _filters(status, priority, language, campaign, mine)
+    now = utcnow()
+    settings = request.app.state.web.settings
     with unit_of_work(request.app.state.web.engine) as session:
-        case = inbox.get_case(session, case_id)
-        contact = session.get(Contact, case.contact_id)
-        assignee = session.get(User, case.assignee_id) if case.assignee_id else None
-        campaign = session.get(Campaign, case.campaign_id) if case.campaign_id else None
-        return {
-            "user": user,
-            "case": case,
-            "contact": contact,
-            "assignee": assignee,
-            "campaign": campaign,
-            "thread": inbox.thread(session, contact_id=case.contact_id),
-            "notes": inbox.notes(session, case_id=case.id),
-            "staff": session.scalars(select(User).where(User.active.is_(True)).order_by(User.username)).all(),
-            "revealed": revealed,
-            "flashes": pop_flash(request),
-        }
+        rows = inbox_rows(request, session, _cases(session, filters, user), user, now)
+        payload = _live_summary(session)
+        start = _since(since, now, settings.case_lock_minutes)
+        taken = locks.takeovers_from(session, user_id=user.id, since=start)
+    html = templates.get_template("_inbox_rows.html").render({"rows": rows, "request": request})
+    version = hashlib.sha256(html.encode()).hexdigest()[:16]
+    payload.update(
+        version=version,
+        html=None if version == v else html,
+        now=now.isoformat(),
+        notices=[_("%(who)s took over case #%(case)d.", who=t.by, case=t.case_id) for t in taken],
+        title=_("Inbox"),
+    )
+    return JSONResponse(payload, headers=NO_STORE)
 
 
-@router.get("/cases/{case_id}")
-def case_page(request: Request, *, case_id: int, user: Annotated[User, Depends(staff)]) -> Response:
-    return templates.TemplateResponse(request, "case.html", _case_context(request, case_id, user))
+def _since(value: str, now: datetime, lock_minutes: int) -> datetime:
+    """The client's previous refresh time, never earlier than one lock period ago (that, when the
+    client sends none or an unreadable one)."""
+    floor = now - timedelta(minutes=lock_minutes)
+    try:
+        parsed = datetime.fromisoformat(value) if value else floor
+    except ValueError:
+        return floor
+    if parsed.tzinfo is None:
+        return floor
+    return min(now, max(floor, parsed))
 
 
-def _back(case_id: int) -> Response:
-    return RedirectResponse(f"/cases/{case_id}", status_code=303)
+@router.get("/inbox/handover")
+def handover_page(request: Request, *, user: Annotated[User, Depends(staff)]) -> Response:
+    now = utcnow()
+    with unit_of_work(request.app.state.web.engine) as session:
+        handover = shifts.handover(session)
+        rows = inbox_rows(request, session, [h.case for h in handover], user, now)
+    context = {
+        "user": user, "rows": list(zip(rows, [h.note for h in handover], strict=True)),
+        "flashes": pop_flash(request),
+    }
+    return templates.TemplateResponse(request, "handover.html", context, headers=NO_STORE)
 
 
-@router.post("/cases/{case_id}/reveal")
-def reveal(request: Request, *, case_id: int, user: Annotated[User, Depends(staff)]) -> Response:
-    with request.app.state.web.write() as session:
-        phone = inbox.reveal_phone(
-            session, case_id=case_id, actor=user.username, user_id=user.id, now=utcnow()
-        )
-    return templates.TemplateResponse(request, "case.html", _case_context(request, case_id, user, phone))
+@router.get("/inbox/shift")
+def shift_page(request: Request, *, hours: str = "", user: Annotated[User, Depends(staff)]) -> Response:
+    now = utcnow()
+    span = _int_or_none(hours, "hours")
+    if span is not None and not 1 <= span <= 48:
+        raise Invalid("hours", _("from 1 to %(n)d", n=48))
+    if span is None:
+        start = user.last_login_at or now - timedelta(hours=12)
+        since = max(start, now - timedelta(hours=24))
+    else:
+        since = now - timedelta(hours=span)
+    with unit_of_work(request.app.state.web.engine) as session:
+        summary = shifts.shift_summary(session, user_id=user.id, since=since)
+        rows = inbox_rows(request, session, summary.still_open, user, now)
+    context = {"user": user, "summary": summary, "rows": rows, "hours": span, "flashes": pop_flash(request)}
+    return templates.TemplateResponse(request, "shift.html", context, headers=NO_STORE)
 
 
-@router.post("/cases/{case_id}/reply")
-async def reply(
-    request: Request,
-    *,
-    case_id: int,
-    body: Annotated[str, Form()] = "",
-    user: Annotated[User, Depends(staff)],
-) -> Response:
-    state = request.app.state.web
-
-    def work() -> str:
-        with state.write() as session:
-            outbound = inbox.reply(session, case_id=case_id, user=user, body=body, now=utcnow())
-            outbound_id = outbound.id
-        try:  # after commit: the row is safe in the queue whatever the provider does now
-            from campaign.blasts.dispatch import send_now
-
-            status = send_now(
-                state.engine, state.provider, outbound_id, now=utcnow(), settings=state.settings
-            )
-        except Exception:  # noqa: BLE001 - the queued reply goes out with the next dispatch
-            log.exception("hotline reply %s not sent at once; left queued for dispatch", outbound_id)
-            return "Respuesta en cola: se enviará en el próximo envío."
-        return f"Respuesta enviada ({status})."
-
-    flash(request, await run_in_threadpool(work))
-    return _back(case_id)
+@router.get("/inbox/dashboard")
+def dashboard_page(request: Request, *, weeks: str = "", user: Annotated[User, Depends(staff)]) -> Response:
+    span = _int_or_none(weeks, "weeks") or 8
+    if not 1 <= span <= 52:
+        raise Invalid("weeks", _("from 1 to %(n)d", n=52))
+    zone = ZoneInfo(request.app.state.web.settings.timezone)
+    now = utcnow()
+    with unit_of_work(request.app.state.web.engine) as session:
+        times = metrics.answer_times(session, now=now, zone=zone, weeks=span)
+        outcomes = metrics.outcomes(session, now=now, zone=zone, weeks=span)
+    context = {
+        "user": user, "times": times, "outcomes": outcomes, "weeks": span, "minutes": _minutes,
+        "flashes": pop_flash(request),
+    }
+    return templates.TemplateResponse(request, "hotline_dashboard.html", context)
 
 
-@router.post("/cases/{case_id}/note")
-def add_note(
-    request: Request,
-    *,
-    case_id: int,
-    body: Annotated[str, Form()] = "",
-    user: Annotated[User, Depends(staff)],
-) -> Response:
-    with request.app.state.web.write() as session:
-        inbox.add_note(session, case_id=case_id, user=user, body=body, now=utcnow())
-    flash(request, "Nota guardada.")
-    return _back(case_id)
+def _minutes(value: float) -> str:
+    """4.25 -> "4.3", 37.6 -> "38": a tenth of a minute where it matters."""
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
 
 
-@router.post("/cases/{case_id}/assign")
-def assign(
-    request: Request,
-    *,
-    case_id: int,
-    assignee: Annotated[str, Form()] = "",
-    user: Annotated[User, Depends(staff)],
-) -> Response:
-    assignee_id = user.id if assignee == "me" else _int_or_none(assignee, "assignee")
-    with request.app.state.web.write() as session:
-        inbox.assign(session, case_id=case_id, assignee_id=assignee_id, user=user, now=utcnow())
-    flash(request, "Caso asignado." if assignee_id else "Caso sin asignar.")
-    return _back(case_id)
+@router.get("/sms/rules.json")
+def sms_rules() -> Response:
+    """The SMS encoding rules for the browser's counter (no personal data; cacheable)."""
+    from messages.client_rules import client_rules
 
-
-@router.post("/cases/{case_id}/status")
-def set_status(
-    request: Request, *, case_id: int, status: Annotated[str, Form()], user: Annotated[User, Depends(staff)]
-) -> Response:
-    with request.app.state.web.write() as session:
-        inbox.set_status(session, case_id=case_id, status=status, user=user, now=utcnow())
-    flash(request, "Caso resuelto." if status == CaseStatus.RESOLVED else "Caso reabierto.")
-    return _back(case_id)
-
-
-@router.post("/cases/{case_id}/opt-out-question")
-def answer_opt_out_question(
-    request: Request, *, case_id: int, answer: Annotated[str, Form()] = "",
-    user: Annotated[User, Depends(staff)],
-) -> Response:
-    if answer not in ("opt_out", "keep"):
-        raise Invalid("answer", "choose opt_out or keep")
-    with request.app.state.web.write() as session:
-        inbox.answer_opt_out_question(
-            session, case_id=case_id, user=user, opted_out=answer == "opt_out", now=utcnow()
-        )
-    flash(request, _("Contact opted out.") if answer == "opt_out" else _("Contact stays subscribed."))
-    return _back(case_id)
+    return JSONResponse(client_rules(), headers={"Cache-Control": "public, max-age=3600"})

@@ -12,9 +12,12 @@ from starlette.requests import Request
 
 from campaign.core.i18n import install_jinja
 from campaign.hotline.inbox import mask_phone
+from campaign.hotline.labels import label
 from campaign.web.auth import CSRF_FIELD, csrf_token
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
+
+
 def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M", *, zone: ZoneInfo) -> str:
     """A UTC datetime shown in the deployment's timezone (where the hotline works)."""
     if value is None:
@@ -44,6 +47,8 @@ def make_templates() -> Jinja2Templates:
     env.globals["csrf_token"] = csrf_token
     env.filters["local"] = partial(local_time, zone=ZoneInfo("America/Guatemala"))
     env.filters["mask"] = mask_phone
+    env.filters["label"] = label  # stored codes (statuses, priorities, outcomes) in the request's locale
+    env.globals["role_label"] = label
     return templates
 
 

@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from campaign.core.db import UTCDateTime, make_sessionmaker
 from campaign.core.errors import Invalid
-from campaign.hotline.inbox import reopen, resolve
 from campaign.hotline.models import Case, CasePriority, CaseStatus, Inbound, Role, User
+from campaign.hotline.outcomes import reopen, resolve
 from campaign.hotline.webhooks import handle_inbound
 from campaign.schema import alembic_config, upgrade
 from tests.campaign.web.helpers import NOW, inbound_params, inbound_url, settings, sign
@@ -55,13 +55,13 @@ def test_reopening_a_case_while_another_is_open_is_refused_naming_it(session):
     user = User(username="ana", password_hash="x", role=Role.HOTLINE)
     session.add(user)
     old = open_case(session, contact.id)
-    resolve(session, case_id=old, user=user, now=NOW)
+    resolve(session, case_id=old, user=user, now=NOW, outcome="information")
     new = open_case(session, contact.id, opened_at=NOW + timedelta(hours=1))
     with pytest.raises(Invalid) as info:
         reopen(session, case_id=old, user=user, now=NOW + timedelta(hours=2))
     assert info.value.field == "status" and str(new) in info.value.reason
     assert session.get(Case, old).status == CaseStatus.RESOLVED
-    resolve(session, case_id=new, user=user, now=NOW + timedelta(hours=3))
+    resolve(session, case_id=new, user=user, now=NOW + timedelta(hours=3), outcome="information")
     assert reopen(session, case_id=old, user=user, now=NOW + timedelta(hours=4)).status == CaseStatus.OPEN
 
 

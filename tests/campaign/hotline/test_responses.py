@@ -14,7 +14,7 @@ from campaign.blasts.eligibility import blast_eligible
 from campaign.blasts.models import Outbound, OutboundStatus
 from campaign.core.db import make_sessionmaker
 from campaign.core.errors import Invalid
-from campaign.hotline import inbox
+from campaign.hotline import inbox, outcomes
 from campaign.hotline.models import Case, CasePriority, CaseQuestion, CaseStatus, Inbound, Intent, Role, User
 from campaign.hotline.responses import RESUBSCRIBE_QUESTION_HOURS
 from tests.campaign.web.helpers import NOW, count, inbound_params, post_inbound
@@ -77,7 +77,7 @@ def test_stop_with_a_danger_cue_is_urgent_keeps_the_question_and_mutes_until_sta
     assert not _eligible(session, contact)
 
     user = _staff(session)
-    inbox.resolve(session, case_id=case.id, user=user, now=NOW + timedelta(hours=1))
+    outcomes.resolve(session, case_id=case.id, user=user, now=NOW + timedelta(hours=1), outcome="information")
     assert not _eligible(session, contact), "resolving must not unmute an unclear opt-out"
 
     later = NOW + timedelta(hours=2)
@@ -98,7 +98,7 @@ def test_an_unclear_opt_out_confirmed_as_not_one_unmutes_once_the_case_is_resolv
     case = session.scalar(select(Case))
     assert case.question == CaseQuestion.OPT_OUT and case.priority == CasePriority.NORMAL
     user = _staff(session)
-    inbox.resolve(session, case_id=case.id, user=user, now=NOW)
+    outcomes.resolve(session, case_id=case.id, user=user, now=NOW, outcome="information")
     assert not _eligible(session, contact)
     inbox.answer_opt_out_question(session, case_id=case.id, user=user, opted_out=False, now=NOW)
     session.refresh(contact)

@@ -35,7 +35,8 @@ def app(engine):
 
 @pytest.fixture
 def client(app):
-    with TestClient(app, follow_redirects=False) as client:
+    # The staff's browsers ask for Spanish (the product's language); English has its own test.
+    with TestClient(app, follow_redirects=False, headers={"Accept-Language": "es-GT,es;q=0.9"}) as client:
         yield client
 
 
@@ -160,7 +161,10 @@ def test_reply_note_assign_resolve_and_audited_reveal(engine, client):
     assert client.post(f"/cases/{case_id}/reply", data={"body": "Hola, le llamamos hoy.", "csrf_token": token}
                        ).status_code == 303
     client.post(f"/cases/{case_id}/note", data={"body": "Llamar a las 5", "csrf_token": token})
-    client.post(f"/cases/{case_id}/status", data={"status": "resolved", "csrf_token": token})
+    client.post(
+        f"/cases/{case_id}/status",
+        data={"status": "resolved", "outcome": "information", "csrf_token": token},
+    )
     revealed = client.post(f"/cases/{case_id}/reveal", data={"csrf_token": token})
     assert "+50230000401" in revealed.text
     with make_sessionmaker(engine)() as session:
@@ -171,7 +175,7 @@ def test_reply_note_assign_resolve_and_audited_reveal(engine, client):
         assert case.status == CaseStatus.RESOLVED and case.assignee_id is not None
         assert session.scalar(select(CaseNote.body)) == "Llamar a las 5"
         actions = set(session.scalars(select(AuditEvent.action)))
-    assert {"case.reply", "case.note", "case.status", "contact.reveal"} <= actions
+    assert {"case.reply", "case.note", "case.resolve", "contact.reveal"} <= actions
     final = client.get(f"/cases/{case_id}").text
     assert "Hola, le llamamos hoy." in final and "Llamar a las 5" in final and "Reabrir" in final
 

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from campaign.blasts.models import Campaign, Outbound, OutboundStatus
@@ -20,26 +16,12 @@ from campaign.hotline.users import create_user
 from campaign.hotline.webhooks import handle_inbound
 from campaign.web import create_app
 from tests.campaign.web.helpers import inbound_params, inbound_url, settings, sign
+from tests.campaign.web.live_server import chromium, serve
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "correct horse battery"
 XSS = '<script>window.pwned=1;alert(1)</script><img src=x onerror="window.pwned=2">'
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _seed(url: str) -> str:
@@ -101,30 +83,14 @@ def server(sqlite_template, tmp_path, monkeypatch) -> Iterator[tuple[str, str]]:
     url = f"sqlite:///{path}"
     monkeypatch.setenv("CAMPAIGN_DATABASE_URL", url)
     _seed(url)
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(settings()), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", url
-    uv.should_exit = True
-    thread.join(timeout=10)
+    with serve(create_app(settings())) as base:
+        yield base, url
 
 
 @pytest.fixture
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
+    with chromium() as launched:
+        yield launched
 
 
 def _login(page, base, username):
@@ -136,7 +102,7 @@ def _login(page, base, username):
 
 def test_hotline_staff_work_an_urgent_case(server, browser, artifacts):
     base, url = server
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="es-GT")
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     _login(page, base, "ana")
@@ -162,8 +128,10 @@ def test_hotline_staff_work_an_urgent_case(server, browser, artifacts):
     page.click("text=Guardar nota")
     assert "Coordinar con PNC" in page.locator(".notes").inner_text()
     assert "ana" in page.locator(".holder").inner_text()  # who holds it, for a second staff member
+    page.check("input[name=outcome][value=referred]")
+    page.select_option("select[name=referred_to]", "pnc")
     page.click("text=Resolver")
-    assert "resolved" in page.locator("h1").inner_text()
+    assert "resuelto" in page.locator("h1").inner_text()
 
     engine = make_engine(url)
     with make_sessionmaker(engine)() as session:
@@ -178,7 +146,7 @@ def test_hotline_staff_work_an_urgent_case(server, browser, artifacts):
 
 def test_roles_and_csrf_in_the_browser(server, browser, artifacts):
     base, _ = server
-    hotline = browser.new_page()
+    hotline = browser.new_page(locale="es-GT")
     _login(hotline, base, "ana")
     response = hotline.goto(f"{base}/campaigns")
     assert response is not None and response.status == 403
@@ -195,7 +163,7 @@ def test_roles_and_csrf_in_the_browser(server, browser, artifacts):
     hotline.goto(case_url)
     assert "sin token" not in hotline.content()
 
-    manager = browser.new_page(viewport={"width": 1280, "height": 1000})
+    manager = browser.new_page(viewport={"width": 1280, "height": 1000}, locale="es-GT")
     _login(manager, base, "mario")
     manager.goto(f"{base}/campaigns/ofertas-falsas")
     assert "planificados" in manager.locator(".funnel").inner_text()
@@ -213,11 +181,12 @@ def test_hotline_staff_confirm_an_unclear_opt_out_in_the_case_page(server, brows
     with make_sessionmaker(engine).begin() as session:
         handle_inbound(session, url=inbound_url(), params=params, signature=sign(inbound_url(), params),
                        settings=settings(), now=utcnow())
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="es-GT")
     _login(page, base, "ana")
     page.locator("tr.case-row", has_text="mi esposo me pega").locator("a").click()
     assert page.locator(".opt-out-question").count() == 1
     assert "danger:me pega" in page.locator(".thread").inner_text()  # the cues, for staff
+    page.check("input[name=outcome][value=information]")
     page.click("text=Resolver")
     assert page.locator(".opt-out-question").count() == 1  # resolved, the question stays
     page.screenshot(path=str(artifacts / "case-opt-out-question.png"), full_page=True)

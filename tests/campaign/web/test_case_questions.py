@@ -44,7 +44,9 @@ def test_staff_confirm_an_unclear_opt_out_from_the_case_page(engine, client):  #
     page = client.get(f"/cases/{case.id}").text
     assert f'action="/cases/{case.id}/opt-out-question"' in page
     token = csrf_of(page)
-    client.post(f"/cases/{case.id}/status", data={"status": "resolved", "csrf_token": token})
+    client.post(
+        f"/cases/{case.id}/status", data={"status": "resolved", "outcome": "information", "csrf_token": token}
+    )
     assert "opt-out-question" in client.get(f"/cases/{case.id}").text  # resolved, still asking
     refused = client.post(f"/cases/{case.id}/opt-out-question", data={"answer": "maybe", "csrf_token": token})
     assert refused.status_code == 422

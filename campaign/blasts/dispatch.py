@@ -103,6 +103,7 @@ class _Row:
     body: str
     attempts: int
     blast: bool
+    written_at: datetime | None = None  # a hotline reply's creation (campaign.blasts.muting.Mute.applies)
 
 
 @dataclass
@@ -203,6 +204,7 @@ def _prepare(engine: Engine, token: str, *, now: datetime, result: DispatchResul
             Outbound.body,
             Outbound.attempts,
             Outbound.contact_id,
+            Outbound.created_at,
             Contact.phone,
             Contact.timezone,
             Contact.status,
@@ -235,7 +237,7 @@ def _prepare(engine: Engine, token: str, *, now: datetime, result: DispatchResul
                 if opens > now:
                     held.append((r.id, opens))
                     continue
-            to_send.append(_Row(r.id, r.contact_id, r.phone, r.body, r.attempts, is_blast))
+            to_send.append(_Row(r.id, r.contact_id, r.phone, r.body, r.attempts, is_blast, r.created_at))
         for reason, ids in skipped.items():
             session.execute(
                 update(Outbound)
@@ -268,7 +270,7 @@ def _send_one(
     bucket.acquire()
     # The last check, right before the request: a STOP, a cry for help or a case opened since the
     # claim stops the message (the watch is never older than REFRESH_SECONDS).
-    stop = mute.check(row.contact_id, blast=row.blast)
+    stop = mute.check(row.contact_id, blast=row.blast, written_at=row.written_at)
     if stop is not None:
         return _Outcome(row, muted=stop)
     try:

@@ -9,7 +9,10 @@ provider call, so a mute committed at time t stops every send that starts after 
 
 Who is muted, and for what:
 - opted out or blocked: nothing at all, blast or hotline reply (a reply written before the STOP
-  never reaches the contact after it);
+  never reaches the contact after it). One exception, issue 14's rule: a hotline reply written
+  after the contact's latest opt-out (more than SKEW_MARGIN after it) goes out; the inbox only
+  lets staff write one when it answers the contact's own message sent after the opt-out, within
+  24 hours (campaign.hotline.inbox.reply_refusal);
 - for blasts only: any other status than active, an open hotline case, or a help or urgent
   message received since the claim (minus SKEW_MARGIN for clocks of different machines). Hotline
   replies still reach a contact in a case: they are the case.
@@ -24,13 +27,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from audiences.models import Contact, ContactStatus
+from audiences.models import ConsentEvent, ConsentKind, Contact, ContactStatus
 from campaign.blasts.eligibility import has_open_case
 from campaign.core.db import unit_of_work
 from campaign.hotline.models import Inbound, Intent
@@ -47,13 +50,23 @@ REASON_BY_INTENT = {Intent.HELP: "help_message", Intent.URGENT: "urgent_message"
 
 @dataclass(frozen=True)
 class Mute:
-    """Why a contact is muted, and whether hotline replies are stopped too (opted out, blocked)."""
+    """Why a contact is muted, and whether hotline replies are stopped too (opted out, blocked);
+    `stopped_at`: the latest opt-out of an opted-out contact (None: every reply stays stopped)."""
 
     reason: str
     replies_too: bool
+    stopped_at: datetime | None = None
 
-    def applies(self, *, blast: bool) -> bool:
-        return blast or self.replies_too
+    def applies(self, *, blast: bool, written_at: datetime | None = None) -> bool:
+        """True when the mute stops this message: every blast; a hotline reply when replies are
+        stopped, unless it was written after the opt-out (see the module docstring)."""
+        if blast:
+            return True
+        if not self.replies_too:
+            return False
+        if self.stopped_at is None or written_at is None:
+            return True
+        return written_at <= self.stopped_at + SKEW_MARGIN
 
 
 def find_mutes(session: Session, contact_ids: Iterable[int], *, since: datetime) -> dict[int, Mute]:
@@ -71,19 +84,29 @@ def find_mutes(session: Session, contact_ids: Iterable[int], *, since: datetime)
         .limit(1)
         .scalar_subquery()
     )
+    stopped_at = (
+        select(func.max(ConsentEvent.at))
+        .where(ConsentEvent.contact_id == Contact.id, ConsentEvent.kind == ConsentKind.OPT_OUT)
+        .scalar_subquery()
+    )
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
         query = (
-            select(Contact.id, Contact.status, open_case.label("open_case"), alarming.label("alarming"))
+            select(
+                Contact.id, Contact.status, open_case.label("open_case"), alarming.label("alarming"),
+                stopped_at.label("stopped_at"),
+            )
             .where(Contact.id.in_(chunk))
             .where(or_(Contact.status != ContactStatus.ACTIVE, open_case, alarming.is_not(None)))
         )
         for row in session.execute(query):
-            found[row.id] = _mute(row.status, row.open_case, row.alarming)
+            found[row.id] = _mute(row.status, row.open_case, row.alarming, row.stopped_at)
     return found
 
 
-def _mute(status: str, open_case: bool, alarming: str | None) -> Mute:
+def _mute(status: str, open_case: bool, alarming: str | None, stopped_at: datetime | None = None) -> Mute:
+    if status == ContactStatus.OPTED_OUT:
+        return Mute(str(status), replies_too=True, stopped_at=_aware(stopped_at))
     if status in STOPPED:
         return Mute(str(status), replies_too=True)
     if status != ContactStatus.ACTIVE:
@@ -92,6 +115,13 @@ def _mute(status: str, open_case: bool, alarming: str | None) -> Mute:
         return Mute(REASON_BY_INTENT[Intent(alarming)], replies_too=False)
     assert open_case
     return Mute(OPEN_CASE, replies_too=False)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """An aggregate's datetime (SQLite gives it naive, in UTC) as aware UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 class MuteWatch:
@@ -174,14 +204,14 @@ class MuteWatch:
                 self._refreshed_at = started
                 self.refreshes += 1
 
-    def check(self, contact_id: int, *, blast: bool) -> Mute | None:
-        """The mute that stops a message to this contact now (refreshing first if stale), or None."""
+    def check(self, contact_id: int, *, blast: bool, written_at: datetime | None = None) -> Mute | None:
+        """The mute that stops a message to this contact now (refreshing first if stale), or None.
+        `written_at`: when a hotline reply was written (see Mute.applies)."""
         if self.stale():
             self.refresh()
-        mute = self._muted.get(contact_id)
-        return mute if mute is not None and mute.applies(blast=blast) else None
+        return self.muted(contact_id, blast=blast, written_at=written_at)
 
-    def muted(self, contact_id: int, *, blast: bool) -> Mute | None:
+    def muted(self, contact_id: int, *, blast: bool, written_at: datetime | None = None) -> Mute | None:
         """Like `check` without refreshing: for callers that keep the watch fresh themselves."""
         mute = self._muted.get(contact_id)
-        return mute if mute is not None and mute.applies(blast=blast) else None
+        return mute if mute is not None and mute.applies(blast=blast, written_at=written_at) else None

@@ -70,6 +70,7 @@ def reconcile(
             Outbound.body,
             Outbound.contact_id,
             Outbound.campaign_id,
+            Outbound.created_at,
             Contact.phone,
         )
         .join(Contact, Contact.id == Outbound.contact_id)
@@ -107,7 +108,7 @@ def reconcile(
             match = _match(session, candidates, body=row.body, taken=taken)
             blast = row.campaign_id is not None
             mute = mutes.get(row.contact_id)
-            if match is None and mute is not None and mute.applies(blast=blast):
+            if match is None and mute is not None and mute.applies(blast=blast, written_at=row.created_at):
                 # Not at the provider, and the contact is muted since: settled, never re-sent.
                 status = OutboundStatus.SKIPPED if blast else OutboundStatus.CANCELLED
                 session.execute(

@@ -73,3 +73,31 @@ def test_the_first_answer_time_is_kept(session):
     inbox.reply(session, case_id=case.id, user=ana, body="Hola", now=NOW + timedelta(minutes=7))
     inbox.reply(session, case_id=case.id, user=ana, body="¿Sigue ahí?", now=NOW + timedelta(minutes=30))
     assert case.first_answer_at == NOW + timedelta(minutes=7)
+
+
+def test_the_allowed_reply_to_an_opted_out_contact_goes_out_and_an_earlier_one_does_not(engine):
+    """The dispatcher's mute (campaign.blasts.muting) agrees with the inbox's rule: a reply written
+    before the STOP is cancelled; one written after, answering the contact's later message, is sent."""
+    from campaign.blasts.dispatch import send_now
+    from campaign.blasts.models import OutboundStatus
+    from campaign.core.db import make_sessionmaker
+    from campaign.providers.sandbox import SandboxProvider
+    from tests.campaign.web.helpers import settings
+
+    phone = synthetic_phone()
+    maker = make_sessionmaker(engine)
+    with maker.begin() as session:
+        ana = staff(session, "ana", now=NOW)
+        case = open_case(session, "tengo una duda", now=NOW, phone=phone)
+        before = inbox.reply(session, case_id=case.id, user=ana, body="Enseguida le escribo", now=NOW)
+        receive(session, "BAJA", now=NOW + timedelta(minutes=1), phone=phone)
+        receive(session, "perdón, necesito ayuda", now=NOW + timedelta(minutes=20), phone=phone)
+        written = NOW + timedelta(minutes=25)
+        after = inbox.reply(session, case_id=case.id, user=ana, body="Aquí estamos", now=written)
+        ids = before.id, after.id
+    provider = SandboxProvider(settings())
+    later = NOW + timedelta(minutes=26)
+    assert send_now(engine, provider, ids[0], now=later, settings=settings()) == OutboundStatus.CANCELLED
+    assert send_now(engine, provider, ids[1], now=later, settings=settings()) in (
+        OutboundStatus.SENT, OutboundStatus.DELIVERED,
+    )

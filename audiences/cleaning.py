@@ -153,8 +153,14 @@ def clean(
     fields: Mapping[str, FieldType] | None = None,
     types: Mapping[str, FieldType] | None = None,
     date_order: str = "dmy",
+    consent_source: str | None = None,
 ) -> Cleaned:
     """Validates and normalizes every mapped column; returns the valid rows and the problems.
+
+    Consent (`consent_source` column of the result; None = this person did not agree): a consent
+    column's value says where the person agreed ("feria de salud"), or yes/no ("sí" takes
+    `consent_source`, the source given for the whole file, else the column's name); an empty
+    value takes `consent_source`, and without it rejects the row.
 
     Custom columns are typed (audiences/fields.py): `fields` are the custom fields already
     known (their type is fixed), `types` the types given for this file (`--type`), `date_order`
@@ -231,8 +237,7 @@ def clean(
     )
     out["timezone"] = tz.where(tz != "", derived)
 
-    header, consent = _column(frame, mapping, "consent_source")
-    out["consent_source"] = consent.where(consent != "").str.slice(0, 80)
+    out["consent_source"] = _consent(frame, mapping, rejections, consent_source)
 
     custom_types = _custom_columns(frame, mapping, out, rejections, fields=fields or {},
                                    types=types or {}, date_order=date_order)
@@ -284,6 +289,31 @@ def _custom_columns(
             rejections.add(reasons.notna(), header, values, reasons)
         out[target] = pd.Series([parsed.values.get(v) for v in values], index=values.index, dtype=object)
     return found
+
+
+CONSENT_YES = frozenset({"si", "s", "yes", "y", "true", "1", "x", "acepta", "autoriza", "ok"})
+CONSENT_NO = frozenset({"no", "n", "false", "0", "noacepta", "noautoriza", "sinconsentimiento"})
+
+
+def _consent(
+    frame: pd.DataFrame, mapping: Mapping[str, str], rejections: _Rejections, source: str | None
+) -> pd.Series:
+    """Where each person agreed to receive messages (None: they did not, or the row is rejected)."""
+    header, consent = _column(frame, mapping, "consent_source")
+    if header is None:
+        return pd.Series([source] * len(frame), index=frame.index, dtype=object)
+    key = consent.map(lambda v: fold_key(v) if v else "")
+    agreed = source or header
+    out = consent.where(consent != "", source).astype(object)
+    out = out.where(~key.isin(CONSENT_YES), agreed).where(~key.isin(CONSENT_NO), None)
+    if source is None:
+        rejections.add(
+            consent == "",
+            header,
+            consent,
+            "consent: empty (say where this person agreed to receive messages, or give --consent-source)",
+        )
+    return out.map(lambda v: v[:80] if isinstance(v, str) else None).astype(object)
 
 
 def _years(

@@ -58,6 +58,15 @@ def import_command(
     report: Path | None = REPORT_OPTION,
     type_: list[str] = TYPE_OPTION,
     date_order: str | None = DATE_ORDER_OPTION,
+    consent_source: str | None = typer.Option(
+        None,
+        "--consent-source",
+        help="Where everyone in the file agreed to receive messages (form, event, ...), when the file "
+        "has no consent column; a file with neither is refused.",
+    ),
+    by: str | None = typer.Option(
+        None, "--by", help="Who is importing, recorded with each consent (default: the system user)."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Import contacts from a CSV/XLSX file: all or nothing unless --partial; always a rejection report."""
@@ -86,6 +95,8 @@ def import_command(
                 types=types,
                 date_order=order,
                 max_rows=get_settings().import_max_rows,
+                consent_source=consent_source,
+                imported_by=by or _system_user(),
             )
     if report is not None:
         write_report(report, summary)
@@ -114,6 +125,14 @@ def import_command(
         ],
         title=title,
     )
+    if summary.consented or summary.without_consent:
+        info(
+            _(
+                "Consent recorded for %(n)d contacts; %(m)d without consent (they get no campaign message)",
+                n=summary.consented,
+                m=summary.without_consent,
+            )
+        )
     if summary.custom_fields:
         described = ", ".join(f"{k} ({v})" for k, v in summary.custom_fields.items())
         info(_("Custom fields: %(fields)s", fields=described))
@@ -122,6 +141,15 @@ def import_command(
     if summary.report and report is None:
         warn(f"{len(summary.report)} problems; write them with --report rejects.csv")
     _fail_if_aborted(summary)
+
+
+def _system_user() -> str | None:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in a bare container
+        return None
 
 
 def _fail_if_aborted(summary: ImportSummary) -> None:

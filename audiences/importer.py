@@ -9,6 +9,12 @@ Custom columns are typed (number, date, text; audiences/fields.py): a known fiel
 a new one gets the type given with `types` or inferred from its values, and is registered when
 the import writes. A value that does not fit its field is a rejected row, like a bad phone.
 
+Consent is required: a file needs a consent column (where each person agreed, or yes/no) or a
+`consent_source` for the whole file; with neither it is refused (Invalid("consent", ...)) before
+anything is written. Every contact the import gives consent to (a new one, or a stored active one
+that had none) gets an opt_in ConsentEvent (channel import, the source, who imported, when). An
+import never takes consent away and never changes a stored consent.
+
 All or nothing per file by default: when any row is rejected nothing is written and the summary
 says `aborted` (the rejection report still lists every row, column, value and reason). With
 `partial=True` the valid rows are imported and the invalid ones reported. A fatal problem (wrong
@@ -27,12 +33,20 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import String, bindparam, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from audiences.cleaning import clean
 from audiences.fields import declare_fields, known_fields
-from audiences.models import Contact, ContactStatus, FieldType, ImportBatch, ImportRejection
+from audiences.models import (
+    ConsentEvent,
+    ConsentKind,
+    Contact,
+    ContactStatus,
+    FieldType,
+    ImportBatch,
+    ImportRejection,
+)
 from audiences.reading import map_headers, read_table
 from campaign.core.db import bulk_insert, refresh_statistics
 from campaign.core.errors import Invalid
@@ -69,6 +83,8 @@ class ImportSummary:
     unchanged: int = 0
     duplicates: int = 0
     rejected: int = 0
+    consented: int = 0  # contacts this import recorded consent for (one ConsentEvent each)
+    without_consent: int = 0  # rows whose consent column says no: imported, never sent a blast
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     warnings: int = 0
     dry_run: bool = False
@@ -112,6 +128,8 @@ def import_file(
     types: Mapping[str, str] | None = None,
     date_order: str = "dmy",
     max_rows: int | None = None,
+    consent_source: str | None = None,
+    imported_by: str | None = None,
 ) -> ImportSummary:
     """Imports one CSV/XLSX file of contacts. Flushes; never commits.
 
@@ -121,7 +139,9 @@ def import_file(
     or text); `date_order` (dmy, mdy, ymd) says how dates with separators are read. `now` is aware
     UTC. `on_stage` is told when each of IMPORT_STAGES begins (for progress bars). A file of more
     than `max_rows` data rows (or more than 200 columns, or an XLSX zip bomb) is refused with
-    Invalid("file", ...) before it is parsed in full.
+    Invalid("file", ...) before it is parsed in full. `consent_source` says where everyone in the
+    file agreed to receive messages (a consent column overrides it per row); a file with neither
+    raises Invalid("consent", ...). `imported_by` is recorded on each ConsentEvent.
     """
     stage = on_stage or (lambda _name: None)
     if now.tzinfo is None:
@@ -131,6 +151,11 @@ def import_file(
     table = read_table(path, max_rows=max_rows)
     stage("validating")
     headers = map_headers(list(table.frame.columns), mapping)
+    source = (consent_source or "").strip()[:80] or None
+    if source is None and "consent_source" not in headers.values():
+        raise Invalid("consent", _(
+            "%(file)s has no consent column (consentimiento, fuente, ...) and no --consent-source was "
+            "given: say where these people agreed to receive messages; nothing imported", file=path.name))
     cleaned = clean(
         table.frame,
         headers,
@@ -140,6 +165,7 @@ def import_file(
         fields=known_fields(session),
         types=_given_types(headers, types or {}),
         date_order=date_order,
+        consent_source=source,
     )
     summary = ImportSummary(
         file=path.name,
@@ -172,6 +198,9 @@ def import_file(
     updates = _updates(frame[~is_new], custom_columns, existing)
     summary.updated = len(updates)
     summary.unchanged = int((~is_new).sum()) - len(updates)
+    gains = _consent_gains(frame[~is_new], existing)
+    summary.consented = int((is_new & frame["consent_source"].notna()).sum()) + len(gains)
+    summary.without_consent = int(frame["consent_source"].isna().sum())
     summary.aborted = bool(summary.rejected) and not partial
     if dry_run or summary.aborted:
         return summary
@@ -192,11 +221,18 @@ def import_file(
     session.flush()
     summary.batch_id = batch.id
     declare_fields(session, cleaned.custom_types, now=now, source=f"import:{path.name}"[:200])
-    _insert_contacts(session, frame[is_new], custom_columns, now=now, source=f"import:{path.name}"[:80])
+    _insert_contacts(session, frame[is_new], custom_columns, now=now)
     if updates:
         stmt = update(Contact.__table__).where(Contact.__table__.c.id == bindparam("_id"))
         for chunk in _chunks(updates, CHUNK):
             session.execute(stmt, [{**u, "updated_at": now} for u in chunk])
+    if gains:
+        stmt = update(Contact.__table__).where(Contact.__table__.c.id == bindparam("_id"))
+        for chunk in _chunks(gains, CHUNK):
+            session.execute(stmt, [{**g, "consent_at": now, "updated_at": now} for g in chunk])
+    consenting = frame[is_new & frame["consent_source"].notna()]["phone"].tolist()
+    consenting += _phones(gains, existing)
+    _record_consent(session, consenting, by=imported_by, now=now)
     if summary.report:
         rows = [
             {"batch_id": batch.id, "row": r, "column": c[:100], "value": v[:1000], "reason": why[:200]}
@@ -210,6 +246,38 @@ def import_file(
     return summary
 
 
+def _consent_gains(frame: pd.DataFrame, existing: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stored active contacts without consent to whom this file gives it: {_id, consent_source}."""
+    out: list[dict[str, Any]] = []
+    for phone, source in zip(frame["phone"], frame["consent_source"], strict=True):
+        stored = existing[phone]
+        active = stored["status"] == ContactStatus.ACTIVE
+        if isinstance(source, str) and stored["consent_at"] is None and active:
+            out.append({"_id": stored["id"], "consent_source": source})
+    return out
+
+
+def _phones(gains: list[dict[str, Any]], existing: dict[str, dict[str, Any]]) -> list[str]:
+    ids = {g["_id"] for g in gains}
+    return [phone for phone, row in existing.items() if row["id"] in ids]
+
+
+def _record_consent(session: Session, phones: list[str], *, by: str | None, now: datetime) -> None:
+    """One opt_in ConsentEvent per contact among `phones` (set-based: INSERT ... SELECT)."""
+    table, contacts = ConsentEvent.__table__, Contact.__table__
+    for chunk in _chunks(phones, 10_000):
+        rows = select(
+            contacts.c.id,
+            literal(ConsentKind.OPT_IN.value),
+            literal("import"),
+            contacts.c.consent_source,
+            literal(by[:80] if by else None, String()),
+            literal(now, table.c.at.type),
+        ).where(contacts.c.phone.in_(chunk))
+        columns = ["contact_id", "kind", "channel", "source", "recorded_by", "at"]
+        session.execute(insert(table).from_select(columns, rows))
+
+
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -220,7 +288,10 @@ def _existing(session: Session, phones: list[str]) -> dict[str, dict[str, Any]]:
     table = Contact.__table__
     out: dict[str, dict[str, Any]] = {}
     for chunk in _chunks(phones, 10_000):
-        stmt = select(table.c.id, table.c.phone, table.c.custom, *(table.c[f] for f in FIELDS)).where(
+        stmt = select(
+            table.c.id, table.c.phone, table.c.custom, table.c.status, table.c.consent_at,
+            *(table.c[f] for f in FIELDS),
+        ).where(
             table.c.phone.in_(chunk)
         )
         for row in session.execute(stmt).mappings():
@@ -279,6 +350,8 @@ def _updates(
         stored = existing[record["phone"]]
         change: dict[str, Any] = {}
         for name in FIELDS:
+            if name == "consent_source":  # an import never changes a stored consent (see _consent_gains)
+                continue
             value = _plain(record[name])
             if value is not None and value != stored[name]:
                 change[name] = value
@@ -295,11 +368,10 @@ def _updates(
 
 
 def _insert_contacts(
-    session: Session, frame: pd.DataFrame, custom_columns: list[str], *, now: datetime, source: str
+    session: Session, frame: pd.DataFrame, custom_columns: list[str], *, now: datetime
 ) -> None:
     if frame.empty:
         return
-    frame = frame.assign(consent_source=frame["consent_source"].astype(object).fillna(source))
     for start in range(0, len(frame), CHUNK):
         part = frame.iloc[start : start + CHUNK]
         customs = [json.dumps(c, ensure_ascii=False) for c in _custom_dicts(part, custom_columns)]
@@ -309,8 +381,9 @@ def _insert_contacts(
             if name == "birth_year":
                 values = [None if v is None else int(v) for v in values]
             columns.append(values)
+        consent = FIELDS.index("consent_source")
         tuples = [
-            (*values, custom, ContactStatus.ACTIVE.value, now, now, now)
+            (*values, custom, ContactStatus.ACTIVE.value, now if values[1 + consent] else None, now, now)
             for *values, custom in zip(*columns, customs, strict=True)
         ]
         bulk_insert(

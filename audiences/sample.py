@@ -51,6 +51,12 @@ HOUSEHOLDS = [
     "",
 ]
 HOUSEHOLD_P = [0.10, 0.08, 0.30, 0.15, 0.20, 0.04, 0.08, 0.05]
+# Where each (made-up) person agreed to receive messages: every import needs it (consent column).
+CONSENT_SOURCES = [
+    "feria de salud (sintético)",
+    "formulario escolar (sintético)",
+    "radio comunitaria (sintético)",
+]
 FIRST = [
     "María",
     "Ana",
@@ -180,6 +186,8 @@ def generate(n: int, seed: int) -> pd.DataFrame:
             "adolescent_children": rng.choice(
                 ["0", "1", "2", "3", ""], size=n, p=[0.45, 0.25, 0.12, 0.05, 0.13]
             ),
+            # not drawn from rng, so the other columns stay what they were for a given seed
+            "consentimiento": [CONSENT_SOURCES[i % len(CONSENT_SOURCES)] for i in range(n)],
         }
     )
     _mess_up(frame, rng)

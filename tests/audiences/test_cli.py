@@ -54,10 +54,12 @@ def test_dry_run_then_segment_add_and_consent(cli, tmp_path):
     cli.invoke(app, ["init"])
     path = tmp_path / "c.csv"
     path.write_text("celular;nombre\n5555-1234;Ana\n", encoding="utf-8")
-    dry = cli.invoke(app, ["audiences", "import", str(path), "--dry-run", "--json"])
+    dry = cli.invoke(
+        app, ["audiences", "import", str(path), "--dry-run", "--json", "--consent-source", "feria"]
+    )
     assert json.loads(dry.stdout)["imported"] == 1
     assert json.loads(cli.invoke(app, ["audiences", "count", "not opted_out", "--json"]).stdout)["count"] == 0
-    assert cli.invoke(app, ["audiences", "import", str(path)]).exit_code == 0
+    assert cli.invoke(app, ["audiences", "import", str(path), "--consent-source", "feria"]).exit_code == 0
     added = cli.invoke(
         app, ["audiences", "segment", "add", "everyone", "not opted_out", "--name", "All", "--json"]
     )

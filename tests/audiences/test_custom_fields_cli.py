@@ -16,10 +16,11 @@ from tests.subprocess_cli import run_cli, run_json
 
 
 def _write(path, header, rows):
+    """A contact file with a consent column (every import needs one, or --consent-source)."""
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerow([*header, "consentimiento"])
+        writer.writerows([*row, "feria (sintético)"] for row in rows)
     return path
 
 

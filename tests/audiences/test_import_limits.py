@@ -75,6 +75,8 @@ def test_an_xlsx_zip_bomb_is_refused_before_it_is_opened(engine, db_url, tmp_pat
 def test_files_within_the_bounds_still_import(engine, db_url, tmp_path):
     path = tmp_path / "justo.csv"
     _csv(path, 5, extra_columns=198)
-    result = run_cli("audiences", "import", str(path), db_url=db_url, env=FIVE_ROWS)
+    result = run_cli(
+        "audiences", "import", str(path), "--consent-source", "feria", db_url=db_url, env=FIVE_ROWS
+    )
     assert result.returncode == 0, result.stderr
     assert _contacts(engine) == 5

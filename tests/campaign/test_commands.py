@@ -33,9 +33,9 @@ NEW_CAMPAIGN = (SAMPLES / "frontera-segura.yaml").read_text(encoding="utf-8").re
     "slug: frontera-segura", "slug: frontera-nueva"
 )
 PEOPLE_CSV = (
-    "teléfono,nombre,idioma,departamento\n"
-    "+50255550101,Persona Sintética Uno,es,San Marcos\n"
-    "+50255550102,Persona Sintética Dos,mam,Huehuetenango\n"
+    "teléfono,nombre,idioma,departamento,consentimiento\n"
+    "+50255550101,Persona Sintética Uno,es,San Marcos,feria de salud\n"
+    "+50255550102,Persona Sintética Dos,mam,Huehuetenango,feria de salud\n"
 )
 AIRED_CSV = "date,time,spot,aired,notes\n2027-01-12,06:30,spot-coyotes,yes,\n"
 
@@ -95,6 +95,8 @@ CASES = [
     # audiences
     c("campaign audiences import people.csv --json", lambda d: d["imported"] == 2, db="empty",
       files={"people.csv": PEOPLE_CSV}),
+    c("campaign audiences import bare.csv", "no consent column", code=1, stream="stderr", db="empty",
+      files={"bare.csv": "telefono\n+50255550101\n"}),
     c("campaign audiences count border_youth --json", lambda d: d["count"] > 0),
     c("campaign audiences segments --json", lambda d: any(s["slug"] == "border_youth" for s in d)),
     c("campaign audiences opt-in +50255550101 --source formulario --json",

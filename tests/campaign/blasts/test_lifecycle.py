@@ -208,7 +208,7 @@ def test_demo_never_deletes_a_database_it_did_not_create(cli, tmp_path, monkeypa
     assert cli.invoke(root, ["init"]).exit_code == 0
     csv = tmp_path / "people.csv"
     csv.write_text("telefono,nombre\n5555-1234,Persona Sintética\n", encoding="utf-8")
-    assert cli.invoke(root, ["audiences", "import", str(csv)]).exit_code == 0
+    assert cli.invoke(root, ["audiences", "import", str(csv), "--consent-source", "feria"]).exit_code == 0
     refused = cli.invoke(root, ["demo", "--contacts", "300", "--days", "1"])
     assert refused.exit_code == 1
     assert "refusing to delete" in refused.stderr

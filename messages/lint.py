@@ -17,9 +17,15 @@ from campaign.core.languages import LanguageRegistry
 from messages.encoding import UCS2, apply_policy
 from messages.keywords import KeywordCatalogue, catalogue_problems
 from messages.packs import MessageSpec, TranslationSpec
+from messages.radio import is_hotline_variable
 from messages.rendering import render, sample_context, template_variables
 
-HOTLINE_PREFIXES = ("hotline", "linea", "línea", "policia", "telefono", "numero")
+# Audiences the Defensoría de la Mujer Indígena line (linea_maya, 1524) serves: indigenous women.
+LINEA_MAYA_AUDIENCES = frozenset({"single_mother_households", "indigenous_language_speakers"})
+# Words that make a sentence a question or a check, not an emergency (the police line is for emergencies).
+NOT_AN_EMERGENCY = ("duda", "consult", "pregunt", "informac", "orientac", "verific", "asesor")
+_POLICE = re.compile(r"\{\{\s*policia\b")
+_NAME = re.compile(r"contact\.name|first_name")
 SYSTEM_SLUGS = ("respuesta-baja", "respuesta-alta", "respuesta-ayuda", "respuesta-urgente")
 LEVELS = ("error", "warning", "info")
 
@@ -38,14 +44,14 @@ class Finding:
         return asdict(self)
 
 
-def is_hotline_variable(name: str) -> bool:
-    """A variable that carries a number to call (policia, hotline_mujer, linea_maya, ...)."""
-    return name.lower().startswith(HOTLINE_PREFIXES)
-
-
 def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def contains_stem(text: str, stem: str) -> bool:
+    """A word starting with `stem` ("golpe" finds "golpean"), case- and accent-insensitive."""
+    return re.search(r"(?<!\w)" + re.escape(_fold(stem)), _fold(text)) is not None
 
 
 def contains_word(text: str, word: str) -> bool:
@@ -146,13 +152,46 @@ def _lint_translation(
         words = catalogue.keywords(t.language, "opt_in") + catalogue.keywords("es", "opt_in")
         if not any(contains_word(rendered, w) for w in words):
             add("error", "no-opt-in", "the opt-out confirmation must say how to opt back in")
+    hits = [w for w in sensitive_words if contains_stem(rendered, w)]
+    names = "contact" in used and any(_NAME.search(x) for x in texts)
     if "discreet" in spec.safety_flags:
-        hits = [w for w in sensitive_words if contains_word(rendered, w)]
         if hits:
             add("error", "sensitive-word", f"discreet message contains {', '.join(hits)}")
+        if names:
+            add("error", "discreet-name",
+                "a discreet message never names the person (someone else may read it)")
+    elif names and hits and not spec.is_radio:
+        add("error", "name-with-sensitive",
+            f"the person's name next to {', '.join(hits)}: on a shared phone it says who it is about")
+    _lint_referrals(spec, texts, used, add)
     if t.status == "approved" and t.language != "es" and not t.reviewer:
         add("warning", "no-reviewer", "approved without a named reviewer")
     return out
+
+
+def _lint_referrals(spec: MessageSpec, texts: list[str], used: set[str], add) -> None:
+    """Who each message sends people to: 110 only for emergencies, migrants to protective services,
+    the 1524 line only to the indigenous women it serves, missing children to Alba-Keneth (1546)."""
+    system = "system" in spec.safety_flags
+    for text in texts:
+        for sentence in re.split(r"[.!?]", text):
+            if _POLICE.search(sentence) and any(w in _fold(sentence) for w in NOT_AN_EMERGENCY):
+                add("error", "police-for-questions",
+                    "the police line (110) is for emergencies: send questions to the hotline (AYUDA)")
+                break
+    if not system and "policia" in used and "migrants_in_transit" in spec.audiences:
+        add("error", "migrants-to-police", "migrants in transit go to protective services (pdh, consulado, "
+                                           "Casa del Migrante), not the police, who may deport victims")
+    if not system and "linea_maya" in used and not set(spec.audiences) <= LINEA_MAYA_AUDIENCES:
+        others = sorted(set(spec.audiences) - LINEA_MAYA_AUDIENCES)
+        add("error", "linea-maya-audience", "1524 is the Defensoría de la Mujer Indígena line: not for "
+                                            f"{', '.join(others)}")
+    if (
+        "help" in spec.safety_flags and spec.topic.startswith("trafficking.")
+        and "parents_of_adolescents" in spec.audiences and "alba_keneth" not in used
+    ):
+        add("error", "no-alba-keneth", "a message to parents about trafficking of minors gives the "
+                                       "Alba-Keneth line (alba_keneth) for a missing child")
 
 
 def _lint_sms(spec: MessageSpec, rendered: str, policy: str, add) -> None:

@@ -25,7 +25,19 @@ SLOT_LENGTHS = (15, 20, 30, 45, 60)
 MAX_CUE_SECONDS = 60.0
 MARGIN_SECONDS = 2.5
 # Variables that carry the call to action (a number to call); any name starting with these counts.
-HOTLINE_PREFIXES = ("hotline", "linea", "línea", "policia", "telefono", "numero")
+# Variables that carry a number to call (messages/lint.py uses the same list).
+HOTLINE_PREFIXES = (
+    "hotline",
+    "linea",
+    "línea",
+    "policia",
+    "telefono",
+    "numero",
+    "pdh",
+    "alba",
+    "consulado",
+    "casa_migrante",
+)
 _SPEAKER = re.compile(r"^[A-ZÁÉÍÓÚÑÜ0-9][A-ZÁÉÍÓÚÑÜ0-9 .'\-/]{0,39}$")
 _PAUSE_IN_CUE = re.compile(r"^(PAUSA|PAUSE)\s+(\d+(?:[.,]\d+)?)\s*S?$")
 _VARIABLE_USE = re.compile(r"{{\s*([A-Za-z_][A-Za-z0-9_]*)")
@@ -186,7 +198,7 @@ def script_parts(translation: Any, variables: Mapping[str, Any]) -> list[ScriptP
 
 
 def is_hotline_variable(name: str) -> bool:
-    """True for a variable that carries a number to call (hotline_mujer, linea_maya, policia)."""
+    """True for a variable that carries a number to call (hotline_mujer, linea_maya, policia, pdh, ...)."""
     return name.lower().startswith(HOTLINE_PREFIXES)
 
 

@@ -173,14 +173,19 @@ class Settings(BaseSettings):
         '{"ixl": {"name": "Ixil", "native_name": "Ixil"}}',
     )
     sensitive_words: list[str] = Field(
-        default_factory=lambda: ["violencia", "trata", "abuso", "denuncia"],
-        description="Words lint flags in messages marked discreet (JSON list)",
+        default_factory=lambda: [
+            "golpe", "violen", "violac", "trata", "abus", "denunci", "maltrat", "agresi", "agresor", "amenaz",
+        ],
+        description="Word stems lint flags in messages marked discreet, and next to a person's name "
+        "(JSON list; each matches any word it begins: golpe -> golpean)",
     )
     hotline_defaults: dict[str, str] = Field(
         default_factory=lambda: {
             "policia": "110",
             "hotline_mujer": "1572",
             "linea_maya": "1524",
+            "alba_keneth": "1546",
+            "pdh": "1555",
             "organizacion": "Red de Prevención",
         },
         description="Deployment defaults for message variables such as hotline numbers (JSON)",

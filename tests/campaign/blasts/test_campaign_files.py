@@ -77,8 +77,8 @@ def test_the_issue_example_loads_with_times_in_utc(session):
     steps = {s.key: s for s in campaign.steps}
     assert steps["oferta-trabajo"].at == datetime(2027, 1, 11, 16, 0, tzinfo=UTC)  # 10:00 UTC-6
     assert steps["oferta-trabajo"].fallback == ["contact", "es"]
-    assert steps["derechos-semanal"].fallback == ["contact"]  # the default: no fallback
-    assert steps["derechos-semanal"].starts == datetime(2027, 1, 11, 6, 0, tzinfo=UTC)
+    assert steps["derechos-mensual"].fallback == ["contact"]  # the default: no fallback
+    assert steps["derechos-mensual"].starts == datetime(2027, 1, 11, 6, 0, tzinfo=UTC)
     assert steps["radio-coyotes"].channel == "radio" and steps["radio-coyotes"].stations == ["all"]
     assert campaign.weekend_window == {"sat": ["09:00", "14:00"], "sun": None}
     assert campaign.max_per_hour == 2000 and campaign.variables["hotline_mujer"] == "1572"

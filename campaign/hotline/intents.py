@@ -9,7 +9,8 @@ What wins over what:
 1. Danger wins. A danger cue (someone hurt, threatened, held, forced, abused, missing, in fear;
    the writer or someone else, a minor or an adult) makes the message `urgent`: never an opt-out,
    never a plain reply, even next to STOP.
-2. Doubt goes to a person. A danger cue that is negated ("no me pega", "nunca me ha golpeado"),
+2. Doubt goes to a person. A danger cue that is negated ("no me pega", "nunca me ha golpeado")
+   or said to have stopped ("me pegaba, pero ya no"),
    control without violence ("me grita", "no me deja trabajar"), or a request for help,
    information, orientation or a call makes it `help` (high priority); `help` with an urgency
    word ("ayuda urgente") or cried out ("AYUDAAA", "ayuda ayuda") is `urgent`.
@@ -62,6 +63,10 @@ VERB_ENDINGS = frozenset(
 )
 PERSON_DETERMINERS = frozenset({"mi", "mis", "su", "sus", "un", "una", "tu", "nuestra", "nuestro"})
 NEAR_WORDS = 5  # a held item this close to a taking verb ("me quitaron el DPI")
+# "me pegaba, pero ya no": words (sound keys) that may link a cue to a "ya no" saying it stopped,
+# and those that may follow that "ya no" (else it is "ya no aguanto": not a negation).
+STOPPED_LINKS = frozenset({"pero", "i", "aora", "pues"})
+STOPPED_AFTER = frozenset({"pero", "igual", "i", "grasias", "aora"})
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,18 @@ def _negated(start: int, tokens: Tokens, lexicon: Lexicon) -> bool:
     return False
 
 
+def _stopped(end: int, tokens: Tokens) -> bool:
+    """True when the words right after a cue say it has stopped: "me pegaba pero ya no", "me
+    amenazaba, ya no" (then it is doubt, for a person: help). Not "... y ya no aguanto"."""
+    keys, j = tokens.keys, end
+    while j < len(keys) and j - end < 2 and keys[j] in STOPPED_LINKS:
+        j += 1
+    if keys[j:j + 2] != ("ya", "no"):
+        return False
+    after = j + 2
+    return after == len(keys) or after in tokens.breaks or keys[after] in STOPPED_AFTER
+
+
 def _person_verb(i: int, tokens: Tokens, lexicon: Lexicon) -> int | None:
     """For a word that is a danger_person verb about a person, the index where its mention starts
     (the object pronoun before it, or the word itself); None otherwise."""
@@ -186,7 +203,7 @@ def _scan_danger(tokens: Tokens, lexicon: Lexicon) -> _Scan:
         if _overlaps(span, not_danger):
             continue
         cue = f"{kind}:{scan.words(span)}"
-        if _negated(span[0], tokens, lexicon):
+        if _negated(span[0], tokens, lexicon) or _stopped(span[1], tokens):
             cue = f"negated:{scan.words((max(0, span[0] - 2), span[1]))}"
             if cue not in seen:
                 scan.negated.append(cue)

@@ -223,3 +223,31 @@ def test_the_pack_lexicon_compiles_and_a_bad_pattern_is_named():
         compile_pattern("(golpe- ")
     pattern = compile_pattern("me (quier-|van a) llevar")
     assert pattern.spans(PACK.tokenize("porfa me van a llevar")) == [(2, 6)]
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # a cue said to have stopped is doubt, for a person (help); "ya no aguanto" is not a stop
+        ("me pegaba pero ya no, igual quiero hablar con alguien", Intent.HELP),
+        ("mi esposo me amenazaba, ya no", Intent.HELP),
+        ("me pega y ya no aguanto", Intent.URGENT),
+        ("me pegaba pero ya no, ahora me quiere matar", Intent.URGENT),
+        # harm and despair in other words
+        ("un tipo dice que me va a hacer daño", Intent.URGENT),
+        ("quiero morirme", Intent.URGENT),
+        # missing people, minors, forced labour, written as people write
+        ("no encuentro a mi hija desde ayer", Intent.URGENT),
+        ("a la patoja de 14 la quieren juntar con un señor", Intent.URGENT),
+        ("nos tienen a varios sin pagar en la finca", Intent.URGENT),
+        ("piden rescate x mi hermano", Intent.URGENT),
+        # not danger: verbal ill-treatment is control (help), an animal bite and a laugh are replies
+        ("a mi prima la maltratan con palabras", Intent.HELP),
+        ("el perro de mi vecina me mordio jaja", Intent.REPLY),
+        ("me mato la risa el mensaje", Intent.REPLY),
+        ("como la puedo proteger", Intent.HELP),
+        ("cancelen los mensajes", Intent.OPT_OUT),
+    ],
+)
+def test_generalization_rules(text, intent):
+    assert triage(text, "es", PACK).intent == intent

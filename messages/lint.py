@@ -173,12 +173,12 @@ def _lint_referrals(spec: MessageSpec, texts: list[str], used: set[str], add) ->
     """Who each message sends people to: 110 only for emergencies, migrants to protective services,
     the 1524 line only to the indigenous women it serves, missing children to Alba-Keneth (1546)."""
     system = "system" in spec.safety_flags
-    for text in texts:
-        for sentence in re.split(r"[.!?]", text):
-            if _POLICE.search(sentence) and any(w in _fold(sentence) for w in NOT_AN_EMERGENCY):
-                add("error", "police-for-questions",
-                    "the police line (110) is for emergencies: send questions to the hotline (AYUDA)")
-                break
+    for text in texts:  # the words around the police variable ("¿Dudas? Llame al 110" too)
+        near = [_fold(text[max(0, m.start() - 40) : m.end() + 25]) for m in _POLICE.finditer(text)]
+        if any(w in window for window in near for w in NOT_AN_EMERGENCY):
+            add("error", "police-for-questions",
+                "the police line (110) is for emergencies: send questions to the hotline (AYUDA)")
+            break
     if not system and "policia" in used and "migrants_in_transit" in spec.audiences:
         add("error", "migrants-to-police", "migrants in transit go to protective services (pdh, consulado, "
                                            "Casa del Migrante), not the police, who may deport victims")

@@ -82,6 +82,16 @@ OLD_DRAFTS = [
     ),
     (
         message(
+            "spot-redes-sociales",
+            body="¿Alguna duda? Llame al {{ policia }}.",
+            variables=["policia"],
+            safety_flags=["help"],
+            audiences=WOMEN,
+        ),
+        "police-for-questions",
+    ),
+    (
+        message(
             "migrante-derechos",
             body="Si te encierran, eres víctima. Ayuda: {{ policia }}",
             variables=["policia"],

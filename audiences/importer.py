@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import String, bindparam, insert, literal, select, update
+from sqlalchemy import String, bindparam, exists, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from audiences.cleaning import clean
@@ -230,9 +230,8 @@ def import_file(
         stmt = update(Contact.__table__).where(Contact.__table__.c.id == bindparam("_id"))
         for chunk in _chunks(gains, CHUNK):
             session.execute(stmt, [{**g, "consent_at": now, "updated_at": now} for g in chunk])
-    consenting = frame[is_new & frame["consent_source"].notna()]["phone"].tolist()
-    consenting += _phones(gains, existing)
-    _record_consent(session, consenting, by=imported_by, now=now)
+    if summary.consented:
+        _record_consent(session, by=imported_by, now=now)
     if summary.report:
         rows = [
             {"batch_id": batch.id, "row": r, "column": c[:100], "value": v[:1000], "reason": why[:200]}
@@ -257,25 +256,24 @@ def _consent_gains(frame: pd.DataFrame, existing: dict[str, dict[str, Any]]) -> 
     return out
 
 
-def _phones(gains: list[dict[str, Any]], existing: dict[str, dict[str, Any]]) -> list[str]:
-    ids = {g["_id"] for g in gains}
-    return [phone for phone, row in existing.items() if row["id"] in ids]
-
-
-def _record_consent(session: Session, phones: list[str], *, by: str | None, now: datetime) -> None:
-    """One opt_in ConsentEvent per contact among `phones` (set-based: INSERT ... SELECT)."""
-    table, contacts = ConsentEvent.__table__, Contact.__table__
-    for chunk in _chunks(phones, 10_000):
-        rows = select(
-            contacts.c.id,
-            literal(ConsentKind.OPT_IN.value),
-            literal("import"),
-            contacts.c.consent_source,
-            literal(by[:80] if by else None, String()),
-            literal(now, table.c.at.type),
-        ).where(contacts.c.phone.in_(chunk))
-        columns = ["contact_id", "kind", "channel", "source", "recorded_by", "at"]
-        session.execute(insert(table).from_select(columns, rows))
+def _record_consent(session: Session, *, by: str | None, now: datetime) -> None:
+    """One opt_in ConsentEvent (channel import) per contact this import gave consent to: those
+    whose consent_at is the import's `now` without an import event at `now` yet. One INSERT ...
+    SELECT, whatever the size of the file (and however phones are stored)."""
+    events, contacts = ConsentEvent.__table__, Contact.__table__
+    recorded = select(events.c.id).where(
+        events.c.contact_id == contacts.c.id, events.c.at == now, events.c.channel == "import"
+    )
+    rows = select(
+        contacts.c.id,
+        literal(ConsentKind.OPT_IN.value),
+        literal("import"),
+        contacts.c.consent_source,
+        literal(by[:80] if by else None, String()),
+        literal(now, events.c.at.type),
+    ).where(contacts.c.consent_at == now, ~exists(recorded))
+    columns = ["contact_id", "kind", "channel", "source", "recorded_by", "at"]
+    session.execute(insert(events).from_select(columns, rows))
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -381,10 +379,10 @@ def _insert_contacts(
             if name == "birth_year":
                 values = [None if v is None else int(v) for v in values]
             columns.append(values)
-        consent = FIELDS.index("consent_source")
+        consented = [now if isinstance(v, str) else None for v in part["consent_source"].tolist()]
         tuples = [
-            (*values, custom, ContactStatus.ACTIVE.value, now if values[1 + consent] else None, now, now)
-            for *values, custom in zip(*columns, customs, strict=True)
+            (*values, custom, ContactStatus.ACTIVE.value, consent_at, now, now)
+            for *values, custom, consent_at in zip(*columns, customs, consented, strict=True)
         ]
         bulk_insert(
             session,

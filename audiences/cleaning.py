@@ -302,7 +302,8 @@ def _consent(
     header, consent = _column(frame, mapping, "consent_source")
     if header is None:
         return pd.Series([source] * len(frame), index=frame.index, dtype=object)
-    key = consent.map(lambda v: fold_key(v) if v else "")
+    keys = {v: fold_key(v) for v in pd.unique(consent) if v}  # each distinct value once
+    key = consent.map(keys).fillna("")
     agreed = source or header
     out = consent.where(consent != "", source).astype(object)
     out = out.where(~key.isin(CONSENT_YES), agreed).where(~key.isin(CONSENT_NO), None)
@@ -313,7 +314,8 @@ def _consent(
             consent,
             "consent: empty (say where this person agreed to receive messages, or give --consent-source)",
         )
-    return out.map(lambda v: v[:80] if isinstance(v, str) else None).astype(object)
+    out = out.str.slice(0, 80)
+    return out.astype(object).where(out.notna(), None)
 
 
 def _years(

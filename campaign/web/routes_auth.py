@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from campaign.core.db import utcnow
 from campaign.hotline.models import Role, User
 from campaign.hotline.users import authenticate
-from campaign.web.auth import login_session, logout_session
+from campaign.web.auth import LoginRequired, current_user, login_session, logout_session
 from campaign.web.templating import templates
 
 router = APIRouter()
@@ -20,13 +20,16 @@ HOME_BY_ROLE = {
     Role.HOTLINE: "/inbox",
     Role.MANAGER: "/campaigns",
     Role.ADMIN: "/campaigns",
-    Role.PRODUCER: "/messages",
+    Role.PRODUCER: "/radio",
 }
 
 
-def home_for(user: User) -> str:
-    """Where a user lands after login."""
-    return HOME_BY_ROLE.get(Role(user.role), "/inbox")
+def home_for(user: User, *, has_radio: bool = True) -> str:
+    """Where a user lands: after login, at `/` and from "Volver al inicio" (a page their role may open)."""
+    home = HOME_BY_ROLE.get(Role(user.role), "/messages")
+    if home == "/radio" and not has_radio:
+        return "/messages"
+    return home
 
 
 def _safe_next(value: str | None) -> str | None:
@@ -38,7 +41,12 @@ def _safe_next(value: str | None) -> str | None:
 
 @router.get("/")
 def index(request: Request) -> Response:
-    return RedirectResponse("/inbox" if request.session.get("user_id") else "/login", status_code=303)
+    """Each role's own home page (a producer must not land on the forbidden inbox)."""
+    try:
+        user = current_user(request)
+    except LoginRequired:
+        return RedirectResponse("/login", status_code=303)
+    return RedirectResponse(home_for(user, has_radio=request.app.state.web.has_radio), status_code=303)
 
 
 @router.get("/login")
@@ -65,7 +73,8 @@ async def login(
         context = {"next": _safe_next(next) or "", "error": "Usuario o contraseña incorrectos."}
         return templates.TemplateResponse(request, "login.html", context, status_code=401)
     login_session(request, user)
-    return RedirectResponse(_safe_next(next) or home_for(user), status_code=303)
+    home = home_for(user, has_radio=state.has_radio)
+    return RedirectResponse(_safe_next(next) or home, status_code=303)
 
 
 @router.post("/logout")

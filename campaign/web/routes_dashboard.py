@@ -80,6 +80,48 @@ def campaign_status(
     return RedirectResponse(f"/campaigns/{slug}", status_code=303)
 
 
+CANCELLABLE = ("draft", "scheduled", "running", "paused")
+
+
+@router.get("/campaigns/{slug}/cancel")
+def cancel_page(request: Request, *, slug: str, user: Annotated[User, Depends(manager)]) -> Response:
+    """The confirmation step of the emergency stop: what cancelling will stop, and one button."""
+    from sqlalchemy import func
+
+    from campaign.blasts.models import Outbound, OutboundStatus
+
+    with unit_of_work(request.app.state.web.engine) as session:
+        campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
+        if campaign is None:
+            raise NotFound(f"campaign {slug!r} not found")
+        queued = session.scalar(
+            select(func.count(Outbound.id)).where(
+                Outbound.campaign_id == campaign.id, Outbound.status == OutboundStatus.QUEUED
+            )
+        )
+    context = {"user": user, "campaign": campaign, "queued": int(queued or 0), "cancellable": CANCELLABLE}
+    return templates.TemplateResponse(request, "campaign_cancel.html", context)
+
+
+@router.post("/campaigns/{slug}/cancel")
+def cancel_campaign(
+    request: Request,
+    *,
+    slug: str,
+    confirm: Annotated[str, Form()] = "",
+    user: Annotated[User, Depends(manager)],
+) -> Response:
+    """Cancels the campaign and every queued message, once confirmed (else back to the question)."""
+    from campaign.blasts import lifecycle
+
+    if confirm != slug:
+        return RedirectResponse(f"/campaigns/{slug}/cancel", status_code=303)
+    with request.app.state.web.write() as session:
+        _campaign, cancelled = lifecycle.cancel(session, slug, now=utcnow(), actor=user.username)
+    flash(request, _("Campaign cancelled: %(num)d queued messages will not be sent.", num=cancelled))
+    return RedirectResponse(f"/campaigns/{slug}", status_code=303)
+
+
 @router.get("/messages")
 def messages_page(request: Request, *, user: Annotated[User, Depends(content)]) -> Response:
     languages = build_registry(request.app.state.web.settings.extra_languages).codes()

@@ -71,7 +71,9 @@ def _blast(session, engine, *, at: str, when: datetime) -> tuple[object, Recordi
 
 def test_an_import_without_consent_is_refused_and_no_means_no_blast(engine, session, db_url, tmp_path):
     bare = tmp_path / "lista.csv"
-    bare.write_text("telefono,nombre,departamento\n+50255550101,Persona Sintética,San Marcos\n", encoding="utf-8")
+    bare.write_text(
+        "telefono,nombre,departamento\n+50255550101,Persona Sintética,San Marcos\n", encoding="utf-8"
+    )
     refused = run_cli("audiences", "import", str(bare), db_url=db_url)
     assert refused.returncode == 1
     assert "lista.csv has no consent column" in refused.stderr and "nothing imported" in refused.stderr
@@ -86,7 +88,9 @@ def test_an_import_without_consent_is_refused_and_no_means_no_blast(engine, sess
     )
     done = run_cli("audiences", "import", str(consent), "--by", "ana", db_url=db_url)
     assert done.returncode == 0, done.stderr
-    events = session.execute(select(ConsentEvent.source, ConsentEvent.recorded_by, ConsentEvent.channel)).all()
+    events = session.execute(
+        select(ConsentEvent.source, ConsentEvent.recorded_by, ConsentEvent.channel)
+    ).all()
     assert events == [("feria de salud", "ana", "import")]
 
     campaign, provider = _blast(session, engine, at="2027-01-11 10:00", when=MONDAY_10)

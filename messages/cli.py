@@ -12,6 +12,7 @@ from campaign.core.config import get_settings
 from campaign.core.console import JSON_OPTION, echo_json, info, print_table, session_scope, warn
 from campaign.core.db import utcnow
 from campaign.core.errors import Invalid
+from campaign.core.i18n import _
 from campaign.core.languages import default_registry
 
 app = typer.Typer(no_args_is_help=True)
@@ -155,15 +156,21 @@ def lint_command(pack: PackOption = None, keywords: KeywordsOption = None,
 @app.command("coverage")
 def coverage_command(pack: PackOption = None, json_output: bool = JSON_OPTION) -> None:
     """Translation status per message and language, with totals per language."""
-    from messages.coverage import coverage
+    from messages.coverage import SOURCE_CHANGED, coverage
 
-    specs, _ = _specs(pack)
+    specs, _pack_dir = _specs(pack)
     result = coverage(specs, default_registry().codes())
     if json_output:
         echo_json(result.as_dict())
         return
+    def cell(slug: str, lang: str) -> str:
+        state = result.cells[slug][lang]
+        if result.reasons.get(slug, {}).get(lang) == SOURCE_CHANGED:
+            return _("%(status)s (source changed)", status=state)
+        return state
+
     print_table(["message", *result.languages],
-                [(slug, *(row[lang] for lang in result.languages)) for slug, row in result.cells.items()])
+                [(slug, *(cell(slug, lang) for lang in result.languages)) for slug in result.cells])
     print_table(["language", "approved", "needs_review", "draft", "missing", "complete"],
                 [(lang, c["approved"], c["needs_review"], c["draft"], c["missing"],
                   "yes" if result.complete(lang) else "no") for lang, c in result.totals.items()])
@@ -173,15 +180,16 @@ def coverage_command(pack: PackOption = None, json_output: bool = JSON_OPTION) -
 def export_command(
     lang: Annotated[str, typer.Option("--lang", help="Target language code (quc, kek, ...).")],
     out: Annotated[Path, typer.Option("--out", help="File to write.")],
-    format: Annotated[str, typer.Option("--format", help="xlsx or po.")] = "xlsx",
+    format: Annotated[
+        str | None, typer.Option("--format", help="xlsx or po (default: from the --out extension).")
+    ] = None,
     only: Annotated[str, typer.Option("--only", help="missing, changed or all.")] = "missing",
 ) -> None:
-    """Write a spreadsheet (or PO file) for a translator."""
-    from messages.translations import FORMATS, export_rows, write_po, write_xlsx
+    """Write a spreadsheet (or PO file) for a translator: SMS messages and radio spots."""
+    from messages.translations import export_format, export_rows, write_po, write_xlsx
 
     default_registry().get(lang)
-    if format not in FORMATS:
-        raise Invalid("--format", f"{format!r} is not one of {', '.join(FORMATS)}")
+    format = export_format(out, format)
     settings = get_settings()
     with session_scope() as session:
         rows = export_rows(session, language=lang, only=only, defaults=settings.hotline_defaults)

@@ -7,7 +7,10 @@ Translation state machine (one table, one function):
       +------------+  +------------+   (editing an approved body sends it back to review)
 
 Every body change bumps `version` and adds a `TranslationRevision`, so an outbound message that
-recorded version N can always be read back. Services take `session` keyword-only, flush, never
+recorded version N can always be read back. A translation records the fingerprint of the Spanish
+source it was made (or approved) from; when the Spanish body changes, every approved translation
+made from an older source goes back to needs_review, and `is_stale` says why ("source changed")
+until a reviewer approves it again against the new source. Services take `session` keyword-only, flush, never
 commit. Times are aware UTC.
 """
 
@@ -98,6 +101,30 @@ def approved_translations(
     return {(t.message_id, t.language): t for t in rows}
 
 
+def is_stale(translation: Translation, source: str | None) -> bool:
+    """True when a translation was made from another Spanish source than `source` (the current
+    one): the Spanish changed since. Spanish itself and translations of unknown origin are not."""
+    if translation.language == SOURCE_LANGUAGE or translation.source_hash is None or source is None:
+        return False
+    return translation.source_hash != source_hash(source)
+
+
+def stale_languages(message: Message) -> list[str]:
+    """The languages of a message whose translation was made from an older Spanish source."""
+    source = source_body(message)
+    return sorted(t.language for t in message.translations if is_stale(t, source))
+
+
+def _source_changed(message: Message, *, now: datetime) -> None:
+    """The Spanish body changed: approved translations made from the old one need review."""
+    source = source_body(message)
+    for other in message.translations:
+        if other.status == TranslationStatus.APPROVED and is_stale(other, source):
+            transition(other, TranslationStatus.NEEDS_REVIEW)
+            other.reviewed_at = None
+            other.updated_at = now
+
+
 def source_body(message: Message) -> str | None:
     """The Spanish body a translation is made from (None when the message has no Spanish)."""
     for translation in message.translations:
@@ -151,7 +178,8 @@ def set_body(
     """Changes a body: new version + revision. Returns False (and does nothing) when unchanged.
 
     Without an explicit `status`, an approved translation goes back to needs_review and a draft
-    stays a draft (a reviewer must look at the new words). Flushes.
+    stays a draft (a reviewer must look at the new words). A new Spanish body sends the approved
+    translations made from the old one back to needs_review. Flushes.
     """
     if translation.body == body and (script is None or translation.script == script):
         return False
@@ -170,6 +198,8 @@ def set_body(
     message = translation.message
     if translation.language != SOURCE_LANGUAGE and message is not None:
         translation.source_hash = source_hash(source_body(message))
+    elif message is not None:
+        _source_changed(message, now=now)
     translation.revisions.append(
         TranslationRevision(version=translation.version, body=body, script=translation.script,
                             status=translation.status, created_at=now, created_by=by)
@@ -181,20 +211,31 @@ def set_body(
 def approve(session: Session, slug: str, language: str, *, by: str, now: datetime) -> Translation:
     """Marks a translation approved by `by` (a needs_review or draft one; idempotent when approved).
 
-    A draft is submitted for review and approved in one step by the named reviewer. Raises
-    NotFound for an unknown message or language. Flushes.
+    A draft is submitted for review and approved in one step by the named reviewer, who vouches
+    for it against the current Spanish source. Raises NotFound for an unknown message or
+    language. Flushes.
     """
     translation = get_translation(session, slug, language)
     if translation.status == TranslationStatus.APPROVED:
         return translation
+    mark_approved(translation, by=by, now=now)
+    session.flush()
+    return translation
+
+
+def mark_approved(translation: Translation, *, by: str | None, now: datetime) -> None:
+    """Approves a draft or needs_review translation (through needs_review) against the current
+    Spanish source, so it is no longer stale. Does not flush."""
     if translation.status == TranslationStatus.DRAFT:
         transition(translation, TranslationStatus.NEEDS_REVIEW)
     transition(translation, TranslationStatus.APPROVED)
-    translation.reviewer = by
+    if by is not None:
+        translation.reviewer = by
     translation.reviewed_at = now
     translation.updated_at = now
-    session.flush()
-    return translation
+    message = translation.message
+    if translation.language != SOURCE_LANGUAGE and message is not None:
+        translation.source_hash = source_hash(source_body(message))
 
 
 def revision_body(session: Session, translation_id: int, version: int) -> str:

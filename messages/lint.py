@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from campaign.core.errors import AppError, Invalid
+from campaign.core.i18n import _
 from campaign.core.languages import LanguageRegistry
 from messages.encoding import UCS2, apply_policy
 from messages.keywords import KeywordCatalogue, catalogue_problems
@@ -72,7 +73,7 @@ def lint_specs(
     findings: list[Finding] = []
     specs = list(specs)
     for lang, problem_level_text in [(p[1], p) for p in catalogue_problems(catalogue)]:
-        level, _, text = problem_level_text
+        level, _lang, text = problem_level_text
         findings.append(Finding(level, "_keywords", lang, "keywords", text))
     slugs = {s.slug for s in specs}
     for slug in SYSTEM_SLUGS:
@@ -164,6 +165,10 @@ def _lint_translation(
         add("error", "name-with-sensitive",
             f"the person's name next to {', '.join(hits)}: on a shared phone it says who it is about")
     _lint_referrals(spec, texts, used, add)
+    if t.source_changed:
+        add("warning", "source-changed",
+            _("needs review: the Spanish source changed since this translation was made; "
+              "it is not sent until a reviewer approves it again"))
     if t.status == "approved" and t.language != "es" and not t.reviewer:
         add("warning", "no-reviewer", "approved without a named reviewer")
     return out

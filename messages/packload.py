@@ -13,6 +13,9 @@ Rules of `load_pack` (documented in messages/packs/README.md):
   conflict and kept, unless `overwrite=True` (dump first to merge).
 - Same body, different status: a file saying `approved` approves; a file lagging behind (saying
   needs_review for words a reviewer approved in the database) does not undo the approval.
+- A changed Spanish body sends the approved translations made from the old one back to
+  needs_review ("source changed"); the file's `approved` for an unchanged translation does not
+  approve it again (it was signed for the old Spanish), a new body marked approved does.
 - Validation happens before anything is written; any problem loads nothing.
 """
 
@@ -151,8 +154,8 @@ def _update_translation(
                          status=tspec.status)
         report.new_versions += 1
         changed = True
-    elif _RANK[tspec.status] > _RANK[current.status]:
-        current.status = TranslationStatus(tspec.status)
+    elif _RANK[_file_status(message, current, tspec)] > _RANK[current.status]:
+        current.status = TranslationStatus(_file_status(message, current, tspec))
         if current.status == TranslationStatus.APPROVED:
             current.reviewed_at = now
         changed = True
@@ -166,6 +169,14 @@ def _update_translation(
     return changed
 
 
+def _file_status(message: Message, current: Translation, tspec: TranslationSpec) -> str:
+    """The status a file may give an unchanged body: its `approved` was signed for the Spanish
+    source of that time, so it does not approve a translation made from an older source."""
+    if tspec.status == "approved" and library.is_stale(current, library.source_body(message)):
+        return "needs_review"
+    return tspec.status
+
+
 def message_to_spec(message: Message) -> MessageSpec:
     """A database message as a pack spec (for dump, lint and coverage)."""
     spec = MessageSpec(
@@ -174,10 +185,12 @@ def message_to_spec(message: Message) -> MessageSpec:
         variables=list(message.variables or []), safety_flags=list(message.safety_flags or []),
         segment_budget=message.segment_budget, slot_seconds=message.slot_seconds,
     )
+    source = library.source_body(message)
     for t in sorted(message.translations, key=lambda t: (t.language != library.SOURCE_LANGUAGE, t.language)):
         spec.translations[t.language] = TranslationSpec(
             language=t.language, status=str(TranslationStatus(t.status).value), body=t.body,
             script=t.script, pronunciation=t.pronunciation, reviewer=t.reviewer, notes=t.notes,
+            source_changed=library.is_stale(t, source),
         )
     return spec
 

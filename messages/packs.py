@@ -56,6 +56,8 @@ class TranslationSpec:
     pronunciation: str | None = None
     reviewer: str | None = None
     notes: str | None = None
+    # From the database, never from a file: made from an older Spanish source than the current.
+    source_changed: bool = False
 
 
 @dataclass

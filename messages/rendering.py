@@ -316,6 +316,37 @@ def template_variables(template: str) -> set[str]:
     return set(_variables(template))
 
 
+@lru_cache(maxsize=4096)
+def _contact_fields(template: str) -> tuple[tuple[str, bool], ...]:
+    try:
+        tree = ENV.parse(template)
+    except TemplateSyntaxError as exc:
+        raise Invalid("template", f"line {exc.lineno}: {exc.message}") from exc
+    guarded: set[int] = set()  # field nodes under `| default(...)` or `is defined`
+    for check in tree.find_all((nodes.Filter, nodes.Test)):
+        if check.name in ("default", "d", "defined", "undefined") and check.node is not None:
+            guarded.add(id(check.node))
+    fields: dict[str, bool] = {}
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if isinstance(node, nodes.Getattr):
+            target, name = node.node, node.attr
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) \
+                and isinstance(node.arg.value, str):
+            target, name = node.node, node.arg.value
+        else:
+            continue
+        if not (isinstance(target, nodes.Name) and target.name == "contact"):
+            continue
+        fields[name] = fields.get(name, False) or id(node) in guarded
+    return tuple(sorted(fields.items()))
+
+
+def contact_fields(template: str) -> dict[str, bool]:
+    """The contact fields a template reads (`contact.colonia`, `contact["colonia"]`), each with
+    True when the template says what to write without it (`| default(...)`, `is defined`)."""
+    return dict(_contact_fields(template))
+
+
 def build_context(
     *,
     defaults: Mapping[str, Any] | None = None,
@@ -339,14 +370,24 @@ SAMPLE_CONTACT: dict[str, Any] = {
     "language": "es",
     "department": "San Marcos",
     "municipality": "Tecún Umán",
+    "municipality_code": "GT-SM-12",
     "phone": "+50230000000",
 }
+
+
+class SampleContact(dict):
+    """The synthetic contact of lint and previews: any other field (a custom field imported with
+    the audience, such as `colonia`) reads as a placeholder `[colonia]`, because which fields
+    exist is the audience's business; `campaign launch` checks the names against the imports."""
+
+    def __missing__(self, key: str) -> str:
+        return f"[{key}]"
 
 
 def sample_context(defaults: Mapping[str, Any], declared: Collection[str] = ()) -> dict[str, Any]:
     """A context for lint and previews: defaults, a synthetic contact, and a placeholder for any
     other declared variable (so a message can be checked before a campaign gives it values)."""
-    context = build_context(defaults=defaults, contact=dict(SAMPLE_CONTACT))
+    context = build_context(defaults=defaults, contact=SampleContact(SAMPLE_CONTACT))
     for name in declared:
         context.setdefault(name, f"[{name}]")
     return context

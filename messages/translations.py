@@ -1,8 +1,11 @@
 """The translator round trip: export one language to XLSX or PO, import the returned file.
 
-Export writes one row (PO entry) per SMS message: the Spanish source and its fingerprint, the
-current target text, status, notes, segment budget, variables; in XLSX also a live
-character/segment hint column (a formula, so it updates while the translator types).
+Export writes one row (PO entry) per message: the Spanish source and its fingerprint, the
+current target text, status, notes, segment budget, variables; for SMS in XLSX also a live
+character/segment hint column (a formula, so it updates while the translator types). A radio
+spot is one row too: its script one part a line (`messages.radio_exchange`), its slot length and
+a read-time hint (how long the Spanish reads, how many syllables fit at the language's speaking
+rate, how long the current translation reads). The format follows the file's extension.
 
 Import plans first (pure checks, row by row), then applies: a row whose Spanish source changed
 since export (stale) or whose variables differ from the source is refused with its row number;
@@ -24,16 +27,19 @@ from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy.orm import Session
 
 from campaign.core.errors import Invalid
+from campaign.core.i18n import _
 from campaign.core.languages import default_registry
 from messages import library
 from messages.encoding import apply_policy
 from messages.models import Message, Translation, TranslationStatus
+from messages.radio import spoken_text, translation_script, validate_script
+from messages.radio_exchange import lines_to_script, read_hint, read_seconds, script_to_lines, speaking_rate
 from messages.rendering import normalize_text, render, sample_context, template_variables
 
 ONLY = ("missing", "changed", "all")
 FORMATS = ("xlsx", "po")
 COLUMNS = ("slug", "language", "source_es", "source_fingerprint", "translation", "status", "notes",
-           "segment_budget", "variables", "hint", "segments_now")
+           "segment_budget", "variables", "hint", "segments_now", "channel", "slot_seconds", "read_seconds")
 HINT = ('=LEN({c})&" chars; "&IF(LEN({c})<=160,1,ROUNDUP(LEN({c})/153,0))&" SMS plain / "'
         '&IF(LEN({c})<=70,1,ROUNDUP(LEN({c})/67,0))&" SMS with accents or symbols"')
 
@@ -49,26 +55,54 @@ class ExportRow:
     budget: int
     variables: list[str]
     segments_now: str
+    channel: str = "sms"
+    slot_seconds: int | None = None
+    read_seconds: float | None = None
+    hint: str = ""
+
+
+def is_radio(message: Message) -> bool:
+    """A radio spot (its translations are scripts), not an SMS."""
+    return "radio" in (message.channels or []) and "sms" not in (message.channels or [])
+
+
+def exchange_text(message: Message, translation: Translation | None) -> str | None:
+    """A translation as the translator's file shows it: the body, or a spot's script as lines."""
+    if translation is None:
+        return None
+    if is_radio(message):
+        return script_to_lines(validate_script(translation_script(translation)))
+    return translation.body
 
 
 def export_rows(session: Session, *, language: str, only: str = "missing",
                 defaults: dict[str, str] | None = None) -> list[ExportRow]:
-    """The rows a translator gets for `language` (SMS messages with a Spanish source)."""
+    """The rows a translator gets for `language`: SMS messages and radio spots with a Spanish source."""
     if only not in ONLY:
         raise Invalid("only", f"{only!r} is not one of {', '.join(ONLY)}")
     rows = []
+    rate: float | None = None
     for message in library.list_messages(session):
-        if "sms" not in (message.channels or []):
+        source_text = library.source_body(message)
+        if source_text is None:
             continue
-        source = library.source_body(message)
-        if source is None:
-            continue
-        fingerprint = library.source_hash(source) or ""
+        fingerprint = library.source_hash(source_text) or ""
         target = _translation(message, language)
         if only == "missing" and target is not None:
             continue
         if only == "changed" and (target is None or target.source_hash == fingerprint):
             continue
+        spanish = _translation(message, library.SOURCE_LANGUAGE)
+        if is_radio(message):
+            if rate is None:
+                rate = speaking_rate(session, language)
+            rows.append(_radio_row(message, spanish, target, fingerprint, language=language, rate=rate,
+                                   variables=sample_context(defaults or {}, message.variables),
+                                   es_rate=speaking_rate(session, library.SOURCE_LANGUAGE)))
+            continue
+        if "sms" not in (message.channels or []):
+            continue
+        source = source_text
         segments_now = ""
         if target is not None:
             try:
@@ -90,6 +124,55 @@ def _translation(message: Message, language: str) -> Translation | None:
     return next((t for t in message.translations if t.language == language), None)
 
 
+def _radio_row(message: Message, spanish: Translation | None, target: Translation | None,
+               fingerprint: str, *, language: str, rate: float, es_rate: float,
+               variables: dict[str, str]) -> ExportRow:
+    source_script = validate_script(translation_script(spanish))
+    source_seconds = _seconds_or_none(source_script, variables, rate=es_rate, language="es")
+    target_seconds = None
+    if target is not None:
+        try:
+            target_seconds = _seconds_or_none(validate_script(translation_script(target)), variables,
+                                              rate=rate, language=language)
+        except Invalid:
+            target_seconds = None
+    return ExportRow(
+        slug=message.slug, source=script_to_lines(source_script), fingerprint=fingerprint,
+        target=exchange_text(message, target) or "",
+        status=str(target.status) if target else "missing", notes=(target.notes or "") if target else "",
+        budget=0, variables=list(message.variables or []), segments_now="", channel="radio",
+        slot_seconds=message.slot_seconds, read_seconds=target_seconds,
+        hint=read_hint(message.slot_seconds, source_seconds, target_seconds, script=source_script,
+                       rate=rate, language=language),
+    )
+
+
+def _seconds_or_none(script: list[dict], variables: dict[str, str], *, rate: float,
+                     language: str) -> float | None:
+    try:
+        return read_seconds(script, variables, rate=rate, language=language)
+    except Invalid:
+        return None
+
+
+def export_format(out: Path, given: str | None) -> str:
+    """The file format for `out`: `given`, else its extension (.xlsx, .po). Raises Invalid for an
+    unknown format, an extension that says none, or a format the extension contradicts."""
+    suffix = out.suffix.lower().lstrip(".")
+    if given is None:
+        if suffix not in FORMATS:
+            raise Invalid("--out", _("cannot tell the format from %(name)r: name it .xlsx or .po, or give "
+                                     "--format", name=out.name))
+        return suffix
+    if given not in FORMATS:
+        raise Invalid("--format", _("%(format)r is not one of %(formats)s", format=given,
+                                    formats=", ".join(FORMATS)))
+    if suffix in FORMATS and suffix != given:
+        raise Invalid("--format", _("--format %(format)s does not match the file name %(name)r: a translator "
+                                    "would not be able to open it", format=given, name=out.name))
+    return given
+
+
 def write_xlsx(rows: list[ExportRow], path: Path, *, language: str) -> None:
     """One sheet, one row per message; the `translation`, `status` and `notes` columns are edited."""
     workbook = Workbook()
@@ -100,15 +183,18 @@ def write_xlsx(rows: list[ExportRow], path: Path, *, language: str) -> None:
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for i, row in enumerate(rows, start=2):
+        radio = row.channel == "radio"
         sheet.append([row.slug, language, row.source, row.fingerprint, row.target, row.status, row.notes,
-                      row.budget, ", ".join(row.variables), HINT.format(c=f"E{i}"), row.segments_now])
+                      None if radio else row.budget, ", ".join(row.variables),
+                      row.hint if radio else HINT.format(c=f"E{i}"), row.segments_now, row.channel,
+                      row.slot_seconds, row.read_seconds])
     editable = PatternFill("solid", fgColor="FFF2CC")
     for r in range(2, len(rows) + 2):
         for col in ("E", "F", "G"):
             sheet[f"{col}{r}"].fill = editable
         for col in ("C", "E"):
             sheet[f"{col}{r}"].alignment = Alignment(wrap_text=True, vertical="top")
-    for col, width in zip("ABCDEFGHIJK", (24, 8, 60, 18, 60, 14, 30, 8, 24, 40, 14), strict=True):
+    for col, width in zip("ABCDEFGHIJKLMN", (24, 8, 60, 18, 60, 14, 30, 8, 24, 40, 14, 8, 8, 8), strict=True):
         sheet.column_dimensions[col].width = width
     sheet.column_dimensions["D"].hidden = True
     sheet.freeze_panes = "C2"
@@ -121,11 +207,16 @@ def write_po(rows: list[ExportRow], path: Path, *, language: str) -> None:
     po.metadata = {"Language": language, "Content-Type": "text/plain; charset=UTF-8",
                    "Content-Transfer-Encoding": "8bit", "MIME-Version": "1.0"}
     for row in rows:
-        entry = polib.POEntry(
-            msgctxt=row.slug, msgid=row.source, msgstr=row.target, tcomment=row.notes,
-            comment=f"variables: {', '.join(row.variables) or '-'}; segment budget: {row.budget}; "
-                    f"status: {row.status}; now: {row.segments_now or '-'}",
-        )
+        if row.channel == "radio":
+            comment = (f"radio spot, one part a line (keep the labels and [cues]); "
+                       f"slot: {row.slot_seconds} s; read time: {row.hint}; "
+                       f"variables: {', '.join(row.variables) or '-'}; "
+                       f"status: {row.status}")
+        else:
+            comment = (f"variables: {', '.join(row.variables) or '-'}; segment budget: {row.budget}; "
+                       f"status: {row.status}; now: {row.segments_now or '-'}")
+        entry = polib.POEntry(msgctxt=row.slug, msgid=row.source, msgstr=row.target, tcomment=row.notes,
+                              comment=comment)
         if row.status != "approved" and row.target:
             entry.flags.append("fuzzy")
         po.append(entry)
@@ -242,8 +333,9 @@ def import_rows(
             report.refused.append(f"{where}: unknown language code {row.language!r}")
             continue
         source = library.source_body(message) or ""
+        shown = exchange_text(message, _translation(message, library.SOURCE_LANGUAGE)) or ""
         stale = (row.fingerprint is not None and row.fingerprint != library.source_hash(source)) or (
-            row.fingerprint is None and row.source is not None and row.source.strip() != source.strip())
+            row.fingerprint is None and row.source is not None and row.source.strip() != shown.strip())
         if not row.target:
             report.unchanged += 1
             continue
@@ -251,10 +343,14 @@ def import_rows(
             report.refused.append(f"{where}: the Spanish source changed since export (stale); export again")
             continue
         target = normalize_text(row.target)
+        script: list[dict] | None = None
         try:
+            if is_radio(message):
+                script = lines_to_script(target)
+                target = spoken_text(script)
             used, expected = template_variables(target), template_variables(source)
         except Invalid as exc:
-            report.refused.append(f"{where}: {exc.reason}")
+            report.refused.append(f"{where}: {exc if is_radio(message) else exc.reason}")
             continue
         if used != expected:
             report.refused.append(
@@ -264,7 +360,8 @@ def import_rows(
         status = TranslationStatus.APPROVED if approve else TranslationStatus.NEEDS_REVIEW
         current = _translation(message, row.language)
         notes = (row.notes or "").strip() or None
-        if current is not None and current.body == target and (notes is None or notes == current.notes) \
+        if current is not None and current.body == target and (script is None or current.script == script) \
+                and (notes is None or notes == current.notes) \
                 and not (approve and current.status != TranslationStatus.APPROVED):
             report.unchanged += 1
             continue
@@ -273,13 +370,13 @@ def import_rows(
             continue
         if current is None:
             library.add_translation(session, message, language=row.language, body=target, status=status,
-                                    now=now, by=by, reviewer=reviewer if approve else None, notes=notes)
+                                    now=now, by=by, reviewer=reviewer if approve else None, notes=notes,
+                                    script=script)
             continue
-        changed = library.set_body(session, current, body=target, now=now, by=by, status=status)
+        changed = library.set_body(session, current, body=target, now=now, by=by, status=status,
+                                   script=script)
         if not changed and approve and current.status != TranslationStatus.APPROVED:
-            if current.status == TranslationStatus.DRAFT:
-                library.transition(current, TranslationStatus.NEEDS_REVIEW)
-            library.transition(current, TranslationStatus.APPROVED)
+            library.mark_approved(current, by=reviewer, now=now)
         if notes is not None:
             current.notes = notes
         if approve:

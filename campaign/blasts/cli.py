@@ -285,12 +285,20 @@ def launch_command(
     now: str | None = NOW_OPTION,
 ) -> None:
     """Launch a draft campaign (refused, with every reason, when a check fails)."""
-    from campaign.blasts.lifecycle import launch
+    from campaign.blasts.lifecycle import launch, launch_warnings
 
     settings = _settings()
     with session_scope(settings) as session:
         campaign = launch(session, slug, now=parse_now(now), settings=settings, allow_empty=allow_empty)
-        result = {"slug": campaign.slug, "status": campaign.status, "launched_at": campaign.launched_at}
+        warnings = launch_warnings(session, campaign)
+        result = {
+            "slug": campaign.slug,
+            "status": campaign.status,
+            "launched_at": campaign.launched_at,
+            "warnings": warnings,
+        }
+    for line in warnings:
+        warn(line)
     if json_output:
         echo_json(result)
     else:

@@ -34,6 +34,7 @@ from campaign.core.audit import record_audit
 from campaign.core.config import Settings
 from campaign.core.db import rowcount
 from campaign.core.errors import AppError, InvalidTransition, safe_reason
+from campaign.core.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ def launch_problems(
         row[0]: row[1] for row in session.execute(select(Message.id, Message.slug).where(Message.id.in_(ids)))
     }
     languages_in_use: dict[int, set[str]] = {}
+    stale = _stale_languages(session, ids)
     for step in campaign.steps:
         chain = step.fallback or ["contact"]
         for message_id in message_ids(step):
@@ -125,13 +127,89 @@ def launch_problems(
                     problems.append(
                         f"step {step.key!r}: message {slugs[message_id]!r} has no approved {code!r} "
                         "translation (it is in the fallback chain)"
+                        + (_stale_note() if code in stale.get(message_id, ()) else "")
                     )
+    problems.extend(_unknown_contact_fields(session, ids, languages_in_use, slugs))
     problems.extend(_lint_errors(session, campaign, ids, languages_in_use, settings=settings))
     if campaign.status != CampaignStatus.DRAFT:
         problems.append(f"campaign is {campaign.status}, only a draft can be launched")
     elif now is not None and not allow_empty:
         problems.extend(_empty_steps(session, campaign, settings=settings, now=now))
     return problems
+
+
+def _unknown_contact_fields(
+    session: Session, ids: Iterable[int], languages: dict[int, set[str]], slugs: dict[int, str]
+) -> list[str]:
+    """A template reading a contact field that is neither a contact's own (name, language, ...)
+    nor a custom field some import brought: a typo that would skip everyone as missing_field."""
+    from audiences.fields import known_fields
+    from audiences.query import unknown_name_reason
+    from campaign.blasts.planning import CONTACT_FIELDS
+    from messages.models import Translation, TranslationStatus
+    from messages.rendering import contact_fields
+
+    known = [*CONTACT_FIELDS, *known_fields(session)]
+    rows = session.execute(
+        select(Translation.message_id, Translation.language, Translation.body).where(
+            Translation.message_id.in_(list(ids)), Translation.status == TranslationStatus.APPROVED
+        )
+    )
+    problems = []
+    for message_id, language, body in rows:
+        if language not in languages.get(message_id, set()):
+            continue
+        for name in sorted(set(contact_fields(body)) - set(known)):
+            reason = unknown_name_reason(_("contact field"), name, known)
+            problems.append(
+                _(
+                    "message %(slug)r (%(language)s): %(reason)s; a field is known once an "
+                    "import brings a column of that name",
+                    slug=slugs[message_id],
+                    language=language,
+                    reason=reason,
+                )
+            )
+    return problems
+
+
+def _stale_note() -> str:
+    return ": " + _("it needs review, the Spanish source changed")
+
+
+def _stale_languages(session: Session, ids: Iterable[int]) -> dict[int, list[str]]:
+    """Message id -> languages whose translation was made from an older Spanish source."""
+    from sqlalchemy.orm import selectinload
+
+    from messages.library import stale_languages
+    from messages.models import Message
+
+    messages = session.scalars(
+        select(Message).where(Message.id.in_(list(ids))).options(selectinload(Message.translations))
+    )
+    return {m.id: langs for m in messages if (langs := stale_languages(m))}
+
+
+def launch_warnings(session: Session, campaign: Campaign) -> list[str]:
+    """What a launch goes ahead with but a manager must know: a translation of a message in use
+    needs review because its Spanish source changed, so that language's contacts are skipped
+    (`no_translation`) or get the fallback until a reviewer approves it again."""
+    from messages.models import Message
+
+    ids = sorted({i for step in campaign.steps for i in message_ids(step)})
+    stale = _stale_languages(session, ids)
+    rows = session.execute(select(Message.id, Message.slug).where(Message.id.in_(ids)))
+    slugs = {mid: slug for mid, slug in rows}
+    return [
+        _(
+            "message %(slug)r: the %(language)s translation needs review (the Spanish source changed); "
+            "it is not sent until a reviewer approves it again",
+            slug=slugs[mid],
+            language=lang,
+        )
+        for mid in ids
+        for lang in stale.get(mid, [])
+    ]
 
 
 def _empty_steps(session: Session, campaign: Campaign, *, settings: Settings, now: datetime) -> list[str]:

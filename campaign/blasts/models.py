@@ -235,7 +235,7 @@ class Outbound(Base):
     Unique per (occurrence, contact) in the database (invariant 1). `send_after` is the earliest
     UTC time it may go (inside the contact's send window, paced); `expires_at` the step deadline.
     `priority` 10 = hotline reply (goes first), 0 = blast. `skip_reason` says why a planned row
-    was skipped (no_translation, opted_out, open_case, render_error, over_budget, ...).
+    was skipped (no_translation, missing_field, opted_out, open_case, render_error, over_budget, ...).
     """
 
     __tablename__ = "outbound"

@@ -39,12 +39,15 @@ from campaign.core.db import bulk_insert, refresh_statistics, rowcount
 from campaign.core.errors import Invalid
 from campaign.core.languages import build_registry
 from messages.encoding import apply_policy
-from messages.rendering import build_context, render, template_variables
+from messages.rendering import build_context, contact_fields, render, template_variables
 
 CHUNK = 10_000
 NO_TRANSLATION = "no_translation"
 NO_CONSENT = "no_consent"
 RENDER_ERROR = "render_error"
+MISSING_FIELD = "missing_field"
+# What `contact` holds in a template besides the contact's custom fields (see _contact_dict).
+CONTACT_FIELDS = ("name", "first_name", "language", "department", "municipality_code")
 
 
 # --- pure helpers -----------------------------------------------------------------------------
@@ -91,6 +94,19 @@ class _Template:
     version: int
     uses_contact: bool
     policy: str
+    # Custom fields the body reads without a `| default(...)`: a contact without one is skipped.
+    required: tuple[str, ...] = ()
+
+
+def required_fields(body: str) -> tuple[str, ...]:
+    """The custom contact fields a template cannot do without (read with no default)."""
+    return tuple(
+        sorted(
+            name
+            for name, has_default in contact_fields(body).items()
+            if not has_default and name not in CONTACT_FIELDS
+        )
+    )
 
 
 @dataclass
@@ -129,11 +145,14 @@ class StepPlan:
     def text_for(
         self, message_id: int, language: str, contact: dict[str, Any] | None
     ) -> tuple[str, str, int] | str:
-        """(body, encoding, segments), or a skip reason when rendering fails."""
+        """(body, encoding, segments), or a skip reason: missing_field when the contact lacks a
+        custom field the template reads without a default, render_error when rendering fails."""
         template = self.templates[(message_id, language)]
         key = (message_id, language)
         if not template.uses_contact and key in self._cache:
             return self._cache[key]
+        if template.required and any((contact or {}).get(name) in (None, "") for name in template.required):
+            return MISSING_FIELD
         try:
             text = render(template.body, {**self.context, "contact": contact or {}})
         except Invalid:
@@ -160,7 +179,9 @@ def load_step_plan(session: Session, step: Step, *, settings: Settings) -> StepP
             registry.get(language).encoding_policy if language in registry else "smart"
         )
         uses = "contact" in template_variables(translation.body)
-        templates[(message_id, language)] = _Template(translation.body, translation.version, uses, policy)
+        required = required_fields(translation.body) if uses else ()
+        key = (message_id, language)
+        templates[key] = _Template(translation.body, translation.version, uses, policy, required)
         available.setdefault(message_id, set()).add(language)
     context = build_context(
         defaults=settings.hotline_defaults, campaign=campaign.variables, step=step.variables
@@ -255,7 +276,8 @@ def _contact_dict(row: Any) -> dict[str, Any]:
         "language": row.language,
         "department": row.department,
         "municipality_code": row.municipality_code,
-        **(row.custom or {}),
+        # An empty custom value is a missing one: `| default(...)` then writes its default.
+        **{key: value for key, value in (row.custom or {}).items() if value not in (None, "")},
     }
 
 
@@ -271,7 +293,7 @@ def plan_rows(
     """Yields chunks of Outbound row dicts for an occurrence (queued and skipped rows). Reads only.
 
     Skip reasons, in the order checked: no_consent, frequency_cap (campaign/blasts/frequency.py),
-    no_translation, render_error. Send times come from a `pacing.Slotter`: the campaign's pace,
+    no_translation, missing_field, render_error. Send times come from a `pacing.Slotter`: the campaign's pace,
     inside its window (cut to the deployment's day), under the deployment's hourly cap.
     """
     step, campaign, rules = plan.step, plan.campaign, plan.rules

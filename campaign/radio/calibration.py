@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaign.core.errors import Invalid
@@ -15,6 +14,7 @@ from messages.duration import cue_seconds, rate_from_measurement, spoken_syllabl
 from messages.library import get_translation
 from messages.models import RadioCalibration
 from messages.radio import script_parts
+from messages.radio_exchange import speaking_rate
 
 
 def default_variables() -> dict[str, Any]:
@@ -31,15 +31,7 @@ def effective_rate(
 
     Raises Invalid for a language code the registry does not know and nobody calibrated.
     """
-    latest = session.scalars(
-        select(RadioCalibration.syllables_per_second)
-        .where(RadioCalibration.language == language)
-        .order_by(RadioCalibration.recorded_at.desc(), RadioCalibration.id.desc())
-        .limit(1)
-    ).first()
-    if latest is not None:
-        return float(latest)
-    return (registry or default_registry()).get(language).syllables_per_second
+    return speaking_rate(session, language, registry=registry)
 
 
 def effective_rates(session: Session, languages: list[str]) -> dict[str, float]:

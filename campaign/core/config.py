@@ -43,6 +43,13 @@ class Settings(BaseSettings):
         description="How contact imports read dates written with separators: dmy (05/01/2027 is "
         "5 January, Guatemala's convention), mdy or ymd; ISO dates (2027-01-05) are always read as such",
     )
+    radio_log_tolerance_minutes: int = Field(
+        30,
+        ge=0,
+        le=720,
+        description="How far a producer's logged airing time may be from the planned slot and still "
+        "match it (`campaign radio log`), in minutes either way",
+    )
     default_region: str = Field(
         "GT", description="Region used to read phone numbers written without a country code"
     )

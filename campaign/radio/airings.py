@@ -199,6 +199,7 @@ class ScheduleRow:
     status: str
     notes: str | None
     step: str
+    title: str | None = None  # the spot's title, for people (exports); `spot` is its slug
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -226,12 +227,15 @@ def schedule_rows(
 ) -> list[ScheduleRow]:
     """The planned airings of a campaign (optionally one station / language), by station and time.
 
+    A planned airing's duration is estimated now, at the language's current rate (so a
+    calibration shows at once); an aired or missed one keeps the estimate it was planned with.
     Raises NotFound for an unknown campaign.
     """
     campaign = get_campaign(session, campaign_slug)
     zone = ZoneInfo(campaign.timezone)
+    current = _current_durations(session, campaign)
     query = (
-        select(Airing, Station, Message.slug, Step.key)
+        select(Airing, Station, Message.slug, Message.title, Step.key)
         .join(Station, Station.id == Airing.station_id)
         .join(Message, Message.id == Airing.message_id)
         .join(Step, Step.id == Airing.step_id)
@@ -251,13 +255,31 @@ def schedule_rows(
             local_time=airing.scheduled_at.astimezone(zone),
             spot=slug,
             language=airing.language,
-            duration_seconds=airing.duration_seconds,
+            duration_seconds=current.get((airing.step_id, airing.language), airing.duration_seconds)
+            if airing.status == AiringStatus.PLANNED
+            else airing.duration_seconds,
             status=str(airing.status),
             notes=airing.notes,
             step=key,
+            title=title,
         )
-        for airing, st, slug, key in session.execute(query)
+        for airing, st, slug, title, key in session.execute(query)
     ]
+
+
+def _current_durations(session: Session, campaign: Campaign) -> dict[tuple[int, str], float]:
+    """(step id, language) -> the spot's estimated seconds now (approved translation, current rate)."""
+    out: dict[tuple[int, str], float] = {}
+    for step in campaign.steps:
+        if step.channel != "radio":
+            continue
+        context = step_context(step, campaign)
+        for (_, language), translation in approved_translations(session, [step.message_id]).items():
+            try:
+                out[(step.id, language)] = spot_duration(session, translation, context, step_key=step.key)
+            except Invalid:
+                continue  # a spot that no longer renders keeps its planned estimate
+    return out
 
 
 def status_counts(rows: list[ScheduleRow]) -> dict[str, int]:

@@ -103,14 +103,23 @@ def schedule_command(
 @radio_app.command("log")
 def log_command(
     station: Annotated[str, typer.Argument(help="Station slug")],
-    file: Annotated[Path, typer.Argument(help="CSV with columns date, time, spot, aired (yes/no), notes")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="CSV: date, time, spot, aired, notes (or fecha, hora, spot, salió, notas)"),
+    ],
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Record what actually aired on a station (all rows are checked before anything changes)."""
+    """Record what actually aired on a station (all rows are checked before anything changes).
+
+    A logged time matches the nearest planned slot within CAMPAIGN_RADIO_LOG_TOLERANCE_MINUTES."""
+    from datetime import timedelta
+
+    from campaign.core.config import get_settings
     from campaign.radio.log import record_log
 
+    tolerance = timedelta(minutes=get_settings().radio_log_tolerance_minutes)
     with session_scope() as session:
-        summary = record_log(session, station, file)
+        summary = record_log(session, station, file, tolerance=tolerance)
     if json_output:
         echo_json(summary.__dict__)
     else:

@@ -1,13 +1,17 @@
 """The producers' airing log: a CSV of what actually aired (date, time, spot, aired yes/no, notes).
 
-Each row is matched to a planned airing of that spot on that station at that local date and
-time (the campaign's timezone), and marks it aired or missed. The file is validated whole
-first: a bad row changes nothing and the error names the row and column.
+Headers may be written in English or in Spanish, as producers keep them (fecha, hora, spot or
+cuña, salió, notas, idioma; accents and case do not matter). Each row is matched to the planned
+airing of that spot on that station nearest to its local date and time (the campaign's
+timezone), within a tolerance (CAMPAIGN_RADIO_LOG_TOLERANCE_MINUTES, default 30 either way: a
+spot logged at 18:35 is the 18:30 slot), and marks it aired or missed. The file is validated
+whole first: a bad row changes nothing and the error names the row and column.
 """
 
 from __future__ import annotations
 
 import csv
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -24,6 +28,13 @@ from messages.models import Message
 
 REQUIRED = ("date", "time", "spot", "aired")
 OPTIONAL = ("notes", "language")
+# Spanish (and other everyday) names of the columns, folded (lower case, no accents).
+HEADER_ALIASES = {
+    "fecha": "date", "dia": "date", "hora": "time", "cuna": "spot", "anuncio": "spot",
+    "salio": "aired", "al aire": "aired", "emitido": "aired", "transmitido": "aired",
+    "notas": "notes", "nota": "notes", "observaciones": "notes", "idioma": "language", "lengua": "language",
+}
+DEFAULT_TOLERANCE = timedelta(minutes=30)
 YES = {"yes", "y", "si", "sí", "s", "1", "true", "x", "aired", "ok"}
 NO = {"no", "n", "0", "false", "missed", "-"}
 
@@ -69,6 +80,13 @@ def _parse_time(value: str, where: str) -> time:
         raise Invalid(f"{where}, column 'time'", f"{value!r} is not a time like 06:30") from None
 
 
+def column_name(header: str | None) -> str:
+    """A log column's name as the code knows it: `Salió` -> `aired`, `Fecha` -> `date`."""
+    folded = unicodedata.normalize("NFKD", (header or "").strip().lower())
+    folded = " ".join("".join(c for c in folded if not unicodedata.combining(c)).split())
+    return HEADER_ALIASES.get(folded, folded)
+
+
 def read_log(path: Path | str) -> list[LogRow]:
     """Parses a log CSV; raises Invalid naming the file, row and column of the first problem."""
     path = Path(path)
@@ -76,15 +94,15 @@ def read_log(path: Path | str) -> list[LogRow]:
         raise NotFound(f"log file {str(path)!r} not found")
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
-        header = [(f or "").strip().lower() for f in reader.fieldnames or []]
+        header = [column_name(f) for f in reader.fieldnames or []]
         missing = [c for c in REQUIRED if c not in header]
         if missing:
             raise Invalid(path.name, f"missing column(s) {', '.join(missing)}; expected "
-                          f"{', '.join(REQUIRED + OPTIONAL)}")
+                          f"{', '.join(REQUIRED + OPTIONAL)} (or fecha, hora, spot, salió, notas, idioma)")
         rows = []
         for index, raw in enumerate(reader, start=2):
             where = f"{path.name} row {index}"
-            values = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
+            values = {column_name(k): (v or "").strip() for k, v in raw.items() if k is not None}
             if not any(values.values()):
                 continue  # blank line
             aired_text = values["aired"].lower()
@@ -108,11 +126,14 @@ def read_log(path: Path | str) -> list[LogRow]:
     return rows
 
 
-def record_log(session: Session, station_slug: str, path: Path | str) -> LogSummary:
+def record_log(
+    session: Session, station_slug: str, path: Path | str, *, tolerance: timedelta = DEFAULT_TOLERANCE
+) -> LogSummary:
     """Marks the station's planned airings aired or missed from a producer's log CSV (flushed).
 
-    Every row must match at least one airing (spot, local date and time, optional language);
-    otherwise Invalid names the row and nothing changes. A later log may correct an earlier one.
+    Every row must match at least one airing (spot, optional language, the slot nearest to its
+    local date and time within `tolerance`); otherwise Invalid names the row and nothing
+    changes. A later log may correct an earlier one.
     """
     station = get_station(session, station_slug)
     rows = read_log(path)
@@ -130,23 +151,29 @@ def record_log(session: Session, station_slug: str, path: Path | str) -> LogSumm
             Airing.scheduled_at <= datetime.combine(last, time(0), tzinfo=ZoneInfo("UTC")),
         )
     ).all()
-    index: dict[tuple[str, date, time], list[Airing]] = {}
+    # Slots by spot: (local time as naive wall-clock time, airing); a row takes the nearest slot.
+    slots: dict[str, list[tuple[datetime, Airing]]] = {}
     for airing, slug, tz in candidates:
-        local = airing.scheduled_at.astimezone(ZoneInfo(tz))
-        key = (slug, local.date(), local.time().replace(second=0, microsecond=0))
-        index.setdefault(key, []).append(airing)
+        local = airing.scheduled_at.astimezone(ZoneInfo(tz)).replace(tzinfo=None, second=0, microsecond=0)
+        slots.setdefault(slug, []).append((local, airing))
     planned: list[tuple[LogRow, list[Airing]]] = []
     for row in rows:
-        matches = index.get((row.spot, row.day, row.at), [])
-        if row.language:
-            matches = [a for a in matches if a.language == row.language]
-        if not matches:
+        logged = datetime.combine(row.day, row.at)
+        near = [
+            (abs(local - logged), local, airing)
+            for local, airing in slots.get(row.spot, [])
+            if abs(local - logged) <= tolerance and (not row.language or airing.language == row.language)
+        ]
+        if not near:
             raise Invalid(
                 f"{name} row {row.row}",
                 f"no planned airing of {row.spot!r} on {station.slug} at {row.day} {row.at:%H:%M}"
-                + (f" in {row.language}" if row.language else ""),
+                + (f" in {row.language}" if row.language else "")
+                + f" (within {int(tolerance.total_seconds() // 60)} min)",
             )
-        planned.append((row, matches))
+        nearest = min(gap for gap, _, _ in near)
+        slot = min(local for gap, local, _ in near if gap == nearest)
+        planned.append((row, [airing for _, local, airing in near if local == slot]))
     aired = missed = 0
     for row, matches in planned:
         for airing in matches:

@@ -106,13 +106,14 @@ def radio_download(
         record_audit(session, actor=user.username, user_id=user.id, action="radio_export", now=utcnow(),
                      detail={"campaign": campaign, "format": fmt, "station": station or None,
                              "language": lang or None})
+        media_type = MEDIA_TYPES[fmt]
         if len(paths) == 1 and fmt != "txt":
             name, content = paths[0].name, paths[0].read_bytes()
-        else:
+        else:  # TXT per spot, or one PDF pack per station: a zip of them
             buffer = io.BytesIO()
             with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
                 for path in paths:
                     archive.write(path, path.name)
-            name, content = f"{campaign}-radio-txt.zip", buffer.getvalue()
-    return Response(content, media_type=MEDIA_TYPES[fmt],
+            name, content, media_type = f"{campaign}-radio-{fmt}.zip", buffer.getvalue(), "application/zip"
+    return Response(content, media_type=media_type,
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -32,6 +32,8 @@ class SpotScript:
     version: int
     pronunciation: str | None
     parts: list[ScriptPart]
+    approved_in: tuple[str, ...] = ()  # every language the spot has an approved translation in
+    note: str | None = None  # what a station's producer must know about this page
 
     @property
     def spoken_lines(self) -> list[str]:
@@ -104,12 +106,13 @@ def build_export(
                     spot=message.slug,
                     title=message.title,
                     language=code,
-                    language_name=registry.get(code).name if code in registry else code,
+                    language_name=registry.get(code).native_name if code in registry else code,
                     slot_seconds=message.slot_seconds,
                     estimate_seconds=spot_duration(session, translation, context, step_key=step.key),
                     version=translation.version,
                     pronunciation=translation.pronunciation,
                     parts=script_parts(translation, context),
+                    approved_in=tuple(sorted(lang for (mid, lang) in approved if mid == message_id)),
                 )
             )
     if not spots:
@@ -136,6 +139,43 @@ def build_export(
     )
 
 
+def station_packs(export: RadioExport) -> list[tuple[str, RadioExport]]:
+    """One export per station (stations in alphabetical order of name): the spots in its
+    languages, then its schedule. A Spanish spot on a station that broadcasts in a language the
+    spot has no approved translation in says so on its page. Without stations (nothing planned
+    yet), the whole export as one pack."""
+    if not export.stations:
+        return [("", export)]
+    registry = default_registry()
+    packs = []
+    for schedule in sorted(
+        export.stations, key=lambda s: (str(s.station["name"]).casefold(), str(s.station["slug"]))
+    ):
+        value = schedule.station.get("languages")
+        languages = [str(code) for code in value] if isinstance(value, list | tuple) else []
+        spots = []
+        for spot in export.spots:
+            if spot.language not in languages:
+                continue
+            lacking = [code for code in languages if code != "es" and code not in spot.approved_in]
+            if spot.language == "es" and lacking:
+                names = [registry.get(code).native_name if code in registry else code for code in lacking]
+                spot = replace(spot, note=spanish_version_note(names))
+            spots.append(spot)
+        packs.append(
+            (
+                str(schedule.station["slug"]),
+                replace(export, spots=spots, stations=[schedule], airings=schedule.rows),
+            )
+        )
+    return packs
+
+
+def spanish_version_note(languages: list[str]) -> str:
+    """The page note for a Spanish spot on a station that also broadcasts in `languages`."""
+    return f"versión en español: no hay traducción aprobada en {' ni en '.join(languages)}"
+
+
 def _language_order(code: str) -> tuple[int, str]:
     return (0 if code == "es" else 1, code)
 
@@ -156,8 +196,8 @@ def header_fields(export: RadioExport, spot: SpotScript) -> list[tuple[str, str]
     """The header of a spot page, in the order every format prints it."""
     return [
         ("Campaña", export.campaign_name),
-        ("Spot", spot.spot),
-        ("Idioma", f"{spot.language_name} ({spot.language})"),
+        ("Spot", spot.title or spot.spot),
+        ("Idioma", spot.language_name),
         ("Duración del espacio", f"{spot.slot_seconds} s" if spot.slot_seconds else "-"),
         ("Lectura estimada", format_seconds(spot.estimate_seconds)),
         ("Versión", str(spot.version)),
@@ -171,6 +211,12 @@ STATUS_ES = {"planned": "planificado", "aired": "emitido", "missed": "no emitido
 def local_day(moment: datetime) -> str:
     """`lun 2027-01-11`: weekday in Spanish (producers read the schedule in Spanish)."""
     return f"{WEEKDAYS_ES[moment.weekday()]} {moment.date().isoformat()}"
+
+
+def language_name(code: str) -> str:
+    """A language as producers write it (`Español`, `Mam`), from its code."""
+    registry = default_registry()
+    return registry.get(code).native_name if code in registry else code
 
 
 def status_label(status: str) -> str:

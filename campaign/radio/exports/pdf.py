@@ -1,4 +1,5 @@
-"""Print-ready PDF of radio spots: a schedule cover page per station, then one page per spot.
+"""Print-ready PDF of radio spots for one station's producer: one page per spot (the scripts
+first, in the station's languages), then the station's schedule, every label in Spanish.
 
 Spot pages use the standard two-column radio layout: cues and speaker labels on the left in
 caps, the copy on the right. The vendored DejaVu Sans (campaign/radio/fonts) is embedded so every
@@ -32,6 +33,7 @@ from campaign.radio.exports.data import (
     SpotScript,
     format_seconds,
     header_fields,
+    language_name,
     local_day,
     part_label,
     status_label,
@@ -64,6 +66,14 @@ def _styles() -> dict[str, ParagraphStyle]:
         "cell": ParagraphStyle("cell", fontName=REGULAR, fontSize=9, leading=11),
         "cellbold": ParagraphStyle("cellbold", fontName=BOLD, fontSize=9, leading=11),
         "notes": ParagraphStyle("notes", fontName=REGULAR, fontSize=10, leading=14, spaceBefore=2 * mm),
+        "note": ParagraphStyle(
+            "note",
+            fontName=BOLD,
+            fontSize=11,
+            leading=15,
+            spaceBefore=3 * mm,
+            textColor=colors.HexColor("#8a1c1c"),
+        ),
     }
 
 
@@ -95,8 +105,8 @@ def _cover(export: RadioExport, index: int, styles: dict[str, ParagraphStyle]) -
             [
                 _p(local_day(row.local_time), styles["cell"]),
                 _p(row.local_time.strftime("%H:%M"), styles["cell"]),
-                _p(row.spot, styles["cell"]),
-                _p(row.language, styles["cell"]),
+                _p(row.title or row.spot, styles["cell"]),
+                _p(language_name(row.language), styles["cell"]),
                 _p(format_seconds(row.duration_seconds), styles["cell"]),
                 _p(status_label(row.status), styles["cell"]),
             ]
@@ -118,7 +128,7 @@ def _cover(export: RadioExport, index: int, styles: dict[str, ParagraphStyle]) -
 def _spot_page(export: RadioExport, spot: SpotScript, styles: dict[str, ParagraphStyle]) -> list[object]:
     fields = header_fields(export, spot)
     header = Table(
-        [[_p(k, styles["cellbold"]), _p(v, styles["cell"])] for k, v in fields],
+        [[_p(f"{k}:", styles["cellbold"]), _p(v, styles["cell"])] for k, v in fields],
         colWidths=[45 * mm, 120 * mm],
     )
     header.setStyle(
@@ -132,6 +142,8 @@ def _spot_page(export: RadioExport, spot: SpotScript, styles: dict[str, Paragrap
         )
     )
     story: list[object] = [_p(spot.title or spot.spot, styles["title"]), header]
+    if spot.note:
+        story.append(_p(spot.note, styles["note"]))
     if spot.pronunciation:
         story.append(_p(f"Pronunciación: {spot.pronunciation}", styles["notes"]))
     story.append(Spacer(1, 5 * mm))
@@ -164,13 +176,14 @@ def write_pdf(export: RadioExport, path: Path, *, page_size: str = "a4") -> Path
     styles = _styles()
     size = PAGE_SIZES[page_size.lower()]
     story: list[object] = []
+    for spot in export.spots:
+        story.extend(_spot_page(export, spot, styles))
+        story.append(PageBreak())
     for index in range(len(export.stations)):
         story.extend(_cover(export, index, styles))
         story.append(PageBreak())
-    for number, spot in enumerate(export.spots):
-        story.extend(_spot_page(export, spot, styles))
-        if number < len(export.spots) - 1:
-            story.append(PageBreak())
+    if story:
+        story.pop()  # no blank page at the end
 
     def footer(canvas, doc) -> None:
         canvas.saveState()

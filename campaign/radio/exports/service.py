@@ -12,8 +12,15 @@ from campaign.radio.exports.data import RadioExport, build_export
 FORMATS = ("pdf", "docx", "txt", "csv", "xlsx")
 
 
-def write_export(export: RadioExport, fmt: str, out_dir: Path, *, station: str | None = None,
-                 language: str | None = None, page_size: str = "a4") -> list[Path]:
+def write_export(
+    export: RadioExport,
+    fmt: str,
+    out_dir: Path,
+    *,
+    station: str | None = None,
+    language: str | None = None,
+    page_size: str = "a4",
+) -> list[Path]:
     """Writes `export` in `fmt` into `out_dir` (created); returns the files written."""
     fmt = fmt.lower()
     if fmt not in FORMATS:
@@ -22,10 +29,18 @@ def write_export(export: RadioExport, fmt: str, out_dir: Path, *, station: str |
         raise Invalid("page-size", f"{page_size!r} is not a4 or letter")
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = export.file_stem(station, language)
-    if fmt == "pdf":
+    if fmt == "pdf":  # one pack per station: its scripts, then its schedule
+        from campaign.radio.exports.data import station_packs
         from campaign.radio.exports.pdf import write_pdf
 
-        return [write_pdf(export, out_dir / f"{stem}.pdf", page_size=page_size)]
+        return [
+            write_pdf(
+                pack,
+                out_dir / f"{export.file_stem(station or slug or None, language)}.pdf",
+                page_size=page_size,
+            )
+            for slug, pack in station_packs(export)
+        ]
     if fmt == "docx":
         from campaign.radio.exports.docx import write_docx
 
@@ -42,8 +57,16 @@ def write_export(export: RadioExport, fmt: str, out_dir: Path, *, station: str |
     return [write_xlsx(export, out_dir / f"{stem}.xlsx")]
 
 
-def export_radio(session: Session, campaign_slug: str, *, fmt: str, out_dir: Path, station: str | None = None,
-                 language: str | None = None, page_size: str = "a4") -> list[Path]:
+def export_radio(
+    session: Session,
+    campaign_slug: str,
+    *,
+    fmt: str,
+    out_dir: Path,
+    station: str | None = None,
+    language: str | None = None,
+    page_size: str = "a4",
+) -> list[Path]:
     """Gathers the campaign's spots and schedule and writes them in `fmt`; returns the files.
 
     Raises NotFound (campaign, station), Invalid (format, nothing to export).

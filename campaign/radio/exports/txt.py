@@ -10,6 +10,8 @@ from campaign.radio.exports.data import RadioExport, SpotScript, header_fields, 
 def spot_text(export: RadioExport, spot: SpotScript) -> str:
     """A spot as plain text: header lines, then `LABEL: copy` lines (cues in brackets)."""
     lines = [f"{key}: {value}" for key, value in header_fields(export, spot)]
+    if spot.note:
+        lines.append(spot.note)
     if spot.pronunciation:
         lines.append(f"Pronunciación: {spot.pronunciation}")
     lines.append("")

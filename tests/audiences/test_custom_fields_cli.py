@@ -166,3 +166,32 @@ def test_a_campaign_step_with_a_misspelled_segment_is_refused_at_create(db_url, 
     listed = run_json("list", "--json", db_url=db_url)
     assert listed == []
     json.dumps(listed)
+
+
+def test_an_offset_from_05_01_2027_is_the_fifth_of_january_not_sent_at_once(db_url, tmp_path, session):
+    """The issue's case: 05/01/2027 (day first) + 3 days is 8 January; the preview on 2 January
+    sends nothing. Read month first (CAMPAIGN_DATE_ORDER=mdy), the same text is 1 May."""
+    from tests.factories import make_sms_message
+
+    make_sms_message(session, slug="bienvenida")
+    session.commit()
+    path = _write(tmp_path / "c.csv", ["telefono", "idioma", "registro"], [["5555-0001", "es", "05/01/2027"]])
+    campaign = tmp_path / "campana.yaml"
+    campaign.write_text(
+        "slug: bienvenida\nname: Bienvenida\nsteps:\n"
+        "  - id: tres-dias\n    message: bienvenida\n    query: 'not opted_out'\n"
+        "    offset: {field: registro, days: 3, time: '09:00'}\n",
+        encoding="utf-8",
+    )
+    for order, due, stored in (("dmy", 1, "2027-01-05"), ("mdy", 0, "2027-05-01")):
+        env = {"CAMPAIGN_DATE_ORDER": order}
+        assert run_cli("audiences", "import", str(path), db_url=db_url, env=env).returncode == 0
+        session.expire_all()
+        assert [c["registro"] for c in session.scalars(select(Contact.custom))] == [stored]
+        assert run_cli("create", str(campaign), db_url=db_url, env=env).returncode == 0
+        early = datetime(2027, 1, 2, 15, 0, tzinfo=UTC).isoformat()
+        preview = run_json("preview", "bienvenida", "--now", early, "--json", db_url=db_url, env=env)
+        assert preview["steps"][0]["recipients"] == 0, (order, preview["steps"][0])
+        on_time = datetime(2027, 1, 8, 15, 1, tzinfo=UTC).isoformat()
+        preview = run_json("preview", "bienvenida", "--now", on_time, "--json", db_url=db_url, env=env)
+        assert preview["steps"][0]["recipients"] == due, (order, preview["steps"][0])

@@ -97,7 +97,8 @@ def test_log_marks_aired_and_missed_and_schedule_shows_it(session, cli, tmp_path
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        ("2027-01-11,07:00,spot-cli,yes,,", "row 3: no planned airing of 'spot-cli' on radio-uno at 2027"),
+        # 31 minutes after the 06:30 slot: outside the default tolerance of 30
+        ("2027-01-11,07:01,spot-cli,yes,,", "row 3: no planned airing of 'spot-cli' on radio-uno at 2027"),
         ("2027-01-11,06:30,spot-cli,quizás,,", "row 3, column 'aired'"),
         ("2027-13-11,06:30,spot-cli,yes,,", "row 3, column 'date'"),
         ("2027-01-11,6h3x,spot-cli,yes,,", "row 3, column 'time'"),

@@ -61,9 +61,12 @@ def test_demo_campaign_radio_export_carries_every_spoken_line(session, tmp_path)
     assert planned == session.scalar(select(func.count()).select_from(Airing)) > 0
     assert session.scalar(select(func.count()).select_from(Station)) >= 2
 
-    [pdf] = export_radio(session, demo.slug, fmt="pdf", out_dir=tmp_path)
+    pdfs = export_radio(session, demo.slug, fmt="pdf", out_dir=tmp_path)
+    stations = {a.station_id for a in session.scalars(select(Airing))}
+    assert len(pdfs) == len(stations)  # one pack per station
     [csv_file] = export_radio(session, demo.slug, fmt="csv", out_dir=tmp_path)
-    text = _squash(" ".join(page.extract_text() for page in PdfReader(pdf).pages))
+    pack = next(p for p in pdfs if p.name.endswith("ejemplo-frontera-ayutla.pdf"))  # es + mam
+    text = _squash(" ".join(page.extract_text() for page in PdfReader(pack).pages))
     assert len(csv_file.read_text(encoding="utf-8-sig").splitlines()) == planned + 1
     radio_steps = [s for s in demo.steps if s.channel == "radio"]
     specs = {spec.slug: spec for spec in _radio_specs()}

@@ -107,7 +107,7 @@ def test_a_returned_spot_comes_back_as_a_script(db_url, tmp_path):
     entry.msgstr = (
         "[EFECTO 1 s] Ruido de calle y tráfico\n"
         "LOCUTOR: Texto de prueba uno.\n"
-        "LOCUTOR: Texto de prueba {{ policia }}, otra vez {{ policia }}.\n"
+        "LOCUTOR: Texto de prueba {{ policia }}, si falta un niño {{ alba_keneth }}.\n"
         "[MÚSICA 1 s] Cierre"
     )
     entry.flags.append("fuzzy")
@@ -124,7 +124,7 @@ def test_a_returned_spot_comes_back_as_a_script(db_url, tmp_path):
     assert mam["status"] == "needs_review"
     labels = [p.get("speaker") or p.get("cue") for p in mam["script"]]
     assert labels == ["EFECTO", "LOCUTOR", "LOCUTOR", "MÚSICA"]
-    assert mam["script"][2]["text"] == "Texto de prueba {{ policia }}, otra vez {{ policia }}."
+    assert mam["script"][2]["text"] == "Texto de prueba {{ policia }}, si falta un niño {{ alba_keneth }}."
     again = run_cli(
         "messages",
         "export-translations",

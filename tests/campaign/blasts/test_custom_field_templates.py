@@ -54,7 +54,7 @@ def _setup(db_url, tmp_path):
         writer = csv.writer(handle)
         writer.writerow(["telefono", "idioma", "colonia"])
         writer.writerows([["5555-0101", "es", "El Carmen"], ["5555-0102", "es", ""]])
-    imported = run_cli("audiences", "import", str(people), db_url=db_url)
+    imported = run_cli("audiences", "import", str(people), "--consent-source", "feria", db_url=db_url)
     assert imported.returncode == 0, imported.stderr
 
 

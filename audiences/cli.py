@@ -258,11 +258,12 @@ def opt_out_command(
 ) -> None:
     """Record an opt-out: the contact receives no more blasts."""
     from audiences.consent import find_contact, opt_out
+    from audiences.phones import mask_phone
 
     with session_scope() as session:
         contact = find_contact(session, phone)
         opt_out(session, contact, channel="cli", source=source, now=utcnow())
-        result = {"phone": contact.phone, "status": str(contact.status)}
+        result = {"phone": mask_phone(contact.phone), "status": str(contact.status)}
     echo_json(result) if json_output else info(f"{result['phone']} opted out.")
 
 
@@ -274,12 +275,13 @@ def opt_in_command(
 ) -> None:
     """Record an opt-in (creates the contact if unknown)."""
     from audiences.consent import find_or_create_contact, opt_in
+    from audiences.phones import mask_phone
 
     now = utcnow()
     with session_scope() as session:
         contact = find_or_create_contact(session, phone, now=now)
         opt_in(session, contact, channel="cli", source=source, now=now)
-        result = {"phone": contact.phone, "status": str(contact.status)}
+        result = {"phone": mask_phone(contact.phone), "status": str(contact.status)}
     echo_json(result) if json_output else info(f"{result['phone']} opted in ({source}).")
 
 

@@ -7,8 +7,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from audiences.models import ConsentEvent, ConsentKind, Contact, ContactStatus
+from audiences.models import ConsentEvent, ConsentKind, Contact, ContactStatus, Erasure
 from audiences.phones import normalize_phone
+from campaign.core.crypto import blind_index
 from campaign.core.errors import Invalid, NotFound
 
 
@@ -65,7 +66,7 @@ def opt_in(
     Raises Invalid("status", ...) for a blocked contact: only an administrator unblocks.
     """
     if contact.status == ContactStatus.BLOCKED:
-        raise Invalid("status", f"contact {contact.phone} is blocked; an administrator must unblock it")
+        raise Invalid("status", "the contact is blocked; an administrator must unblock it")
     contact.status = ContactStatus.ACTIVE
     contact.consent_source = source or channel
     contact.consent_at = now
@@ -79,9 +80,9 @@ def opt_in(
 def find_contact(session: Session, phone: str) -> Contact:
     """The contact with this number written any usual way; raises Invalid or NotFound."""
     e164 = normalize_phone(phone).e164
-    contact = session.scalar(select(Contact).where(Contact.phone == e164))
+    contact = session.scalar(select(Contact).where(Contact.phone_is(e164)))
     if contact is None:
-        raise NotFound(f"no contact with phone {e164}")
+        raise NotFound("no contact with that phone number")
     return contact
 
 
@@ -90,23 +91,27 @@ def find_or_create_contact(session: Session, phone: str, *, now: datetime) -> Co
 
     Safe when several transactions meet the same new number at once (three messages from a new
     phone, two web workers): the insert is an upsert that skips an existing number, so every one
-    of them gets the same contact and none fails on the unique phone.
+    of them gets the same contact and none fails on the unique phone (its blind index). A number
+    erased before (`campaign privacy erase`) comes back opted out: the person asked for nothing.
     """
     from audiences.phones import timezone_for
     from campaign.core.db import insert_for
 
     number = normalize_phone(phone)
-    query = select(Contact).where(Contact.phone == number.e164)
+    index = blind_index(number.e164)
+    query = select(Contact).where(Contact.phone_index == index)
     contact = session.scalar(query)
     if contact is None:
         session.flush()
+        erased = session.scalar(select(Erasure.id).where(Erasure.phone_index == index)) is not None
         session.execute(
             insert_for(session, Contact)
             .values(
-                phone=number.e164, country=number.country, timezone=timezone_for(number.e164),
-                created_at=now, updated_at=now,
+                phone=number.e164, phone_index=index, country=number.country,
+                timezone=timezone_for(number.e164), created_at=now, updated_at=now,
+                status=ContactStatus.OPTED_OUT if erased else ContactStatus.ACTIVE,
             )
-            .on_conflict_do_nothing(index_elements=["phone"])
+            .on_conflict_do_nothing(index_elements=["phone_index"])
         )
         contact = session.scalars(query).one()  # ours, or the one another transaction committed
     return contact

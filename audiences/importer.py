@@ -43,11 +43,13 @@ from audiences.models import (
     ConsentKind,
     Contact,
     ContactStatus,
+    Erasure,
     FieldType,
     ImportBatch,
     ImportRejection,
 )
 from audiences.reading import map_headers, read_table
+from campaign.core.crypto import keyring
 from campaign.core.db import bulk_insert, refresh_statistics
 from campaign.core.errors import Invalid
 from campaign.core.i18n import _
@@ -65,7 +67,9 @@ FIELDS = (
     "timezone",
     "consent_source",
 )
-INSERT_COLUMNS = ("phone", *FIELDS, "custom", "status", "consent_at", "created_at", "updated_at")
+INSERT_COLUMNS = (
+    "phone", "phone_index", *FIELDS, "custom", "status", "consent_at", "created_at", "updated_at"
+)
 CHUNK = 50_000
 
 
@@ -192,8 +196,10 @@ def import_file(
         summary.duplicates = len(frame) - len(merged)
         frame = merged
     stage("merging")
-    existing = _existing(session, frame["phone"].tolist())
-    is_new = ~frame["phone"].isin(existing.keys())
+    ring = keyring()
+    frame = frame.assign(phone_index=[ring.blind_index(p) for p in frame["phone"].tolist()])
+    existing = _existing(session, frame["phone_index"].tolist())
+    is_new = ~frame["phone_index"].isin(existing.keys())
     summary.imported = int(is_new.sum())
     updates = _updates(frame[~is_new], custom_columns, existing)
     summary.updated = len(updates)
@@ -248,8 +254,8 @@ def import_file(
 def _consent_gains(frame: pd.DataFrame, existing: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Stored active contacts without consent to whom this file gives it: {_id, consent_source}."""
     out: list[dict[str, Any]] = []
-    for phone, source in zip(frame["phone"], frame["consent_source"], strict=True):
-        stored = existing[phone]
+    for index, source in zip(frame["phone_index"], frame["consent_source"], strict=True):
+        stored = existing[index]
         active = stored["status"] == ContactStatus.ACTIVE
         if isinstance(source, str) and stored["consent_at"] is None and active:
             out.append({"_id": stored["id"], "consent_source": source})
@@ -281,19 +287,27 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def _existing(session: Session, phones: list[str]) -> dict[str, dict[str, Any]]:
-    """Stored contacts among `phones`, keyed by phone (chunked IN on the unique index)."""
+def _existing(session: Session, indexes: list[str]) -> dict[str, dict[str, Any]]:
+    """Stored contacts among these blind indexes, keyed by index (chunked IN on the unique index)."""
     table = Contact.__table__
     out: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(phones, 10_000):
+    for chunk in _chunks(indexes, 10_000):
         stmt = select(
-            table.c.id, table.c.phone, table.c.custom, table.c.status, table.c.consent_at,
+            table.c.id, table.c.phone_index, table.c.custom, table.c.status, table.c.consent_at,
             *(table.c[f] for f in FIELDS),
-        ).where(
-            table.c.phone.in_(chunk)
-        )
+        ).where(table.c.phone_index.in_(chunk))
         for row in session.execute(stmt).mappings():
-            out[row["phone"]] = dict(row)
+            out[row["phone_index"]] = dict(row)
+    return out
+
+
+def _erased(session: Session, indexes: list[str]) -> set[str]:
+    """Which of these blind indexes belong to erased people (they come back opted out)."""
+    out: set[str] = set()
+    if session.scalar(select(Erasure.id).limit(1)) is None:
+        return out
+    for chunk in _chunks(indexes, 10_000):
+        out.update(session.scalars(select(Erasure.phone_index).where(Erasure.phone_index.in_(chunk))))
     return out
 
 
@@ -343,9 +357,9 @@ def _updates(
     """Per stored contact, the new values where the file has a non-empty one that differs."""
     out: list[dict[str, Any]] = []
     customs = _custom_dicts(frame, custom_columns)
-    records = frame[["phone", *FIELDS]].to_dict("records")
+    records = frame[["phone_index", *FIELDS]].to_dict("records")
     for record, custom in zip(records, customs, strict=True):
-        stored = existing[record["phone"]]
+        stored = existing[record["phone_index"]]
         change: dict[str, Any] = {}
         for name in FIELDS:
             if name == "consent_source":  # an import never changes a stored consent (see _consent_gains)
@@ -370,19 +384,28 @@ def _insert_contacts(
 ) -> None:
     if frame.empty:
         return
+    # bulk_insert bypasses the column types: phone and name are encrypted here (crypto.py)
+    seal = keyring().encrypt
+    erased = _erased(session, frame["phone_index"].tolist())
+    active, opted_out = ContactStatus.ACTIVE.value, ContactStatus.OPTED_OUT.value
     for start in range(0, len(frame), CHUNK):
         part = frame.iloc[start : start + CHUNK]
         customs = [json.dumps(c, ensure_ascii=False) for c in _custom_dicts(part, custom_columns)]
-        columns = [part["phone"].tolist()]
+        indexes = part["phone_index"].tolist()
+        columns = [[seal(p) for p in part["phone"].tolist()], indexes]
         for name in FIELDS:
             values = part[name].astype(object).where(part[name].notna(), None).tolist()
             if name == "birth_year":
                 values = [None if v is None else int(v) for v in values]
+            elif name == "name":
+                values = [None if v is None else seal(v) for v in values]
             columns.append(values)
         consented = [now if isinstance(v, str) else None for v in part["consent_source"].tolist()]
+        # an erased number comes back opted out (campaign privacy erase keeps its blind index)
+        statuses = [opted_out if i in erased else active for i in indexes] if erased else [active] * len(part)
         tuples = [
-            (*values, custom, ContactStatus.ACTIVE.value, consent_at, now, now)
-            for *values, custom, consent_at in zip(*columns, customs, consented, strict=True)
+            (*values, custom, status, consent_at, now, now)
+            for *values, custom, status, consent_at in zip(*columns, customs, statuses, consented, strict=True)
         ]
         bulk_insert(
             session,

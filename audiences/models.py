@@ -7,9 +7,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ColumnElement, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from campaign.core.crypto import Encrypted, EncryptedText, blind_index
 from campaign.core.db import Base, utcnow
 
 
@@ -29,13 +30,21 @@ class Contact(Base):
     3166-2:GT code (GT-01..GT-22 as in the shipped geography table), `municipality_code` the INE
     code. `country` is the ISO region of the phone number (GT, MX, HN, SV, BZ, US, ...).
     `timezone` is an IANA name; when unknown the phone number's country decides.
+
+    `phone` and `name` are encrypted (campaign/core/crypto.py): find a contact by its number with
+    `Contact.phone_is(e164)`, which compares the blind index `phone_index` (unique). Setting
+    `phone` sets `phone_index`; set-based inserts compute both themselves. The old unique
+    constraint on `phone` stays (ciphertexts never collide): dropping it rebuilds the table on SQLite.
     """
 
     __tablename__ = "contacts"
+    __table_args__ = (Index("uq_contacts_phone_index", "phone_index", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    phone: Mapped[str] = mapped_column(String(20), unique=True)
-    name: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(Encrypted(), unique=True)
+    # Nullable only in the schema (migration 0008 adds it to tables holding rows); always set.
+    phone_index: Mapped[str] = mapped_column(String(32), nullable=True)
+    name: Mapped[str | None] = mapped_column(Encrypted())
     language: Mapped[str | None] = mapped_column(String(16), index=True)
     country: Mapped[str | None] = mapped_column(String(2))
     department: Mapped[str | None] = mapped_column(String(5), index=True)
@@ -56,6 +65,16 @@ class Contact(Base):
     consent_events: Mapped[list[ConsentEvent]] = relationship(
         back_populates="contact", order_by="ConsentEvent.at"
     )
+
+    @validates("phone")
+    def _index_phone(self, _key: str, value: str) -> str:
+        self.phone_index = blind_index(value)
+        return value
+
+    @classmethod
+    def phone_is(cls, e164: str) -> ColumnElement[bool]:
+        """The condition that finds the contact with this (normalized) number."""
+        return cls.phone_index == blind_index(e164)
 
 
 class ConsentKind(enum.StrEnum):
@@ -114,10 +133,21 @@ class ImportRejection(Base):
     batch_id: Mapped[int] = mapped_column(ForeignKey("import_batches.id", ondelete="CASCADE"))
     row: Mapped[int] = mapped_column()
     column: Mapped[str | None] = mapped_column(String(100))
-    value: Mapped[str | None] = mapped_column(Text)
+    value: Mapped[str | None] = mapped_column(EncryptedText())  # the raw value: personal data
     reason: Mapped[str] = mapped_column(String(200))
 
     batch: Mapped[ImportBatch] = relationship(back_populates="rejections")
+
+
+class Erasure(Base):
+    """A person erased with `campaign privacy erase`: only the blind index of their number stays,
+    so that a later import or message from it starts opted out (the opt-out stays honoured)."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone_index: Mapped[str] = mapped_column(String(32), unique=True)
+    erased_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Segment(Base):

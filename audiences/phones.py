@@ -176,3 +176,16 @@ def timezone_for(e164: str) -> str:
     if e164.startswith("+502"):
         return GUATEMALA_TZ
     return _zone_for_prefix(e164)
+
+
+def mask_phone(e164: str | None) -> str:
+    """"+50255551234" -> "+502 ****-1234" (country code and last four digits only)."""
+    if not e164:
+        return ""
+    digits = "".join(c for c in e164 if c.isdigit())
+    last = digits[-4:]
+    try:
+        country = str(phonenumbers.parse(e164).country_code)
+    except Exception:  # noqa: BLE001 - an odd number still gets masked, with a short prefix
+        country = digits[:3]
+    return f"+{country} ****-{last}"

@@ -12,7 +12,9 @@ type (number, date or text): values are bound with that type, so SQLite and Post
 "not 0"). An unknown name is an error naming the closest known ones (a typo must not silently
 reach nobody). Operators: = != < <= > >= in, not in, between .. and ..; `and` binds tighter than
 `or`; `not` tighter than both; parentheses group. `x = null` tests for a missing value. Logic is
-two-valued: a comparison on a missing value is false (and `!=` is true).
+two-valued: a comparison on a missing value is false (and `!=` is true). Phone numbers and names
+are stored encrypted: `phone` takes only =, != and in (matched by its blind index), `name` only
+null tests; anything else is refused with a message saying so.
 
 Pure: no session, no clock (`today` and the known custom `fields` are given). Errors are
 Invalid("query", "... at column N").
@@ -40,6 +42,7 @@ from audiences.custom_sql import custom_value
 from audiences.fields import parse_date, parse_number, type_label
 from audiences.geography import border_municipality_codes, resolve_department, resolve_municipality
 from audiences.models import Contact, ContactStatus, FieldType
+from audiences.phones import normalize_phone
 from campaign.core.errors import Invalid
 from campaign.core.i18n import _
 
@@ -79,6 +82,7 @@ NUMBER: /-?\d+(\.\d+)?/
 """
 
 STRING_FIELDS = {"household", "sex", "status", "country", "timezone", "name", "phone"}
+ENCRYPTED_FIELDS = {"name", "phone"}  # stored encrypted: see Transformer._encrypted
 NUMBER_FIELDS = {"birth_year"}
 KNOWN_FIELDS = STRING_FIELDS | NUMBER_FIELDS | {
     "department", "municipality", "border", "age", "language", "opted_out"
@@ -266,6 +270,8 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
             if str(value) not in {s.value for s in ContactStatus}:
                 raise _fail(f"unknown status {value!r} (active, opted_out, blocked)", literal.column)
             return self._equality(Contact.status, op, str(value))
+        if name in ENCRYPTED_FIELDS:
+            return self._encrypted(name, op, literal, op_column)
         if name in STRING_FIELDS:
             if not isinstance(value, str):
                 raise _fail(f"{name} is compared with a quoted text", literal.column)
@@ -283,6 +289,25 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
                 )
             return self._ordered(Contact.birth_year, op, value)
         return self._custom_leaf(name, op, literal, field)
+
+    @staticmethod
+    def _encrypted(name: str, op: str, literal: Literal, op_column: int) -> ColumnElement[bool]:
+        """phone = / != / in: by the blind index of the normalized number. Anything else, and any
+        comparison of a name, is refused: those are stored encrypted (campaign/core/crypto.py)."""
+        if name == "name":
+            raise _fail(_("name is stored encrypted and cannot be searched (only name = null "
+                          "or name != null)"), op_column)
+        if op not in ("=", "!="):
+            raise _fail(_("phone is stored encrypted: compare it with =, != or in (a whole number); "
+                          "for a prefix use country = \"MX\" or department"), op_column)
+        if not isinstance(literal.value, str | int) or isinstance(literal.value, bool):
+            raise _fail("phone is compared with a quoted number", literal.column)
+        try:
+            e164 = normalize_phone(str(literal.value)).e164
+        except Invalid as exc:
+            raise _fail(exc.reason, literal.column) from None
+        match = Contact.phone_is(e164)
+        return match if op == "=" else not_(match)
 
     @staticmethod
     def _equality(column: Any, op: str, value: Any) -> ColumnElement[bool]:

@@ -19,7 +19,7 @@ from campaign.cli_usage import (
     usage_error,
 )
 from campaign.core.config import get_settings
-from campaign.core.console import JSON_OPTION, echo_json, engine, info, print_table
+from campaign.core.console import JSON_OPTION, echo_json, engine, info, print_table, warn
 from campaign.core.errors import AppError, Invalid
 from campaign.core.i18n import _, set_locale
 
@@ -166,13 +166,19 @@ def init_command(json_output: bool = JSON_OPTION) -> None:
     """Create or upgrade the database to the latest schema (safe to run again)."""
     from audiences.segments import ensure_builtin_segments
     from campaign.core.console import session_scope
+    from campaign.core.crypto import ensure_key_file
     from campaign.schema import upgrade
 
     settings = get_settings()
+    created_keys = ensure_key_file(settings)
     before, after = upgrade(engine(settings))
     with session_scope(settings) as session:
         ensure_builtin_segments(session)
-    result = {"database": settings.masked()["database_url"], "from": before, "to": after}
+    result = {"database": settings.masked()["database_url"], "from": before, "to": after,
+              "key_file_created": str(settings.key_file) if created_keys else None}
+    if created_keys:
+        warn(_("Created the key file %(path)s (mode 0600): back it up somewhere safe; without it the "
+               "personal data in the database cannot be read.", path=settings.key_file))
     if json_output:
         echo_json(result)
     elif before == after:
@@ -190,17 +196,29 @@ def init_command(json_output: bool = JSON_OPTION) -> None:
 @app.command("config")
 def config_command(json_output: bool = JSON_OPTION) -> None:
     """Print the effective settings (secrets masked)."""
-    masked = get_settings().masked()
+    from campaign.core.crypto import SOURCE_FILE, key_source
+
+    settings = get_settings()
+    masked = settings.masked()
+    source, path = key_source(settings)
+    masked["keys"] = (
+        _("key file %(path)s", path=path) if source == SOURCE_FILE
+        else _("environment (CAMPAIGN_DATA_KEY, CAMPAIGN_INDEX_KEY)")
+    )
     if json_output:
         echo_json(masked)
     else:
         print_table(["setting", "value"], sorted(masked.items()))
+    if source == SOURCE_FILE:
+        warn(_("The personal data is encrypted with the keys in %(path)s: back that file up (and keep "
+               "it apart from database backups); without it the data cannot be read.", path=path))
 
 
 def _register_domain_commands() -> None:
     from audiences.cli import app as audiences_app
     from campaign.blasts import cli as blasts_cli
     from campaign.hotline import cli as hotline_cli
+    from campaign.privacy import cli as privacy_cli
     from campaign.radio import cli as radio_cli
     from campaign.web import cli as web_cli
     from messages.cli import app as messages_app
@@ -211,11 +229,17 @@ def _register_domain_commands() -> None:
     web_cli.register(app)
     hotline_cli.register(app)
     radio_cli.register(app)
+    privacy_cli.register(app)
 
 
 _register_domain_commands()
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. Files it writes (database, key file, exports, reports) are
+    readable by their owner only: they hold personal data."""
+    from campaign.core.logs import install_redaction
+
+    os.umask(0o077)
+    install_redaction()
     app(prog_name="campaign")

@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 import campaign.schema  # noqa: F401 - every entry point loads the whole model registry
 from campaign.core.config import Settings, get_settings
 from campaign.core.console import info, progress
+from campaign.core.crypto import activate, ensure_key_file
 from campaign.core.db import make_engine, unit_of_work
 from campaign.core.errors import Invalid
 
@@ -157,6 +158,8 @@ def run_demo(
             "tick_seconds": tick_minutes * 60.0,
         }
     )
+    ensure_key_file(settings)
+    activate(settings)
     engine = make_engine(settings.database_url)
     try:
         return _run(

@@ -8,6 +8,7 @@ it must run.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import socket
@@ -21,6 +22,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from campaign.core.crypto import use_keyring
 from campaign.core.db import make_engine, make_sessionmaker
 from campaign.core.i18n import use_locale
 from campaign.schema import metadata
@@ -29,6 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 PG_URL = os.environ.get("CAMPAIGN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+TEST_DATA_KEY = base64.urlsafe_b64encode(bytes(range(32))).decode()  # synthetic, tests only
+TEST_INDEX_KEY = base64.urlsafe_b64encode(bytes(range(32, 64))).decode()
 
 
 # --- no real network -------------------------------------------------------------------------
@@ -73,11 +77,17 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CAMPAIGN_DATABASE_URL", f"sqlite:///{tmp_path}/default.db")
     monkeypatch.setenv("CAMPAIGN_EXPORT_DIR", str(tmp_path / "exports"))
+    # Personal data is encrypted at rest: every test runs with these synthetic keys (test-only,
+    # never used anywhere else), unless it removes them to test the key file.
+    monkeypatch.setenv("CAMPAIGN_DATA_KEY", TEST_DATA_KEY)
+    monkeypatch.setenv("CAMPAIGN_INDEX_KEY", TEST_INDEX_KEY)
+    use_keyring(None)
     # The product speaks Spanish by default; tests that check English wording ask for it, and
     # tests of the Spanish interface set CAMPAIGN_LOCALE=es (or use_locale("es")) themselves.
     monkeypatch.setenv("CAMPAIGN_LOCALE", "en")
     with use_locale("en"):  # services called in-process speak the same language as the CLI here
         yield
+    use_keyring(None)
 
 
 # --- databases -------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, Time, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from campaign.core.crypto import EncryptedText
 from campaign.core.db import Base, utcnow
 
 
@@ -257,7 +258,7 @@ class Outbound(Base):
     language: Mapped[str | None] = mapped_column(String(16))
     variant: Mapped[str | None] = mapped_column(String(16))
     template_version: Mapped[int | None] = mapped_column()
-    body: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(EncryptedText(), default="")  # "" once retention purged it
     encoding: Mapped[str | None] = mapped_column(String(8))  # GSM-7 | UCS-2
     segments: Mapped[int] = mapped_column(default=0)
     priority: Mapped[int] = mapped_column(default=0)

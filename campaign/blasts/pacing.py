@@ -30,6 +30,7 @@ from audiences.models import Contact
 from campaign.blasts.models import Campaign, CampaignStatus, Outbound, OutboundStatus
 from campaign.blasts.rules import DeploymentRules, clamp_window
 from campaign.blasts.windows import PacedSlots, Weekend, contact_timezone, next_allowed
+from campaign.core.crypto import decrypt, sealed
 from campaign.core.db import is_postgres
 
 HOUR = 3600
@@ -285,7 +286,7 @@ def _repace_campaign(
     for begin in range(0, len(rows), REPACE_CHUNK):
         params = []
         for row in rows[begin : begin + REPACE_CHUNK]:
-            tz = row.timezone or phone_zone(row.phone, campaign.timezone, cache)
+            tz = row.timezone or phone_zone(decrypt(row.phone), campaign.timezone, cache)
             slot = slotter.next(tz)
             if slot != row.send_after:
                 params.append({"row_id": row.id, "new_send_after": slot})
@@ -300,7 +301,7 @@ def _queued_rows(session: Session, campaign_id: int) -> Iterator[list[Any]]:
     last: tuple[datetime, int] | None = None
     while True:
         query = (
-            select(Outbound.id, Outbound.send_after, Contact.phone, Contact.timezone)
+            select(Outbound.id, Outbound.send_after, sealed(Contact.phone), Contact.timezone)
             .join(Contact, Contact.id == Outbound.contact_id)
             .where(
                 Outbound.campaign_id == campaign_id,

@@ -35,6 +35,7 @@ from campaign.blasts.rules import DeploymentRules, clamp_window, rules_from
 from campaign.blasts.schedules import offset_target_date
 from campaign.blasts.windows import zone
 from campaign.core.config import Settings
+from campaign.core.crypto import Keyring, decrypt, keyring, sealed
 from campaign.core.db import bulk_insert, refresh_statistics, rowcount
 from campaign.core.errors import Invalid
 from campaign.core.languages import build_registry
@@ -262,7 +263,8 @@ def _offset_condition(
 def _columns(uses_contact: bool) -> list[Any]:
     # Consent as a flag: parsing a million timestamps only to test them for NULL costs a second.
     consented = has_consent().label("consented")
-    columns = [Contact.id, Contact.phone, Contact.language, Contact.timezone, consented]
+    # The phone stays sealed: it is decrypted only for a contact without a timezone.
+    columns = [Contact.id, sealed(Contact.phone), Contact.language, Contact.timezone, consented]
     if uses_contact:
         columns += [Contact.name, Contact.department, Contact.municipality_code, Contact.custom]
     return columns
@@ -375,7 +377,7 @@ def plan_rows(
                 continue
             record["body"], record["encoding"], record["segments"] = text
             record["status"] = queued
-            tz = row.timezone or phone_zone(row.phone, campaign_tz, tz_cache)
+            tz = row.timezone or phone_zone(decrypt(row.phone), campaign_tz, tz_cache)
             record["send_after"] = slots.next(None if tz == campaign_tz else tz)
             out.append(record)
         yield out
@@ -435,6 +437,24 @@ COLUMNS = (
 )
 
 
+class _Sealer:
+    """Encrypts bodies for the bulk insert, once per distinct text: a blast sends one text to many
+    people, and the same ciphertext stored for the same text reveals nothing more than that (a
+    GCM nonce is never reused for a different text)."""
+
+    def __init__(self, ring: Keyring) -> None:
+        self._ring = ring
+        self._done: dict[str, str] = {}
+
+    def __call__(self, text: str) -> str:
+        found = self._done.get(text)
+        if found is None:
+            found = self._ring.encrypt(text)
+            if len(self._done) < 10_000:
+                self._done[text] = found
+        return found
+
+
 def plan_occurrence(
     session: Session, occurrence_id: int, *, now: datetime, settings: Settings, chunk: int = CHUNK
 ) -> PlanResult:
@@ -464,9 +484,12 @@ def plan_occurrence(
         return result
     refresh_statistics(session, "contacts")  # a fresh import must not make every chunk re-scan it
     plan = load_step_plan(session, step, settings=settings)
+    seal = _Sealer(keyring())
     for rows in plan_rows(
         session, plan, occurrence=occurrence, fires_at=occurrence.fires_at, now=now, chunk=chunk
     ):
+        for row in rows:  # bulk_insert bypasses the column type: bodies are encrypted here
+            row["body"] = seal(row["body"])
         bulk_insert(
             session,
             "outbound",

@@ -419,9 +419,22 @@ def run_forever(settings: Settings, *, max_ticks: int | None = None) -> int:
             return
         log.info("tick: %s", outcome.as_dict())
 
+    def purge_job() -> None:  # retention, daily (campaign/privacy/retention.py); idempotent
+        from campaign.privacy.retention import purge
+
+        try:
+            with unit_of_work(engine) as session:
+                removed = purge(session, now=utcnow(), settings=settings)
+        except Exception as exc:  # noqa: BLE001 - the loop outlives a failed purge; tomorrow retries
+            log.error("privacy purge failed: %s", safe_reason(exc))
+            return
+        log.info("privacy purge: %s", removed.as_dict())
+
     scheduler = schedule.Scheduler()
     scheduler.every(settings.tick_seconds).seconds.do(job)  # type: ignore[arg-type]  # float seconds work; schedule's hint says int
+    scheduler.every(1).days.do(purge_job)
     try:
+        purge_job()
         job()
         while not stop.requested and (max_ticks is None or ticks < max_ticks):
             scheduler.run_pending()

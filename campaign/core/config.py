@@ -169,6 +169,37 @@ class Settings(BaseSettings):
         SecretStr(DEVELOPMENT_SECRET_KEY),
         description="Key that signs web session cookies and CSRF tokens (set in production)",
     )
+    data_key: SecretStr = Field(
+        SecretStr(""),
+        description="Key (32 random bytes, URL-safe base64) that encrypts phone numbers, names, "
+        "message bodies, case notes and import reports in the database; a comma-separated list "
+        "while `campaign keys rotate` runs (the first encrypts). Required with PostgreSQL",
+    )
+    index_key: SecretStr = Field(
+        SecretStr(""),
+        description="Second key (same form as data_key, never the same) of the blind index that "
+        "finds a phone number without decrypting; never rotated",
+    )
+    key_file: Path = Field(
+        Path("./var/campaign.keys"),
+        description="Key file of the embedded SQLite default when data_key and index_key are not "
+        "set: created by `campaign init` with mode 0600; back it up, without it the data is lost",
+    )
+    retention_body_days: int = Field(
+        180,
+        ge=1,
+        description="Days after which the text of inbound and outbound messages is deleted "
+        "(`campaign privacy purge`, run daily by the scheduler)",
+    )
+    retention_case_days: int = Field(
+        365,
+        ge=1,
+        description="Days after a case is resolved when it is anonymized: its notes and the texts "
+        "of its messages are deleted, its outcome and times kept for the figures",
+    )
+    retention_import_report_days: int = Field(
+        30, ge=1, description="Days after which an import's rejection report (raw values) is deleted"
+    )
     host: str = Field("127.0.0.1", description="Address `campaign serve` listens on")
     port: int = Field(8000, description="Port `campaign serve` listens on")
     export_dir: Path = Field(
@@ -219,7 +250,9 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 raw = value.get_secret_value()
-                out[name] = mask_secret(raw)
+                # encryption keys: not even their last characters
+                whole = name in ("data_key", "index_key")
+                out[name] = ("*" * 8 if raw else "") if whole else mask_secret(raw)
             elif name == "database_url":
                 out[name] = mask_url_password(str(value))
             else:

@@ -106,7 +106,10 @@ def _engine_for(url: str) -> Engine:
 
 def engine(settings: Settings | None = None) -> Engine:
     """The process-wide engine for the configured database."""
+    from campaign.core.crypto import ensure_active
+
     settings = settings or get_settings()
+    ensure_active(settings)
     return _engine_for(settings.database_url)
 
 

@@ -7,6 +7,7 @@ from `Base` here so that one metadata (and one Alembic history) covers the whole
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -101,18 +102,43 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Creates an engine; for SQLite, creates the parent folder and turns on WAL and foreign keys."""
+    """Creates an engine; for SQLite, creates the parent folder and turns on WAL and foreign keys.
+
+    Statement parameters never appear in errors or logs (`hide_parameters`: they hold personal
+    data). A SQLite file is created, or narrowed, to mode 0600; its WAL and shared-memory files
+    take the file's mode.
+    """
     parsed = make_url(url)
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(database))
         kwargs.setdefault("connect_args", {}).setdefault("timeout", 30)
         engine = create_engine(url, json_serializer=_dumps, **kwargs)
         event.listen(engine, "connect", _sqlite_on_connect)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, json_serializer=_dumps, **kwargs)
+
+
+def private_file(path: Path) -> None:
+    """Creates `path` empty with mode 0600 when missing, else narrows it to 0600 (owner only).
+
+    An existing file is never opened here: closing any descriptor of a SQLite file drops the POSIX
+    locks every connection of this process holds on it."""
+    if path.exists():
+        os.chmod(path, 0o600)
+    else:
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:  # made meanwhile by another process: narrow it like an old one
+            os.chmod(path, 0o600)
+    for suffix in ("-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            os.chmod(companion, 0o600)
 
 
 def _dumps(value: Any) -> str:

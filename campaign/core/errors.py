@@ -74,6 +74,11 @@ _LONG_NUMBER = re.compile(r"\+?\d[\d ().-]{5,}\d")
 _MAX_REASON = 300
 
 
+def redact_numbers(text: str) -> str:
+    """Every long digit run (a phone number, however written) replaced by an ellipsis."""
+    return _LONG_NUMBER.sub("…", text)
+
+
 def safe_reason(exc: BaseException) -> str:
     """One line about a failure that is safe to store, show to staff and log: no contact data.
 
@@ -100,5 +105,5 @@ def safe_reason(exc: BaseException) -> str:
         else:
             first = str(exc).splitlines()[0] if str(exc) else ""
             text = f"{type(exc).__name__}: {_QUOTED.sub('…', first)}" if first else type(exc).__name__
-    text = _LONG_NUMBER.sub("…", " ".join(text.split()))
+    text = redact_numbers(" ".join(text.split()))
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"

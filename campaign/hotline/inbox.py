@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from audiences.models import ConsentEvent, ConsentKind, Contact, ContactStatus
+from audiences.phones import mask_phone
 from campaign.blasts.models import Campaign, Outbound, OutboundStatus
 from campaign.core.audit import record_audit
 from campaign.core.errors import Invalid, InvalidTransition, NotFound
@@ -41,21 +42,6 @@ from messages.models import Message
 
 REPLY_PRIORITY = 10
 MAX_REPLY_CHARS = 1600
-
-
-def mask_phone(e164: str | None) -> str:
-    """"+50255551234" -> "+502 ****-1234" (country code and last four digits only)."""
-    if not e164:
-        return ""
-    digits = "".join(c for c in e164 if c.isdigit())
-    last = digits[-4:]
-    try:
-        import phonenumbers
-
-        country = str(phonenumbers.parse(e164).country_code)
-    except Exception:  # noqa: BLE001 - an odd number still gets masked, with a short prefix
-        country = digits[:3]
-    return f"+{country} ****-{last}"
 
 
 @dataclass(frozen=True)

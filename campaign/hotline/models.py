@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from campaign.core.crypto import EncryptedText
 from campaign.core.db import Base, utcnow
 
 
@@ -35,7 +36,7 @@ class Inbound(Base):
     provider_sid: Mapped[str] = mapped_column(String(64), unique=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     to_number: Mapped[str | None] = mapped_column(String(32))
-    body: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(EncryptedText(), default="")  # "" once retention purged it
     intent: Mapped[Intent] = mapped_column(String(10))
     # What the triage found (campaign/hotline/intents.py), so staff see why it was classed so.
     cues: Mapped[list[str] | None] = mapped_column()
@@ -159,6 +160,7 @@ class Case(Base):
     resolved_at: Mapped[datetime | None] = mapped_column()
     question: Mapped[CaseQuestion | None] = mapped_column(String(10))  # open question, see CaseQuestion
     question_at: Mapped[datetime | None] = mapped_column()
+    anonymized_at: Mapped[datetime | None] = mapped_column()  # retention: notes and texts deleted
 
     notes: Mapped[list[CaseNote]] = relationship(
         back_populates="case", cascade="all, delete-orphan", order_by="CaseNote.created_at"
@@ -173,7 +175,7 @@ class CaseNote(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(EncryptedText())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     case: Mapped[Case] = relationship(back_populates="notes")

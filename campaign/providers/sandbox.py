@@ -271,7 +271,7 @@ def _words_for(session: Any, phone: str, intent: str) -> tuple[str, ...]:
     """Keywords of `intent` in the contact's language if the catalogue has them, else Spanish."""
     from audiences.models import Contact
 
-    language = session.scalar(select(Contact.language).where(Contact.phone == phone)) or "es"
+    language = session.scalar(select(Contact.language).where(Contact.phone_is(phone))) or "es"
     catalogue = _catalogue()
     words: tuple[str, ...] = ()
     if catalogue is not None:

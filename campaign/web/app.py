@@ -57,6 +57,9 @@ class WebState:
         if self._engine is None:
             with self._lock:
                 if self._engine is None:
+                    from campaign.core.crypto import ensure_active
+
+                    ensure_active(self.settings)
                     self._engine = make_engine(self.settings.database_url)
                     if self._engine.dialect.name == "sqlite":
                         self.write_lock = threading.Lock()
@@ -169,6 +172,9 @@ def _error_response(request: Request, status: int, message: str) -> Response:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The web app for `settings` (default: from the environment). The engine is built lazily
     and disposed at shutdown."""
+    from campaign.core.logs import install_redaction
+
+    install_redaction()  # no phone number in any log line of the web process
     settings = settings or get_settings()
     state = WebState(settings)
     use_timezone(settings.timezone)

@@ -127,6 +127,12 @@ CASES = [
     c("campaign inbox classify 'me están pegando' --json", lambda d: d["intent"] == "urgent", db="none"),
     c("campaign inbox classify --batch inbound.jsonl", '"intent": "opt_out"', db="none",
       files={"inbound.jsonl": '"STOP ALL"\n'}),
+    # privacy (synthetic number)
+    c("campaign privacy purge --json", lambda d: set(d) >= {"inbound_texts", "outbound_texts", "case_notes"}),
+    c("campaign privacy erase +50255550101 --yes --json", lambda d: d["contact_id"] > 0,
+      before=(("campaign", "audiences", "opt-in", "+50255550101", "--source", "formulario"),)),
+    c("campaign keys rotate --json", lambda d: len(d["key_id"]) == 8),
+    c("campaign keys new", "=", db="none"),
     # radio
     c(f"campaign radio plan {SLUG} --json", lambda d: d["planned"] == 0),
     c(f"campaign radio schedule {SLUG} --json", lambda d: d["counts"]["planned"] > 0),

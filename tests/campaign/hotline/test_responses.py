@@ -208,7 +208,7 @@ def test_urgent_reply_in_the_contact_language_where_approved_else_spanish(sessio
 def test_an_unknown_sender_becomes_a_contact_without_consent_the_hotline_can_answer(session):
     phone = synthetic_phone()
     _send(session, "hola, quién es?", phone)
-    contact = session.scalar(select(Contact).where(Contact.phone == phone))
+    contact = session.scalar(select(Contact).where(Contact.phone_is(phone)))
     assert contact.status == ContactStatus.ACTIVE
     assert (contact.consent_source, contact.consent_at) == (None, None)
     assert count(session, ConsentEvent) == 0
@@ -284,7 +284,7 @@ def test_the_opt_out_survives_the_commit_at_the_edge(engine):
     with make_sessionmaker(engine).begin() as session:
         _send(session, "ya no quiero mensajes", phone)
     with make_sessionmaker(engine)() as session:
-        stored = session.scalar(select(Contact).where(Contact.phone == phone))
+        stored = session.scalar(select(Contact).where(Contact.phone_is(phone)))
         assert stored.status == ContactStatus.OPTED_OUT
 
 

@@ -193,6 +193,6 @@ def test_hotline_staff_confirm_an_unclear_opt_out_in_the_case_page(server, brows
     page.locator("form[action$='/opt-out-question'] button").first.click()  # yes: opt out
     assert page.locator(".opt-out-question").count() == 0
     with make_sessionmaker(engine)() as session:
-        contact = session.scalar(select(Contact).where(Contact.phone == "+50231000009"))
+        contact = session.scalar(select(Contact).where(Contact.phone_is("+50231000009")))
         assert contact.status == ContactStatus.OPTED_OUT
     engine.dispose()

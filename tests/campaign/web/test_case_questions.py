@@ -54,7 +54,7 @@ def test_staff_confirm_an_unclear_opt_out_from_the_case_page(engine, client):  #
     assert done.status_code == 303
     assert "opt-out-question" not in client.get(f"/cases/{case.id}").text
     with make_sessionmaker(engine)() as session:
-        contact = session.scalar(select(Contact).where(Contact.phone == "+50230000601"))
+        contact = session.scalar(select(Contact).where(Contact.phone_is("+50230000601")))
         assert contact.status == ContactStatus.OPTED_OUT
         event = session.scalar(select(ConsentEvent))
         assert (event.channel, event.recorded_by) == ("web", "ana")

@@ -43,7 +43,7 @@ from campaign.blasts.ratelimit import TokenBucket, backoff_seconds, jitter_for
 from campaign.blasts.reconcile import DEFAULT_LEASE_SECONDS, ReconcileResult, reconcile
 from campaign.core.config import Settings, get_settings
 from campaign.core.db import is_postgres, rowcount, unit_of_work
-from campaign.core.errors import ProviderError
+from campaign.core.errors import ProviderError, safe_reason
 from campaign.providers.base import (
     OutboundRequest,
     Provider,
@@ -278,8 +278,9 @@ def _send_one(
     except ProviderError as exc:
         return _Outcome(row, error=exc)
     except Exception as exc:  # noqa: BLE001 - a bug or an odd transport error: the fate is unknown
-        log.exception("provider %s raised while sending outbound %s", provider.name, row.id)
-        return _Outcome(row, error=UnknownOutcome(f"{type(exc).__name__}: {exc}"))
+        # safe_reason: no number or text of the message in the log or the stored error
+        log.error("provider %s raised while sending outbound %s: %s", provider.name, row.id, safe_reason(exc))
+        return _Outcome(row, error=UnknownOutcome(safe_reason(exc)))
 
 
 def _record(
@@ -332,7 +333,8 @@ def _record(
             error = outcome.error
             assert error is not None
             result.errors[error.code] = result.errors.get(error.code, 0) + 1
-            values: dict[str, Any] = {"error_code": error.code[:16], "error_message": error.message[:500]}
+            # a provider's message may quote the number ("The 'To' number +502... is not valid")
+            values: dict[str, Any] = {"error_code": error.code[:16], "error_message": safe_reason(error)}
             if isinstance(error, UnknownOutcome):
                 values.update(status=OutboundStatus.UNKNOWN, status_at=now)
                 result.unknown += 1

@@ -18,7 +18,7 @@ from audiences.models import Contact
 from campaign.blasts.models import Outbound, OutboundStatus
 from campaign.blasts.muting import SKEW_MARGIN, find_mutes
 from campaign.core.db import unit_of_work
-from campaign.core.errors import ProviderError
+from campaign.core.errors import ProviderError, safe_reason
 from campaign.providers.base import Provider, ProviderResult
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def reconcile(
             try:
                 candidates = provider.find(row.phone, since)
             except ProviderError as exc:
-                log.warning("reconcile: lookup of outbound %s failed: %s", row.id, exc)
+                log.warning("reconcile: lookup of outbound %s failed: %s", row.id, safe_reason(exc))
                 session.execute(
                     update(Outbound).where(guard).values(status=OutboundStatus.UNKNOWN, status_at=now)
                     .execution_options(synchronize_session=False)

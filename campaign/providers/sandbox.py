@@ -29,7 +29,7 @@ from twilio.request_validator import RequestValidator
 
 from campaign.blasts.models import OutboundStatus
 from campaign.core.config import Settings
-from campaign.core.errors import ProviderError
+from campaign.core.errors import ProviderError, safe_reason
 from campaign.providers.base import OutboundRequest, ProviderResult, map_twilio_status
 
 log = logging.getLogger(__name__)
@@ -182,8 +182,8 @@ class SandboxProvider:
                             settings=settings, now=now,
                         )
                 delivered += 1
-            except Exception:  # noqa: BLE001 - one bad event must not stop the simulation
-                log.exception("sandbox: simulated %s webhook failed", event.kind)
+            except Exception as exc:  # noqa: BLE001 - one bad event must not stop the simulation
+                log.error("sandbox: simulated %s webhook failed: %s", event.kind, safe_reason(exc))
         return delivered
 
     def _simulate(self, message: SandboxMessage, callback_url: str | None) -> None:

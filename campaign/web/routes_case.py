@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from audiences.models import Contact
 from campaign.blasts.models import Campaign
 from campaign.core.db import unit_of_work, utcnow
-from campaign.core.errors import Invalid
+from campaign.core.errors import Invalid, safe_reason
 from campaign.core.i18n import _
 from campaign.core.languages import build_registry
 from campaign.hotline import inbox, locks, outcomes
@@ -212,8 +212,9 @@ async def reply(
 
             sent = send_now(state.engine, state.provider, outbound_id, now=utcnow(), settings=state.settings)
             return str(sent)
-        except Exception:  # noqa: BLE001 - the queued reply goes out with the next dispatch
-            log.exception("hotline reply %s not sent at once; left queued for dispatch", outbound_id)
+        except Exception as exc:  # noqa: BLE001 - the queued reply goes out with the next dispatch
+            log.error("hotline reply %s not sent at once (%s); left queued for dispatch", outbound_id,
+                      safe_reason(exc))
             return ""
 
     status = await run_in_threadpool(work)

@@ -78,14 +78,20 @@ def test_no_number_name_or_text_in_the_database_its_wal_or_an_export(tmp_path, m
         engine = make_engine(settings.database_url)
         params = inbound_params(BODY, phone=PEOPLE[0][0])
         with unit_of_work(engine) as session:
-            handle_inbound(session, url=inbound_url(), params=params, signature=sign(inbound_url(), params),
-                           settings=settings, now=NOW)
+            handle_inbound(
+                session,
+                url=inbound_url(),
+                params=params,
+                signature=sign(inbound_url(), params),
+                settings=settings,
+                now=NOW,
+            )
         with make_sessionmaker(engine)() as session:  # and reads back in clear through the models
             assert sorted(session.scalars(select(Contact.phone))) == [p for p, _n in PEOPLE]
             assert session.scalar(select(Inbound.body)).startswith(BODY)
-            assert session.scalar(select(ImportRejection.value).where(ImportRejection.column == "teléfono")) == (
-                "55-ABC-RECHAZO"
-            )
+            assert session.scalar(
+                select(ImportRejection.value).where(ImportRejection.column == "teléfono")
+            ) == ("55-ABC-RECHAZO")
         engine.dispose()
         exported = run(["campaign", "inbox", "export", "--out", "cases.csv"], cwd=tmp_path, env=env)
         assert exported.returncode == 0, exported.stderr
@@ -111,7 +117,10 @@ def test_config_says_where_the_keys_come_from_and_masks_them(tmp_path, monkeypat
     shown = run(["campaign", "config"], cwd=tmp_path, env=env)
     assert shown.returncode == 0, shown.stderr
     assert "environment (CAMPAIGN_DATA_KEY, CAMPAIGN_INDEX_KEY)" in shown.stdout
-    assert env["CAMPAIGN_DATA_KEY"][:12] not in shown.stdout and env["CAMPAIGN_DATA_KEY"][-4:] not in shown.stdout
+    assert (
+        env["CAMPAIGN_DATA_KEY"][:12] not in shown.stdout
+        and env["CAMPAIGN_DATA_KEY"][-4:] not in shown.stdout
+    )
     del env["CAMPAIGN_DATA_KEY"], env["CAMPAIGN_INDEX_KEY"]
     from_file = run(["campaign", "config"], cwd=tmp_path, env=env)
     assert "key file var/campaign.keys" in from_file.stdout
@@ -165,38 +174,53 @@ def test_the_migration_encrypts_rows_stored_in_clear(migrated_engine):
     with migrated_engine.begin() as connection:
         for i, (phone, name) in enumerate(PEOPLE, start=1):
             connection.execute(
-                text("INSERT INTO contacts (id, phone, name, custom, status, created_at, updated_at) "
-                     "VALUES (:id, :phone, :name, '{}', 'active', :now, :now)"),
+                text(
+                    "INSERT INTO contacts (id, phone, name, custom, status, created_at, updated_at) "
+                    "VALUES (:id, :phone, :name, '{}', 'active', :now, :now)"
+                ),
                 {"id": i, "phone": phone, "name": name, "now": NOW.replace(tzinfo=None)},
             )
         connection.execute(
-            text("INSERT INTO inbound (id, provider_sid, contact_id, body, intent, received_at) "
-                 "VALUES (1, 'SM1', 1, :body, 'urgent', :now)"),
+            text(
+                "INSERT INTO inbound (id, provider_sid, contact_id, body, intent, received_at) "
+                "VALUES (1, 'SM1', 1, :body, 'urgent', :now)"
+            ),
             {"body": BODY, "now": NOW.replace(tzinfo=None)},
         )
         connection.execute(
-            text("INSERT INTO cases (id, contact_id, status, priority, opened_at, updated_at) "
-                 "VALUES (1, 1, 'open', 'urgent', :now, :now)"), {"now": NOW.replace(tzinfo=None)},
+            text(
+                "INSERT INTO cases (id, contact_id, status, priority, opened_at, updated_at) "
+                "VALUES (1, 1, 'open', 'urgent', :now, :now)"
+            ),
+            {"now": NOW.replace(tzinfo=None)},
         )
         connection.execute(
             text("INSERT INTO case_notes (id, case_id, body, created_at) VALUES (1, 1, :body, :now)"),
             {"body": "llamó Persona Sintética Uno", "now": NOW.replace(tzinfo=None)},
         )
         connection.execute(
-            text("INSERT INTO import_batches (id, filename, started_at, rows, imported, updated, duplicates, "
-                 "rejected, summary) VALUES (1, 'x.csv', :now, 1, 0, 0, 0, 1, '{}')"),
+            text(
+                "INSERT INTO import_batches (id, filename, started_at, rows, imported, updated, duplicates, "
+                "rejected, summary) VALUES (1, 'x.csv', :now, 1, 0, 0, 0, 1, '{}')"
+            ),
             {"now": NOW.replace(tzinfo=None)},
         )
         connection.execute(
-            text("INSERT INTO import_rejections (id, batch_id, row, \"column\", value, reason) "
-                 "VALUES (1, 1, 2, 'phone', '55-ABC-RECHAZO', 'phone: too short')"),
+            text(
+                'INSERT INTO import_rejections (id, batch_id, row, "column", value, reason) '
+                "VALUES (1, 1, 2, 'phone', '55-ABC-RECHAZO', 'phone: too short')"
+            ),
         )
     upgrade(migrated_engine)
     with migrated_engine.connect() as connection:
         stored = " ".join(
             str(v)
-            for query in ("SELECT phone, name FROM contacts", "SELECT body FROM inbound",
-                          "SELECT body FROM case_notes", "SELECT value FROM import_rejections")
+            for query in (
+                "SELECT phone, name FROM contacts",
+                "SELECT body FROM inbound",
+                "SELECT body FROM case_notes",
+                "SELECT value FROM import_rejections",
+            )
             for row in connection.execute(text(query))
             for v in row
         )

@@ -58,3 +58,34 @@ def emit(
     print(PREFIX + json.dumps(record, ensure_ascii=False), flush=True)
     sys.stdout.flush()
     return record
+
+
+def encryption_modes() -> list[tuple[str, Any]]:
+    """(label, keyring) to measure a figure with personal-data encryption on and, in the same run,
+    off: fresh random keys, then a keyring that stores values as they are (the cost before
+    encryption; its blind index is the number itself). Issue 12: at most 25 % more."""
+    from campaign.core.crypto import Keyring
+
+    class Plain(Keyring):
+        def encrypt(self, text: str) -> str:
+            return text
+
+        def decrypt(self, token: str) -> str:
+            return token
+
+        def blind_index(self, e164: str) -> str:
+            return e164
+
+    return [
+        ("encrypted", Keyring([os.urandom(32)], os.urandom(32), "benchmark")),
+        ("plain", Plain([os.urandom(32)], os.urandom(32), "benchmark")),
+    ]
+
+
+def emit_overhead(figure: str, encrypted: float, plain: float) -> dict[str, Any]:
+    """The BENCH line of encryption's cost: percent more time than without it (target 25 %)."""
+    overhead = 100.0 * (encrypted - plain) / plain if plain > 0 else 0.0
+    print(f"{figure}: encrypted {encrypted:.2f} s, plain {plain:.2f} s -> {overhead:+.1f} % (target <= 25 %)")
+    return emit(figure, overhead, unit="%", target=25.0, better="lower", baseline=0.0,
+                baseline_label="no encryption, same run", encrypted_s=round(encrypted, 3),
+                plain_s=round(plain, 3))

@@ -18,13 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _bench import emit  # noqa: E402
+from _bench import emit, emit_overhead, encryption_modes  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from audiences.importer import import_file  # noqa: E402
 from audiences.models import Contact  # noqa: E402
 from audiences.phones import normalize_phone  # noqa: E402
 from audiences.sample import generate, write_csv  # noqa: E402
+from campaign.core.crypto import use_keyring  # noqa: E402
 from campaign.core.db import make_engine, unit_of_work  # noqa: E402
 from campaign.schema import metadata  # noqa: E402
 
@@ -55,7 +56,7 @@ def naive_import(engine, rows: int, seed: int) -> float:
                 number = normalize_phone(record["teléfono"])
             except Exception:  # noqa: BLE001 - the naive version skips bad rows
                 continue
-            contact = session.query(Contact).filter_by(phone=number.e164).one_or_none()
+            contact = session.query(Contact).filter(Contact.phone_is(number.e164)).one_or_none()
             if contact is None:
                 contact = Contact(phone=number.e164, country=number.country)
                 session.add(contact)
@@ -76,11 +77,17 @@ def main() -> None:
         t0 = time.perf_counter()
         write_csv(csv_path, args.rows, seed=7)
         print(f"generated {args.rows:,} synthetic rows in {time.perf_counter() - t0:.1f} s")
-        engine = _fresh_engine(args.pg, folder)
-        start = time.perf_counter()
-        with unit_of_work(engine) as session:
-            summary = import_file(session, csv_path, partial=True, now=datetime.now(UTC))
-        seconds = time.perf_counter() - start
+        timings: dict[str, float] = {}
+        for label, ring in reversed(encryption_modes()):  # plain first: the encrypted run is kept
+            use_keyring(ring)
+            engine = _fresh_engine(args.pg, folder / label)
+            start = time.perf_counter()
+            with unit_of_work(engine) as session:
+                summary = import_file(session, csv_path, partial=True, now=datetime.now(UTC))
+            timings[label] = time.perf_counter() - start
+            if label == "plain":
+                engine.dispose()
+        seconds = timings["encrypted"]
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         backend = "PostgreSQL" if args.pg else "SQLite"
         print(f"backend: {backend}")
@@ -101,6 +108,7 @@ def main() -> None:
         emit(f"import {args.rows:,} rows, {backend}", seconds, unit="s", target=60.0, better="lower",
              baseline=extrapolated, baseline_label="row-by-row ORM (extrapolated)")
         emit(f"import peak memory, {backend}", peak_mb, unit="MB", target=2048.0, better="lower")
+        emit_overhead(f"import encryption cost, {backend}", timings["encrypted"], timings["plain"])
         if args.pg:
             with engine.begin() as connection:
                 connection.execute(text("DROP SCHEMA IF EXISTS bench_import CASCADE"))

@@ -23,11 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _bench import emit  # noqa: E402
+from _bench import emit, emit_overhead, encryption_modes  # noqa: E402
 from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 
 from audiences.models import Contact  # noqa: E402
 from campaign.core.config import get_settings  # noqa: E402
+from campaign.core.crypto import blind_index, use_keyring  # noqa: E402
 from campaign.core.db import make_engine, unit_of_work  # noqa: E402
 from campaign.schema import metadata  # noqa: E402
 
@@ -50,6 +51,7 @@ def seed(engine, n: int) -> None:
             rows = [
                 {
                     "phone": f"+5023{i:07d}",
+                    "phone_index": blind_index(f"+5023{i:07d}"),
                     "name": f"Sintética {i}",
                     "language": LANGUAGES[i % len(LANGUAGES)],
                     "country": "GT",
@@ -136,9 +138,30 @@ def naive_plan(engine, occurrence_id: int, sample: int) -> float:
     return (time.perf_counter() - started) / sample
 
 
-def run(url: str, n: int, sample: int) -> int:
+def plan_plain(url: str, n: int) -> float:
+    """Seconds to plan the same step with encryption off (a keyring that stores values as they are):
+    the same-run baseline of encryption's cost."""
     from campaign.blasts.planning import plan_occurrence
 
+    ring = dict(encryption_modes())
+    use_keyring(ring["plain"])
+    engine = make_engine(url)
+    metadata().create_all(engine)
+    seed(engine, n)
+    occurrence_id = make_campaign(engine)
+    started = time.perf_counter()
+    with unit_of_work(engine) as session:
+        plan_occurrence(session, occurrence_id, now=FIRES, settings=get_settings())
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    use_keyring(ring["encrypted"])
+    return seconds
+
+
+def run(url: str, n: int, sample: int, plain_url: str | None = None) -> int:
+    from campaign.blasts.planning import plan_occurrence
+
+    plain = plan_plain(plain_url, n) if plain_url else None
     engine = make_engine(url)
     metadata().create_all(engine)
     t0 = time.perf_counter()
@@ -172,6 +195,8 @@ def run(url: str, n: int, sample: int) -> int:
          baseline=naive * max(1, result.planned), baseline_label="ORM object per row (extrapolated)")
     emit(f"planning peak memory, {label}", peak / 1024**2, unit="MiB", target=TARGET_BYTES / 1024**2,
          better="lower")
+    if plain is not None:
+        emit_overhead(f"planning encryption cost, {label}", seconds, plain)
     engine.dispose()
     return 0 if seconds < TARGET_SECONDS and peak < TARGET_BYTES else 1
 
@@ -182,9 +207,10 @@ def main() -> int:
     parser.add_argument("--sample", type=int, default=5_000)
     parser.add_argument("--pg", action="store_true", help="run on PostgreSQL (CAMPAIGN_TEST_PG_URL)")
     args = parser.parse_args()
+    use_keyring(dict(encryption_modes())["encrypted"])  # fresh random keys, never the deployment's
     if not args.pg:
         with tempfile.TemporaryDirectory() as folder:
-            return run(f"sqlite:///{folder}/bench.db", args.n, args.sample)
+            return run(f"sqlite:///{folder}/bench.db", args.n, args.sample, f"sqlite:///{folder}/plain.db")
     base = os.environ.get("CAMPAIGN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
     name = f"bench_plan_{uuid.uuid4().hex[:8]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")

@@ -172,10 +172,12 @@ def _error_response(request: Request, status: int, message: str) -> Response:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The web app for `settings` (default: from the environment). The engine is built lazily
     and disposed at shutdown."""
+    from campaign.core.crypto import ensure_active
     from campaign.core.logs import install_redaction
 
     install_redaction()  # no phone number in any log line of the web process
     settings = settings or get_settings()
+    ensure_active(settings)  # the keys of personal data: a missing key fails at start, not per request
     state = WebState(settings)
     use_timezone(settings.timezone)
 

@@ -107,7 +107,8 @@ class Keyring:
         if not sep or cipher is None:
             raise UnreadableData(
                 f"a value was encrypted with key {kid[:8]!r}, which is not configured"
-                if sep else "a value in the database is not encrypted (run `campaign init` to migrate)"
+                if sep
+                else "a value in the database is not encrypted (run `campaign init` to migrate)"
             )
         raw = base64.b64decode(payload)
         try:
@@ -204,8 +205,10 @@ def load_keyring(settings: Settings) -> Keyring:
         )
     path = Path(settings.key_file)
     if not path.exists():
-        raise Invalid("CAMPAIGN_DATA_KEY", f"no key file at {path}: run `campaign init`, or set "
-                                           "CAMPAIGN_DATA_KEY and CAMPAIGN_INDEX_KEY")
+        raise Invalid(
+            "CAMPAIGN_DATA_KEY",
+            f"no key file at {path}: run `campaign init`, or set CAMPAIGN_DATA_KEY and CAMPAIGN_INDEX_KEY",
+        )
     return read_key_file(path)
 
 
@@ -257,11 +260,25 @@ def key_source(settings: Settings) -> tuple[str, Path | None]:
     return SOURCE_FILE, Path(settings.key_file)
 
 
-_MEANINGLESS = frozenset({
-    operators.eq, operators.ne, operators.lt, operators.le, operators.gt, operators.ge,
-    operators.in_op, operators.not_in_op, operators.like_op, operators.ilike_op, operators.not_like_op,
-    operators.startswith_op, operators.endswith_op, operators.contains_op, operators.between_op,
-})
+_MEANINGLESS = frozenset(
+    {
+        operators.eq,
+        operators.ne,
+        operators.lt,
+        operators.le,
+        operators.gt,
+        operators.ge,
+        operators.in_op,
+        operators.not_in_op,
+        operators.like_op,
+        operators.ilike_op,
+        operators.not_like_op,
+        operators.startswith_op,
+        operators.endswith_op,
+        operators.contains_op,
+        operators.between_op,
+    }
+)
 
 
 class Encrypted(TypeDecorator[str]):

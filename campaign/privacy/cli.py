@@ -25,15 +25,20 @@ def purge_command(json_output: bool = JSON_OPTION) -> None:
         echo_json(result.as_dict())
         return
     labels = {
-        "inbound_texts": _("texts of received messages emptied (older than %(days)d days)",
-                           days=settings.retention_body_days),
-        "outbound_texts": _("texts of sent messages emptied (older than %(days)d days)",
-                            days=settings.retention_body_days),
-        "cases_anonymized": _("cases anonymized (resolved more than %(days)d days ago)",
-                              days=settings.retention_case_days),
+        "inbound_texts": _(
+            "texts of received messages emptied (older than %(days)d days)", days=settings.retention_body_days
+        ),
+        "outbound_texts": _(
+            "texts of sent messages emptied (older than %(days)d days)", days=settings.retention_body_days
+        ),
+        "cases_anonymized": _(
+            "cases anonymized (resolved more than %(days)d days ago)", days=settings.retention_case_days
+        ),
         "case_notes": _("case notes deleted"),
-        "import_rejections": _("rows of import reports deleted (older than %(days)d days)",
-                               days=settings.retention_import_report_days),
+        "import_rejections": _(
+            "rows of import reports deleted (older than %(days)d days)",
+            days=settings.retention_import_report_days,
+        ),
     }
     print_table([_("removed"), _("count")], [[labels[k], v] for k, v in result.as_dict().items()])
     if not result.total:
@@ -60,7 +65,10 @@ def erase_command(
         _(
             "Erased contact %(id)d: %(inbound)d received and %(outbound)d sent messages, %(cases)d cases, "
             "%(notes)d notes. The number stays opted out (kept only as a keyed hash).",
-            id=result.contact_id, inbound=result.inbound, outbound=result.outbound, cases=result.cases,
+            id=result.contact_id,
+            inbound=result.inbound,
+            outbound=result.outbound,
+            cases=result.cases,
             notes=result.case_notes,
         )
     )
@@ -83,14 +91,27 @@ def rotate_command(
         info(_("New data key %(id)s written to %(path)s.", id=result.key_id, path=settings.key_file))
     print_table([_("table"), _("values re-encrypted")], sorted(result.reencrypted.items()))
     if result.retired:
-        info(_("Old keys removed from the key file: %(ids)s. Back the key file up again.",
-               ids=", ".join(result.retired)))
+        info(
+            _(
+                "Old keys removed from the key file: %(ids)s. Back the key file up again.",
+                ids=", ".join(result.retired),
+            )
+        )
     if result.old_keys_in_environment:
-        warn(_("Every value is now under key %(id)s: remove the old keys from CAMPAIGN_DATA_KEY.",
-               id=result.key_id))
+        warn(
+            _(
+                "Every value is now under key %(id)s: remove the old keys from CAMPAIGN_DATA_KEY.",
+                id=result.key_id,
+            )
+        )
     elif not result.new_key and not result.retired and not sum(result.reencrypted.values()):
-        info(_("Every value is under key %(id)s already. To rotate, put a new key first in "
-               "CAMPAIGN_DATA_KEY (new,old) and run again.", id=result.key_id))
+        info(
+            _(
+                "Every value is under key %(id)s already. To rotate, put a new key first in "
+                "CAMPAIGN_DATA_KEY (new,old) and run again.",
+                id=result.key_id,
+            )
+        )
 
 
 @keys_app.command("new")

@@ -67,8 +67,13 @@ def erase(session: Session, phone: str, *, now: datetime, actor: str) -> Erasure
         .on_conflict_do_nothing(index_elements=["phone_index"])
     )
     record_audit(
-        session, actor=actor, action="privacy.erase", now=now, target_type="contact",
-        target_id=contact_id, detail=result.as_dict(),
+        session,
+        actor=actor,
+        action="privacy.erase",
+        now=now,
+        target_type="contact",
+        target_id=contact_id,
+        detail=result.as_dict(),
     )
     session.expire_all()
     return result

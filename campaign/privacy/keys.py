@@ -57,8 +57,11 @@ class Rotation:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "key_id": self.key_id, "new_key": self.new_key, "reencrypted": self.reencrypted,
-            "retired": self.retired, "old_keys_in_environment": self.old_keys_in_environment,
+            "key_id": self.key_id,
+            "new_key": self.new_key,
+            "reencrypted": self.reencrypted,
+            "retired": self.retired,
+            "old_keys_in_environment": self.old_keys_in_environment,
         }
 
 

@@ -78,9 +78,9 @@ def purge(session: Session, *, now: datetime, settings: Settings) -> PurgeResult
     result.cases_anonymized, result.case_notes = _anonymize_cases(
         session, before=now - timedelta(days=settings.retention_case_days), now=now
     )
-    reports = select(ImportBatch.id).where(ImportBatch.started_at < now - timedelta(
-        days=settings.retention_import_report_days
-    ))
+    reports = select(ImportBatch.id).where(
+        ImportBatch.started_at < now - timedelta(days=settings.retention_import_report_days)
+    )
     result.import_rejections = rowcount(
         session.execute(
             delete(ImportRejection)
@@ -124,8 +124,9 @@ def _anonymize_cases(session: Session, *, before: datetime, now: datetime) -> tu
             .execution_options(synchronize_session=False)
         )
         session.execute(
-            update(Case).where(Case.id.in_(ids)).values(anonymized_at=now).execution_options(
-                synchronize_session=False
-            )
+            update(Case)
+            .where(Case.id.in_(ids))
+            .values(anonymized_at=now)
+            .execution_options(synchronize_session=False)
         )
     return len(due), notes

@@ -44,7 +44,9 @@ def _convert(table: str, columns: tuple[str, ...], convert: Callable[[str], str]
 
     connection = op.get_bind()
     names = ("id", *columns)
-    source = sa.table(table, sa.column("id", sa.Integer), *(sa.column(n, sa.String) for n in (*columns, "phone_index")))
+    source = sa.table(
+        table, sa.column("id", sa.Integer), *(sa.column(n, sa.String) for n in (*columns, "phone_index"))
+    )
     targets: dict[str, Any] = {n: sa.bindparam(f"new_{n}") for n in columns}
     if index:
         targets["phone_index"] = sa.bindparam("new_phone_index")
@@ -64,7 +66,10 @@ def _convert(table: str, columns: tuple[str, ...], convert: Callable[[str], str]
     last = 0
     while True:
         rows = connection.execute(
-            sa.select(*(source.c[n] for n in names)).where(source.c.id > last).order_by(source.c.id).limit(BATCH)
+            sa.select(*(source.c[n] for n in names))
+            .where(source.c.id > last)
+            .order_by(source.c.id)
+            .limit(BATCH)
         ).all()
         if not rows:
             return

@@ -295,3 +295,23 @@ def _forget_keys():
 
     yield
     use_keyring(None)
+
+
+def test_the_scheduler_purges_when_it_starts_and_then_daily(db_url, session):
+    from campaign.blasts.scheduling import run_forever
+    from tests.campaign.web.helpers import settings
+
+    contact = make_contact(session, phone=PHONE, name=NAME)
+    session.add(
+        Inbound(
+            provider_sid="SMold",
+            contact_id=contact.id,
+            body=TEXT,
+            intent="reply",
+            received_at=utcnow() - timedelta(days=181),
+        )
+    )
+    session.commit()
+    assert run_forever(settings(tick_seconds=0.05), max_ticks=1) == 1
+    session.expire_all()
+    assert session.scalar(select(Inbound.body)) == ""

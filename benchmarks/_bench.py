@@ -12,12 +12,18 @@ helpers, not benchmarks.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
 from typing import Any, Literal
 
 PREFIX = "BENCH "
+
+# Personal data is encrypted at rest: benchmarks (and the servers they start, which inherit the
+# environment) use fresh random keys, never a deployment's, unless keys are given.
+for _name in ("CAMPAIGN_DATA_KEY", "CAMPAIGN_INDEX_KEY"):
+    os.environ.setdefault(_name, base64.urlsafe_b64encode(os.urandom(32)).decode())
 
 
 def meets(value: float, target: float, better: Literal["higher", "lower"]) -> bool:

@@ -400,12 +400,19 @@ def _insert_contacts(
             elif name == "name":
                 values = [None if v is None else seal(v) for v in values]
             columns.append(values)
-        consented = [now if isinstance(v, str) else None for v in part["consent_source"].tolist()]
-        # an erased number comes back opted out (campaign privacy erase keeps its blind index)
-        statuses = [opted_out if i in erased else active for i in indexes] if erased else [active] * len(part)
+        # An erased number comes back opted out, without consent (campaign privacy erase keeps only
+        # its blind index): the person asked for nothing more.
+        sources = part["consent_source"].tolist()
+        statuses = [opted_out if i in erased else active for i in indexes]
+        consented = [
+            now if isinstance(v, str) and status == active else None
+            for v, status in zip(sources, statuses, strict=True)
+        ]
         tuples = [
             (*values, custom, status, consent_at, now, now)
-            for *values, custom, status, consent_at in zip(*columns, customs, statuses, consented, strict=True)
+            for *values, custom, status, consent_at in zip(
+                *columns, customs, statuses, consented, strict=True
+            )
         ]
         bulk_insert(
             session,

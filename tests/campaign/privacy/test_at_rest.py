@@ -68,7 +68,11 @@ def test_no_number_name_or_text_in_the_database_its_wal_or_an_export(tmp_path, m
     reader = sqlite3.connect(database)
     reader.execute("SELECT count(*) FROM contacts").fetchone()
     try:
-        imported = run(["campaign", "audiences", "import", "people.csv", "--partial"], cwd=tmp_path, env=env)
+        imported = run(
+            ["campaign", "audiences", "import", "people.csv", "--partial", "--consent-source", "formulario"],
+            cwd=tmp_path,
+            env=env,
+        )
         assert imported.returncode == 0, imported.stderr
         # a message from one of them opens a case (in-process, through the signed webhook handler)
         monkeypatch.chdir(tmp_path)

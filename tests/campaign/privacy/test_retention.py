@@ -126,10 +126,15 @@ def test_erase_removes_the_person_keeps_the_opt_out_and_audits_without_the_numbe
 
     # the number comes back in an import, and by SMS: opted out both times, never active
     (tmp_path / "again.csv").write_text(f"phone,name\n{PHONE},{NAME}\n", encoding="utf-8")
-    assert run_cli("audiences", "import", str(tmp_path / "again.csv"), db_url=db_url).returncode == 0
+    assert (
+        run_cli(
+            "audiences", "import", str(tmp_path / "again.csv"), "--consent-source", "feria", db_url=db_url
+        ).returncode
+        == 0
+    )
     session.expire_all()
     back = session.scalars(select(Contact).where(Contact.phone_is(PHONE))).one()
-    assert back.status == ContactStatus.OPTED_OUT
+    assert back.status == ContactStatus.OPTED_OUT and back.consent_at is None
     missing = run_cli("privacy", "erase", "+50255550199", "--yes", db_url=db_url)
     assert missing.returncode == 1 and "no contact with that phone number" in missing.stderr
 
@@ -152,7 +157,14 @@ def test_key_rotation_with_the_key_file_re_encrypts_in_batches_and_resumes(tmp_p
     assert run(["campaign", "init"], cwd=tmp_path, env=env).returncode == 0
     people = "".join(f"+5025555{i:04d},Persona Sintética {i}\n" for i in range(130, 140))
     (tmp_path / "people.csv").write_text("phone,name\n" + people, encoding="utf-8")
-    assert run(["campaign", "audiences", "import", "people.csv"], cwd=tmp_path, env=env).returncode == 0
+    assert (
+        run(
+            ["campaign", "audiences", "import", "people.csv", "--consent-source", "feria"],
+            cwd=tmp_path,
+            env=env,
+        ).returncode
+        == 0
+    )
     key_file = tmp_path / "var" / "campaign.keys"
     old = read_key_file(key_file)
 

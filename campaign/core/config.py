@@ -200,6 +200,22 @@ class Settings(BaseSettings):
     retention_import_report_days: int = Field(
         30, ge=1, description="Days after which an import's rejection report (raw values) is deleted"
     )
+    session_idle_minutes: int = Field(
+        30, ge=1, le=24 * 60,
+        description="Minutes without a request after which a staff member's web session ends",
+    )
+    session_max_hours: float = Field(
+        12.0, gt=0, le=24 * 7,
+        description="Hours after login at which a staff member's web session ends, active or not",
+    )
+    login_max_failures: int = Field(
+        10, ge=3, le=1000,
+        description="Failed logins of one account that lock it for login_lock_minutes (a source "
+        "address is locked after three times as many, across accounts)",
+    )
+    login_lock_minutes: int = Field(
+        15, ge=1, le=24 * 60, description="Minutes an account or source address stays locked"
+    )
     host: str = Field("127.0.0.1", description="Address `campaign serve` listens on")
     port: int = Field(8000, description="Port `campaign serve` listens on")
     export_dir: Path = Field(
@@ -233,12 +249,19 @@ class Settings(BaseSettings):
         """Why serving on `host` would be unsafe with these settings (None when it is fine).
 
         Anyone who knows the development key can forge a session cookie, so it is refused for any
-        address other than loopback, and whenever the real Twilio provider is configured.
+        address other than loopback, and whenever the real Twilio provider is configured. The
+        sandbox provider's signing key is public (anyone could sign a fake inbound message), so
+        the sandbox never serves beyond loopback.
         """
+        loopback = host.strip("[]") in {"127.0.0.1", "::1", "localhost"} or host.startswith("127.")
+        if self.provider == "sandbox" and not loopback:
+            return (
+                "the sandbox provider's signing key is public: it serves only 127.0.0.1 "
+                "(use CAMPAIGN_PROVIDER=twilio)"
+            )
         key = self.secret_key.get_secret_value()
         if key != DEVELOPMENT_SECRET_KEY and len(key) >= 16:
             return None
-        loopback = host in {"127.0.0.1", "::1", "localhost"}
         if loopback and self.provider == "sandbox":
             return None
         return "set CAMPAIGN_SECRET_KEY to a long random string (at least 16 characters) first"

@@ -202,6 +202,38 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column()
 
 
+class StaffSession(Base):
+    """One login of a staff member (campaign/hotline/staff_sessions.py).
+
+    The browser's signed cookie carries a random token; the server keeps only its SHA-256, so this
+    table holds nothing a browser could replay. `ended_at` set = over (logout, disable, password
+    change, role change); otherwise it ends after `CAMPAIGN_SESSION_IDLE_MINUTES` without a request
+    or `CAMPAIGN_SESSION_MAX_HOURS` after login.
+    """
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column()
+    end_reason: Mapped[str | None] = mapped_column(String(20))
+
+
+class LoginThrottle(Base):
+    """Recent failed logins of one account (`user:NAME`) or one source address (`addr:IP`):
+    each failure past the third doubles the wait before the next try; too many lock the key."""
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    last_failure_at: Mapped[datetime] = mapped_column()
+    locked_until: Mapped[datetime | None] = mapped_column()
+
+
 class CannedReply(Base):
     """A ready answer staff insert into a reply, per language; managers edit them."""
 

@@ -13,13 +13,14 @@ from sqlalchemy.orm import Session
 from campaign.core.audit import record_audit
 from campaign.core.errors import Invalid, NotFound
 from campaign.hotline.models import Role, User
+from campaign.hotline.staff_sessions import end_user_sessions
 
 MIN_PASSWORD_LENGTH = 10
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
 
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so a wrong name costs the same time as a wrong password.
-_DUMMY_HASH = _hasher.hash("not-a-real-password-for-timing")
+DUMMY_HASH = _hasher.hash("not-a-real-password-for-timing")
 
 
 def hash_password(password: str) -> str:
@@ -33,6 +34,11 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """True when `password_hash` was made with other argon2 parameters than today's."""
+    return _hasher.check_needs_rehash(password_hash)
 
 
 def parse_role(value: str) -> Role:
@@ -98,7 +104,7 @@ def authenticate(session: Session, *, username: str, password: str, now: datetim
     name = username.strip().lower()
     user = session.scalar(select(User).where(User.username == name))
     if user is None or not user.active:
-        verify_password(_DUMMY_HASH, password)
+        verify_password(DUMMY_HASH, password)
         record_audit(session, actor=name[:80] or "?", action="login.failed", now=now)
         return None
     if not verify_password(user.password_hash, password):
@@ -114,22 +120,43 @@ def authenticate(session: Session, *, username: str, password: str, now: datetim
 def set_password(
     session: Session, *, username: str, password: str, now: datetime, actor: str = "cli"
 ) -> User:
-    """Replaces a user's password (flushed, audited); raises NotFound or Invalid("password")."""
+    """Replaces a user's password and ends every session they have open (flushed, audited);
+    raises NotFound or Invalid("password")."""
     validate_password(password)
     user = get_by_username(session, username)
     user.password_hash = hash_password(password)
+    end_user_sessions(session, user_id=user.id, reason="password", now=now)
     session.flush()
     record_audit(session, actor=actor, action="user.password", now=now, target_type="user", target_id=user.id)
     return user
 
 
 def set_active(session: Session, *, username: str, active: bool, now: datetime, actor: str = "cli") -> User:
-    """Enables or disables a user's login (flushed, audited)."""
+    """Enables or disables a user's login (flushed, audited); disabling ends their sessions at once."""
     user = get_by_username(session, username)
     user.active = active
+    if not active:
+        end_user_sessions(session, user_id=user.id, reason="disabled", now=now)
     session.flush()
     record_audit(
         session, actor=actor, action="user.enable" if active else "user.disable", now=now,
         target_type="user", target_id=user.id,
+    )
+    return user
+
+
+def set_role(session: Session, *, username: str, role: str | Role, now: datetime, actor: str = "cli") -> User:
+    """Gives a user another role and ends their sessions, so the new role applies from their next
+    login (flushed, audited); raises NotFound or Invalid("role")."""
+    new_role = parse_role(str(role))
+    user = get_by_username(session, username)
+    old_role = Role(user.role)
+    user.role = new_role
+    if new_role != old_role:
+        end_user_sessions(session, user_id=user.id, reason="role", now=now)
+    session.flush()
+    record_audit(
+        session, actor=actor, action="user.role", now=now, target_type="user", target_id=user.id,
+        detail={"from": old_role.value, "to": new_role.value},
     )
     return user

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,10 +30,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 import campaign.schema  # noqa: F401 - every entry point loads the whole model registry
 from campaign.core.config import Settings, get_settings
 from campaign.core.db import make_engine, unit_of_work
-from campaign.core.errors import AppError
+from campaign.core.errors import AppError, Invalid
 from campaign.core.i18n import best_match, use_locale
 from campaign.web.auth import LoginRequired, verify_csrf
 from campaign.web.group_commit import GroupCommit
+from campaign.web.security import LoopbackGuard, SecurityHeaders
 from campaign.web.templating import templates, use_timezone
 
 log = logging.getLogger(__name__)
@@ -124,6 +127,16 @@ class WebState:
                     self._provider = get_provider(self.settings)
         return self._provider
 
+    _hashing: asyncio.Semaphore | None = None
+
+    def hashing(self) -> asyncio.Semaphore:
+        """Bounds password hashing to half the CPUs at once per process (at least one), so a storm
+        of logins queues in the event loop instead of starving the webhooks of CPU and memory
+        (argon2 takes 64 MiB per hash); built on first use, from the event loop."""
+        if self._hashing is None:
+            self._hashing = asyncio.Semaphore(max(1, (os.cpu_count() or 2) // 2))
+        return self._hashing
+
     def dispose(self) -> None:
         if self._group_executor is not None:
             self._group_executor.shutdown(wait=True)
@@ -178,6 +191,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_redaction()  # no phone number in any log line of the web process
     settings = settings or get_settings()
     ensure_active(settings)  # the keys of personal data: a missing key fails at start, not per request
+    public_host = urlsplit(settings.public_url).hostname or ""
+    problem = settings.unsafe_to_expose(public_host)
+    if problem:  # here, not only in `campaign serve`: `uvicorn --factory` builds the app itself
+        raise Invalid("CAMPAIGN_PUBLIC_URL", f"refusing to serve {settings.public_url}: {problem}")
     state = WebState(settings)
     use_timezone(settings.timezone)
 
@@ -197,6 +214,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         https_only=settings.public_url.startswith("https://"),
     )
     app.add_middleware(LocaleMiddleware, default=settings.locale)
+    app.add_middleware(SecurityHeaders)
+    beyond = settings.unsafe_to_expose("0.0.0.0")
+    if beyond:  # public keys: answer only on loopback, however the server was started
+        app.add_middleware(LoopbackGuard, problem=beyond)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     @app.exception_handler(AppError)

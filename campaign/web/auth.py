@@ -1,8 +1,11 @@
-"""Web authentication: signed-cookie sessions, the current user, role checks and CSRF tokens.
+"""Web authentication: server-side sessions, the current user, role checks and CSRF tokens.
 
-The session cookie is signed with `Settings.secret_key` (Starlette's SessionMiddleware, itsdangerous).
-It holds the user id and a CSRF token; the user is re-read on every request, so disabling a user
-or changing a role takes effect at once. Other areas (the radio pages) use `require_role` and
+The cookie is signed with `Settings.secret_key` (Starlette's SessionMiddleware, itsdangerous). It
+holds a CSRF token and, once logged in, the token of a `StaffSession` row
+(campaign/hotline/staff_sessions.py). Every request resumes that row: logout, disabling the
+user, a password or role change, `CAMPAIGN_SESSION_IDLE_MINUTES` without a request or
+`CAMPAIGN_SESSION_MAX_HOURS` after login end it, and a replayed cookie then gets the login page.
+The user is re-read on every request. Other areas (the radio pages) use `require_role` and
 `verify_csrf` from here.
 """
 
@@ -11,12 +14,15 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from campaign.core.db import unit_of_work
+from campaign.core.config import Settings
+from campaign.core.db import unit_of_work, utcnow
 from campaign.core.errors import AppError, Forbidden
+from campaign.hotline import staff_sessions
 from campaign.hotline.models import Role, User
 
 CSRF_FIELD = "csrf_token"
@@ -57,33 +63,63 @@ async def verify_csrf(request: Request) -> None:
         raise Forbidden("csrf: the form's security token is missing or expired; reload the page")
 
 
-def login_session(request: Request, user: User) -> None:
-    """Starts a fresh session for `user` (new CSRF token; nothing kept from before login)."""
+SESSION_KEY = "sid"
+
+
+def login_session(request: Request, token: str) -> None:
+    """Starts a fresh cookie for the session `token` (new CSRF token; nothing kept from before login)."""
     request.session.clear()
-    request.session["user_id"] = user.id
+    request.session[SESSION_KEY] = token
     request.session["csrf"] = secrets.token_urlsafe(32)
 
 
 def logout_session(request: Request) -> None:
-    """Forgets the session."""
+    """Ends the server-side session (a copy of the cookie is worth nothing after this) and
+    forgets the cookie."""
+    token = request.session.get(SESSION_KEY)
     request.session.clear()
+    if isinstance(token, str):
+        state = request.app.state.web
+        with unit_of_work(state.engine) as session:
+            found = staff_sessions.resume(
+                session, token=token, now=utcnow(), idle=timedelta.max, max_age=timedelta.max
+            )
+        if isinstance(found, staff_sessions.Resumed):
+            with state.write() as session:
+                staff_sessions.end_session(
+                    session, session_id=found.session_id, reason="logout", now=utcnow()
+                )
+
+
+def session_limits(settings: Settings) -> tuple[timedelta, timedelta]:
+    """(idle timeout, absolute lifetime) of web sessions."""
+    return timedelta(minutes=settings.session_idle_minutes), timedelta(hours=settings.session_max_hours)
 
 
 def current_user(request: Request) -> User:
-    """The logged-in, active user; raises LoginRequired otherwise."""
+    """The logged-in, active user of a live session; raises LoginRequired otherwise."""
     cached = getattr(request.state, "user", None)
     if cached is not None:
         return cached
-    user_id = request.session.get("user_id")
-    if not isinstance(user_id, int):
+    token = request.session.get(SESSION_KEY)
+    if not isinstance(token, str):
         raise LoginRequired(request.url.path)
-    with unit_of_work(request.app.state.web.engine) as session:
-        user = session.get(User, user_id)
-    if user is None or not user.active:
+    state = request.app.state.web
+    idle, max_age = session_limits(state.settings)
+    now = utcnow()
+    with unit_of_work(state.engine) as session:
+        found = staff_sessions.resume(session, token=token, now=now, idle=idle, max_age=max_age)
+    if isinstance(found, staff_sessions.Over):
         request.session.clear()
+        if found.session_id is not None and found.reason in ("idle", "expired", "disabled"):
+            with state.write() as session:
+                staff_sessions.end_session(session, session_id=found.session_id, reason=found.reason, now=now)
         raise LoginRequired(request.url.path)
-    request.state.user = user
-    return user
+    if found.touch:
+        with state.write() as session:
+            staff_sessions.touch(session, session_id=found.session_id, now=now)
+    request.state.user = found.user
+    return found.user
 
 
 def require_role(*roles: Role | str) -> Callable[..., Any]:

@@ -411,6 +411,7 @@ def twilio_settings(fake: FakeTwilio, **overrides: Any) -> Any:
         "twilio_from": "+15005550006",
         "twilio_api_base": fake.base_url,
         "public_url": "https://campaign.example.org",
+        "secret_key": "test-only-secret-key-not-a-real-one",  # the web app refuses the development key
         "rate_per_second": 1000.0,
         "concurrency": 4,
     }

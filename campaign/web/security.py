@@ -1,0 +1,126 @@
+"""What every response of the web app carries, and who may reach an app with a public key.
+
+- `SecurityHeaders`: a Content-Security-Policy with no inline script (every script is a file under
+  /static), no framing, `nosniff`, no Referer, and `Cache-Control: no-store` on everything but the
+  static files (pages, JSON and exports carry personal data).
+- `LoopbackGuard`: with a key anyone knows (the development secret key, or the sandbox provider,
+  whose signing key is public) the app answers only requests that reach it on a loopback address
+  directly; anything else gets 503 and a log line. It lives in the app factory, so `uvicorn
+  --factory` or `--workers` cannot skip it; `campaign serve` refuses such a host before starting.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "media-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+HEADERS = {
+    "content-security-policy": CONTENT_SECURITY_POLICY,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+}
+PROXY_HEADERS = (b"x-forwarded-for", b"forwarded", b"x-real-ip")
+IN_PROCESS_CLIENT = "testclient"  # Starlette's TestClient calls the app in-process, with no socket
+
+
+class SecurityHeaders:
+    """Adds `HEADERS` to every HTTP response, and `Cache-Control: no-store` outside /static/ unless
+    the route set its own (only public data does: /sms/rules.json)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = str(scope.get("path", "")).startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in HEADERS.items():
+                    headers[name] = value
+                if not static and "cache-control" not in headers:  # a route may say its data is public
+                    headers["cache-control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def is_loopback(host: str | None) -> bool:
+    """True for 127.0.0.0/8, ::1 and `localhost`."""
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class LoopbackGuard:
+    """Answers 503 to any request that did not reach the app on a loopback address directly
+    (a non-loopback local or peer address, a Unix socket, or a proxy's forwarding header), when
+    `settings.unsafe_to_expose` says the keys are public. Starlette's TestClient, which calls the
+    app in-process with no socket, is let through (a peer on a socket always has an IP; a proxy's
+    rewrite of the peer is refused by its forwarding header)."""
+
+    def __init__(self, app: ASGIApp, *, problem: str) -> None:
+        self.app = app
+        self.problem = problem
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or self._direct_loopback(scope):
+            await self.app(scope, receive, send)
+            return
+        log.error("refused a request from beyond this machine: %s", self.problem)
+        if scope["type"] != "http":
+            return
+        body = f"refused: this server only answers on 127.0.0.1 ({self.problem})\n".encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    def _direct_loopback(scope: Scope) -> bool:
+        if any(name in PROXY_HEADERS for name, _ in scope.get("headers", ())):
+            return False
+        server, client = scope.get("server"), scope.get("client")
+        if client is not None and client[0] == IN_PROCESS_CLIENT:  # no socket: a real peer is an IP
+            return True
+        return (
+            server is not None
+            and is_loopback(str(server[0]))
+            and client is not None
+            and is_loopback(str(client[0]))
+        )

@@ -24,7 +24,6 @@ computes the same summary and writes nothing.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -54,6 +53,7 @@ from campaign.core.db import bulk_insert, refresh_statistics
 from campaign.core.errors import Invalid
 from campaign.core.i18n import _
 from campaign.core.languages import LanguageRegistry, default_registry
+from campaign.core.spreadsheets import write_csv_rows
 
 FIELDS = (
     "name",
@@ -109,10 +109,9 @@ class ImportSummary:
 def write_report(path: Path, summary: ImportSummary) -> None:
     """Writes the rejection report CSV: row, column, value, reason (warnings included)."""
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["row", "column", "value", "reason"])
+        # The values are what the imported file held: never let a spreadsheet run them.
         rows = sorted(summary.report, key=_report_order)
-        writer.writerows(rows)
+        write_csv_rows(handle, ["row", "column", "value", "reason"], rows)
 
 
 def _report_order(entry: tuple[int, str, str, str]) -> tuple[int, str]:

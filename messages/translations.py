@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from campaign.core.errors import Invalid
 from campaign.core.i18n import _
 from campaign.core.languages import default_registry
+from campaign.core.spreadsheets import text_cells
 from messages import library
 from messages.encoding import apply_policy
 from messages.models import Message, Translation, TranslationStatus
@@ -198,7 +199,7 @@ def write_xlsx(rows: list[ExportRow], path: Path, *, language: str) -> None:
         sheet.column_dimensions[col].width = width
     sheet.column_dimensions["D"].hidden = True
     sheet.freeze_panes = "C2"
-    workbook.save(path)
+    text_cells(workbook).save(path)  # a body starting with "=" or "-" stays text for the translator
 
 
 def write_po(rows: list[ExportRow], path: Path, *, language: str) -> None:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from campaign.blasts.campaigns import get_campaign
 from campaign.blasts.models import Campaign, Outbound, OutboundStatus, Step
 from campaign.core.config import Settings
+from campaign.core.spreadsheets import safe_frame, text_cells
 from campaign.hotline.models import Inbound, Intent
 
 KEYS = ["step", "segment", "language"]
@@ -261,7 +262,7 @@ def write_report(report: CampaignReport, *, format: str, out: Path | None = None
         text = json.dumps(report.as_dict(), ensure_ascii=False, indent=2)
     elif format in ("csv", "table"):
         buffer = io.StringIO()
-        report.rows.to_csv(buffer, index=False)
+        safe_frame(report.rows).to_csv(buffer, index=False)
         text = buffer.getvalue()
     elif format == "xlsx":
         if out is None:
@@ -270,6 +271,7 @@ def write_report(report: CampaignReport, *, format: str, out: Path | None = None
         with pd.ExcelWriter(out, engine="openpyxl") as writer:
             report.rows.to_excel(writer, sheet_name="by step x language", index=False)
             pd.DataFrame([report.totals]).to_excel(writer, sheet_name="totals", index=False)
+            text_cells(writer.book)
         return ""
     else:
         raise ValueError(f"unknown report format {format!r}")

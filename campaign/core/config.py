@@ -278,6 +278,8 @@ class Settings(BaseSettings):
                 out[name] = ("*" * 8 if raw else "") if whole else mask_secret(raw)
             elif name == "database_url":
                 out[name] = mask_url_password(str(value))
+            elif isinstance(value, str) and ("://" in value or "@" in value):
+                out[name] = mask_url_credentials(value)  # an API base may carry user:token@
             else:
                 out[name] = str(value)
         return out
@@ -292,17 +294,45 @@ def mask_secret(raw: str) -> str:
     return "*" * 8 + raw[-4:]
 
 
+SECRET_QUERY_WORDS = ("pass", "pwd", "token", "secret", "key", "auth", "sig", "credential")
+
+
 def mask_url_password(url: str) -> str:
-    """Hides the password part of a database URL."""
-    from sqlalchemy.engine import make_url
+    """Hides the password part of a database URL (and secrets in its query); the user stays."""
+    return mask_url_credentials(url, keep_user=True)
+
+
+def mask_url_credentials(url: str, *, keep_user: bool = False) -> str:
+    """`url` with every credential it carries masked: the password (with `keep_user`) or the whole
+    `user:password@` part, and query values whose name says password, token, secret, key, auth or
+    signature. Text that is not a URL but holds an `@` is masked up to its last `@`."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit
 
     try:
-        parsed = make_url(url)
-    except Exception:  # noqa: BLE001 - an unparsable URL is shown as is; it holds no parsed secret
+        parts = urlsplit(url)
+        masked = url  # edited in place: urlunsplit would turn sqlite:///x into sqlite:/x
+        if "@" in parts.netloc:
+            userinfo, host = parts.netloc.rsplit("@", 1)
+            user, has_password, _ = userinfo.partition(":")
+            if keep_user and user:
+                netloc = f"{user}:***@{host}" if has_password else f"{user}@{host}"
+            else:
+                netloc = f"***@{host}"
+            masked = masked.replace(parts.netloc, netloc, 1)
+        if parts.query:
+            pairs = parse_qsl(parts.query, keep_blank_values=True)
+            if any(any(w in k.lower() for w in SECRET_QUERY_WORDS) for k, _ in pairs):
+                query = urlencode(
+                    [(k, "***" if any(w in k.lower() for w in SECRET_QUERY_WORDS) else v) for k, v in pairs],
+                    safe="*",
+                )
+                masked = masked.replace("?" + parts.query, "?" + query, 1)
+        return masked
+    except ValueError:
+        if "@" in url:
+            scheme, sep, rest = url.partition("://")
+            return f"{scheme}{sep}***@{rest.rsplit('@', 1)[1]}" if sep else "***@" + url.rsplit("@", 1)[1]
         return url
-    if parsed.password:
-        return parsed.render_as_string(hide_password=True)
-    return url
 
 
 def get_settings(**overrides: Any) -> Settings:

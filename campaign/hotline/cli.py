@@ -15,6 +15,7 @@ from campaign.core.console import JSON_OPTION, echo_json, info, print_table, ses
 from campaign.core.db import utcnow
 from campaign.core.errors import Invalid
 from campaign.core.i18n import _
+from campaign.core.spreadsheets import safe_frame, text_cells
 
 users_app = typer.Typer(no_args_is_help=True, help="Staff users of the web app (argon2 password hashes).")
 inbox_app = typer.Typer(no_args_is_help=True, help="Hotline cases, for scripts and exports.")
@@ -170,9 +171,11 @@ def inbox_export(
         frame[column] = frame[column].map(lambda v: v.isoformat() if v is not None else "")
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
-        frame.to_csv(out, index=False)
+        safe_frame(frame).to_csv(out, index=False)
     else:
-        frame.to_excel(out, index=False, sheet_name="cases")
+        with pd.ExcelWriter(out, engine="openpyxl") as writer:
+            frame.to_excel(writer, index=False, sheet_name="cases")
+            text_cells(writer.book)  # inbound text is written by anyone: never a formula
     with session_scope() as session:
         record_audit(
             session,

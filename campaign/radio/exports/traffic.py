@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
+from campaign.core.spreadsheets import text_cells, write_csv_rows
 from campaign.radio.exports.data import RadioExport
 
 COLUMNS = ("station", "date", "time", "spot", "language", "duration", "status", "notes")
@@ -33,9 +33,7 @@ def traffic_rows(export: RadioExport) -> list[list[str]]:
 def write_csv(export: RadioExport, path: Path) -> Path:
     """Writes the traffic log as UTF-8 CSV with a header row (Excel-friendly BOM)."""
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
-        writer.writerows(traffic_rows(export))
+        write_csv_rows(handle, COLUMNS, traffic_rows(export))
     return path
 
 
@@ -51,5 +49,5 @@ def write_xlsx(export: RadioExport, path: Path) -> Path:
     sheet.freeze_panes = "A2"
     for letter, width in zip("ABCDEFGH", (22, 12, 8, 28, 10, 10, 10, 40), strict=True):
         sheet.column_dimensions[letter].width = width
-    workbook.save(str(path))
+    text_cells(workbook).save(str(path))
     return path

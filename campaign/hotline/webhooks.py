@@ -8,6 +8,7 @@ inbound message is stored once per MessageSid (a retry is answered with an empty
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,11 @@ from campaign.providers.base import UNSUBSCRIBED_CODE, map_twilio_status
 INBOUND_PATH = "/twilio/inbound"
 STATUS_PATH = "/twilio/status"
 MAX_BODY_CHARS = 1600  # Twilio's limit for one (concatenated) message
+# Longest value each form field may have (the database columns hold them); anything longer, or any
+# control character other than in Body, is a malformed webhook (400), never a database error.
+FIELD_LIMITS = {"MessageSid": 64, "From": 64, "To": 32, "MessageStatus": 32, "ErrorCode": 16}
+SID_PATTERN = re.compile(r"[A-Za-z0-9]+")
+MAX_ID = 2**63 - 1
 
 
 
@@ -67,6 +73,21 @@ def _required(params: Mapping[str, str], name: str, *, allow_empty: bool = False
     return str(value)
 
 
+def _check_fields(params: Mapping[str, str]) -> None:
+    """Raises MalformedWebhook for a field over its length or with a control character."""
+    for name, limit in FIELD_LIMITS.items():
+        value = params.get(name)
+        if value is None:
+            continue
+        if len(value) > limit:
+            raise MalformedWebhook(name, f"longer than {limit} characters")
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise MalformedWebhook(name, "contains a control character")
+    sid = params.get("MessageSid")
+    if sid and not SID_PATTERN.fullmatch(sid):
+        raise MalformedWebhook("MessageSid", "not a message SID (letters and digits only)")
+
+
 def twiml(reply: str | None) -> str:
     """A TwiML document answering with `reply`, or an empty <Response/>."""
     response = MessagingResponse()
@@ -104,9 +125,12 @@ def read_inbound(
     """Verifies the signature, then reads the form. Raises Forbidden (bad signature) or
     MalformedWebhook (missing MessageSid/From/Body, body too long). Touches no database."""
     verify_signature(url=url, params=params, signature=signature, settings=settings)
+    _check_fields(params)
     sid = _required(params, "MessageSid")
     from_number = _required(params, "From")
-    body = _required(params, "Body", allow_empty=True)
+    # A NUL byte cannot be stored (PostgreSQL refuses it) and carries nothing: the message is kept
+    # without it rather than lost.
+    body = _required(params, "Body", allow_empty=True).replace("\x00", "")
     if len(body) > MAX_BODY_CHARS:
         raise MalformedWebhook("Body", f"longer than {MAX_BODY_CHARS} characters")
     return InboundWebhook(sid, from_number, body, params.get("To"), now)
@@ -153,9 +177,12 @@ def _outbound_id_from(url: str) -> int | None:
     if not values:
         return None
     try:
-        return int(values[0])
+        value = int(values[0])
     except ValueError:
-        raise MalformedWebhook("outbound", f"not an outbound id: {values[0]!r}") from None
+        raise MalformedWebhook("outbound", f"not an outbound id: {values[0][:40]!r}") from None
+    if not 1 <= value <= MAX_ID:
+        raise MalformedWebhook("outbound", f"not an outbound id: {values[0][:40]!r}")
+    return value
 
 
 def read_status(
@@ -164,6 +191,7 @@ def read_status(
     """Verifies the signature, then reads the callback. Raises Forbidden / MalformedWebhook.
     Touches no database."""
     verify_signature(url=url, params=params, signature=signature, settings=settings)
+    _check_fields(params)
     sid = _required(params, "MessageSid")
     status = map_twilio_status(_required(params, "MessageStatus"))
     error_code = (params.get("ErrorCode") or "").strip() or None

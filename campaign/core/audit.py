@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ColumnElement, ForeignKey, String, and_, func, or_, select, true
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from campaign.core.db import Base, utcnow
@@ -50,3 +51,53 @@ def record_audit(
     session.add(event)
     session.flush()
     return event
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which audit events to show: exact actor, action (or a family: `case` matches `case.*`),
+    an aware UTC time range [since, until), and one case."""
+
+    actor: str | None = None
+    action: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    case_id: int | None = None
+
+    def condition(self) -> ColumnElement[bool]:
+        conditions: list[ColumnElement[bool]] = []
+        if self.actor:
+            conditions.append(AuditEvent.actor == self.actor)
+        if self.action:
+            family = self.action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ".%"
+            conditions.append(
+                or_(AuditEvent.action == self.action, AuditEvent.action.like(family, escape="\\"))
+            )
+        if self.since is not None:
+            conditions.append(AuditEvent.at >= self.since)
+        if self.until is not None:
+            conditions.append(AuditEvent.at < self.until)
+        if self.case_id is not None:
+            conditions.append(and_(AuditEvent.target_type == "case", AuditEvent.target_id == self.case_id))
+        return and_(true(), *conditions)
+
+
+def audit_page(
+    session: Session, *, where: AuditFilter, page: int = 1, per_page: int = 50
+) -> tuple[list[AuditEvent], int]:
+    """One page (1-based) of matching events, newest first, and how many match in all. Reads only."""
+    condition = where.condition()
+    total = int(session.scalar(select(func.count()).select_from(AuditEvent).where(condition)) or 0)
+    rows = session.scalars(
+        select(AuditEvent)
+        .where(condition)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    )
+    return list(rows), total
+
+
+def audit_actions(session: Session) -> list[str]:
+    """Every action recorded so far (for the filter's choices)."""
+    return list(session.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)))

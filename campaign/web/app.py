@@ -240,6 +240,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _error_response(request, exc.status_code, str(exc.detail))
 
     from campaign.web import (
+        routes_audit,
         routes_auth,
         routes_case,
         routes_dashboard,
@@ -255,6 +256,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_case.router, dependencies=csrf)
     app.include_router(routes_replies.router, dependencies=csrf)
     app.include_router(routes_dashboard.router, dependencies=csrf)
+    app.include_router(routes_audit.router, dependencies=csrf)
     radio = _optional_router("campaign.radio.web")
     if radio is not None:
         app.include_router(radio, dependencies=csrf)

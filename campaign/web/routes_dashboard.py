@@ -1,4 +1,4 @@
-"""Manager pages: campaigns (list, detail with funnel and chart, pause/resume), messages, audiences, audit."""
+"""Manager pages: campaigns (list, detail with funnel and chart, pause/resume), messages, audiences."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from campaign.blasts.campaigns import failed_firings
 from campaign.blasts.models import Campaign
-from campaign.core.audit import AuditEvent
 from campaign.core.db import unit_of_work, utcnow
 from campaign.core.errors import Invalid, NotFound
 from campaign.core.i18n import _
@@ -145,13 +144,3 @@ def audiences_page(request: Request, *, user: Annotated[User, Depends(manager)])
                 reach = f"error: {exc}"
             rows.append((segment, reach))
     return templates.TemplateResponse(request, "audiences.html", {"user": user, "rows": rows})
-
-
-@router.get("/audit")
-def audit_page(request: Request, *, user: Annotated[User, Depends(admin)]) -> Response:
-    with unit_of_work(request.app.state.web.engine) as session:
-        events = session.scalars(
-            select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(300)
-        )
-        rows = list(events)
-    return templates.TemplateResponse(request, "audit.html", {"user": user, "events": rows})

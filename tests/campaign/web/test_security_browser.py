@@ -7,8 +7,11 @@ Users, numbers and messages are synthetic test data (tests/campaign/web/test_bro
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from campaign.core.audit import record_audit
 from campaign.core.db import make_engine, make_sessionmaker, utcnow
 from campaign.hotline.users import create_user
 from campaign.web.security import CONTENT_SECURITY_POLICY
@@ -100,3 +103,31 @@ def test_no_page_breaks_the_content_security_policy(server, browser):  # noqa: F
             page.wait_for_load_state("networkidle")
         assert violations == [], (username, opened, violations)
         page.close()
+
+
+def test_an_administrator_filters_pages_and_downloads_the_audit_log(server, browser, artifacts):  # noqa: F811
+    base, url = server
+    engine = make_engine(url)
+    with make_sessionmaker(engine).begin() as session:
+        create_user(session, username="root", password=PASSWORD, role="admin", now=utcnow())
+        for n in range(60):
+            record_audit(
+                session, actor="ana", action="contact.reveal", now=utcnow(), target_type="case", target_id=n
+            )
+    engine.dispose()
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="es-GT", accept_downloads=True)
+    _login(page, base, "root")
+    page.click("nav >> text=Auditoría")
+    page.select_option("select[name=action]", "contact.reveal")
+    page.fill("input[name=actor]", "ana")
+    page.click("form.filters button[type=submit]")
+    assert "60 eventos" in page.locator("p.count").inner_text()
+    assert page.locator("table.audit tbody tr").count() == 50
+    page.screenshot(path=str(artifacts / "audit-log.png"), full_page=True)
+    page.click("a[rel=next]")
+    assert page.locator("table.audit tbody tr").count() == 10
+    assert "página 2 de 2" in page.locator("p.count").inner_text()
+    with page.expect_download() as download:
+        page.click("text=Descargar CSV")
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    assert text.count("contact.reveal") == 60

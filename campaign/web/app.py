@@ -40,7 +40,6 @@ from campaign.web.templating import templates, use_timezone
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 STATIC_DIR = Path(__file__).with_name("static")
-SESSION_MAX_AGE = 12 * 3600
 
 
 @dataclass
@@ -200,6 +199,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state._hashing = None  # asyncio primitives belong to one event loop: this one
         yield
         state.dispose()
 
@@ -209,7 +209,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         SessionMiddleware,
         secret_key=settings.secret_key.get_secret_value(),
         session_cookie="campaign_session",
-        max_age=SESSION_MAX_AGE,
+        max_age=int(settings.session_max_hours * 3600),  # the server-side session ends first anyway
         same_site="lax",
         https_only=settings.public_url.startswith("https://"),
     )

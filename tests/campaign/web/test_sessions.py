@@ -205,3 +205,26 @@ def test_an_over_long_login_form_is_a_4xx(engine, app):
         response = browser.post("/login", data={"username": "a" * 5000, "password": "x", "csrf_token": token})
         assert response.status_code == 422
         assert PASSWORD not in response.text
+
+
+def test_the_password_is_hashed_with_no_database_write_lock_held(engine, app, monkeypatch):
+    """A login storm must not queue webhooks behind argon2 (benchmarks/login_storm.py measures it)."""
+    from campaign.web import routes_auth
+
+    real = routes_auth.verify_password
+    seen: list[bool] = []
+
+    def watching(password_hash: str, password: str) -> bool:
+        state = app.state.web
+        lock = state.write_lock
+        free = lock is None or lock.acquire(blocking=False)
+        if lock is not None and free:
+            lock.release()
+        seen.append(free)
+        return real(password_hash, password)
+
+    monkeypatch.setattr(routes_auth, "verify_password", watching)
+    with _client(app) as browser:
+        assert login(browser, password="wrong password!").status_code == 401
+        assert login(browser).status_code == 303
+    assert seen == [True, True]

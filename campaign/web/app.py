@@ -34,7 +34,7 @@ from campaign.core.errors import AppError, Invalid
 from campaign.core.i18n import best_match, use_locale
 from campaign.web.auth import LoginRequired, verify_csrf
 from campaign.web.group_commit import GroupCommit
-from campaign.web.security import LoopbackGuard, SecurityHeaders
+from campaign.web.security import LoopbackGuard, RefuseNul, SecurityHeaders
 from campaign.web.templating import templates, use_timezone
 
 log = logging.getLogger(__name__)
@@ -214,6 +214,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         https_only=settings.public_url.startswith("https://"),
     )
     app.add_middleware(LocaleMiddleware, default=settings.locale)
+    app.add_middleware(RefuseNul)
     app.add_middleware(SecurityHeaders)
     beyond = settings.unsafe_to_expose("0.0.0.0")
     if beyond:  # public keys: answer only on loopback, however the server was started

@@ -124,3 +124,66 @@ class LoopbackGuard:
             and client is not None
             and is_loopback(str(client[0]))
         )
+
+
+class RefuseNul:
+    """Answers 400 to a request with a NUL byte in its path, query or form body (PostgreSQL cannot
+    store one, and no person types it). Provider webhooks (/twilio/) keep theirs: a NUL in an
+    inbound message is dropped and the message kept (campaign.hotline.webhooks)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = str(scope.get("path", ""))
+        raw = bytes(scope.get("raw_path") or b"") + b"?" + bytes(scope.get("query_string") or b"")
+        if "\x00" in path or _has_nul(raw):
+            await _refuse(send)
+            return
+        if path.startswith("/twilio/") or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if _has_nul(body):
+            await _refuse(send)
+            return
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _has_nul(data: bytes) -> bool:
+    return b"\x00" in data or b"%00" in data
+
+
+async def _refuse(send: Send) -> None:
+    body = b"bad request: a NUL byte in the address or the form\n"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 
 import campaign.schema  # noqa: F401 - every entry point loads the whole model registry
 from campaign.core.config import Settings, get_settings
-from campaign.core.console import info, progress
+from campaign.core.console import in_words, info, progress
 from campaign.core.crypto import activate, ensure_key_file
 from campaign.core.db import make_engine, unit_of_work
 from campaign.core.errors import Invalid
@@ -50,13 +50,37 @@ class DemoResult:
 
 
 DEMO_MARK = "demo.created"
+DEMO_DONE = "demo.finished"  # its detail holds the fingerprint of what the demo made
+# Not work a person would miss: the audit trail itself, and the web app's login and lock bookkeeping.
+IGNORED_TABLES = frozenset({"audit_events", "alembic_version"})
+IGNORED_COLUMNS = frozenset({"last_login_at", "locked_by_id", "locked_at"})
+# How people call the rows of each table, when naming what a rebuild would delete.
+TABLE_WORDS = {
+    "users": "users",
+    "import_batches": "imports",
+    "contacts": "contacts",
+    "campaigns": "campaigns",
+    "steps": "campaign steps",
+    "cases": "hotline cases",
+    "case_notes": "case notes",
+    "inbound": "inbound messages",
+    "translations": "translations",
+    "translation_revisions": "translation revisions",
+    "messages": "messages",
+    "airings": "radio airings or airing logs",
+    "stations": "radio stations",
+    "radio_calibrations": "radio calibrations",
+    "segments": "segments",
+    "canned_replies": "quick replies",
+}
 
 
 def _fresh_database(url: str, *, force: bool) -> Path:
     """Deletes the SQLite file at `url` so the demo starts clean; returns its folder.
 
-    Refuses (Invalid naming CAMPAIGN_DATABASE_URL) a non-SQLite database, and a SQLite file that
-    holds data the demo did not create, unless `force`: the demo must never wipe real work.
+    Refuses (Invalid naming CAMPAIGN_DATABASE_URL) a non-SQLite database, and, unless `force`, a
+    SQLite file holding anything but exactly what an earlier demo made (or only the empty schema):
+    the demo must never wipe real work. The refusal names what it found.
     """
     parsed = make_url(url)
     database = parsed.database or ""
@@ -67,33 +91,93 @@ def _fresh_database(url: str, *, force: bool) -> Path:
             f"(now {parsed.render_as_string(hide_password=True)})",
         )
     path = Path(database)
-    if path.exists() and not force and not _is_demo_or_empty(url):
-        raise Invalid(
-            "CAMPAIGN_DATABASE_URL",
-            f"{path} holds data the demo did not create; refusing to delete it "
-            "(use another CAMPAIGN_DATABASE_URL, or --force)",
-        )
+    if path.exists() and not force:
+        found = work_since_demo(url)
+        if found:
+            raise Invalid(
+                "CAMPAIGN_DATABASE_URL",
+                f"{path} holds work the demo did not make ({'; '.join(found)}); refusing to delete it "
+                "(use another CAMPAIGN_DATABASE_URL, or --force to delete it anyway)",
+            )
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     return path.parent
 
 
-def _is_demo_or_empty(url: str) -> bool:
-    from audiences.models import Contact
+def fingerprint(connection: Any) -> dict[str, list[Any]]:
+    """Per table: [row count, digest of its rows], leaving out the audit trail and the volatile
+    login and lock columns, so a later run can tell whether anything was added or changed since."""
+    import hashlib
+    import json
+
+    from campaign.schema import metadata
+
+    present = set(inspect(connection).get_table_names())
+    result: dict[str, list[Any]] = {}
+    for table in metadata().sorted_tables:
+        if table.name in IGNORED_TABLES or table.name not in present:
+            continue
+        columns = [c for c in table.columns if c.name not in IGNORED_COLUMNS]
+        digest = hashlib.sha256()
+        rows = 0
+        for row in connection.execute(select(*columns).order_by(*table.primary_key.columns)):
+            digest.update(json.dumps(list(row), default=str, sort_keys=True).encode())
+            rows += 1
+        result[table.name] = [rows, digest.hexdigest()[:16]]
+    return result
+
+
+def work_since_demo(url: str) -> list[str]:
+    """What the SQLite database at `url` holds beyond what a demo made (empty list: nothing).
+
+    A database with the schema only (`campaign init`: built-in segments) holds nothing. One a
+    demo finished records that demo's fingerprint: each table whose rows differ from it is named,
+    with the rows added, removed or changed. Any other database: each non-empty table is named.
+    """
+    from audiences.models import Segment
     from campaign.core.audit import AuditEvent
 
     engine = make_engine(url)
     try:
-        tables = set(inspect(engine).get_table_names())
-        if not {"contacts", "audit_events"} <= tables:
-            return not tables
         with engine.connect() as connection:
-            marked = connection.scalar(select(func.count()).where(AuditEvent.action == DEMO_MARK))
-            people = connection.scalar(select(func.count(Contact.id)))
-        return bool(marked) or not people
+            tables = set(inspect(connection).get_table_names())
+            if not tables - {"alembic_version"}:
+                return []
+            recorded: dict[str, list[Any]] = {}
+            if "audit_events" in tables:
+                detail = connection.scalar(
+                    select(AuditEvent.detail)
+                    .where(AuditEvent.action == DEMO_DONE)
+                    .order_by(AuditEvent.id.desc())
+                    .limit(1)
+                )
+                recorded = dict((detail or {}).get("fingerprint") or {})
+            current = fingerprint(connection)
+            if not recorded and "segments" in current:  # `campaign init` adds the built-in segments
+                own = connection.scalar(select(func.count()).select_from(Segment).where(~Segment.builtin))
+                current["segments"] = [int(own or 0), ""]
     finally:
         engine.dispose()
+    return _differences(recorded, current)
+
+
+def _differences(recorded: dict[str, list[Any]], current: dict[str, list[Any]]) -> list[str]:
+    found = []
+    for table, (rows, digest) in current.items():
+        before_rows, before_digest = recorded.get(table, [0, digest])
+        if rows == before_rows and digest == before_digest:
+            continue
+        words = TABLE_WORDS.get(table, table.replace("_", " "))
+        if not recorded:
+            found.append(f"{rows} {words}")
+        elif rows > before_rows:
+            found.append(f"{rows - before_rows} {words} added")
+        elif rows < before_rows:
+            found.append(f"{before_rows - rows} {words} removed")
+        else:
+            found.append(f"{words} changed")
+    return found
 
 
 def database_counts(session: Any, campaign_id: int) -> dict[str, int]:
@@ -232,7 +316,7 @@ def _run(
             say(
                 f"   preview {step['step']}: {step['recipients']} recipients "
                 f"({', '.join(f'{k} {v}' for k, v in step['languages'].items())}), "
-                f"skipped {step['skipped']}, "
+                f"skipped {in_words(step['skipped'])}, "
                 f"{step['total_segments']} segments ~{step['estimated_cost']:.2f} {preview['currency']}"
             )
     with unit_of_work(engine) as session:
@@ -269,6 +353,7 @@ def _run(
         print_report(report)
     _check(report.totals, counts)
     admin = _demo_admin(engine, now=now)
+    _record_fingerprint(engine, now=now)
     elapsed = time_module.perf_counter() - started
     say(
         f"[bold]7.[/bold] Report matches the database (sent {counts['sent']}, "
@@ -310,6 +395,16 @@ def _demo_admin(engine: Any, *, now: datetime) -> str:
     with unit_of_work(engine) as session:
         create_user(session, username="demo-admin", password=password, role="admin", now=now, actor="demo")
     return password
+
+
+def _record_fingerprint(engine: Any, *, now: datetime) -> None:
+    """Records what the demo made, so the next demo may rebuild this file only if nothing changed."""
+    from campaign.core.audit import record_audit
+
+    with engine.connect() as connection:
+        made = fingerprint(connection)
+    with unit_of_work(engine) as session:
+        record_audit(session, actor="demo", action=DEMO_DONE, now=now, detail={"fingerprint": made})
 
 
 def _check(totals: dict[str, Any], counts: dict[str, int]) -> None:

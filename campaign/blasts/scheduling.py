@@ -50,7 +50,7 @@ from campaign.blasts.reconcile import reconcile
 from campaign.blasts.rules import rules_from
 from campaign.blasts.schedules import due_occurrences
 from campaign.core.config import Settings
-from campaign.core.db import rowcount, unit_of_work, utcnow
+from campaign.core.db import rowcount, sqlite_file_identity, unit_of_work, utcnow
 from campaign.core.errors import safe_reason
 from campaign.hotline.outcomes import reopen_due_follow_ups
 from campaign.radio.airings import extend_open_ended_airings
@@ -391,13 +391,16 @@ class _Stop:
 def run_forever(settings: Settings, *, max_ticks: int | None = None) -> int:
     """Ticks every `settings.tick_seconds` until SIGTERM/SIGINT (the running tick finishes first).
 
-    Returns the number of ticks run. `max_ticks` bounds the loop (tests).
+    Returns the number of ticks run. `max_ticks` bounds the loop (tests). Stops, before
+    ticking, once its SQLite file was deleted or replaced (a new `make demo`): it must not go on
+    sending from a database that no longer exists.
     """
     import schedule
 
     from campaign.core.console import engine as shared_engine
     from campaign.providers import get_provider
 
+    opened = sqlite_file_identity(settings.database_url)
     engine = shared_engine(settings)
     provider = get_provider(settings)
     stop = _Stop()
@@ -406,6 +409,10 @@ def run_forever(settings: Settings, *, max_ticks: int | None = None) -> int:
 
     def job() -> None:
         nonlocal ticks
+        if opened is not None and sqlite_file_identity(settings.database_url) != opened:
+            log.error("the database file was deleted or replaced; the scheduler stops (start it again)")
+            stop.requested = True
+            return
         ticks += 1
         try:
             outcome = tick(engine, provider, now=utcnow(), settings=settings)

@@ -260,3 +260,20 @@ def is_postgres(engine_or_session: Engine | Session) -> bool:
     """True when the bound database is PostgreSQL (for SKIP LOCKED, COPY and friends)."""
     bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
     return bind.dialect.name == "postgresql"
+
+
+def sqlite_file_identity(url: str) -> tuple[int, int] | None:
+    """(device, inode) of the SQLite file at `url`; None for other databases, in-memory SQLite or
+    a missing file. A long-running process compares it to notice its file was deleted or replaced."""
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    try:
+        stat = os.stat(parsed.database)
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino

@@ -20,7 +20,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 import campaign.schema  # noqa: F401 - every entry point loads the whole model registry
 from campaign.core.config import Settings, get_settings
-from campaign.core.db import make_engine, unit_of_work
+from campaign.core.db import make_engine, sqlite_file_identity, unit_of_work
 from campaign.core.errors import AppError, Invalid
 from campaign.core.i18n import best_match, use_locale
 from campaign.web.auth import LoginRequired, verify_csrf
@@ -54,6 +54,11 @@ class WebState:
     write_lock: threading.Lock | None = None
     has_radio: bool = False
 
+    _file: tuple[int, int] | None = None  # the SQLite file this server opened (device, inode)
+
+    def __post_init__(self) -> None:
+        self._file = sqlite_file_identity(self.settings.database_url)
+
     @property
     def engine(self) -> Engine:
         if self._engine is None:
@@ -62,6 +67,7 @@ class WebState:
                     from campaign.core.crypto import ensure_active
 
                     ensure_active(self.settings)
+                    self._file = self._file or sqlite_file_identity(self.settings.database_url)
                     self._engine = make_engine(self.settings.database_url)
                     if self._engine.dialect.name == "sqlite":
                         self.write_lock = threading.Lock()
@@ -136,6 +142,13 @@ class WebState:
             self._hashing = asyncio.Semaphore(max(1, (os.cpu_count() or 2) // 2))
         return self._hashing
 
+    def database_replaced(self) -> bool:
+        """Whether the SQLite file this process opened was deleted or replaced since (a new
+        `make demo`, a restored backup): its open connections would go on serving the old data."""
+        if self._file is None:
+            return False
+        return sqlite_file_identity(self.settings.database_url) != self._file
+
     def dispose(self) -> None:
         if self._group_executor is not None:
             self._group_executor.shutdown(wait=True)
@@ -147,6 +160,29 @@ class WebState:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+class ReplacedDatabaseGuard:
+    """Answers 503 to every request once the SQLite file the server opened was deleted or
+    replaced: it must not go on serving (or writing into) a database that no longer exists."""
+
+    def __init__(self, app: ASGIApp, state: WebState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.state.database_replaced():
+            from campaign.core.i18n import _
+
+            path = make_url(self.state.settings.database_url).database
+            message = _(
+                "The database file %(path)s was deleted or replaced while the server was running "
+                "(a new `make demo`?). Restart `campaign serve` to open the new one.",
+                path=path,
+            )
+            await PlainTextResponse(message, status_code=503)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class LocaleMiddleware:
@@ -213,6 +249,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         same_site="lax",
         https_only=settings.public_url.startswith("https://"),
     )
+    app.add_middleware(ReplacedDatabaseGuard, state=state)
     app.add_middleware(LocaleMiddleware, default=settings.locale)
     app.add_middleware(RefuseNul)
     app.add_middleware(SecurityHeaders)

@@ -110,8 +110,17 @@ def import_command(
     elif summary.aborted:
         title += " (rows rejected: nothing written)"
 
+    counted = (
+        ["imported", "updated", "unchanged"]
+        if summary.stored
+        else [
+            _("would import"),
+            _("would update"),
+            _("would leave unchanged"),
+        ]
+    )
     print_table(
-        ["rows", "imported", "updated", "unchanged", "duplicates", "rejected", "warnings"],
+        ["rows", *counted, "duplicates", "rejected", "warnings"],
         [
             [
                 summary.rows,
@@ -248,6 +257,46 @@ def segment_add_command(
         echo_json({"slug": slug, "name": name, "query": query, "count": n})
     else:
         info(f"Saved segment {slug!r} ({n} contacts now).")
+
+
+@segment_app.command("edit")
+def segment_edit_command(
+    slug: str = typer.Argument(..., help="The saved segment to change."),
+    query: str | None = typer.Option(None, "--query", help="New query in the segment language."),
+    name: str | None = typer.Option(None, "--name", help="New human-readable name."),
+    description: str | None = typer.Option(None, "--description", help="New description ('' clears it)."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Change a saved segment's query, name or description (built-in segments are read-only)."""
+    from audiences.segments import count, edit_segment
+
+    if query is None and name is None and description is None:
+        raise Invalid("--query", _("say what to change: --query, --name or --description"))
+    today = utcnow().date()
+    with session_scope() as session:
+        segment = edit_segment(session, slug, today=today, query=query, name=name, description=description)
+        result: dict[str, Any] = {"slug": segment.slug, "name": segment.name, "query": segment.query}
+        result["count"] = count(session, segment.slug, today=today).count
+    if json_output:
+        echo_json(result)
+    else:
+        info(_("Segment %(slug)s saved (%(num)d contacts now).", slug=slug, num=result["count"]))
+
+
+@segment_app.command("remove")
+def segment_remove_command(
+    slug: str = typer.Argument(..., help="The saved segment to remove."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Remove a saved segment (refused for built-in ones and for one a campaign still uses)."""
+    from audiences.segments import remove_segment
+
+    with session_scope() as session:
+        remove_segment(session, slug)
+    if json_output:
+        echo_json({"slug": slug, "removed": True})
+    else:
+        info(_("Segment %(slug)s removed.", slug=slug))
 
 
 @app.command("opt-out")

@@ -100,10 +100,26 @@ class ImportSummary:
     mapping: dict[str, str] = field(default_factory=dict)
     report: list[tuple[int, str, str, str]] = field(default_factory=list, repr=False)
 
+    @property
+    def stored(self) -> bool:
+        """Whether the import wrote its contacts (not a dry run, not aborted by rejected rows)."""
+        return not (self.dry_run or self.aborted)
+
     def as_dict(self) -> dict[str, Any]:
+        """The summary for scripts. `imported`, `updated` and `unchanged` say what was stored (all
+        0 when nothing was: a dry run, or rows rejected without --partial); `would_import`,
+        `would_update` and `would_leave_unchanged` say what the file holds either way."""
         data = asdict(self)
         data.pop("report")
+        data["stored"] = self.stored
+        for done, would in WOULD.items():
+            data[would] = data[done]
+            if not self.stored:
+                data[done] = 0
         return data
+
+
+WOULD = {"imported": "would_import", "updated": "would_update", "unchanged": "would_leave_unchanged"}
 
 
 def write_report(path: Path, summary: ImportSummary) -> None:

@@ -4,11 +4,12 @@ and the registry of custom fields with their types."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, validates
 
 from campaign.core.crypto import Encrypted, EncryptedText, blind_index
 from campaign.core.db import Base, utcnow
@@ -148,6 +149,10 @@ class Erasure(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     phone_index: Mapped[str] = mapped_column(String(32), unique=True)
     erased_at: Mapped[datetime] = mapped_column(default=utcnow)
+# Functions naming what uses a saved segment (`(session, slug) -> ["campaign x, step y", ...]`).
+# Audiences know nothing of campaigns: the campaign area adds its own (campaign/blasts/models.py),
+# and `segments.remove_segment` refuses while any of them names something.
+SEGMENT_USERS: list[Callable[[Session, str], list[str]]] = []
 
 
 class Segment(Base):

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from audiences.custom_sql import custom_value
 from audiences.fields import known_fields
 from audiences.geography import municipalities
-from audiences.models import Contact, FieldType, Segment
+from audiences.models import SEGMENT_USERS, Contact, FieldType, Segment
 from audiences.query import compile_query, unknown_name_reason
 from campaign.core.errors import Invalid, NotFound
 from campaign.core.i18n import _
@@ -169,6 +169,71 @@ def add_segment(
     session.add(segment)
     session.flush()
     return segment
+
+
+def _editable(session: Session, slug: str) -> Segment:
+    """The saved, non-built-in segment `slug`; raises NotFound, or Invalid("segment") for a built-in."""
+    segment = session.scalar(select(Segment).where(Segment.slug == slug))
+    if (segment is not None and segment.builtin) or (segment is None and slug in BUILTIN_BY_SLUG):
+        raise Invalid(
+            "segment",
+            _(
+                "%(slug)s is a built-in segment and cannot be changed: save your own with "
+                "`campaign audiences segment add NEW-SLUG QUERY --name NAME`",
+                slug=slug,
+            ),
+        )
+    if segment is None:
+        raise NotFound(f"no segment {slug!r}")
+    return segment
+
+
+def edit_segment(
+    session: Session,
+    slug: str,
+    *,
+    today: date,
+    query: str | None = None,
+    name: str | None = None,
+    description: str | None = None,
+) -> Segment:
+    """Changes a saved segment's query (checked first), name or description. Flushes.
+
+    Raises NotFound, Invalid("segment") for a built-in one, Invalid("query") for a bad query;
+    nothing changes then. Campaign steps naming the segment reach its new audience at their next
+    firing.
+    """
+    segment = _editable(session, slug)
+    if query is not None:
+        segment_condition(session, query, today=today)
+        segment.query = query
+    if name is not None:
+        segment.name = name
+    if description is not None:
+        segment.description = description or None
+    session.flush()
+    return segment
+
+
+def remove_segment(session: Session, slug: str) -> None:
+    """Deletes a saved segment. Flushes.
+
+    Raises NotFound, Invalid("segment") for a built-in one or one still in use (each function of
+    SEGMENT_USERS names its users, e.g. the steps of campaigns not yet ended); nothing is removed then.
+    """
+    segment = _editable(session, slug)
+    users = [name for check in SEGMENT_USERS for name in check(session, slug)]
+    if users:
+        raise Invalid(
+            "segment",
+            _(
+                "%(slug)s is used by %(users)s: change or cancel those first",
+                slug=slug,
+                users=", ".join(users),
+            ),
+        )
+    session.delete(segment)
+    session.flush()
 
 
 def get_segment(session: Session, slug: str) -> Segment:

@@ -188,7 +188,7 @@ def export_command(
     """Write a spreadsheet (or PO file) for a translator: SMS messages and radio spots."""
     from messages.translations import export_format, export_rows, write_po, write_xlsx
 
-    default_registry().get(lang)
+    lang = default_registry().code_for(lang)
     format = export_format(out, format)
     settings = get_settings()
     with session_scope() as session:

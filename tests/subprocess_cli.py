@@ -48,8 +48,10 @@ def run_cli(
     )
 
 
-def run_json(*args: str, db_url: str | None = None, env: dict[str, str] | None = None) -> Any:
+def run_json(
+    *args: str, db_url: str | None = None, env: dict[str, str] | None = None, input: str | None = None
+) -> Any:
     """`campaign *args` (which must print JSON and exit 0) in a new process; returns the parsed JSON."""
-    result = run_cli(*args, db_url=db_url, env=env)
+    result = run_cli(*args, db_url=db_url, env=env, input=input)
     assert result.returncode == 0, f"exit {result.returncode}: {result.stderr or result.stdout}"
     return json.loads(result.stdout)

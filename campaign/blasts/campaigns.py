@@ -25,6 +25,7 @@ from campaign.blasts.models import (
     Outbound,
     OutboundStatus,
     Step,
+    transition_hint,
 )
 from campaign.blasts.rules import DeploymentRules
 from campaign.core.errors import AppError, Invalid, InvalidTransition, NotFound
@@ -122,7 +123,12 @@ def save_campaign(session: Session, spec: dict[str, Any], *, now: datetime) -> t
         campaign = Campaign(slug=spec["slug"], status=CampaignStatus.DRAFT, created_at=now)
         session.add(campaign)
     elif campaign.status not in EDITABLE_STATUSES:
-        raise InvalidTransition(f"campaign {campaign.slug}", campaign.status, "edited")
+        raise InvalidTransition(
+            f"campaign {campaign.slug}",
+            campaign.status,
+            "edited",
+            hint=transition_hint(campaign.slug, campaign.status, "edited"),
+        )
     for field in (
         "name",
         "timezone",

@@ -9,7 +9,16 @@ from typing import Any
 
 import typer
 
-from campaign.core.console import JSON_OPTION, echo_json, info, print_table, session_scope, warn
+from campaign.core.console import (
+    JSON_OPTION,
+    ask_yes_no,
+    echo_json,
+    in_words,
+    info,
+    print_table,
+    session_scope,
+    warn,
+)
 from campaign.core.errors import Invalid
 from campaign.core.i18n import _, ngettext
 
@@ -190,18 +199,34 @@ def show_command(slug: str, json_output: bool = JSON_OPTION) -> None:
     if json_output:
         echo_json(data)
         return
+    from campaign.blasts.schedule_words import describe_schedule
+
     info(
         f"[bold]{data['slug']}[/bold] {data['name']}: {data['status']}, {data['timezone']}, window "
         f"{'-'.join(data['send_window'])}, pacing {data['max_per_hour'] or 'none'}/hour"
     )
     print_table(
-        ["step", "channel", "segment", "schedule", "fallback", "encoding", "version"],
+        [
+            "step",
+            "channel",
+            "segment",
+            _("schedule (%(zone)s)", zone=data["timezone"]),
+            "fallback",
+            "encoding",
+            "version",
+        ],
         [
             [
                 s["id"],
                 s["channel"],
                 s["segment"],
-                s["at"] or s["rrule"] or s["offset"],
+                describe_schedule(
+                    at=s["at"],
+                    rrule=s["rrule"],
+                    starts=s["starts"],
+                    offset=s["offset"],
+                    timezone=data["timezone"],
+                ),
                 ",".join(s["fallback"]),
                 s["encoding"] or "language default",
                 s["version"],
@@ -223,54 +248,79 @@ def preview_command(slug: str, json_output: bool = JSON_OPTION, now: str | None 
     if json_output:
         echo_json(data)
         return
-    rows = []
-    for s in data["steps"]:
-        rows.append(
-            [
-                s["step"],
-                s["channel"],
-                s["segment"] or (f"{s['stations']} station(s)" if s["channel"] == "radio" else ""),
-                s["recipients"] if s["channel"] != "radio" else f"{s['airings']} airings",
-                ", ".join(f"{k} {v}" for k, v in s["languages"].items()),
-                ", ".join(f"{k} {v}" for k, v in s["skipped"].items()) or "-",
-                ", ".join(f"{k}: {v}" for k, v in s["segments_per_message"].items()),
-                s["total_segments"],
-                f"{s['estimated_cost']:.2f}",
-                s["first_send_times"][0].isoformat() if s["first_send_times"] else "-",
-                "".join(s["ucs2_characters"]) or "-",
-                s["occurrences"] if s["occurrences"] is not None else "open-ended",
-            ]
-        )
-        if s["past_times_fire_once_at_launch"]:
-            info(
-                f"step {s['step']}: {s['past_times_fire_once_at_launch']} scheduled time(s) already "
-                "past: they fire once, at launch"
-            )
-    print_table(
-        [
-            "step",
-            "channel",
-            "segment",
-            "recipients",
-            "languages",
-            "skipped",
-            "segments/msg",
-            "segments",
-            f"cost {data['currency']}",
-            "first send (UTC)",
-            "UCS-2 chars",
-            "firings",
-        ],
-        rows,
-        title=f"Preview of {data['campaign']} (next firing of each step)",
-    )
+    print_preview_steps(data)
     totals = data["totals"]
     info(
-        f"Next firings: {totals['recipients_next_firing']} recipients, {totals['segments_next_firing']} "
-        f"segments, {totals['cost_next_firing']:.2f} {data['currency']}; all firings about "
-        f"{totals['cost_all_firings']:.2f} {data['currency']} at {data['price_per_segment']} per segment."
+        _(
+            "Next firings: %(recipients)s recipients, %(segments)s segments, %(cost).2f %(currency)s.",
+            recipients=totals["recipients_next_firing"],
+            segments=totals["segments_next_firing"],
+            cost=totals["cost_next_firing"],
+            currency=data["currency"],
+        )
+    )
+    info(
+        _(
+            "All firings: about %(cost).2f %(currency)s at %(price)s per segment.",
+            cost=totals["cost_all_firings"],
+            currency=data["currency"],
+            price=data["price_per_segment"],
+        )
     )
     show_warnings(data["warnings"])
+
+
+def print_preview_steps(data: dict[str, Any]) -> None:
+    """Each step as a short block of labelled lines (readable at 100 columns), with send times in
+    the campaign's timezone."""
+    from zoneinfo import ZoneInfo
+
+    from rich.markup import escape
+
+    zone = ZoneInfo(data["timezone"])
+    currency = data["currency"]
+    info(
+        _(
+            "Preview of %(campaign)s: the next firing of each step; times in %(zone)s.",
+            campaign=data["campaign"],
+            zone=data["timezone"],
+        )
+    )
+    for s in data["steps"]:
+        radio = s["channel"] == "radio"
+        audience = _("%(num)s station(s)", num=s.get("stations", 0)) if radio else escape(s["segment"] or "")
+        first = [t.astimezone(zone).strftime("%Y-%m-%d %H:%M") for t in s["first_send_times"][:1]]
+        firings = s["occurrences"] if s["occurrences"] is not None else _("open-ended")
+        lines = [
+            (_("reach"), _("%(num)s airings", num=s.get("airings", 0)) if radio else str(s["recipients"])),
+            (_("languages"), in_words(s["languages"])),
+        ]
+        if not radio:
+            lines += [
+                (_("skipped"), in_words(s["skipped"])),
+                (_("SMS segments"), _(
+                    "%(total)s (per message: %(each)s), about %(cost).2f %(currency)s",
+                    total=s["total_segments"],
+                    each=in_words(s["segments_per_message"]),
+                    cost=s["estimated_cost"],
+                    currency=currency,
+                )),
+                (_("first send"), first[0] if first else "-"),
+                (_("UCS-2 characters"), "".join(s["ucs2_characters"]) or "-"),
+            ]
+        lines.append((_("firings"), str(firings)))
+        info(f"\n[bold]{escape(s['step'])}[/bold] ({s['channel']}, {audience})")
+        for label, value in lines:
+            info(f"  {label + ':':<18} {escape(value)}")
+        if s["past_times_fire_once_at_launch"]:
+            info(
+                "  "
+                + _(
+                    "%(num)s scheduled time(s) already past: they fire once, at launch",
+                    num=s["past_times_fire_once_at_launch"],
+                )
+            )
+    info("")
 
 
 ALLOW_EMPTY_OPTION = typer.Option(
@@ -278,18 +328,40 @@ ALLOW_EMPTY_OPTION = typer.Option(
 )
 
 
+YES_OPTION = typer.Option(
+    False, "--yes", "-y", help="Launch without asking (scripts): the reach and cost are not shown first."
+)
+
+
 def launch_command(
     slug: str,
+    yes: bool = YES_OPTION,
     allow_empty: bool = ALLOW_EMPTY_OPTION,
     json_output: bool = JSON_OPTION,
     now: str | None = NOW_OPTION,
 ) -> None:
-    """Launch a draft campaign (refused, with every reason, when a check fails)."""
-    from campaign.blasts.lifecycle import launch, launch_warnings
+    """Launch a draft campaign: shows recipients, segments and cost and asks (`--yes` for scripts).
+
+    Refused, with every reason, when a check fails. Without a terminal to ask on and without
+    `--yes`, nothing is launched (exit 2)."""
+    from campaign.blasts.campaigns import get_campaign
+    from campaign.blasts.lifecycle import LaunchRefused, launch, launch_problems, launch_warnings
+    from campaign.blasts.preview import preview_campaign
 
     settings = _settings()
+    when = parse_now(now)
+    if not yes:
+        with session_scope(settings) as session:
+            campaign = get_campaign(session, slug)
+            problems = launch_problems(
+                session, campaign, settings=settings, now=when, allow_empty=allow_empty
+            )
+            if problems:
+                raise LaunchRefused(slug, problems)
+            data = preview_campaign(session, slug, now=when, settings=settings)
+        _confirm_launch(data)
     with session_scope(settings) as session:
-        campaign = launch(session, slug, now=parse_now(now), settings=settings, allow_empty=allow_empty)
+        campaign = launch(session, slug, now=when, settings=settings, allow_empty=allow_empty)
         warnings = launch_warnings(session, campaign)
         result = {
             "slug": campaign.slug,
@@ -303,9 +375,42 @@ def launch_command(
         echo_json(result)
     else:
         info(
-            f"Launched {slug}: {result['status']}. The scheduler (`campaign scheduler` or "
-            "`campaign tick`) plans and sends each step when it falls due."
+            _(
+                "Launched %(slug)s: %(status)s. The scheduler (`campaign scheduler` or `campaign tick`) "
+                "plans and sends each step when it falls due.",
+                slug=slug,
+                status=result["status"],
+            )
         )
+
+
+def _confirm_launch(data: dict[str, Any]) -> None:
+    """Shows what the launch will send and cost, and asks; raises when it cannot ask or hears no."""
+    import sys
+
+    if not sys.stdin.isatty():
+        raise Invalid(
+            "--yes",
+            _(
+                "launching sends messages that cost money, and there is no terminal to ask for "
+                "confirmation: nothing was launched (run it in a terminal, or pass --yes in scripts)"
+            ),
+        )
+    print_preview_steps(data)
+    show_warnings(data["warnings"])
+    totals = data["totals"]
+    question = _(
+        "Send to %(recipients)d recipients (%(segments)d SMS segments, about %(cost).2f %(currency)s "
+        "at the next firings; %(all).2f %(currency)s over all firings)?",
+        recipients=totals["recipients_next_firing"],
+        segments=totals["segments_next_firing"],
+        cost=totals["cost_next_firing"],
+        all=totals["cost_all_firings"],
+        currency=data["currency"],
+    )
+    if not ask_yes_no(question):
+        info(_("Nothing launched."))
+        raise typer.Exit(1)
 
 
 def _status_command(action: str) -> Any:
@@ -352,7 +457,7 @@ def tick_command(now: str | None = NOW_OPTION, json_output: bool = JSON_OPTION) 
         hidden = {"now", "failed", "retry", "errors"}
         print_table(
             ["what", "count"],
-            [[k, v] for k, v in data.items() if k not in hidden],
+            [[k.replace("_", " "), in_words(v)] for k, v in data.items() if k not in hidden],
             title=f"Tick at {data['now']}",
         )
         if result.failed:

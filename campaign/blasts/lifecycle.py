@@ -28,6 +28,7 @@ from campaign.blasts.models import (
     Outbound,
     OutboundStatus,
     Step,
+    transition_hint,
 )
 from campaign.blasts.schedules import Schedule, occurrence_times
 from campaign.core.audit import record_audit
@@ -58,7 +59,12 @@ def transition(
     """Moves the campaign to `target` (raises InvalidTransition) and audits it. Flushes."""
     current = CampaignStatus(campaign.status)
     if target not in CAMPAIGN_TRANSITIONS[current]:
-        raise InvalidTransition(f"campaign {campaign.slug}", current.value, target.value)
+        raise InvalidTransition(
+            f"campaign {campaign.slug}",
+            current.value,
+            target.value,
+            hint=transition_hint(campaign.slug, current.value, target.value),
+        )
     campaign.status = target
     campaign.updated_at = now
     record_audit(

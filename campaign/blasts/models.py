@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, Time, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from audiences.models import SEGMENT_USERS
 from campaign.core.crypto import EncryptedText
 from campaign.core.db import Base, utcnow
 
@@ -56,6 +57,40 @@ CAMPAIGN_TRANSITIONS: dict[CampaignStatus, frozenset[CampaignStatus]] = {
     CampaignStatus.COMPLETED: frozenset(),
     CampaignStatus.CANCELLED: frozenset(),
 }
+
+
+def transition_hint(slug: str, current: str, target: str) -> str:
+    """What to tell a person who asked a campaign for a move it cannot make: its state, and what
+    to do instead (`target` is a status, or "edited" for saving its file again)."""
+    from campaign.core.i18n import _
+
+    ended = current in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
+    if ended:
+        return _(
+            "campaign %(slug)s is %(status)s and cannot change any more: create a new campaign "
+            "(another slug) instead",
+            slug=slug,
+            status=current,
+        )
+    if target == "edited":
+        return _(
+            "campaign %(slug)s is running: pause the campaign first (`campaign pause %(slug)s`), "
+            "then save it again, then resume it",
+            slug=slug,
+        )
+    if target == CampaignStatus.PAUSED:
+        if current == CampaignStatus.PAUSED:
+            return _("campaign %(slug)s is already paused", slug=slug)
+        return _("campaign %(slug)s is a draft: there is nothing to pause until it is launched", slug=slug)
+    if target in (CampaignStatus.RUNNING, CampaignStatus.SCHEDULED) and current != CampaignStatus.PAUSED:
+        return _(
+            "campaign %(slug)s is %(status)s, not paused: only a paused campaign can be resumed "
+            "(a draft is launched with `campaign launch %(slug)s`)",
+            slug=slug,
+            status=current,
+        )
+    return _("campaign %(slug)s cannot move from %(status)s to %(target)s", slug=slug, status=current,
+             target=target)
 
 
 class Campaign(Base):
@@ -277,3 +312,20 @@ class Outbound(Base):
     delivered_at: Mapped[datetime | None] = mapped_column()
     status_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def steps_using_segment(session: Any, slug: str) -> list[str]:
+    """The steps of campaigns not yet ended that name segment `slug` ("campaign x, step y")."""
+    from sqlalchemy import select
+
+    ended = (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
+    rows = session.execute(
+        select(Campaign.slug, Step.key)
+        .join(Step, Step.campaign_id == Campaign.id)
+        .where(Step.segment_slug == slug, Campaign.status.not_in(ended))
+        .order_by(Campaign.slug, Step.key)
+    )
+    return [f"campaign {campaign}, step {step}" for campaign, step in rows]
+
+
+SEGMENT_USERS.append(steps_using_segment)

@@ -283,7 +283,7 @@ def write_report(report: CampaignReport, *, format: str, out: Path | None = None
 
 def print_report(report: CampaignReport) -> None:
     """The report as Rich tables (rows, then totals)."""
-    from campaign.core.console import info, print_table
+    from campaign.core.console import in_words, info, print_table
 
     shown = [
         "step",
@@ -318,9 +318,9 @@ def print_report(report: CampaignReport) -> None:
     )
     for row in report.rows.itertuples(index=False):
         if row.failed_by_code:
-            info(f"  {row.step}/{row.language} failed by error code: {row.failed_by_code!s}")
+            info(f"  {row.step}/{row.language} failed by error code: {in_words(row.failed_by_code)}")
         if row.skipped_by_reason:
-            info(f"  {row.step}/{row.language} skipped by reason: {row.skipped_by_reason!s}")
+            info(f"  {row.step}/{row.language} skipped by reason: {in_words(row.skipped_by_reason)}")
     t = report.totals
     info(
         f"Totals: planned {t['planned']}, sent {t['sent']}, delivered {t['delivered']}, "

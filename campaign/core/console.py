@@ -118,3 +118,34 @@ def session_scope(settings: Settings | None = None) -> Iterator[Session]:
     """One unit of work for one CLI command: commit on success, roll back on error."""
     with unit_of_work(engine(settings)) as session:
         yield session
+
+
+YES_WORDS = frozenset({"y", "yes", "s", "si", "sí"})
+
+
+def ask_yes_no(question: str) -> bool:
+    """Asks on the terminal; only an explicit yes (y, yes, s, sí) is yes, anything else (or EOF) no."""
+    from campaign.core.i18n import _
+
+    choices = _("[y/N]")
+    try:
+        answer = typer.prompt(f"{question} {choices}", default="", show_default=False, prompt_suffix=" ")
+    except (EOFError, typer.Abort):
+        return False
+    return answer.strip().lower() in YES_WORDS
+
+
+def in_words(value: Any) -> str:
+    """A value for a table cell people read: a mapping as "sent 12, failed 1" (zeros and empty
+    parts left out), a list as "a, b", nothing as "-"; never a Python repr."""
+    if value is None:
+        return "-"
+    if isinstance(value, dict):
+        empty: tuple[Any, ...] = (0, None, [], {}, "")
+        parts = [f"{key} {in_words(item)}" for key, item in value.items() if item not in empty]
+        return ", ".join(parts) or "-"
+    if isinstance(value, list | tuple | set):
+        return ", ".join(in_words(item) for item in value) or "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

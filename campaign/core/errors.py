@@ -41,8 +41,9 @@ class InvalidTransition(AppError):
 
     http_status = 409
 
-    def __init__(self, what: str, current: str, target: str) -> None:
-        super().__init__(f"{what} cannot move from {current!r} to {target!r}")
+    def __init__(self, what: str, current: str, target: str, *, hint: str | None = None) -> None:
+        """`hint` says what to do instead, in the user's words ("pause the campaign first")."""
+        super().__init__(hint or f"{what} cannot move from {current!r} to {target!r}")
         self.what = what
         self.current = current
         self.target = target

@@ -95,11 +95,27 @@ class LanguageRegistry:
         return list(self._by_code)
 
     def get(self, code: str) -> Language:
-        """The language with this exact code; raises Invalid naming the code otherwise."""
+        """The language with this exact code; raises Invalid naming the code and the known ones."""
         try:
             return self._by_code[code]
         except KeyError:
-            raise Invalid("language", f"unknown language code {code!r}") from None
+            raise Invalid("language", self.unknown(code)) from None
+
+    def code_for(self, value: str, *, field: str = "--lang") -> str:
+        """The code of the language `value` names (code, name or alias: `kiche` is quc); raises
+        Invalid(field) listing the valid codes with their aliases."""
+        found = self.resolve(value)
+        if found is None:
+            raise Invalid(field, self.unknown(value))
+        return found.code
+
+    def unknown(self, value: str) -> str:
+        """The message for a value that names no language: every code, with its name and aliases."""
+        def names(lang: Language) -> str:
+            return ", ".join(dict.fromkeys([lang.name, *(a for a in lang.aliases if a != lang.code)]))
+
+        known = "; ".join(f"{lang.code} ({names(lang)})" for lang in self)
+        return f"unknown language code {value!r}; use one of: {known}"
 
     def resolve(self, value: str) -> Language | None:
         """The language a free-text value names (`K'iche'`, `quiché`, `QUC`), or None."""

@@ -74,6 +74,95 @@ def users_list(json_output: bool = JSON_OPTION) -> None:
         print_table(["username", "role", "active", "last login"], [list(r.values()) for r in rows])
 
 
+def _keep_an_admin(session: Any, username: str) -> None:
+    """Refuses a change that would leave no active administrator (nobody could manage staff)."""
+    from campaign.hotline.users import active_admins
+
+    if active_admins(session) == [username.strip().lower()]:
+        raise Invalid(
+            "username",
+            _("%(name)s is the last active admin: make another user admin first", name=username),
+        )
+
+
+def _user_done(json_output: bool, result: dict[str, Any], message: str) -> None:
+    if json_output:
+        echo_json(result)
+    else:
+        info(message)
+
+
+@users_app.command("disable")
+def users_disable(
+    username: str = typer.Argument(..., help="Login name."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Stop a user from logging in; their open web sessions end at their next request."""
+    from campaign.hotline.users import get_by_username, set_active
+
+    with session_scope() as session:
+        if get_by_username(session, username).active:
+            _keep_an_admin(session, username)
+        user = set_active(session, username=username, active=False, now=utcnow())
+        result = {"username": user.username, "role": str(user.role), "active": user.active}
+    message = _("User %(name)s disabled: logged out everywhere.", name=result["username"])
+    _user_done(json_output, result, message)
+
+
+@users_app.command("enable")
+def users_enable(
+    username: str = typer.Argument(..., help="Login name."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Let a disabled user log in again."""
+    from campaign.hotline.users import set_active
+
+    with session_scope() as session:
+        user = set_active(session, username=username, active=True, now=utcnow())
+        result = {"username": user.username, "role": str(user.role), "active": user.active}
+    _user_done(json_output, result, _("User %(name)s enabled.", name=result["username"]))
+
+
+@users_app.command("role")
+def users_role(
+    username: str = typer.Argument(..., help="Login name."),
+    role: str = typer.Argument(..., help="admin, manager, producer or hotline."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Give a user another role (their open sessions end: the new role applies from their next login)."""
+    from campaign.hotline.models import Role
+    from campaign.hotline.users import get_by_username, parse_role, set_role
+
+    new_role = parse_role(role)
+    with session_scope() as session:
+        user = get_by_username(session, username)
+        if user.active and Role(user.role) == Role.ADMIN and new_role != Role.ADMIN:
+            _keep_an_admin(session, username)
+        user = set_role(session, username=username, role=new_role, now=utcnow())
+        result = {"username": user.username, "role": str(user.role), "active": user.active}
+    message = _("User %(name)s is now %(role)s.", name=result["username"], role=result["role"])
+    _user_done(json_output, result, message)
+
+
+@users_app.command("reset-password")
+def users_reset_password(
+    username: str = typer.Argument(..., help="Login name."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the new password from stdin."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Set a new password for a user (prompted twice, or read from stdin)."""
+    from campaign.hotline.users import get_by_username, set_password, validate_password
+
+    with session_scope() as session:
+        get_by_username(session, username)  # an unknown user is refused before asking for a password
+    password = _read_password(password_stdin)
+    validate_password(password)
+    with session_scope() as session:
+        user = set_password(session, username=username, password=password, now=utcnow())
+        result = {"username": user.username, "password_changed": True}
+    _user_done(json_output, result, _("Password of %(name)s changed.", name=result["username"]))
+
+
 CASE_COLUMNS = [
     "id",
     "status",

@@ -160,3 +160,11 @@ def set_role(session: Session, *, username: str, role: str | Role, now: datetime
         detail={"from": old_role.value, "to": new_role.value},
     )
     return user
+
+
+def active_admins(session: Session) -> list[str]:
+    """The usernames of the active administrators."""
+    from sqlalchemy import true
+
+    query = select(User.username).where(User.role == Role.ADMIN, User.active == true())
+    return list(session.scalars(query))

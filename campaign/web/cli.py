@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
-from campaign.core.config import get_settings
+from campaign.core.config import Settings, get_settings
 from campaign.core.console import info
-from campaign.core.errors import Invalid
+from campaign.core.errors import AppError, Invalid
+from campaign.core.i18n import _
+from campaign.hotline.webhooks import INBOUND_PATH, STATUS_PATH
 
 
 def serve(
@@ -29,11 +33,49 @@ def serve(
     problem = settings.unsafe_to_expose(host)
     if problem:
         raise Invalid("CAMPAIGN_SECRET_KEY", f"refusing to serve on {host}: {problem}")
-    info(f"Serving on http://{host}:{port} (webhooks at {settings.public_url})")
+    _check_port_free(host, port)
+    if settings.public_url == Settings.model_fields["public_url"].default:
+        # No public URL configured: the provider reaches this very server, so webhooks are signed
+        # for (and validated against) the address it listens on, not the default port.
+        local = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+        settings = settings.model_copy(update={"public_url": local})
+        os.environ["CAMPAIGN_PUBLIC_URL"] = local  # for --workers: each builds its app from the environment
+    webhooks = settings.public_url.rstrip("/")
+    inbound, status = webhooks + INBOUND_PATH, webhooks + STATUS_PATH
+    info(
+        _(
+            "Serving on http://%(host)s:%(port)s (webhooks: %(inbound)s and %(status)s)",
+            host=host,
+            port=port,
+            inbound=inbound,
+            status=status,
+        )
+    )
     if workers > 1:  # each worker process builds its own app from the environment
         uvicorn.run("campaign.web.app:create_app", factory=True, host=host, port=port, workers=workers)
     else:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Raises AppError, before anything says "Serving on", when `host:port` cannot be listened on."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise AppError(
+                _(
+                    "cannot listen on %(host)s:%(port)s (%(reason)s): is another `campaign serve` "
+                    "running? Stop it, or choose another port with --port or CAMPAIGN_PORT",
+                    host=host,
+                    port=port,
+                    reason=exc.strerror or exc,
+                )
+            ) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -57,7 +57,7 @@ def test_dry_run_then_segment_add_and_consent(cli, tmp_path):
     dry = cli.invoke(
         app, ["audiences", "import", str(path), "--dry-run", "--json", "--consent-source", "feria"]
     )
-    assert json.loads(dry.stdout)["imported"] == 1
+    assert json.loads(dry.stdout)["would_import"] == 1 and json.loads(dry.stdout)["imported"] == 0
     assert json.loads(cli.invoke(app, ["audiences", "count", "not opted_out", "--json"]).stdout)["count"] == 0
     assert cli.invoke(app, ["audiences", "import", str(path), "--consent-source", "feria"]).exit_code == 0
     added = cli.invoke(

@@ -46,7 +46,9 @@ def test_a_step_reaching_nobody_warns_at_create_and_preview_and_launch_refuses_i
     assert refused.returncode != 0
     assert "reaches nobody" in refused.stderr and "--allow-empty" in refused.stderr
     assert run_json("show", "prueba", "--json", db_url=db_url)["status"] == "draft"
-    forced = run_cli("launch", "prueba", "--now", LAUNCH_AT, "--allow-empty", "--json", db_url=db_url)
+    forced = run_cli(
+        "launch", "prueba", "--now", LAUNCH_AT, "--allow-empty", "--yes", "--json", db_url=db_url
+    )
     assert forced.returncode == 0, forced.stderr
     assert json.loads(forced.stdout)["status"] == "scheduled"
 
@@ -59,7 +61,7 @@ def test_skipping_more_than_a_tenth_of_the_segment_is_a_warning(db_url, session,
     assert "skips 2 of 10" in created.stderr and "no_translation 2" in created.stderr, created.stderr
     preview = run_json("preview", "prueba", "--now", LAUNCH_AT, "--json", db_url=db_url)
     assert [w["code"] for w in preview["warnings"]] == ["skipped"]
-    launched = run_cli("launch", "prueba", "--now", LAUNCH_AT, "--json", db_url=db_url)
+    launched = run_cli("launch", "prueba", "--now", LAUNCH_AT, "--yes", "--json", db_url=db_url)
     assert launched.returncode == 0, launched.stderr  # a warning, not a refusal
 
 

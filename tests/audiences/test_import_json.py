@@ -12,10 +12,10 @@ import json
 from tests.subprocess_cli import run_cli, run_json
 
 PEOPLE = (
-    "teléfono,nombre,idioma\n"
-    "+50255550111,Persona Sintética Uno,es\n"
-    "+50255550112,Persona Sintética Dos,es\n"
-    "no-es-un-número,Persona Sintética Tres,es\n"
+    "teléfono,nombre,idioma,consentimiento\n"
+    "+50255550111,Persona Sintética Uno,es,feria de salud\n"
+    "+50255550112,Persona Sintética Dos,es,feria de salud\n"
+    "no-es-un-número,Persona Sintética Tres,es,feria de salud\n"
 )
 
 

@@ -31,7 +31,7 @@ NEW_CAMPAIGN = (
 FILES = {
     "nueva.yaml": NEW_CAMPAIGN,
     "aired.csv": "date,time,spot,aired,notes\n2027-01-12,06:30,spot-coyotes,yes,\n",
-    "people.csv": "teléfono,nombre\n+50255550131,Persona Sintética\n",
+    "people.csv": "teléfono,nombre,consentimiento\n+50255550131,Persona Sintética,feria de salud\n",
 }
 WORK = {
     "a user": (("campaign", "users", "add", "ana", "--role", "hotline", "--password-stdin"), "1 users added"),

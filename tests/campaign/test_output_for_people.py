@@ -108,7 +108,7 @@ def test_serve_names_the_webhook_url_of_its_own_port(tmp_path):
         ["campaign", "serve", "--port", str(port)],
         cwd=tmp_path,
         env=environment(),
-        seconds=30,
+        seconds=120,
         ready="Uvicorn running on",
     )
     assert code is None, err

@@ -104,7 +104,7 @@ def test_pause_stops_planning_resume_plans_cancel_cancels_queued(session, engine
     }
     assert set(_statuses(session, second).values()) == {OutboundStatus.CANCELLED}
     again = cli.invoke(app, ["resume", second.slug])
-    assert again.exit_code == 1 and "cannot move from 'cancelled' to" in again.stderr
+    assert again.exit_code == 1 and "is cancelled and cannot change any more" in again.stderr
 
 
 def test_preview_figures_equal_what_planning_inserts(session, engine, cli):

@@ -44,7 +44,7 @@ def run(
     cwd: Path,
     env: dict[str, str],
     input: str | None = None,
-    timeout: float = 120,
+    timeout: float = 600,
 ) -> subprocess.CompletedProcess[str]:
     """Runs one command to completion (argv[0] `campaign` means the installed command)."""
     command = [*campaign_command(), *argv[1:]] if argv and argv[0] == "campaign" else list(argv)
@@ -97,7 +97,7 @@ def build_demo_database(folder: Path, *, contacts: int = 300, days: int = 1) -> 
         ["campaign", "demo", "--contacts", str(contacts), "--days", str(days)],
         cwd=folder,
         env=environment(f"sqlite:///{path}"),
-        timeout=300,
+        timeout=900,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     return path

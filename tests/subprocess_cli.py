@@ -28,7 +28,7 @@ def run_cli(
     db_url: str | None = None,
     env: dict[str, str] | None = None,
     input: str | None = None,
-    timeout: float = 120,
+    timeout: float = 600,
 ) -> subprocess.CompletedProcess[str]:
     """`campaign *args` in a new process; returns the completed process (stdout, stderr, returncode)."""
     environment = dict(os.environ)

@@ -94,7 +94,7 @@ CASES = [
     c(f"campaign report {SLUG} --format json", lambda d: d["totals"]["sent"] > 0),
     c(f"campaign report {SLUG} --json", lambda d: d["campaign"] == SLUG and d["totals"]["sent"] > 0),
     c("campaign demo --contacts 60 --days 1", "Report matches the database", db="none"),
-    c("campaign serve --port {port}", "Uvicorn running on", stream="stderr", seconds=30),
+    c("campaign serve --port {port}", "Uvicorn running on", stream="stderr", seconds=180),
     # audiences
     c("campaign audiences import people.csv --json", lambda d: d["imported"] == 2, db="empty",
       files={"people.csv": PEOPLE_CSV}),
@@ -220,7 +220,7 @@ def test_command_in_a_fresh_process(case: Case, request: pytest.FixtureRequest, 
         assert code is None, f"{argv} ended by itself with {code}: {err[-2000:]}"
         _check(case, err if case.stream == "stderr" else out)
         return
-    result = run(argv, cwd=tmp_path, env=env, input=case.stdin)
+    result = run(argv, cwd=tmp_path, env=env, input=case.stdin, timeout=600)  # a loaded CI machine is slow
     assert result.returncode == case.code, result.stdout[-2000:] + result.stderr[-2000:]
     _check(case, result.stderr if case.stream == "stderr" else result.stdout)
     if case.code == 2 and case.stream == "stderr":

@@ -96,7 +96,7 @@ def test_serve_checks_its_port_before_saying_serving_on(tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = run(["campaign", "serve", "--port", str(port)], cwd=tmp_path, env=environment(), timeout=60)
+        result = run(["campaign", "serve", "--port", str(port)], cwd=tmp_path, env=environment(), timeout=300)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Serving on" not in result.stdout
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "--port" in result.stderr

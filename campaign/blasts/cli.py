@@ -298,13 +298,16 @@ def print_preview_steps(data: dict[str, Any]) -> None:
         if not radio:
             lines += [
                 (_("skipped"), in_words(s["skipped"])),
-                (_("SMS segments"), _(
-                    "%(total)s (per message: %(each)s), about %(cost).2f %(currency)s",
-                    total=s["total_segments"],
-                    each=in_words(s["segments_per_message"]),
-                    cost=s["estimated_cost"],
-                    currency=currency,
-                )),
+                (
+                    _("SMS segments"),
+                    _(
+                        "%(total)s (per message: %(each)s), about %(cost).2f %(currency)s",
+                        total=s["total_segments"],
+                        each=in_words(s["segments_per_message"]),
+                        cost=s["estimated_cost"],
+                        currency=currency,
+                    ),
+                ),
                 (_("first send"), first[0] if first else "-"),
                 (_("UCS-2 characters"), "".join(s["ucs2_characters"]) or "-"),
             ]

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, inspect, or_, select
+from sqlalchemy import ColumnElement, func, inspect, literal_column, or_, select
 from sqlalchemy.engine import make_url
 
 import campaign.schema  # noqa: F401 - every entry point loads the whole model registry
@@ -118,10 +118,13 @@ def fingerprint(connection: Any) -> dict[str, list[Any]]:
     for table in metadata().sorted_tables:
         if table.name in IGNORED_TABLES or table.name not in present:
             continue
-        columns = [c for c in table.columns if c.name not in IGNORED_COLUMNS]
+        # Raw stored values (no column types): encrypted columns are compared as stored, without keys.
+        quote = connection.dialect.identifier_preparer.quote
+        columns = [literal_column(quote(c.name)) for c in table.columns if c.name not in IGNORED_COLUMNS]
+        order = [literal_column(quote(c.name)) for c in table.primary_key.columns]
         digest = hashlib.sha256()
         rows = 0
-        for row in connection.execute(select(*columns).order_by(*table.primary_key.columns)):
+        for row in connection.execute(select(*columns).select_from(table).order_by(*order)):
             digest.update(json.dumps(list(row), default=str, sort_keys=True).encode())
             rows += 1
         result[table.name] = [rows, digest.hexdigest()[:16]]

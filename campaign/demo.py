@@ -120,8 +120,10 @@ def fingerprint(connection: Any) -> dict[str, list[Any]]:
             continue
         # Raw stored values (no column types): encrypted columns are compared as stored, without keys.
         quote = connection.dialect.identifier_preparer.quote
-        columns = [literal_column(quote(c.name)) for c in table.columns if c.name not in IGNORED_COLUMNS]
-        order = [literal_column(quote(c.name)) for c in table.primary_key.columns]
+        columns: list[Any] = [
+            literal_column(quote(c.name)) for c in table.columns if c.name not in IGNORED_COLUMNS
+        ]
+        order: list[Any] = [literal_column(quote(c.name)) for c in table.primary_key.columns]
         digest = hashlib.sha256()
         rows = 0
         for row in connection.execute(select(*columns).select_from(table).order_by(*order)):

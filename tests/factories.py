@@ -365,3 +365,16 @@ def approve_translation(session: Session, *, slug: str, language: str, body: str
     session.add(translation)
     session.flush()
     return translation
+
+
+def plan_blast_rows(session: Session, n: int) -> list[str]:
+    """A running campaign with `n` queued rows due 2027-01-11 16:00 UTC, one per new contact;
+    committed. Returns the contacts' (synthetic) phone numbers."""
+    occurrence = make_blast(session)
+    phones = []
+    for _ in range(n):
+        contact = make_contact(session)
+        phones.append(contact.phone)
+        make_outbound(session, contact=contact, occurrence=occurrence)
+    session.commit()
+    return phones

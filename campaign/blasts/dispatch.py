@@ -10,8 +10,12 @@ re-sends what the provider accepted):
 2. re-check, in one query: blast rows whose contact opted out, was blocked or has an open hotline
    case are skipped (invariant 2); blast rows outside the contact's send window go back to
    `queued` at the next window start (invariant 4). Hotline replies (no occurrence) skip both.
-3. send through the provider with a token bucket and a thread pool; results are written as they
-   come (every second or so). Transient errors go back to `queued` with backoff, permanent ones
+3. send through the provider at the sender's rate, shared by every dispatcher of the deployment
+   (campaign.blasts.slots), from one asyncio loop with `concurrency` requests in flight (Twilio:
+   httpx with pooled keep-alive connections; other providers: a thread pool); right before each
+   request, the last check of campaign.blasts.muting. Outcomes are written set-based as they come
+   (about every FLUSH_EVERY_SECONDS, campaign.blasts.recording), database work in a worker thread
+   so the loop keeps sending. Transient errors go back to `queued` with backoff, permanent ones
    fail the row, and an unknown outcome (timeout, dropped connection) marks it `unknown`.
 4. `reconcile` looks up rows left `sending` by a dead dispatcher, and `unknown` rows, at the
    provider by recipient and time: found -> `sent` with its SID; not found -> `queued` again.
@@ -21,34 +25,37 @@ Times are aware UTC; `now` is injected and used for every timestamp written.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
 import time
 import uuid
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.engine import Engine
 
 from audiences.models import Contact, ContactStatus
-from campaign.blasts.delivery import opt_out_unsubscribed
 from campaign.blasts.eligibility import blast_eligible
 from campaign.blasts.models import Campaign, CampaignStatus, Outbound, OutboundStatus
-from campaign.blasts.muting import Mute, MuteWatch
-from campaign.blasts.ratelimit import TokenBucket, backoff_seconds, jitter_for
+from campaign.blasts.muting import MuteWatch
 from campaign.blasts.reconcile import DEFAULT_LEASE_SECONDS, ReconcileResult, reconcile
+from campaign.blasts.recording import ClaimedRow, SendOutcome, record_outcomes
+from campaign.blasts.slots import SlotLimiter, rate_limiter
 from campaign.core.config import Settings, get_settings
 from campaign.core.db import is_postgres, rowcount, unit_of_work
 from campaign.core.errors import ProviderError, safe_reason
 from campaign.providers.base import (
+    AsyncSender,
     OutboundRequest,
     Provider,
-    ProviderResult,
     UnknownOutcome,
+    open_async_sender,
     status_callback_url,
 )
 
@@ -69,8 +76,10 @@ SENDABLE_CAMPAIGN = (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING)
 # Test hook: seconds to sleep right after a claim commits (lets a test SIGKILL a dispatcher there).
 PAUSE_AFTER_CLAIM_ENV = "CAMPAIGN_TEST_PAUSE_AFTER_CLAIM"
 # A batch must finish well inside the reconcile lease, so a batch holds at most this many seconds
-# of sending at the configured rate.
-MAX_BATCH_SECONDS = 60.0
+# of sending at the configured rate. The rate is shared by every dispatcher of the deployment, so
+# with N of them a batch takes up to N times as long: 10 s keeps 30 dispatchers inside the lease,
+# and a smaller batch claims (and re-checks) less at a time.
+MAX_BATCH_SECONDS = 10.0
 FLUSH_EVERY_SECONDS = 0.5
 FLUSH_EVERY_ROWS = 200
 
@@ -93,36 +102,6 @@ class DispatchResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()}
-
-
-@dataclass(frozen=True)
-class _Row:
-    id: int
-    contact_id: int
-    to: str
-    body: str
-    attempts: int
-    blast: bool
-    written_at: datetime | None = None  # a hotline reply's creation (campaign.blasts.muting.Mute.applies)
-
-
-@dataclass
-class _Outcome:
-    row: _Row
-    result: ProviderResult | None = None
-    error: ProviderError | None = None
-    muted: Mute | None = None
-
-
-_buckets: dict[tuple[str, float], TokenBucket] = {}
-
-
-def rate_limiter(provider: Provider, rate_per_second: float) -> TokenBucket:
-    """The process-wide token bucket of one provider at one rate (shared by every dispatch call)."""
-    key = (provider.name, float(rate_per_second))
-    if key not in _buckets:
-        _buckets[key] = TokenBucket(rate_per_second, capacity=1.0)
-    return _buckets[key]
 
 
 def sendable_condition(now: datetime) -> Any:
@@ -194,7 +173,7 @@ def expire_overdue(engine: Engine, *, now: datetime) -> int:
         return rowcount(result)
 
 
-def _prepare(engine: Engine, token: str, *, now: datetime, result: DispatchResult) -> list[_Row]:
+def _prepare(engine: Engine, token: str, *, now: datetime, result: DispatchResult) -> list[ClaimedRow]:
     """Re-checks eligibility and send windows of the claimed rows; returns the rows to send."""
     query = (
         select(
@@ -219,7 +198,7 @@ def _prepare(engine: Engine, token: str, *, now: datetime, result: DispatchResul
         .where(Outbound.claimed_by == token, Outbound.status == OutboundStatus.SENDING)
         .order_by(Outbound.priority.desc(), Outbound.send_after, Outbound.id)
     )
-    to_send: list[_Row] = []
+    to_send: list[ClaimedRow] = []
     skipped: dict[str, list[int]] = {}
     held: list[tuple[int, datetime]] = []
     with unit_of_work(engine) as session:
@@ -237,7 +216,9 @@ def _prepare(engine: Engine, token: str, *, now: datetime, result: DispatchResul
                 if opens > now:
                     held.append((r.id, opens))
                     continue
-            to_send.append(_Row(r.id, r.contact_id, r.phone, r.body, r.attempts, is_blast, r.created_at))
+            to_send.append(
+                ClaimedRow(r.id, r.contact_id, r.phone, r.body, r.attempts, is_blast, r.created_at)
+            )
         for reason, ids in skipped.items():
             session.execute(
                 update(Outbound)
@@ -263,116 +244,82 @@ def _prepare(engine: Engine, token: str, *, now: datetime, result: DispatchResul
     return to_send
 
 
-def _send_one(
-    provider: Provider, bucket: TokenBucket, row: _Row, public_url: str, mute: MuteWatch
-) -> _Outcome:
-    request = OutboundRequest(row.id, row.to, row.body, status_callback_url(public_url, row.id))
-    bucket.acquire()
-    # The last check, right before the request: a STOP, a cry for help or a case opened since the
-    # claim stops the message (the watch is never older than REFRESH_SECONDS).
-    stop = mute.check(row.contact_id, blast=row.blast, written_at=row.written_at)
-    if stop is not None:
-        return _Outcome(row, muted=stop)
-    try:
-        return _Outcome(row, result=provider.send(request))
-    except ProviderError as exc:
-        return _Outcome(row, error=exc)
-    except Exception as exc:  # noqa: BLE001 - a bug or an odd transport error: the fate is unknown
-        # safe_reason: no number or text of the message in the log or the stored error
-        log.error("provider %s raised while sending outbound %s: %s", provider.name, row.id, safe_reason(exc))
-        return _Outcome(row, error=UnknownOutcome(safe_reason(exc)))
-
-
-def _record(
-    engine: Engine,
-    provider: Provider,
-    outcomes: list[_Outcome],
-    *,
-    now: datetime,
-    settings: Settings,
-    result: DispatchResult,
-) -> None:
-    """Writes send outcomes in one transaction, never moving a row backwards (a callback may have won)."""
-    from campaign.blasts.delivery import is_forward
-
-    in_flight = (OutboundStatus.SENDING, OutboundStatus.UNKNOWN)
-    with unit_of_work(engine) as session:
-        for outcome in outcomes:
-            row, where = outcome.row, Outbound.id == outcome.row.id
-            if outcome.muted is not None:
-                # A blast row is skipped like at planning; a hotline reply is cancelled like a
-                # queued one on opt-out (delivery.cancel_pending).
-                status = OutboundStatus.SKIPPED if row.blast else OutboundStatus.CANCELLED
-                session.execute(
-                    update(Outbound)
-                    .where(where, Outbound.status == OutboundStatus.SENDING)
-                    .values(status=status, skip_reason=outcome.muted.reason[:40], status_at=now)
-                    .execution_options(synchronize_session=False)
-                )
-                result.muted += 1
-                continue
-            if outcome.result is not None:
-                res = outcome.result
-                target = provider.map_status(res.status) or OutboundStatus.SENT
-                session.execute(
-                    update(Outbound)
-                    .where(where, Outbound.provider_sid.is_(None))
-                    .values(provider_sid=res.sid, provider=provider.name)
-                    .execution_options(synchronize_session=False)
-                )
-                current = session.scalar(select(Outbound.status).where(where))
-                if current is not None and is_forward(current, target):
-                    session.execute(
-                        update(Outbound)
-                        .where(where, Outbound.status.in_(in_flight))
-                        .values(status=target, sent_at=now, status_at=now, error_code=res.error_code)
-                        .execution_options(synchronize_session=False)
-                    )
-                result.sent += 1
-                continue
-            error = outcome.error
-            assert error is not None
-            result.errors[error.code] = result.errors.get(error.code, 0) + 1
-            # a provider's message may quote the number ("The 'To' number +502... is not valid")
-            values: dict[str, Any] = {"error_code": error.code[:16], "error_message": safe_reason(error)}
-            if isinstance(error, UnknownOutcome):
-                values.update(status=OutboundStatus.UNKNOWN, status_at=now)
-                result.unknown += 1
-            elif error.retryable and row.attempts < settings.max_attempts:
-                jitter = jitter_for(row.id, row.attempts, settings.sandbox_seed)
-                delay = backoff_seconds(row.attempts, rand=jitter)
-                values.update(
-                    status=OutboundStatus.QUEUED,
-                    send_after=now + timedelta(seconds=delay),
-                    claimed_by=None,
-                    status_at=now,
-                )
-                result.retried += 1
-            else:
-                values.update(status=OutboundStatus.FAILED, status_at=now)
-                result.failed += 1
-            session.execute(
-                update(Outbound)
-                .where(where, Outbound.status == OutboundStatus.SENDING)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            if not error.retryable and error.code == "21610":
-                contact_id = session.scalar(select(Outbound.contact_id).where(where))
-                if contact_id is not None:
-                    opt_out_unsubscribed(session, contact_id=contact_id, now=now)
-
-
 def _batch_size(settings: Settings, remaining: int | None) -> int:
     by_rate = max(settings.concurrency, math.ceil(settings.rate_per_second * MAX_BATCH_SECONDS))
     size = min(settings.batch_size, by_rate)
     return size if remaining is None else min(size, remaining)
 
 
-def _pause_after_claim() -> None:
-    pause = os.environ.get(PAUSE_AFTER_CLAIM_ENV)
-    if pause:
-        time.sleep(float(pause))
+def _pause_after_claim() -> float:
+    return float(os.environ.get(PAUSE_AFTER_CLAIM_ENV) or 0)
+
+
+
+
+T = TypeVar("T")
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Runs a coroutine to the end from synchronous code, even inside a thread that already runs an
+    event loop (then in a thread of its own)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+class _Door:
+    """The provider's door for one dispatch run: the sender's rate, the last mute check, the send."""
+
+    def __init__(self, sender: AsyncSender, limiter: SlotLimiter, mute: MuteWatch, public_url: str) -> None:
+        self.sender, self.limiter, self.mute, self.public_url = sender, limiter, mute, public_url
+        self._refresh: asyncio.Task[None] | None = None
+        # One sender waits for a slot at a time: the others queue here, so this process holds one
+        # slot ahead, not one per sender (a stalled process loses few slots of the deployment's).
+        self._pace = asyncio.Lock()
+
+    def refresh_ahead(self) -> None:
+        """Starts a refresh of the mute watch in a worker thread once it is half its interval old,
+        so that senders never wait for one."""
+        half = self.mute.interval / 2
+        if self.mute.stale(half) and (self._refresh is None or self._refresh.done()):
+            self._refresh = asyncio.create_task(asyncio.to_thread(self.mute.refresh, half))
+
+    async def fresh_mutes(self) -> None:
+        """Waits until the mute watch is fresh (one refresh at a time, shared by the waiters)."""
+        while self.mute.stale():
+            if self._refresh is None or self._refresh.done():
+                self._refresh = asyncio.create_task(asyncio.to_thread(self.mute.refresh))
+            await asyncio.shield(self._refresh)
+
+    async def close(self) -> None:
+        if self._refresh is not None:
+            await asyncio.gather(self._refresh, return_exceptions=True)
+        await self.sender.aclose()
+
+    async def send(self, row: ClaimedRow) -> SendOutcome:
+        request = OutboundRequest(row.id, row.to, row.body, status_callback_url(self.public_url, row.id))
+        async with self._pace:
+            slot = await self.limiter.acquire_async()
+        if self.mute.stale():  # the refresher fell behind: wait for it (and for another slot if
+            await self.fresh_mutes()  # this one went by meanwhile)
+            if self.limiter.overdue(slot):
+                await self.limiter.acquire_async()
+        # The last check, right before the request: a STOP, a cry for help or a case opened since the
+        # claim stops the message (the watch is never older than REFRESH_SECONDS here).
+        stop = self.mute.muted(row.contact_id, blast=row.blast, written_at=row.written_at)
+        if stop is not None:
+            return SendOutcome(row, muted=stop)
+        try:
+            return SendOutcome(row, result=await self.sender.send(request))
+        except ProviderError as exc:
+            return SendOutcome(row, error=exc)
+        except Exception as exc:  # noqa: BLE001 - a bug or an odd transport error: the fate is unknown
+            # safe_reason: no number or text of the message in the log or the stored error
+            log.error("provider raised while sending outbound %s: %s", row.id, safe_reason(exc))
+            return SendOutcome(row, error=UnknownOutcome(safe_reason(exc)))
 
 
 def dispatch_due(
@@ -391,45 +338,78 @@ def dispatch_due(
     nothing for provider errors: they are recorded on the rows. `now` is aware UTC.
     """
     settings = settings or get_settings()
-    result = DispatchResult(expired=expire_overdue(engine, now=now))
-    bucket = rate_limiter(provider, settings.rate_per_second)
+    return _run(_dispatch(engine, provider, now=now, settings=settings, limit=limit))
+
+
+async def _dispatch(
+    engine: Engine, provider: Provider, *, now: datetime, settings: Settings, limit: int | None
+) -> DispatchResult:
+    result = DispatchResult(expired=await asyncio.to_thread(expire_overdue, engine, now=now))
     mute = MuteWatch(engine, since=now)
-    pending: set[Future[_Outcome]] = set()
-    buffer: list[_Outcome] = []
-    last_flush, exhausted = time.monotonic(), False
-    with ThreadPoolExecutor(max_workers=max(1, settings.concurrency), thread_name_prefix="dispatch") as pool:
+    concurrency = max(1, settings.concurrency)
+    door = _Door(
+        open_async_sender(provider, concurrency=concurrency), rate_limiter(engine, settings), mute,
+        settings.public_url,
+    )
+    queue: asyncio.Queue[ClaimedRow | None] = asyncio.Queue()
+    done: list[SendOutcome] = []
+
+    async def worker() -> None:
+        while (row := await queue.get()) is not None:
+            try:
+                done.append(await door.send(row))
+            except Exception as exc:  # noqa: BLE001 - a bug before or around the request: reconcile it
+                log.error("dispatch failed around outbound %s: %s", row.id, safe_reason(exc))
+                done.append(SendOutcome(row, error=UnknownOutcome(safe_reason(exc))))
+
+    async def record(outcomes: list[SendOutcome]) -> None:
+        counts = await asyncio.to_thread(
+            record_outcomes, engine, provider, outcomes, now=now, settings=settings, errors=result.errors
+        )
+        for name in ("sent", "muted", "retried", "failed", "unknown"):
+            setattr(result, name, getattr(result, name) + getattr(counts, name))
+        mute.forget(o.row.contact_id for o in outcomes)
+
+    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    held, exhausted, last_flush = 0, False, time.monotonic()  # held: claimed, not yet recorded
+    try:
         while True:
             size = _batch_size(settings, None if limit is None else limit - result.claimed)
             # Claim the next batch while the tail of this one is still in flight, so the send
             # rate does not dip at batch boundaries (the rate limit is held, not approximated).
-            if not exhausted and size > 0 and len(pending) <= size // 2:
-                token, won = claim_due_outbound(engine, now=now, size=size)
+            if not exhausted and size > 0 and held - len(done) <= size // 2:
+                token, won = await asyncio.to_thread(claim_due_outbound, engine, now=now, size=size)
                 if won:
-                    _pause_after_claim()
+                    await asyncio.sleep(_pause_after_claim())
                     result.batches += 1
                     result.claimed += won
-                    rows = _prepare(engine, token, now=now, result=result)
-                    mute.watch(r.contact_id for r in rows)
-                    url = settings.public_url
-                    pending |= {pool.submit(_send_one, provider, bucket, r, url, mute) for r in rows}
+                    rows = await asyncio.to_thread(_prepare, engine, token, now=now, result=result)
+                    await asyncio.to_thread(mute.watch, [r.contact_id for r in rows])
+                    held += len(rows)
+                    for row in rows:
+                        queue.put_nowait(row)
                     continue
                 exhausted = True
-            if not pending:
-                if exhausted or size <= 0:
-                    break
-                continue
-            done, pending = wait(pending, timeout=FLUSH_EVERY_SECONDS, return_when=FIRST_COMPLETED)
-            buffer.extend(f.result() for f in done)
-            if pending and mute.stale():
-                mute.refresh()  # keeps the senders from waiting on it
+            if held == 0 and (exhausted or size <= 0):
+                break
+            await asyncio.sleep(0.02)
+            if held > len(done):
+                door.refresh_ahead()
             overdue = time.monotonic() - last_flush >= FLUSH_EVERY_SECONDS
-            if buffer and (not pending or len(buffer) >= FLUSH_EVERY_ROWS or overdue):
-                _record(engine, provider, buffer, now=now, settings=settings, result=result)
-                mute.forget(o.row.contact_id for o in buffer)
-                buffer, last_flush = [], time.monotonic()
-    if buffer:
-        _record(engine, provider, buffer, now=now, settings=settings, result=result)
+            if done and (len(done) == held or len(done) >= FLUSH_EVERY_ROWS or overdue):
+                batch, done[:] = list(done), []
+                held -= len(batch)
+                await record(batch)
+                last_flush = time.monotonic()
+    finally:
+        for _ in workers:
+            queue.put_nowait(None)
+        await asyncio.gather(*workers, return_exceptions=True)
+        await door.close()
+    if done:
+        await record(list(done))
     return result
+
 
 def send_now(
     engine: Engine,
@@ -449,13 +429,19 @@ def send_now(
     token, won = claim_due_outbound(engine, now=now, size=1, only_id=outbound_id)
     if won:
         rows = _prepare(engine, token, now=now, result=result)
-        bucket = rate_limiter(provider, settings.rate_per_second)
         mute = MuteWatch(engine, since=now)
         mute.watch(r.contact_id for r in rows)
-        for row in rows:
-            _record(engine, provider, [_send_one(provider, bucket, row, settings.public_url, mute)],
-                    now=now, settings=settings, result=result)
+
+        async def send_all() -> list[SendOutcome]:
+            door = _Door(open_async_sender(provider, concurrency=1), rate_limiter(engine, settings), mute,
+                         settings.public_url)
+            try:
+                return [await door.send(row) for row in rows]
+            finally:
+                await door.close()
+
+        outcomes = _run(send_all())
+        record_outcomes(engine, provider, outcomes, now=now, settings=settings, errors=result.errors)
     with unit_of_work(engine) as session:
         status = session.scalar(select(Outbound.status).where(Outbound.id == outbound_id))
     return OutboundStatus(status) if status is not None else None
-

@@ -26,7 +26,7 @@ import enum
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, Time, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, String, Text, Time, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from audiences.models import SEGMENT_USERS
@@ -329,3 +329,14 @@ def steps_using_segment(session: Any, slug: str) -> list[str]:
 
 
 SEGMENT_USERS.append(steps_using_segment)
+
+
+class SenderRate(Base):
+    """The deployment's send schedule for one sender (campaign.blasts.slots, PostgreSQL store):
+    `next_at` is the first send slot nobody has leased, in seconds since the epoch on the database
+    server's clock. Rewritten by every lease; losing it only restarts the schedule at "now"."""
+
+    __tablename__ = "sender_rates"
+
+    sender: Mapped[str] = mapped_column(String(200), primary_key=True)
+    next_at: Mapped[float] = mapped_column(Float)

@@ -180,16 +180,20 @@ class MuteWatch:
                     self._contacts.pop(contact_id, None)
                     self._muted.pop(contact_id, None)
 
-    def stale(self) -> bool:
-        """True when the last refresh started more than `interval` ago (or never ran)."""
+    def stale(self, older_than: float | None = None) -> bool:
+        """True when the last refresh started more than `interval` (or `older_than`) seconds ago,
+        or never ran."""
         at = self._refreshed_at
-        return at is None or self._clock() - at >= self.interval
+        limit = self.interval if older_than is None else older_than
+        return at is None or self._clock() - at >= limit
 
-    def refresh(self) -> None:
-        """Re-reads the mutes of every followed contact. One refresh at a time; a caller that
-        waited for another caller's refresh returns at once if that one is fresh enough."""
+    def refresh(self, older_than: float | None = None) -> None:
+        """Re-reads the mutes of every followed contact when the last refresh is older than
+        `interval` (or `older_than`: dispatch refreshes ahead, so senders never wait). One refresh
+        at a time; a caller that waited for another caller's refresh returns at once if that one
+        is fresh enough."""
         with self._refreshing:
-            if not self.stale():
+            if not self.stale(older_than):
                 return
             started = self._clock()
             with self._state:

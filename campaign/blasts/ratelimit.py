@@ -1,57 +1,11 @@
-"""Pacing of provider requests: a thread-safe token bucket, and retry backoff with jitter."""
+"""Retry backoff with jitter for transient provider errors (the send rate itself: campaign.blasts.slots)."""
 
 from __future__ import annotations
 
 import random
-import threading
-import time
-from collections.abc import Callable
 
 BACKOFF_BASE_SECONDS = 30.0
 BACKOFF_CAP_SECONDS = 3600.0
-
-
-class TokenBucket:
-    """At most `rate` acquisitions per second on average, bursts of at most `capacity`.
-
-    Reservation style: `acquire()` takes a token even when the bucket is empty (the balance goes
-    negative) and sleeps until that token would have arrived, so waiting threads are served in
-    order and the long-run rate is exact. `clock` and `sleep` are injectable for tests.
-    """
-
-    def __init__(
-        self,
-        rate: float,
-        *,
-        capacity: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self.rate = float(rate)
-        self.capacity = max(1.0, float(capacity))
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._tokens = self.capacity
-        self._last = clock()
-
-    def reserve(self) -> float:
-        """Takes one token; returns how many seconds the caller must wait before using it."""
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
-            self._last = now
-            self._tokens -= 1.0
-            return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
-
-    def acquire(self) -> float:
-        """Blocks until one token is available; returns the seconds waited."""
-        wait = self.reserve()
-        if wait > 0:
-            self._sleep(wait)
-        return wait
 
 
 def backoff_seconds(

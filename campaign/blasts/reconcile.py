@@ -23,8 +23,8 @@ from campaign.providers.base import Provider, ProviderResult
 
 log = logging.getLogger(__name__)
 
-# A live dispatcher finishes a batch within dispatch.MAX_BATCH_SECONDS (60 s); a claim older than
-# the lease belongs to a dead one.
+# A live dispatcher finishes a batch within dispatch.MAX_BATCH_SECONDS (10 s) times the number of
+# dispatchers sharing the rate; a claim older than the lease belongs to a dead one.
 DEFAULT_LEASE_SECONDS = 300.0
 FIND_MARGIN = timedelta(seconds=60)  # clock skew between us and the provider's date_created
 

@@ -130,7 +130,15 @@ class Settings(BaseSettings):
     )
     sandbox_seed: int = Field(1, description="Seed of the sandbox provider's simulation")
     rate_per_second: float = Field(
-        10.0, description="Messages per second per sender (token-bucket rate limit)"
+        10.0,
+        gt=0,
+        description="Messages per second per sender for the whole deployment: every scheduler "
+        "process shares it (through PostgreSQL, or Redis when CAMPAIGN_REDIS_URL is set)",
+    )
+    redis_url: str = Field(
+        "",
+        description="Redis URL (redis://host:6379/0) holding the shared rate limit instead of "
+        "PostgreSQL; empty: the database holds it (SQLite: one process only)",
     )
     concurrency: int = Field(8, description="Concurrent provider requests per dispatcher")
     batch_size: int = Field(500, description="Outbound rows claimed per dispatch batch")

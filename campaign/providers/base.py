@@ -7,7 +7,9 @@ left) raises `UnknownOutcome`, which dispatch never blindly retries: it reconcil
 
 from __future__ import annotations
 
+import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -84,6 +86,42 @@ class Provider(Protocol):
     def map_status(self, raw: str) -> OutboundStatus | None:
         """Our status for the provider's status string; None for statuses that say nothing new."""
         ...
+
+
+class AsyncSender(Protocol):
+    """Sends from an asyncio loop (dispatch): many requests in flight over pooled connections."""
+
+    async def send(self, request: OutboundRequest) -> ProviderResult:
+        """Like Provider.send: raises ProviderError (refused) or UnknownOutcome (fate unknown)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Closes the connections (at the end of the dispatch run)."""
+        ...
+
+
+class ThreadedSender:
+    """A provider without an asyncio client (the sandbox, or any other), each send in a thread."""
+
+    def __init__(self, provider: Provider, *, concurrency: int) -> None:
+        self.provider = provider
+        self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="send")
+
+    async def send(self, request: OutboundRequest) -> ProviderResult:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self.provider.send, request)
+
+    async def aclose(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def open_async_sender(provider: Provider, *, concurrency: int) -> AsyncSender:
+    """The provider's own asyncio sender (`open_async(concurrency=...)`, Twilio: httpx), else its
+    `send` in a thread pool of `concurrency` threads. Close it with `await sender.aclose()`."""
+    opener = getattr(provider, "open_async", None)
+    if opener is not None:
+        sender: AsyncSender = opener(concurrency=concurrency)
+        return sender
+    return ThreadedSender(provider, concurrency=concurrency)
 
 
 # Twilio's Message status values (OpenAPI message_enum_status) -> our outbound status.

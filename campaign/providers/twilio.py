@@ -34,6 +34,7 @@ from campaign.providers.base import (
     map_twilio_status,
     redact_numbers,
 )
+from campaign.providers.twilio_async import TwilioAsyncSender
 
 DEFAULT_TIMEOUT_SECONDS = 15.0
 FIND_PAGE_SIZE = 50
@@ -70,6 +71,9 @@ class TwilioProvider:
         self.client.region = None
         self.client.api.base_url = settings.twilio_api_base.rstrip("/")
         self._validator = RequestValidator(token)
+        self._token = token
+        self.timeout = timeout
+        self.api_base = settings.twilio_api_base
 
     def __repr__(self) -> str:
         return f"<TwilioProvider account={self.account_sid} token={self._token_hint}>"
@@ -94,6 +98,14 @@ class TwilioProvider:
         except TwilioException as exc:
             raise UnknownOutcome(f"unreadable answer from the provider: {exc}") from exc
         return _result(message)
+
+    def open_async(self, *, concurrency: int) -> TwilioAsyncSender:
+        """The same create request from an asyncio loop (httpx, pooled keep-alive connections):
+        what dispatch uses. See campaign/providers/twilio_async.py."""
+        return TwilioAsyncSender(
+            api_base=self.api_base, account_sid=self.account_sid, auth_token=self._token,
+            sender=self.sender, concurrency=concurrency, timeout=self.timeout,
+        )
 
     def fetch(self, sid: str) -> ProviderResult:
         """GET .../Messages/{sid}.json."""

@@ -163,8 +163,9 @@ class FakeTwilio:
 
     # --- API --------------------------------------------------------------------------------------
 
-    def accept(self, form: dict[str, str], account: str) -> dict[str, Any]:
+    def accept(self, form: dict[str, str], account: str, *, received: float | None = None) -> dict[str, Any]:
         now = self.clock()
+        received = time.monotonic() if received is None else received
         with self._lock:
             self._counter += 1
             sid = "SM" + hashlib.md5(f"{account}:{self._counter}".encode()).hexdigest()
@@ -189,6 +190,7 @@ class FakeTwilio:
                 "status": "accepted" if service and not form.get("From") else "queued",
                 "to": form["To"],
                 "status_callback": form.get("StatusCallback"),
+                "received": received,  # time.monotonic() when the request arrived (rate checks)
             }
             self.messages.append(record)
             self._by_sid[sid] = record
@@ -196,7 +198,7 @@ class FakeTwilio:
 
     def resource(self, record: dict[str, Any]) -> dict[str, Any]:
         uri = f"{API}{record['account_sid']}/Messages/{record['sid']}"
-        out = {k: v for k, v in record.items() if k != "status_callback"}
+        out = {k: v for k, v in record.items() if k not in ("status_callback", "received")}
         for key in ("date_created", "date_sent", "date_updated"):
             out[key] = _rfc2822(record[key]) if record[key] else None
         out["uri"] = uri + ".json"
@@ -299,6 +301,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         fake = self.server.fake
+        received = time.monotonic()
         length = int(self.headers.get("Content-Length") or 0)
         form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
         if not self.path.startswith(API):
@@ -325,7 +328,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(400, 21606)
         if not to.startswith("+") or not to[1:].isdigit() or not 8 <= len(to) <= 16:
             return self._error(400, 21211, to=to)
-        record = fake.accept(form, account)
+        record = fake.accept(form, account, received=received)
         if fake.on_accept is not None:
             fake.on_accept(record)
         if behaviour == DROP_AFTER_ACCEPT:
@@ -340,12 +343,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         fake = self.server.fake
-        if self.path == "/_fake/stats":  # not Twilio: lets a parent process read what was accepted
+        if self.path.startswith("/_fake/stats"):  # not Twilio: lets a parent process read what was accepted
             with fake._lock:
                 counts: dict[str, int] = {}
                 for m in fake.messages:
                     counts[m["to"]] = counts.get(m["to"], 0) + 1
-            return self._send_json(200, {"accepted": len(fake.messages), "by_to": counts})
+                stats: dict[str, Any] = {"accepted": len(fake.messages), "by_to": counts}
+                if "received=1" in self.path:  # when each arrived (time.monotonic(), the machine's clock)
+                    stats["received"] = [m["received"] for m in fake.messages]
+            return self._send_json(200, stats)
         if not self.path.startswith(API):
             return self._error(404, 20404)
         if fake.latency:

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from campaign.blasts.dispatch import DEFAULT_LEASE_SECONDS, PAUSE_AFTER_CLAIM_ENV, dispatch_due, reconcile
 from campaign.blasts.models import Outbound, OutboundStatus
 from campaign.providers.twilio import TwilioProvider
-from tests.factories import make_blast, make_contact, make_outbound
+from tests.factories import plan_blast_rows
 from tests.fakes.twilio_server import FakeTwilio, twilio_settings
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -74,17 +74,6 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
     assert process.returncode == -signal.SIGKILL
 
 
-def _plan(session, n: int) -> list[str]:
-    occurrence = make_blast(session)
-    phones = []
-    for _ in range(n):
-        contact = make_contact(session)
-        phones.append(contact.phone)
-        make_outbound(session, contact=contact, occurrence=occurrence)
-    session.commit()
-    return phones
-
-
 def _statuses(session) -> dict[str, int]:
     session.expire_all()
     return dict(session.execute(select(Outbound.status, func.count()).group_by(Outbound.status)).all())
@@ -103,7 +92,7 @@ def _finish_and_check(engine, session, fake: FakeTwilio, phones: list[str]) -> N
 
 
 def test_killed_between_claim_and_send(engine, session, db_url):
-    phones = _plan(session, 8)
+    phones = plan_blast_rows(session, 8)
     with FakeTwilio(clock=lambda: NOW) as fake:
         process = _start_dispatcher(db_url, fake, **{PAUSE_AFTER_CLAIM_ENV: "60"})
         _wait_for(lambda: _statuses(session).get(OutboundStatus.SENDING) == 8, process, "the claim")
@@ -116,7 +105,7 @@ def test_killed_between_claim_and_send(engine, session, db_url):
 
 
 def test_killed_in_the_middle_of_a_batch(engine, session, db_url):
-    phones = _plan(session, 12)
+    phones = plan_blast_rows(session, 12)
     with FakeTwilio(latency=0.25, clock=lambda: NOW) as fake:
         process = _start_dispatcher(db_url, fake)
         _wait_for(lambda: len(fake.messages) >= 3, process, "the first sends")

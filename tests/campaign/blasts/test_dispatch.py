@@ -202,16 +202,14 @@ def test_opt_out_mid_blast_stops_the_rest(engine, session, fake, provider):
     session.commit()
     quitter = contacts[-1]
 
-    class OptOutAfterFirstSend(TwilioProvider):
-        def send(self, request):
-            result = super().send(request)
-            with engine.begin() as connection:  # an inbound STOP processed by the web app meanwhile
-                connection.execute(
-                    Contact.__table__.update().where(Contact.id == quitter.id).values(status="opted_out")
-                )
-            return result
+    def opt_out_meanwhile(message):  # an inbound STOP processed by the web app after the first send
+        with engine.begin() as connection:
+            connection.execute(
+                Contact.__table__.update().where(Contact.id == quitter.id).values(status="opted_out")
+            )
 
-    result = dispatch_due(engine, OptOutAfterFirstSend(settings, timeout=2.0), now=NOW, settings=settings)
+    fake.on_accept = opt_out_meanwhile
+    result = dispatch_due(engine, TwilioProvider(settings, timeout=2.0), now=NOW, settings=settings)
     assert result.batches == 3 and result.skipped == 1
     assert quitter.phone not in {m["to"] for m in fake.messages}
     assert len(fake.messages) == 5
@@ -278,14 +276,12 @@ def test_callback_before_our_record_is_not_overwritten(engine, session, fake, se
     row = make_outbound(session)
     session.commit()
 
-    class FastCallback(TwilioProvider):
-        def send(self, request):
-            result = super().send(request)
-            with unit_of_work(engine) as s:
-                apply_status_update(s, s.get(Outbound, request.outbound_id), S.DELIVERED, now=NOW)
-            return result
+    def deliver_at_once(message):  # the callback lands before the provider's answer
+        with unit_of_work(engine) as s:
+            apply_status_update(s, s.get(Outbound, row.id), S.DELIVERED, now=NOW)
 
-    dispatch_due(engine, FastCallback(settings, timeout=2.0), now=NOW, settings=settings)
+    fake.on_accept = deliver_at_once
+    dispatch_due(engine, TwilioProvider(settings, timeout=2.0), now=NOW, settings=settings)
     (stored,) = _rows(session, row.id)
     assert stored.status == S.DELIVERED and stored.provider_sid == fake.messages[0]["sid"]
 

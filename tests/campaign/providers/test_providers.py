@@ -1,4 +1,4 @@
-"""Provider plumbing: get_provider, the sandbox's determinism and signatures, the token bucket, backoff."""
+"""Provider plumbing: get_provider, the sandbox's determinism and signatures, backoff."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from campaign.blasts.models import OutboundStatus
-from campaign.blasts.ratelimit import TokenBucket, backoff_seconds, jitter_for
+from campaign.blasts.ratelimit import backoff_seconds, jitter_for
 from campaign.core.config import get_settings
 from campaign.core.errors import Invalid, ProviderError
 from campaign.providers import get_provider
@@ -108,35 +108,6 @@ def test_sandbox_simulation_shares_are_plausible():
     assert all(p.get("ErrorCode") for p in statuses if p["MessageStatus"] in {"undelivered", "failed"})
     assert 0.05 < len(replies) / 2000 < 0.15
     assert {e.reply.split(":")[0] for e in replies} == {"opt_out", "help", "text", "urgent"}
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-def test_token_bucket_holds_the_rate_exactly():
-    clock = FakeClock()
-    bucket = TokenBucket(50, clock=clock, sleep=clock.sleep)
-    for _ in range(501):
-        bucket.acquire()
-    assert clock.now == pytest.approx(10.0)  # 500 intervals of 1/50 s after the first token
-
-
-def test_token_bucket_allows_a_burst_after_idling_then_paces():
-    clock = FakeClock()
-    bucket = TokenBucket(10, capacity=5, clock=clock, sleep=clock.sleep)
-    clock.now = 100.0
-    waits = [bucket.reserve() for _ in range(7)]
-    assert waits[:5] == [0.0] * 5 and waits[5] == pytest.approx(0.1) and waits[6] == pytest.approx(0.2)
 
 
 def test_backoff_grows_exponentially_with_bounded_jitter():

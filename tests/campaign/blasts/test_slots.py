@@ -1,0 +1,93 @@
+"""The shared rate limit's schedule (campaign.blasts.slots) on a fake clock: exact pacing, processes
+sharing one sender, no burst after idling or oversleeping, a dead process's slots lost, a failing
+store sending nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from campaign.blasts.slots import MemoryStore, SlotLimiter, sender_key
+from campaign.core.config import get_settings
+
+
+class FakeClock:
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _limiter(store, clock: FakeClock, rate: float = 50.0) -> SlotLimiter:
+    return SlotLimiter(
+        store, "twilio:+15005550006", rate, clock=clock, sleep=clock.sleep, background=lambda lease: lease()
+    )
+
+
+def test_one_process_holds_the_rate_exactly():
+    clock = FakeClock()
+    limiter = _limiter(MemoryStore(clock), clock)
+    for _ in range(501):
+        limiter.acquire()
+    assert clock.now == pytest.approx(10.0)  # 500 intervals of 1/50 s after the first slot
+    assert limiter.skipped == 0 and limiter.leases <= 501 / limiter.block + 2  # a block ahead at most
+
+
+def test_processes_sharing_a_sender_share_its_rate_and_a_dead_one_frees_its_share():
+    clock = FakeClock()
+    store = MemoryStore(clock)
+    processes = [_limiter(store, clock, rate=30.0) for _ in range(3)]
+    sends: list[float] = []
+    # Each "process" takes its next slot in turn; the clock moves to the earliest slot taken.
+    for alive in (processes, processes[:2]):
+        slots = {id(p): p.reserve() for p in alive}
+        end = clock.now + 10.0
+        while clock.now < end:
+            who = min(alive, key=lambda p: slots[id(p)])
+            clock.now = max(clock.now, slots[id(who)])
+            sends.append(clock.now)
+            slots[id(who)] = who.reserve()
+    first, second = [s for s in sends if s < 10.0], [s for s in sends if s >= 10.0 + 1.0]
+    assert len(first) == pytest.approx(300, abs=2)
+    gaps = [b - a for a, b in zip(sends, sends[1:], strict=False)]
+    assert sorted(sends) == sends and min(gaps) >= 1 / 30 - 1e-9
+    assert len(second) / (sends[-1] - 11.0) == pytest.approx(30.0, rel=0.02)
+
+
+def test_an_idle_sender_gets_no_burst_and_late_slots_are_dropped():
+    clock = FakeClock(now=100.0)
+    limiter = _limiter(MemoryStore(clock), clock, rate=10.0)
+    slots = [limiter.acquire() for _ in range(3)]
+    assert slots == pytest.approx([100.0, 100.1, 100.2]) and clock.now == pytest.approx(100.2)
+    clock.now += 5.0  # descheduled for 5 s: the slots it held are gone, not sent in a burst
+    assert limiter.reserve() >= clock.now - limiter.late
+    assert limiter.skipped >= 1
+
+
+def test_a_failing_store_sends_nothing_until_it_answers():
+    clock = FakeClock()
+    memory = MemoryStore(clock)
+
+    class Flaky:
+        name = "flaky"
+        failures = 3
+
+        def lease(self, sender: str, span: float) -> tuple[float, float]:
+            if self.failures:
+                self.failures -= 1
+                raise ConnectionError("store down")
+            return memory.lease(sender, span)
+
+    limiter = _limiter(Flaky(), clock)
+    assert limiter.acquire() == pytest.approx(1.5)  # three retries of RETRY_SECONDS, then a slot
+    assert clock.now == pytest.approx(1.5)
+
+
+def test_the_sender_is_the_from_number_or_the_messaging_service():
+    assert sender_key(get_settings(provider="twilio", twilio_from="+15005550006")) == "twilio:+15005550006"
+    twilio = get_settings(provider="twilio", twilio_from="+1", twilio_messaging_service_sid="MG" + "0" * 32)
+    assert sender_key(twilio) == "twilio:MG" + "0" * 32
+    assert sender_key(get_settings()) == "sandbox"

@@ -142,6 +142,29 @@ class FakeTwilio:
             self._scripts.clear()
             self._always.clear()
 
+    def chaos(self, *, seed: int, faults: float, max_latency: float) -> None:
+        """Random faults for every create request from now on: with probability `faults` one of a
+        transient error (500, 429 20429, 400 63018), a hang past the client's timeout, a dropped
+        connection before or after accepting; each request also waits a random latency up to
+        `max_latency`. `faults=0` turns it off. (benchmarks/chaos.py)"""
+        import random
+
+        with self._lock:
+            self._random = random.Random(seed)
+            self._faults, self._max_latency = faults, max_latency
+
+    def _random_behaviour(self) -> tuple[Behaviour, float]:
+        rng = getattr(self, "_random", None)
+        if rng is None or not (self._faults or self._max_latency):
+            return OK, 0.0
+        latency = rng.uniform(0, self._max_latency)
+        if rng.random() >= self._faults:
+            return OK, latency
+        faults: list[Behaviour] = [
+            Fail(500), Fail(429, 20429), Fail(400, 63018), HANG, DROP, DROP_AFTER_ACCEPT,
+        ]
+        return rng.choice(faults), latency
+
     def _behaviour_for(self, to: str) -> Behaviour:
         with self._lock:
             for key in (to, None):
@@ -316,6 +339,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(404, 20404)
         to = form.get("To", "")
         behaviour = fake._behaviour_for(to)
+        if behaviour == OK:
+            behaviour, latency = fake._random_behaviour()
+            if latency:
+                time.sleep(latency)
         if behaviour == DROP:
             return self._drop()
         if isinstance(behaviour, Fail):

@@ -55,6 +55,7 @@ from tests.fakes.twilio_server import FakeTwilio, twilio_settings  # noqa: E402
 PG_URL = os.environ.get("CAMPAIGN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 NOW = datetime(2027, 1, 11, 16, 5, tzinfo=UTC)  # 10:05 in Guatemala: inside every send window
 UNSETTLED = (OutboundStatus.QUEUED, OutboundStatus.SENDING, OutboundStatus.UNKNOWN)
+KEYS = ("CAMPAIGN_DATA_KEY", "CAMPAIGN_INDEX_KEY")
 
 
 def scratch_database(name: str) -> str:
@@ -153,7 +154,8 @@ def trial(number: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any
         clock = lambda: NOW + timedelta(seconds=time.monotonic() - origin)  # noqa: E731
         with FakeTwilio(hang_seconds=2.0, clock=clock) as fake:
             fake.chaos(seed=args.seed + number, faults=args.faults, max_latency=args.max_latency)
-            env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPAIGN_")}
+            # The workers read what the harness wrote: same personal-data keys (campaign.core.crypto).
+            env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPAIGN_") or k in KEYS}
             env.update(
                 CAMPAIGN_DATABASE_URL=url,
                 CAMPAIGN_PROVIDER="twilio",

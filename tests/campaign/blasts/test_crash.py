@@ -39,7 +39,8 @@ dispatch_due(make_engine(settings.database_url), get_provider(settings), now=now
 
 
 def _start_dispatcher(db_url: str, fake: FakeTwilio, **env: str) -> subprocess.Popen[bytes]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CAMPAIGN_")}
+    keys = ("CAMPAIGN_DATA_KEY", "CAMPAIGN_INDEX_KEY")  # the dispatcher reads what the test wrote
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CAMPAIGN_") or k in keys}
     environment.update(
         CAMPAIGN_DATABASE_URL=db_url,
         CAMPAIGN_PROVIDER="twilio",

@@ -38,6 +38,6 @@ def test_chaos_trials_lose_nothing_send_nothing_twice_and_hold_the_rate(tmp_path
     )
     results = [chaos.trial(number, args, tmp_path) for number in range(1, TRIALS + 1)]
     for result in results:
-        assert result["ok"], result
+        assert result["ok"], str(result)
     assert sum(r["kills"] for r in results) >= 1, results  # the chaos did happen
     assert sum(r["during_chaos"] for r in results) > 0, results

@@ -50,7 +50,7 @@ from campaign.blasts.reconcile import reconcile
 from campaign.blasts.rules import rules_from
 from campaign.blasts.schedules import due_occurrences
 from campaign.core.config import Settings
-from campaign.core.db import rowcount, sqlite_file_identity, unit_of_work, utcnow
+from campaign.core.db import SQLiteFileWatch, rowcount, unit_of_work, utcnow
 from campaign.core.errors import safe_reason
 from campaign.hotline.outcomes import reopen_due_follow_ups
 from campaign.radio.airings import extend_open_ended_airings
@@ -400,7 +400,7 @@ def run_forever(settings: Settings, *, max_ticks: int | None = None) -> int:
     from campaign.core.console import engine as shared_engine
     from campaign.providers import get_provider
 
-    opened = sqlite_file_identity(settings.database_url)
+    opened = SQLiteFileWatch(settings.database_url)
     engine = shared_engine(settings)
     provider = get_provider(settings)
     stop = _Stop()
@@ -409,7 +409,7 @@ def run_forever(settings: Settings, *, max_ticks: int | None = None) -> int:
 
     def job() -> None:
         nonlocal ticks
-        if opened is not None and sqlite_file_identity(settings.database_url) != opened:
+        if opened.replaced():
             log.error("the database file was deleted or replaced; the scheduler stops (start it again)")
             stop.requested = True
             return
@@ -447,6 +447,7 @@ def run_forever(settings: Settings, *, max_ticks: int | None = None) -> int:
             scheduler.run_pending()
             time_module.sleep(min(0.2, settings.tick_seconds))
     finally:
+        opened.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return ticks

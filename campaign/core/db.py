@@ -262,6 +262,44 @@ def is_postgres(engine_or_session: Engine | Session) -> bool:
     return bind.dialect.name == "postgresql"
 
 
+class SQLiteFileWatch:
+    """Notices that the SQLite file a long-running process opened was deleted or replaced (a new
+    `make demo`, a restored backup). It holds the file open, so the file's inode cannot be freed
+    and handed to the new file: a bare (device, inode) comparison misses a file deleted and
+    recreated, whose new inode is often the old number. Inactive for other databases."""
+
+    def __init__(self, url: str) -> None:
+        import os
+
+        self._identity = sqlite_file_identity(url)
+        self._url = url
+        self._fd: int | None = None
+        if self._identity is not None:
+            from sqlalchemy.engine import make_url
+
+            try:
+                self._fd = os.open(str(make_url(url).database), os.O_RDONLY)
+            except OSError:
+                self._identity = None
+            else:
+                stat = os.fstat(self._fd)
+                self._identity = (stat.st_dev, stat.st_ino)
+
+    @property
+    def active(self) -> bool:
+        return self._identity is not None
+
+    def replaced(self) -> bool:
+        return self._identity is not None and sqlite_file_identity(self._url) != self._identity
+
+    def close(self) -> None:
+        import os
+
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 def sqlite_file_identity(url: str) -> tuple[int, int] | None:
     """(device, inode) of the SQLite file at `url`; None for other databases, in-memory SQLite or
     a missing file. A long-running process compares it to notice its file was deleted or replaced."""

@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 import campaign.schema  # noqa: F401 - every entry point loads the whole model registry
 from campaign.core.config import Settings, get_settings
-from campaign.core.db import make_engine, sqlite_file_identity, unit_of_work
+from campaign.core.db import SQLiteFileWatch, make_engine, unit_of_work
 from campaign.core.errors import AppError, Invalid
 from campaign.core.i18n import best_match, use_locale
 from campaign.web.auth import LoginRequired, verify_csrf
@@ -54,10 +54,10 @@ class WebState:
     write_lock: threading.Lock | None = None
     has_radio: bool = False
 
-    _file: tuple[int, int] | None = None  # the SQLite file this server opened (device, inode)
+    _file: SQLiteFileWatch | None = None  # the SQLite file this server opened
 
     def __post_init__(self) -> None:
-        self._file = sqlite_file_identity(self.settings.database_url)
+        self._file = SQLiteFileWatch(self.settings.database_url)
 
     @property
     def engine(self) -> Engine:
@@ -67,7 +67,8 @@ class WebState:
                     from campaign.core.crypto import ensure_active
 
                     ensure_active(self.settings)
-                    self._file = self._file or sqlite_file_identity(self.settings.database_url)
+                    if self._file is None or not self._file.active:
+                        self._file = SQLiteFileWatch(self.settings.database_url)
                     self._engine = make_engine(self.settings.database_url)
                     if self._engine.dialect.name == "sqlite":
                         self.write_lock = threading.Lock()
@@ -145,9 +146,7 @@ class WebState:
     def database_replaced(self) -> bool:
         """Whether the SQLite file this process opened was deleted or replaced since (a new
         `make demo`, a restored backup): its open connections would go on serving the old data."""
-        if self._file is None:
-            return False
-        return sqlite_file_identity(self.settings.database_url) != self._file
+        return self._file is not None and self._file.replaced()
 
     def dispose(self) -> None:
         if self._group_executor is not None:
@@ -160,6 +159,8 @@ class WebState:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+        if self._file is not None:
+            self._file.close()
 
 
 class ReplacedDatabaseGuard:

@@ -78,9 +78,16 @@ def test_the_readme_role_sections_have_commands_for_every_role():
 
 
 def _with_answers(argv: list[str], *, cwd, env, answers: str):
+    """Runs argv on a pseudo-terminal and types each line of `answers` once it is asked for.
+
+    A password prompt (getpass) flushes the terminal's pending input before it reads, so a line
+    typed ahead is lost: each line is typed when new output (a prompt) shows, and typed again if
+    the command still waits, silent, three seconds later (the flush ate it)."""
     import os
     import pty
+    import select
     import subprocess
+    import time
 
     leader, follower = pty.openpty()
     process = subprocess.Popen(
@@ -90,13 +97,41 @@ def _with_answers(argv: list[str], *, cwd, env, answers: str):
         stdin=follower,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
         start_new_session=True,  # no controlling terminal: password prompts read the pseudo-terminal
     )
     os.close(follower)
-    os.write(leader, answers.encode())
-    out, err = process.communicate(timeout=300)
+    assert process.stdout is not None and process.stderr is not None
+    streams = {process.stdout.fileno(): bytearray(), process.stderr.fileno(): bytearray()}
+    lines = answers.splitlines(keepends=True)
+    typed, last_output, last_typed = 0, 0.0, 0.0
+    deadline = time.monotonic() + 300
+    open_fds = set(streams)
+    while open_fds and time.monotonic() < deadline:
+        ready, _, _ = select.select(list(open_fds), [], [], 0.2)
+        for fd in ready:
+            chunk = os.read(fd, 65536)
+            if chunk:
+                streams[fd].extend(chunk)
+                last_output = time.monotonic()
+            else:
+                open_fds.discard(fd)
+        now = time.monotonic()
+        if (
+            process.poll() is None
+            and typed < len(lines)
+            and last_output > last_typed
+            and now - last_output > 0.3
+        ):
+            os.write(leader, lines[typed].encode())
+            typed, last_typed = typed + 1, now
+        elif process.poll() is None and 0 < typed and now - max(last_output, last_typed) > 3:
+            os.write(leader, lines[typed - 1].encode())  # the prompt flushed it: type it again
+            last_typed = now
+    if open_fds:
+        process.kill()
+    process.wait(timeout=30)
     os.close(leader)
+    out, err = (bytes(streams[f.fileno()]).decode(errors="replace") for f in (process.stdout, process.stderr))
     return process.returncode, out, err
 
 

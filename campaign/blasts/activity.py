@@ -89,3 +89,20 @@ def daily_activity(session: Session, campaign: Campaign, *, now: datetime) -> Da
         [d.isoformat() for d in days],
         {name: [counts[name].get(d, 0) for d in days] for name in SERIES},
     )
+
+
+def daily_opt_outs(session: Session, campaign: Campaign, days: list[str]) -> list[int]:
+    """Opt-outs per local day over `days` (from `daily_activity`): inbound messages classified as
+    opt-outs and attributed to an outbound of the campaign, by arrival (the report's `opt_outs`,
+    spread over days). Reads only."""
+    from campaign.hotline.models import Intent
+
+    zone = ZoneInfo(campaign.timezone)
+    counts = _per_local_day(
+        session,
+        Inbound.received_at,
+        zone,
+        Inbound.intent == Intent.OPT_OUT.value,
+        Inbound.outbound_id.in_(select(Outbound.id).where(Outbound.campaign_id == campaign.id)),
+    )
+    return [counts.get(date.fromisoformat(day), 0) for day in days]

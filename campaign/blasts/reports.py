@@ -329,3 +329,30 @@ def print_report(report: CampaignReport) -> None:
         f"help requests {t['help_requests']}, reply rate {t['reply_rate']:.1%}, "
         f"{t['segments']} segments (~{t['estimated_cost']:.2f} {report.currency})"
     )
+
+
+def report_bytes(
+    report: CampaignReport,
+    *,
+    format: str,
+    headers: dict[str, str] | None = None,
+    sheets: tuple[str, str] = ("by step x language", "totals"),
+) -> bytes:
+    """The report's csv or xlsx file as bytes (web downloads): the CLI's columns, in the CLI's
+    order, named by `headers` (column -> the words shown; default: the CLI's own names). Text that
+    looks like a formula stays text (csv: neutralized; xlsx: string cells)."""
+    names = headers or {}
+    rows = report.rows.rename(columns=lambda c: names.get(c, c))
+    totals = pd.DataFrame([report.totals]).rename(columns=lambda c: names.get(c, c))
+    if format == "csv":
+        buffer = io.StringIO()
+        safe_frame(rows).to_csv(buffer, index=False)
+        return buffer.getvalue().encode("utf-8")
+    if format != "xlsx":
+        raise ValueError(f"unknown report format {format!r}")
+    binary = io.BytesIO()
+    with pd.ExcelWriter(binary, engine="openpyxl") as writer:
+        rows.to_excel(writer, sheet_name=sheets[0][:31], index=False)
+        totals.to_excel(writer, sheet_name=sheets[1][:31], index=False)
+        text_cells(writer.book)
+    return binary.getvalue()

@@ -281,10 +281,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from campaign.web import (
         routes_audit,
         routes_auth,
+        routes_authoring,
         routes_case,
         routes_dashboard,
         routes_inbox,
         routes_replies,
+        routes_reports,
         routes_webhooks,
     )
 
@@ -294,6 +296,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_inbox.router, dependencies=csrf)
     app.include_router(routes_case.router, dependencies=csrf)
     app.include_router(routes_replies.router, dependencies=csrf)
+    app.include_router(routes_authoring.router, dependencies=csrf)  # before /campaigns/{slug}
+    app.include_router(routes_reports.router, dependencies=csrf)
     app.include_router(routes_dashboard.router, dependencies=csrf)
     app.include_router(routes_audit.router, dependencies=csrf)
     radio = _optional_router("campaign.radio.web")

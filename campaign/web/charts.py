@@ -68,3 +68,34 @@ def line_chart(
         parts.append(f'<text x="{lx + 14}" y="{height - 5}" font-size="11">{escape(name)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def bar_chart(
+    bars: Sequence[tuple[str, str, int]], *, title: str, width: int = 720, bar_height: int = 30
+) -> Markup:
+    """An accessible horizontal SVG bar chart (a funnel): one bar per (key, label, value), in order.
+
+    `key` is kept in `data-bar` (scripts and tests read the value in `data-value`); labels are
+    escaped; returns Markup safe to insert in an autoescaped template.
+    """
+    left, right, gap = 150, 60, 8
+    plot_w = width - left - right
+    height = gap + len(bars) * (bar_height + gap)
+    peak = max([1, *(value for _key, _label, value in bars)])
+    parts = [
+        f'<svg class="chart bars" role="img" viewBox="0 0 {width} {height}" width="100%" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
+    ]
+    for i, (key, label, value) in enumerate(bars):
+        y = gap + i * (bar_height + gap)
+        w = plot_w * value / peak
+        color = PALETTE[i % len(PALETTE)]
+        parts.append(
+            f'<text x="{left - 8}" y="{y + bar_height * 0.65:.1f}" text-anchor="end" font-size="13">'
+            f"{escape(label)}</text>"
+            f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_height}" fill="{color}" '
+            f'data-bar="{escape(key)}" data-value="{value}"><title>{escape(label)}: {value}</title></rect>'
+            f'<text x="{left + w + 6:.1f}" y="{y + bar_height * 0.65:.1f}" font-size="13">{value}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))

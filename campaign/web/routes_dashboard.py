@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
-from campaign.blasts.campaigns import failed_firings
+from campaign.blasts.campaigns import EDITABLE_STATUSES, failed_firings
 from campaign.blasts.models import Campaign
 from campaign.core.db import unit_of_work, utcnow
 from campaign.core.errors import Invalid, NotFound
@@ -19,6 +19,7 @@ from campaign.web import stats
 from campaign.web.auth import CONTENT_ROLES, MANAGER_ROLES, require_role
 from campaign.web.charts import line_chart
 from campaign.web.routes_inbox import flash, pop_flash
+from campaign.web.routes_reports import campaign_label, report_context
 from campaign.web.templating import templates
 
 router = APIRouter()
@@ -48,6 +49,7 @@ def campaign_page(request: Request, *, slug: str, user: Annotated[User, Depends(
         )
         steps = [(s.key, s.channel, s.segment_slug or s.query or "", s.message_id) for s in campaign.steps]
         failures = failed_firings(session, [campaign.id])[campaign.id]
+        reports = report_context(session, campaign, report, activity)
     names = {"sent": _("sent"), "delivered": _("delivered"), "replies": _("replies")}
     context = {
         "user": user,
@@ -59,6 +61,8 @@ def campaign_page(request: Request, *, slug: str, user: Annotated[User, Depends(
         "chart": line_chart(activity.days, activity.series, labels=names),
         "steps": steps,
         "flashes": pop_flash(request),
+        "editable": campaign.status in EDITABLE_STATUSES and bool(campaign.spec),
+        **reports,
     }
     return templates.TemplateResponse(request, "campaign.html", context)
 
@@ -75,7 +79,7 @@ def campaign_status(
     with request.app.state.web.write() as session:
         campaign = operations[action](session, slug, now=utcnow(), actor=user.username)
         status = str(campaign.status)
-    flash(request, f"Campaña {status}.")
+    flash(request, _("Campaign %(status)s.", status=campaign_label(status)))
     return RedirectResponse(f"/campaigns/{slug}", status_code=303)
 
 

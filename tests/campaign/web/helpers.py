@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -14,6 +15,7 @@ from campaign.core.config import Settings, get_settings
 from campaign.hotline.webhooks import INBOUND_PATH, STATUS_PATH, handle_inbound
 
 NOW = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)
+PASSWORD = "correct horse battery"
 _sids = itertools.count(1)
 
 
@@ -62,3 +64,27 @@ def post_inbound(
     url = url or inbound_url()
     signature = sign(url, params) if signature is None else signature
     return handle_inbound(session, url=url, params=params, signature=signature, settings=cfg, now=now)
+
+
+def fresh_manager_database(url: str, workdir: Path, *, contacts: int = 80) -> None:
+    """A new database as a deployment starts: `campaign init`, the shipped pack (`campaign
+    messages load`) and a SYNTHETIC audience imported through the CLI, plus a manager (mario)
+    and a hotline user (ana), password PASSWORD. Each command in its own process."""
+    from campaign.core.db import make_engine, make_sessionmaker, utcnow
+    from campaign.hotline.users import create_user
+    from tests.subprocess_cli import run_cli
+
+    sample = workdir / "contacts.csv"
+    for args in (
+        ("init",),
+        ("messages", "load"),
+        ("audiences", "sample", "--n", str(contacts), "--out", str(sample)),
+        ("audiences", "import", str(sample), "--partial"),
+    ):
+        result = run_cli(*args, db_url=url)
+        assert result.returncode == 0, (args, result.stderr or result.stdout)
+    engine = make_engine(url)
+    with make_sessionmaker(engine).begin() as session:
+        create_user(session, username="mario", password=PASSWORD, role="manager", now=utcnow())
+        create_user(session, username="ana", password=PASSWORD, role="hotline", now=utcnow())
+    engine.dispose()

@@ -167,7 +167,7 @@ def test_roles_and_csrf_in_the_browser(server, browser, artifacts):
     _login(manager, base, "mario")
     manager.goto(f"{base}/campaigns/ofertas-falsas")
     assert "planificados" in manager.locator(".funnel").inner_text()
-    assert manager.locator("svg.chart polyline").count() == 3
+    assert manager.locator("section.activity svg.chart polyline").count() == 3
     assert "30003" in manager.content()
     manager.screenshot(path=str(artifacts / "campaign.png"), full_page=True)
 

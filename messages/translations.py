@@ -325,13 +325,14 @@ def import_rows(
         where = f"row {row.number} ({row.slug or '?'}/{row.language or '?'})"
         message = messages.get(row.slug)
         if message is None:
-            report.refused.append(f"{where}: unknown message {row.slug!r}")
+            report.refused.append(f"{where}: " + _("unknown message %(slug)s", slug=repr(row.slug)))
             continue
         if not row.language or row.language == library.SOURCE_LANGUAGE:
-            report.refused.append(f"{where}: language must be a target language, not {row.language!r}")
+            report.refused.append(
+                f"{where}: " + _("language must be a target language, not %(lang)s", lang=repr(row.language)))
             continue
         if row.language not in registry:
-            report.refused.append(f"{where}: unknown language code {row.language!r}")
+            report.refused.append(f"{where}: " + _("unknown language code %(lang)s", lang=repr(row.language)))
             continue
         source = library.source_body(message) or ""
         shown = exchange_text(message, _translation(message, library.SOURCE_LANGUAGE)) or ""
@@ -341,7 +342,8 @@ def import_rows(
             report.unchanged += 1
             continue
         if stale:
-            report.refused.append(f"{where}: the Spanish source changed since export (stale); export again")
+            report.refused.append(
+                f"{where}: " + _("the Spanish source changed since export (stale); export again"))
             continue
         target = normalize_text(row.target)
         script: list[dict] | None = None
@@ -354,8 +356,9 @@ def import_rows(
             report.refused.append(f"{where}: {exc if is_radio(message) else exc.reason}")
             continue
         if used != expected:
-            report.refused.append(
-                f"{where}: variables {sorted(used)} do not match the source's {sorted(expected)}")
+            report.refused.append(f"{where}: " + _(
+                "variables %(used)s do not match the source's %(expected)s",
+                used=sorted(used), expected=sorted(expected)))
             continue
         approve = bool(reviewer) and row.status == "approved"
         status = TranslationStatus.APPROVED if approve else TranslationStatus.NEEDS_REVIEW

@@ -34,7 +34,9 @@ def _read_password(password_stdin: bool) -> str:
 @users_app.command("add")
 def users_add(
     username: str = typer.Argument(..., help="Login name (lower-case letters, digits, . _ -)."),
-    role: str = typer.Option(..., "--role", help="admin, manager, producer or hotline."),
+    role: str = typer.Option(
+        ..., "--role", help="admin, manager, producer, hotline, translator or reviewer."
+    ),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -74,17 +76,6 @@ def users_list(json_output: bool = JSON_OPTION) -> None:
         print_table(["username", "role", "active", "last login"], [list(r.values()) for r in rows])
 
 
-def _keep_an_admin(session: Any, username: str) -> None:
-    """Refuses a change that would leave no active administrator (nobody could manage staff)."""
-    from campaign.hotline.users import active_admins
-
-    if active_admins(session) == [username.strip().lower()]:
-        raise Invalid(
-            "username",
-            _("%(name)s is the last active admin: make another user admin first", name=username),
-        )
-
-
 def _user_done(json_output: bool, result: dict[str, Any], message: str) -> None:
     if json_output:
         echo_json(result)
@@ -98,12 +89,10 @@ def users_disable(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Stop a user from logging in; their open web sessions end at their next request."""
-    from campaign.hotline.users import get_by_username, set_active
+    from campaign.hotline.users import disable_user
 
     with session_scope() as session:
-        if get_by_username(session, username).active:
-            _keep_an_admin(session, username)
-        user = set_active(session, username=username, active=False, now=utcnow())
+        user = disable_user(session, username=username, now=utcnow())
         result = {"username": user.username, "role": str(user.role), "active": user.active}
     message = _("User %(name)s disabled: logged out everywhere.", name=result["username"])
     _user_done(json_output, result, message)
@@ -126,19 +115,15 @@ def users_enable(
 @users_app.command("role")
 def users_role(
     username: str = typer.Argument(..., help="Login name."),
-    role: str = typer.Argument(..., help="admin, manager, producer or hotline."),
+    role: str = typer.Argument(..., help="admin, manager, producer, hotline, translator or reviewer."),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Give a user another role (their open sessions end: the new role applies from their next login)."""
-    from campaign.hotline.models import Role
-    from campaign.hotline.users import get_by_username, parse_role, set_role
+    from campaign.hotline.users import change_role, parse_role
 
     new_role = parse_role(role)
     with session_scope() as session:
-        user = get_by_username(session, username)
-        if user.active and Role(user.role) == Role.ADMIN and new_role != Role.ADMIN:
-            _keep_an_admin(session, username)
-        user = set_role(session, username=username, role=new_role, now=utcnow())
+        user = change_role(session, username=username, role=new_role, now=utcnow())
         result = {"username": user.username, "role": str(user.role), "active": user.active}
     message = _("User %(name)s is now %(role)s.", name=result["username"], role=result["role"])
     _user_done(json_output, result, message)

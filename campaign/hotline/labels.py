@@ -42,6 +42,8 @@ LABELS: dict[str, LazyString] = {
     "manager": N_("manager"),
     "producer": N_("radio producer"),
     "hotline": N_("hotline staff"),
+    "translator": N_("translator"),
+    "reviewer": N_("translation reviewer"),
     # a message's delivery status (the thread)
     "queued": N_("message queued"),
     "sending": N_("message being sent"),

@@ -186,6 +186,8 @@ class Role(enum.StrEnum):
     MANAGER = "manager"
     PRODUCER = "producer"
     HOTLINE = "hotline"
+    TRANSLATOR = "translator"  # edits translations and submits them for review (message pages only)
+    REVIEWER = "reviewer"  # a translator who may also approve translations
 
 
 class User(Base):

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from campaign.core.audit import record_audit
 from campaign.core.errors import Invalid, NotFound
+from campaign.core.i18n import _
 from campaign.hotline.models import Role, User
 from campaign.hotline.staff_sessions import end_user_sessions
 
@@ -46,13 +47,15 @@ def parse_role(value: str) -> Role:
     try:
         return Role(value.strip().lower())
     except ValueError:
-        raise Invalid("role", f"unknown role {value!r} (one of {', '.join(r.value for r in Role)})") from None
+        roles = ", ".join(r.value for r in Role)
+        reason = _("unknown role %(value)s (one of %(roles)s)", value=repr(value), roles=roles)
+        raise Invalid("role", reason) from None
 
 
 def validate_password(password: str) -> None:
     """Raises Invalid("password", ...) for a password too short to protect hotline data."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise Invalid("password", f"must have at least {MIN_PASSWORD_LENGTH} characters")
+        raise Invalid("password", _("must have at least %(n)d characters", n=MIN_PASSWORD_LENGTH))
 
 
 def create_user(
@@ -62,11 +65,11 @@ def create_user(
     a short password or an unknown role; nothing is stored then."""
     username = username.strip().lower()
     if not USERNAME_PATTERN.match(username):
-        raise Invalid("username", "use 2-80 characters: lower-case letters, digits, '.', '_' or '-'")
+        raise Invalid("username", _("use 2-80 characters: lower-case letters, digits, '.', '_' or '-'"))
     role = parse_role(str(role))
     validate_password(password)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise Invalid("username", f"{username!r} already exists")
+        raise Invalid("username", _("%(name)s already exists", name=repr(username)))
     user = User(username=username, password_hash=hash_password(password), role=role, created_at=now)
     session.add(user)
     session.flush()
@@ -89,7 +92,7 @@ def get_by_username(session: Session, username: str) -> User:
     """The user with this username; raises NotFound."""
     user = session.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None:
-        raise NotFound(f"user {username!r} not found")
+        raise NotFound(_("user %(name)s not found", name=repr(username)))
     return user
 
 
@@ -160,6 +163,34 @@ def set_role(session: Session, *, username: str, role: str | Role, now: datetime
         detail={"from": old_role.value, "to": new_role.value},
     )
     return user
+
+
+def keep_an_admin(session: Session, username: str) -> None:
+    """Refuses (Invalid "username") a change that would leave no active administrator: disabling,
+    or giving another role to, the last active admin (nobody could manage staff any more)."""
+    if active_admins(session) == [username.strip().lower()]:
+        raise Invalid(
+            "username",
+            _("%(name)s is the last active admin: make another user admin first", name=username),
+        )
+
+
+def disable_user(session: Session, *, username: str, now: datetime, actor: str = "cli") -> User:
+    """Disables a user (sessions ended, audited), refusing to disable the last active admin."""
+    if get_by_username(session, username).active:
+        keep_an_admin(session, username)
+    return set_active(session, username=username, active=False, now=now, actor=actor)
+
+
+def change_role(
+    session: Session, *, username: str, role: str | Role, now: datetime, actor: str = "cli"
+) -> User:
+    """Gives a user another role (sessions ended, audited), refusing to demote the last active admin."""
+    new_role = parse_role(str(role))
+    user = get_by_username(session, username)
+    if user.active and Role(user.role) == Role.ADMIN and new_role != Role.ADMIN:
+        keep_an_admin(session, username)
+    return set_role(session, username=username, role=new_role, now=now, actor=actor)
 
 
 def active_admins(session: Session) -> list[str]:

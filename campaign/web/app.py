@@ -209,13 +209,38 @@ def _is_webhook(request: Request) -> bool:
     return request.url.path.startswith("/twilio/")
 
 
+def _error_heading(status: int) -> str:
+    """The error page's title, in the request's language."""
+    from campaign.core.i18n import _
+
+    headings = {
+        403: _("You cannot open this page"),
+        404: _("Not found"),
+        405: _("Not possible here"),
+        409: _("Not possible now"),
+        422: _("Please check the data"),
+        429: _("Too many requests"),
+    }
+    return headings.get(status) or _("Error %(status)s", status=status)
+
+
+def _starlette_detail(status: int, message: str) -> str:
+    """Starlette's own English details ("Not Found") in the request's language."""
+    from campaign.core.i18n import _
+
+    if message == "Not Found":
+        return _("This page does not exist: check the address.")
+    if message == "Method Not Allowed":
+        return _("This address does not accept this kind of request.")
+    return message
+
+
 def _error_response(request: Request, status: int, message: str) -> Response:
     if _is_webhook(request) or "text/html" not in request.headers.get("accept", "text/html"):
         return PlainTextResponse(message, status_code=status)
     user = getattr(request.state, "user", None)
-    return templates.TemplateResponse(
-        request, "error.html", {"status": status, "message": message, "user": user}, status_code=status
-    )
+    context = {"status": status, "message": message, "user": user, "heading": _error_heading(status)}
+    return templates.TemplateResponse(request, "error.html", context, status_code=status)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -276,7 +301,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return _error_response(request, exc.status_code, str(exc.detail))
+        return _error_response(request, exc.status_code, _starlette_detail(exc.status_code, str(exc.detail)))
 
     from campaign.web import (
         routes_audit,
@@ -285,8 +310,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routes_case,
         routes_dashboard,
         routes_inbox,
+        routes_messages,
         routes_replies,
         routes_reports,
+        routes_users,
         routes_webhooks,
     )
 
@@ -300,6 +327,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_reports.router, dependencies=csrf)
     app.include_router(routes_dashboard.router, dependencies=csrf)
     app.include_router(routes_audit.router, dependencies=csrf)
+    app.include_router(routes_messages.router, dependencies=csrf)
+    app.include_router(routes_users.router, dependencies=csrf)
     radio = _optional_router("campaign.radio.web")
     if radio is not None:
         app.include_router(radio, dependencies=csrf)

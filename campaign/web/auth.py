@@ -22,7 +22,9 @@ from fastapi import Depends, Request
 from campaign.core.config import Settings
 from campaign.core.db import unit_of_work, utcnow
 from campaign.core.errors import AppError, Forbidden
+from campaign.core.i18n import _
 from campaign.hotline import staff_sessions
+from campaign.hotline.labels import label
 from campaign.hotline.models import Role, User
 
 CSRF_FIELD = "csrf_token"
@@ -60,7 +62,7 @@ async def verify_csrf(request: Request) -> None:
         value = form.get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
     if not expected or not sent or not hmac.compare_digest(str(expected), sent):
-        raise Forbidden("csrf: the form's security token is missing or expired; reload the page")
+        raise Forbidden(_("csrf: the form's security token is missing or expired; reload the page"))
 
 
 SESSION_KEY = "sid"
@@ -128,7 +130,8 @@ def require_role(*roles: Role | str) -> Callable[..., Any]:
 
     def dependency(request: Request, *, user: Annotated[User, Depends(current_user)]) -> User:
         if Role(user.role) not in allowed:
-            raise Forbidden(f"your role ({user.role}) cannot open {request.url.path}")
+            role, path = label(user.role), request.url.path
+            raise Forbidden(_("your role (%(role)s) cannot open %(path)s", role=role, path=path))
         return user
 
     return dependency
@@ -138,3 +141,9 @@ INBOX_ROLES = (Role.HOTLINE, Role.MANAGER, Role.ADMIN)
 MANAGER_ROLES = (Role.MANAGER, Role.ADMIN)
 CONTENT_ROLES = (Role.MANAGER, Role.ADMIN, Role.PRODUCER)
 RADIO_ROLES = (Role.PRODUCER, Role.MANAGER, Role.ADMIN)
+# The message library: everyone who writes, translates or airs content may read it; translators and
+# reviewers edit translations (never campaigns, contacts, segments or the inbox); approving needs the
+# reviewer role, or a manager's or administrator's (who may approve from the CLI too).
+LIBRARY_ROLES = (Role.MANAGER, Role.ADMIN, Role.PRODUCER, Role.TRANSLATOR, Role.REVIEWER)
+TRANSLATE_ROLES = (Role.TRANSLATOR, Role.REVIEWER, Role.MANAGER, Role.ADMIN)
+APPROVE_ROLES = (Role.REVIEWER, Role.MANAGER, Role.ADMIN)

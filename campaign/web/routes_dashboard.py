@@ -13,7 +13,6 @@ from campaign.blasts.models import Campaign
 from campaign.core.db import unit_of_work, utcnow
 from campaign.core.errors import Invalid, NotFound
 from campaign.core.i18n import _
-from campaign.core.languages import build_registry
 from campaign.hotline.models import Role, User
 from campaign.web import stats
 from campaign.web.auth import CONTENT_ROLES, MANAGER_ROLES, require_role
@@ -123,15 +122,6 @@ def cancel_campaign(
         _campaign, cancelled = lifecycle.cancel(session, slug, now=utcnow(), actor=user.username)
     flash(request, _("Campaign cancelled: %(num)d queued messages will not be sent.", num=cancelled))
     return RedirectResponse(f"/campaigns/{slug}", status_code=303)
-
-
-@router.get("/messages")
-def messages_page(request: Request, *, user: Annotated[User, Depends(content)]) -> Response:
-    languages = build_registry(request.app.state.web.settings.extra_languages).codes()
-    with unit_of_work(request.app.state.web.engine) as session:
-        rows, totals = stats.translation_coverage(session, languages)
-    context = {"user": user, "rows": rows, "totals": totals, "languages": languages}
-    return templates.TemplateResponse(request, "messages.html", context)
 
 
 @router.get("/audiences")

@@ -106,7 +106,7 @@ def test_hotline_staff_get_403_on_manager_pages(engine, client, path):
     seed_users(engine)
     login(client)
     response = client.get(path)
-    assert response.status_code == 403 and "hotline" in response.text
+    assert response.status_code == 403 and "su rol (línea de ayuda) no puede abrir" in response.text
 
 
 def test_manager_sees_dashboard_pages(engine, client):

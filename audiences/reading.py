@@ -273,12 +273,9 @@ def _read_ragged(
     return pd.DataFrame(good, columns=header, dtype=str), pd.Series(numbers), bad
 
 
-def map_headers(columns: list[str], overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    """header -> field (`phone`, ..., or `custom.<key>`, or `ignore`), by synonym, then overrides.
-
-    Raises Invalid("map", ...) for an override naming a missing header or an unknown field, and
-    Invalid("file", "no phone column ...") when no column maps to phone.
-    """
+def guess_headers(columns: list[str]) -> dict[str, str]:
+    """header -> field as guessed from the header alone (synonyms; the first column wins a field,
+    others become `custom.<key>`). No check: the web's mapping step starts from this guess."""
     mapping: dict[str, str] = {}
     taken: set[str] = set()
     for column in columns:
@@ -288,6 +285,16 @@ def map_headers(columns: list[str], overrides: Mapping[str, str] | None = None) 
             taken.add(target)
         else:
             mapping[column] = "custom." + custom_key(column)
+    return mapping
+
+
+def map_headers(columns: list[str], overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """header -> field (`phone`, ..., or `custom.<key>`, or `ignore`), by synonym, then overrides.
+
+    Raises Invalid("map", ...) for an override naming a missing header or an unknown field, and
+    Invalid("file", "no phone column ...") when no column maps to phone.
+    """
+    mapping = guess_headers(columns)
     by_folded = {fold_key(c): c for c in columns}
     for header, target in (overrides or {}).items():
         found = header if header in mapping else by_folded.get(fold_key(header))

@@ -33,12 +33,13 @@ class PastCase:
 
 @dataclass(frozen=True)
 class ConsentRecord:
-    """One opt-in or opt-out: how (channel, keyword) and when."""
+    """One opt-in or opt-out: how (channel, keyword, source) and when."""
 
     kind: str
     channel: str
     keyword: str | None
     at: datetime
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def contact_history(
         for c, n in session.execute(query.order_by(Case.opened_at.desc(), Case.id.desc()))
     ]
     consent = [
-        ConsentRecord(str(e.kind), e.channel, e.keyword, e.at)
+        ConsentRecord(str(e.kind), e.channel, e.keyword, e.at, e.source)
         for e in session.scalars(
             select(ConsentEvent)
             .where(ConsentEvent.contact_id == contact_id)

@@ -308,11 +308,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routes_auth,
         routes_authoring,
         routes_case,
+        routes_contacts,
+        routes_contacts_import,
         routes_dashboard,
         routes_inbox,
         routes_messages,
         routes_replies,
         routes_reports,
+        routes_segments,
         routes_users,
         routes_webhooks,
     )
@@ -329,6 +332,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_audit.router, dependencies=csrf)
     app.include_router(routes_messages.router, dependencies=csrf)
     app.include_router(routes_users.router, dependencies=csrf)
+    app.include_router(routes_contacts_import.router, dependencies=csrf)  # before /contacts/{id}
+    app.include_router(routes_contacts.router, dependencies=csrf)
+    app.include_router(routes_segments.router, dependencies=csrf)
     radio = _optional_router("campaign.radio.web")
     if radio is not None:
         app.include_router(radio, dependencies=csrf)

@@ -129,7 +129,9 @@ class LoopbackGuard:
 class RefuseNul:
     """Answers 400 to a request with a NUL byte in its path, query or form body (PostgreSQL cannot
     store one, and no person types it). Provider webhooks (/twilio/) keep theirs: a NUL in an
-    inbound message is dropped and the message kept (campaign.hotline.webhooks)."""
+    inbound message is dropped and the message kept (campaign.hotline.webhooks). The file uploads
+    of FILE_UPLOADS keep theirs too: a workbook is binary, and the importer reads (and refuses) the
+    file itself; their handlers read no other text field than the CSRF token."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -143,7 +145,11 @@ class RefuseNul:
         if "\x00" in path or _has_nul(raw):
             await _refuse(send)
             return
-        if path.startswith("/twilio/") or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
+        if (
+            path.startswith("/twilio/")
+            or scope.get("method") in ("GET", "HEAD", "OPTIONS")
+            or (path in FILE_UPLOADS and _is_multipart(scope))
+        ):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -168,6 +174,14 @@ class RefuseNul:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+FILE_UPLOADS = frozenset({"/contacts/upload"})
+
+
+def _is_multipart(scope: Scope) -> bool:
+    kind = next((v for k, v in scope.get("headers", ()) if k == b"content-type"), b"")
+    return kind.lower().startswith(b"multipart/form-data")
 
 
 def _has_nul(data: bytes) -> bool:

@@ -200,6 +200,7 @@ class ScheduleRow:
     notes: str | None
     step: str
     title: str | None = None  # the spot's title, for people (exports); `spot` is its slug
+    aired_at: datetime | None = None  # when the producer's log says it aired, local time
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -215,6 +216,8 @@ class ScheduleRow:
             "status": self.status,
             "notes": self.notes,
             "step": self.step,
+            "title": self.title,
+            "aired_time": None if self.aired_at is None else self.aired_at.strftime("%H:%M"),
         }
 
 
@@ -262,6 +265,7 @@ def schedule_rows(
             notes=airing.notes,
             step=key,
             title=title,
+            aired_at=None if airing.aired_at is None else airing.aired_at.astimezone(zone),
         )
         for airing, st, slug, title, key in session.execute(query)
     ]

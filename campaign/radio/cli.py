@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,7 @@ import typer
 
 from campaign.core.console import JSON_OPTION, echo_json, info, print_table, session_scope
 from campaign.core.db import utcnow
+from campaign.core.i18n import _
 
 radio_app = typer.Typer(no_args_is_help=True, help="Radio: stations, airings, log, calibration, exports.")
 stations_app = typer.Typer(no_args_is_help=True, help="Radio stations.")
@@ -34,7 +36,14 @@ def stations_load(
     if json_output:
         echo_json(summary.__dict__)
     else:
-        info(f"{summary.rows} station(s): {summary.created} created, {summary.updated} updated.")
+        info(
+            _(
+                "%(rows)d station(s): %(created)d created, %(updated)d updated.",
+                rows=summary.rows,
+                created=summary.created,
+                updated=summary.updated,
+            )
+        )
 
 
 @stations_app.command("list")
@@ -48,7 +57,7 @@ def stations_list(json_output: bool = JSON_OPTION) -> None:
         echo_json(stations)
         return
     print_table(
-        ["slug", "name", "frequency", "department", "languages", "contact"],
+        [_("slug"), _("name"), _("frequency"), _("department"), _("languages"), _("contact")],
         [
             [s["slug"], s["name"], s["frequency"], s["department"], ", ".join(s["languages"]),
              s["contact_person"]]
@@ -69,7 +78,7 @@ def plan_command(
     if json_output:
         echo_json({"campaign": campaign, "planned": added})
     else:
-        info(f"{added} new airing(s) planned for {campaign}.")
+        info(_("%(added)d new airing(s) planned for %(campaign)s.", added=added, campaign=campaign))
 
 
 @radio_app.command("schedule")
@@ -89,15 +98,38 @@ def schedule_command(
         echo_json({"campaign": campaign, "counts": counts, "airings": [r.as_dict() for r in rows]})
         return
     print_table(
-        ["station", "date", "time", "spot", "lang", "duration", "status", "notes"],
+        [_("station"), _("date"), _("time"), _("spot"), _("lang"), _("duration"), _("status"), _("notes")],
         [
-            [r.station, r.local_time.date().isoformat(), r.local_time.strftime("%H:%M"), r.spot, r.language,
-             "" if r.duration_seconds is None else f"{r.duration_seconds:.1f} s", r.status, r.notes]
+            [
+                r.station,
+                r.local_time.date().isoformat(),
+                r.local_time.strftime("%H:%M"),
+                r.title or r.spot,
+                r.language,
+                "" if r.duration_seconds is None else f"{r.duration_seconds:.1f} s",
+                _airing_status(r.status, r.aired_at),
+                r.notes,
+            ]
             for r in rows
         ],
-        title=f"Radio schedule of {campaign}",
+        title=_("Radio schedule of %(campaign)s", campaign=campaign),
     )
-    info(f"planned {counts['planned']} · aired {counts['aired']} · missed {counts['missed']}")
+    info(
+        _(
+            "planned %(planned)d · aired %(aired)d · missed %(missed)d",
+            planned=counts["planned"],
+            aired=counts["aired"],
+            missed=counts["missed"],
+        )
+    )
+
+
+def _airing_status(status: str, aired_at: datetime | None) -> str:
+    """`aired 18:35` (the time the producer's log gives), `to air`, `missed`, in the user's language."""
+    if status == "aired":
+        at = "" if aired_at is None else aired_at.strftime("%H:%M")
+        return _("aired %(time)s", time=at)
+    return {"planned": _("to air"), "missed": _("missed")}.get(status, status)
 
 
 @radio_app.command("log")
@@ -123,7 +155,14 @@ def log_command(
     if json_output:
         echo_json(summary.__dict__)
     else:
-        info(f"{summary.rows} row(s): {summary.aired} airing(s) aired, {summary.missed} missed.")
+        info(
+            _(
+                "%(rows)d row(s): %(aired)d airing(s) aired, %(missed)d missed.",
+                rows=summary.rows,
+                aired=summary.aired,
+                missed=summary.missed,
+            )
+        )
 
 
 @radio_app.command("calibrate")
@@ -145,8 +184,17 @@ def calibrate_command(
     if json_output:
         echo_json(result)
     else:
-        info(f"{lang}: {result['syllables']} syllables in {seconds:g} s -> "
-             f"{result['syllables_per_second']:.2f} syllables/s (used from now on).")
+        measured, rate = f"{seconds:g}", f"{result['syllables_per_second']:.2f}"
+        info(
+            _(
+                "%(lang)s: %(syllables)d syllables in %(seconds)s s -> %(rate)s syllables/s "
+                "(used from now on).",
+                lang=lang,
+                syllables=result["syllables"],
+                seconds=measured,
+                rate=rate,
+            )
+        )
 
 
 @radio_app.command("export")

@@ -33,6 +33,7 @@ HEADER_ALIASES = {
     "fecha": "date", "dia": "date", "hora": "time", "cuna": "spot", "anuncio": "spot",
     "salio": "aired", "al aire": "aired", "emitido": "aired", "transmitido": "aired",
     "notas": "notes", "nota": "notes", "observaciones": "notes", "idioma": "language", "lengua": "language",
+    "id_spot": "spot_id", "id del spot": "spot_id",
 }
 DEFAULT_TOLERANCE = timedelta(minutes=30)
 YES = {"yes", "y", "si", "sí", "s", "1", "true", "x", "aired", "ok"}
@@ -80,10 +81,15 @@ def _parse_time(value: str, where: str) -> time:
         raise Invalid(f"{where}, column 'time'", f"{value!r} is not a time like 06:30") from None
 
 
+def _folded(text: str) -> str:
+    """Lower case, no accents, single spaces: how a spot's title is matched."""
+    folded = unicodedata.normalize("NFKD", text.strip().lower())
+    return " ".join("".join(c for c in folded if not unicodedata.combining(c)).split())
+
+
 def column_name(header: str | None) -> str:
     """A log column's name as the code knows it: `Salió` -> `aired`, `Fecha` -> `date`."""
-    folded = unicodedata.normalize("NFKD", (header or "").strip().lower())
-    folded = " ".join("".join(c for c in folded if not unicodedata.combining(c)).split())
+    folded = _folded(header or "")
     return HEADER_ALIASES.get(folded, folded)
 
 
@@ -95,6 +101,8 @@ def read_log(path: Path | str) -> list[LogRow]:
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         header = [column_name(f) for f in reader.fieldnames or []]
+        if "spot_id" in header and "spot" not in header:
+            header.append("spot")  # the traffic log's id column names the spot too
         missing = [c for c in REQUIRED if c not in header]
         if missing:
             raise Invalid(path.name, f"missing column(s) {', '.join(missing)}; expected "
@@ -108,14 +116,17 @@ def read_log(path: Path | str) -> list[LogRow]:
             aired_text = values["aired"].lower()
             if aired_text not in YES | NO:
                 raise Invalid(f"{where}, column 'aired'", f"{values['aired']!r}: write yes or no")
-            if not values["spot"]:
-                raise Invalid(f"{where}, column 'spot'", "which spot aired? (its id, e.g. spot-coyotes)")
+            spot = values.get("spot_id") or values.get("spot") or ""
+            if not spot:
+                raise Invalid(
+                    f"{where}, column 'spot'", "which spot aired? (its id or title, e.g. spot-coyotes)"
+                )
             rows.append(
                 LogRow(
                     row=index,
                     day=_parse_date(values["date"], where),
                     at=_parse_time(values["time"], where),
-                    spot=values["spot"],
+                    spot=spot,
                     aired=aired_text in YES,
                     notes=values.get("notes") or None,
                     language=values.get("language") or None,
@@ -141,7 +152,7 @@ def record_log(
     first = min(r.day for r in rows) - timedelta(days=2)
     last = max(r.day for r in rows) + timedelta(days=2)
     candidates = session.execute(
-        select(Airing, Message.slug, Campaign.timezone)
+        select(Airing, Message.slug, Message.title, Campaign.timezone)
         .join(Message, Message.id == Airing.message_id)
         .join(Step, Step.id == Airing.step_id)
         .join(Campaign, Campaign.id == Step.campaign_id)
@@ -153,15 +164,19 @@ def record_log(
     ).all()
     # Slots by spot: (local time as naive wall-clock time, airing); a row takes the nearest slot.
     slots: dict[str, list[tuple[datetime, Airing]]] = {}
-    for airing, slug, tz in candidates:
-        local = airing.scheduled_at.astimezone(ZoneInfo(tz)).replace(tzinfo=None, second=0, microsecond=0)
+    zones: dict[int, ZoneInfo] = {}  # airing id -> its campaign's timezone (the log's wall clock)
+    for airing, slug, title, tz in candidates:
+        zones[airing.id] = ZoneInfo(tz)
+        local = airing.scheduled_at.astimezone(zones[airing.id]).replace(tzinfo=None, second=0, microsecond=0)
         slots.setdefault(slug, []).append((local, airing))
+        if title:  # the traffic log names spots by title: a log may too (case does not matter)
+            slots.setdefault(_folded(title), []).append((local, airing))
     planned: list[tuple[LogRow, list[Airing]]] = []
     for row in rows:
         logged = datetime.combine(row.day, row.at)
         near = [
             (abs(local - logged), local, airing)
-            for local, airing in slots.get(row.spot, [])
+            for local, airing in slots.get(row.spot) or slots.get(_folded(row.spot), [])
             if abs(local - logged) <= tolerance and (not row.language or airing.language == row.language)
         ]
         if not near:
@@ -178,7 +193,9 @@ def record_log(
     for row, matches in planned:
         for airing in matches:
             airing.status = AiringStatus.AIRED if row.aired else AiringStatus.MISSED
-            airing.aired_at = airing.scheduled_at if row.aired else None
+            # When it really aired: the logged local time (18:35 against an 18:30 slot), in UTC.
+            logged = datetime.combine(row.day, row.at, tzinfo=zones[airing.id]).astimezone(ZoneInfo("UTC"))
+            airing.aired_at = logged if row.aired else None
             airing.notes = row.notes
             aired += row.aired
             missed += not row.aired

@@ -29,22 +29,20 @@ def write_export(
         raise Invalid("page-size", f"{page_size!r} is not a4 or letter")
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = export.file_stem(station, language)
-    if fmt == "pdf":  # one pack per station: its scripts, then its schedule
+    if fmt in ("pdf", "docx"):  # one pack per station: its scripts, then its schedule
         from campaign.radio.exports.data import station_packs
+        from campaign.radio.exports.docx import write_docx
         from campaign.radio.exports.pdf import write_pdf
 
+        write = write_pdf if fmt == "pdf" else write_docx
         return [
-            write_pdf(
+            write(
                 pack,
-                out_dir / f"{export.file_stem(station or slug or None, language)}.pdf",
+                out_dir / f"{export.file_stem(station or slug or None, language)}.{fmt}",
                 page_size=page_size,
             )
             for slug, pack in station_packs(export)
         ]
-    if fmt == "docx":
-        from campaign.radio.exports.docx import write_docx
-
-        return [write_docx(export, out_dir / f"{stem}.docx", page_size=page_size)]
     if fmt == "txt":
         from campaign.radio.exports.txt import write_txt
 

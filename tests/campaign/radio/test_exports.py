@@ -126,7 +126,7 @@ def test_traffic_csv_has_one_row_per_planned_airing(session, cli, tmp_path, radi
                               "--lang", "mam"])
     assert result.exit_code == 0, result.output
     sheet = load_workbook(next(out.glob("*.xlsx"))).active
-    assert sheet.max_row - 1 == 6 and sheet["E2"].value == "mam"
+    assert sheet.max_row - 1 == 6 and sheet["F2"].value == "mam"  # after spot (title) and spot_id
 
 
 def test_txt_per_spot_and_language(session, cli, tmp_path, radio_campaign):

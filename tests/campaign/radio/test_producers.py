@@ -56,7 +56,10 @@ def test_the_log_matches_within_the_tolerance_and_reads_spanish_headers(db_url, 
         "radio", "schedule", "radio-frontera", "--station", "ejemplo-frontera-ayutla", "--json", db_url=db_url
     )
     aired = [a for a in schedule["airings"] if a["status"] == "aired"]
-    assert [(a["date"], a["time"], a["notes"]) for a in aired] == [("2027-01-11", "18:30", "Salió tarde")]
+    # the slot it matched, and when it really aired (the logged time, not the planned one)
+    assert [(a["date"], a["time"], a["aired_time"], a["notes"]) for a in aired] == [
+        ("2027-01-11", "18:30", "18:35", "Salió tarde")
+    ]
 
     late = tmp_path / "tarde.csv"
     late.write_text("fecha,hora,spot,salio,notas\n12/01/2027,19:10,spot-coyotes,no,\n", encoding="utf-8")
@@ -119,3 +122,44 @@ def test_the_schedule_shows_a_calibration_at_once(db_url, tmp_path):
     assert after > before * 1.3, (before, after)
     table = run_cli("radio", "schedule", "radio-frontera", db_url=db_url)
     assert f"{after:.1f} s" in table.stdout
+
+
+def test_docx_and_traffic_log_name_spots_by_title_and_the_log_reads_them_back(db_url, tmp_path):
+    import csv
+
+    from docx import Document
+
+    _radio_campaign(db_url, tmp_path)
+    out = tmp_path / "docx"
+    files = run_json(
+        "radio", "export", "radio-frontera", "--format", "docx", "--out", str(out), "--json", db_url=db_url
+    )["files"]
+    # one pack per station, as the PDF: Radio Ejemplo Frontera Sur before Radio Ejemplo Malacatán
+    assert [Path(f).name for f in files] == [
+        "radio-frontera-radio-ejemplo-frontera-ayutla.docx",
+        "radio-frontera-radio-ejemplo-radio-malacatan.docx",
+    ]
+    document = Document(files[0])
+    paragraphs = [p.text for p in document.paragraphs]
+    headings = [p.text for p in document.paragraphs if p.style.name.startswith("Heading")]
+    assert headings[0] == "Spot: el coyote y la deuda", headings  # its title, not spot-coyotes
+    assert headings[-1].endswith("pauta de radio")  # scripts first, then the schedule
+    assert "versión en español: no hay traducción aprobada en Mam" in paragraphs
+    schedule = [t for t in document.tables if len(t.columns) == 6][0]
+    spots = {row.cells[2].text for row in schedule.rows[1:]}
+    languages = {row.cells[3].text for row in schedule.rows[1:]}
+    assert spots == {headings[0]} and languages == {"Español"}
+
+    traffic = tmp_path / "traffic"
+    [path] = run_json(
+        "radio", "export", "radio-frontera", "--format", "csv", "--out", str(traffic), "--json", db_url=db_url
+    )["files"]
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["spot"] for r in rows} == {headings[0]} and {r["spot_id"] for r in rows} == {"spot-coyotes"}
+
+    # a producer's log naming the spot by its title (any case) is matched like one naming its id
+    log = tmp_path / "por-titulo.csv"
+    log.write_text(f"fecha,hora,spot,salió\n12/01/2027,18:30,{headings[0].upper()},sí\n", encoding="utf-8")
+    done = run_json("radio", "log", "ejemplo-radio-malacatan", str(log), "--json", db_url=db_url)
+    assert done == {"rows": 1, "aired": 1, "missed": 0}

@@ -32,6 +32,7 @@ from messages.rendering import build_context
 
 # An RRULE without COUNT or UNTIL is planned this far ahead of `now`; planning again extends it.
 UNBOUNDED_HORIZON = timedelta(days=90)
+SPANISH = "es"  # the source language of every spot: the version a station gets when it has none of its own
 
 
 def step_stations(session: Session, step: Step) -> list[Station]:
@@ -103,10 +104,13 @@ def airing_rows(session: Session, step: Step, *, now: datetime) -> list[dict[str
     durations: dict[str, float] = {}
     rows: list[dict[str, Any]] = []
     for station in stations:
-        for language in station.languages or []:
-            translation = approved.get(language)
-            if translation is None:
-                continue
+        languages = [language for language in station.languages or [] if language in approved]
+        if not languages and SPANISH in approved:
+            # A station that broadcasts only in languages the spot has no approved translation in
+            # still airs it, in Spanish: its pack says so ("versión en español: ...").
+            languages = [SPANISH]
+        for language in languages:
+            translation = approved[language]
             if language not in durations:
                 durations[language] = spot_duration(session, translation, context, step_key=step.key)
             rows.extend(
@@ -129,8 +133,9 @@ def plan_airings(session: Session, step: Step, *, now: datetime) -> int:
     """Plans the Airing rows of one radio step; returns how many new rows were inserted.
 
     One airing per station (the step's list, or every station for [all]) per language the
-    station broadcasts in that has an approved translation, at each time of the step's RRULE in
-    the campaign timezone. Idempotent (insert ... on conflict do nothing on the unique key).
+    station broadcasts in that has an approved translation (the Spanish version for a station
+    with none), at each time of the step's RRULE in the campaign timezone. Idempotent (insert ...
+    on conflict do nothing on the unique key).
     Flushes. Raises as `airing_rows` does.
     """
     rows = airing_rows(session, step, now=now)

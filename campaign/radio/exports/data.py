@@ -153,9 +153,10 @@ def station_packs(export: RadioExport) -> list[tuple[str, RadioExport]]:
     ):
         value = schedule.station.get("languages")
         languages = [str(code) for code in value] if isinstance(value, list | tuple) else []
+        aired = {row.language for row in schedule.rows}  # Spanish on a station without it, too
         spots = []
         for spot in export.spots:
-            if spot.language not in languages:
+            if spot.language not in languages and spot.language not in aired:
                 continue
             lacking = [code for code in languages if code != "es" and code not in spot.approved_in]
             if spot.language == "es" and lacking:

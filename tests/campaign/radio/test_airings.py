@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from campaign.core.errors import Invalid
 from campaign.radio.airings import plan_airings, schedule_rows, status_counts
-from campaign.radio.models import Airing
+from campaign.radio.models import Airing, Station
 from tests.factories import (
     RADIO_SCRIPT_ES,
     RADIO_SCRIPT_MAM,
@@ -47,11 +47,15 @@ def test_one_airing_per_station_language_with_approved_translation(session):
     make_station(session, slug="radio-bilingue", languages=["es", "mam"])
     make_station(session, slug="radio-kiche", languages=["quc"])  # no quc translation at all
     step = make_radio_step(session, message=spot, rrule="FREQ=DAILY;BYHOUR=6;BYMINUTE=30;COUNT=3")
-    assert plan_airings(session, step, now=NOW) == 6  # es + mam on one station, 3 days
+    # es + mam on the bilingual station, and the K'iche' station gets the Spanish version rather
+    # than nothing (its pack says so), 3 days
+    assert plan_airings(session, step, now=NOW) == 9
     assert plan_airings(session, step, now=NOW) == 0  # idempotent
-    assert session.scalar(select(func.count()).select_from(Airing)) == 6
-    languages = set(session.scalars(select(Airing.language)))
-    assert languages == {"es", "mam"}
+    assert session.scalar(select(func.count()).select_from(Airing)) == 9
+    by_station = session.execute(
+        select(Station.slug, Airing.language).join(Station, Station.id == Airing.station_id).distinct()
+    ).all()
+    assert sorted(by_station) == [("radio-bilingue", "es"), ("radio-bilingue", "mam"), ("radio-kiche", "es")]
 
     # A translation not approved is not aired.
     other = make_radio_spot(session, scripts={"es": RADIO_SCRIPT_ES, "mam": RADIO_SCRIPT_MAM})
@@ -61,7 +65,7 @@ def test_one_airing_per_station_language_with_approved_translation(session):
     session.flush()
     step2 = make_radio_step(session, message=other, campaign=step.campaign,
                             rrule="FREQ=DAILY;BYHOUR=12;BYMINUTE=0;COUNT=2")
-    assert plan_airings(session, step2, now=NOW) == 2
+    assert plan_airings(session, step2, now=NOW) == 4  # es on both stations, 2 days
     assert set(session.scalars(select(Airing.language).where(Airing.step_id == step2.id))) == {"es"}
 
 

@@ -163,3 +163,39 @@ def test_docx_and_traffic_log_name_spots_by_title_and_the_log_reads_them_back(db
     log.write_text(f"fecha,hora,spot,salió\n12/01/2027,18:30,{headings[0].upper()},sí\n", encoding="utf-8")
     done = run_json("radio", "log", "ejemplo-radio-malacatan", str(log), "--json", db_url=db_url)
     assert done == {"rows": 1, "aired": 1, "missed": 0}
+
+
+def test_a_station_without_an_approved_translation_in_any_of_its_languages_airs_the_spanish_spot(
+    db_url, tmp_path
+):
+    """A Mam-only community station (synthetic) and a spot approved in Spanish only: the station
+    still gets its airings, in Spanish, and its pack says why."""
+    assert run_cli("messages", "load", db_url=db_url).returncode == 0
+    stations = tmp_path / "solo-mam.yaml"
+    stations.write_text(
+        "stations:\n  - slug: ejemplo-solo-mam\n    name: Radio Ejemplo Solo Mam (sintética)\n"
+        "    department: GT-13\n    languages: [mam]\n",
+        encoding="utf-8",
+    )
+    assert run_cli("radio", "stations", "load", str(stations), db_url=db_url).returncode == 0
+    path = tmp_path / "radio.yaml"
+    path.write_text(
+        "slug: radio-mam\nname: Radio mam\nsteps:\n"
+        "  - id: coyotes\n    channel: radio\n    message: spot-coyotes\n"
+        "    stations: [ejemplo-solo-mam]\n"
+        "    rrule: 'FREQ=DAILY;BYHOUR=7;BYMINUTE=0;COUNT=3'\n    starts: '2027-01-11'\n",
+        encoding="utf-8",
+    )
+    assert run_cli("create", str(path), db_url=db_url).returncode == 0
+    launched = run_cli("launch", "radio-mam", *_yes(), "--now", NOW, db_url=db_url)
+    assert launched.returncode == 0, launched.stderr
+    schedule = run_json("radio", "schedule", "radio-mam", "--json", db_url=db_url)
+    assert [(a["station"], a["language"]) for a in schedule["airings"]] == [("ejemplo-solo-mam", "es")] * 3
+    out = str(tmp_path / "pdf")
+    exported = run_json(
+        "radio", "export", "radio-mam", "--format", "pdf", "--out", out, "--json", db_url=db_url
+    )
+    [pdf] = exported["files"]
+    pages = _text(pdf)
+    assert "Spot: el coyote y la deuda" in pages[0] and "Idioma: Español" in pages[0]
+    assert "versión en español: no hay traducción aprobada en Mam" in pages[0]

@@ -95,19 +95,22 @@ def load_campaign_file(path: str | Path, *, rules: DeploymentRules | None = None
 def _require(data: Mapping[str, Any], key: str, field: str) -> Any:
     value = data.get(key)
     if value is None or value == "":
-        raise Invalid(field, "is required")
+        raise Invalid(field, _("is required"))
     return value
 
 
 def _unknown_keys(data: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
     for key in data:
         if key not in allowed:
-            raise Invalid(f"{prefix}{key}", f"unknown field (allowed: {', '.join(sorted(allowed))})")
+            raise Invalid(
+                f"{prefix}{key}",
+                _("unknown field (allowed: %(allowed)s)", allowed=", ".join(sorted(allowed)))
+            )
 
 
 def _positive_int(value: Any, field: str, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise Invalid(field, f"{value!r} is not a positive whole number")
+        raise Invalid(field, _("%(value)r is not a positive whole number", value=value))
     if maximum is not None and value > maximum:
         raise Invalid(field, _("%(value)d is more than %(max)d", value=value, max=maximum))
     return value
@@ -119,7 +122,7 @@ def _deadline_hours(value: Any, field: str) -> int:
         return _positive_int(value, field, MAX_DEADLINE_HOURS)
     match = re.fullmatch(r"\s*(\d{1,12})\s*([hd])\s*", str(value)[:100])
     if not match:
-        raise Invalid(field, f"{str(value)[:40]!r} is not a duration like 48h or 3d")
+        raise Invalid(field, _("%(value)r is not a duration like 48h or 3d", value=str(value)[:40]))
     amount = int(match.group(1))
     hours = amount * 24 if match.group(2) == "d" else amount
     if hours > MAX_DEADLINE_HOURS:
@@ -168,7 +171,7 @@ def _mapping(value: Any, field: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise Invalid(field, "must be a mapping of names to values")
+        raise Invalid(field, _("must be a mapping of names to values"))
     return {str(k): v for k, v in value.items()}
 
 
@@ -184,11 +187,11 @@ def parse_campaign(
     """
     rules = rules or DeploymentRules()
     if not isinstance(data, Mapping):
-        raise Invalid("campaign", "the file must be a mapping with slug, name and steps")
+        raise Invalid("campaign", _("the file must be a mapping with slug, name and steps"))
     _unknown_keys(data, CAMPAIGN_KEYS, "")
     slug = str(_require(data, "slug", "slug"))
     if not SLUG_RE.match(slug):
-        raise Invalid("slug", f"{slug!r}: use lower-case letters, digits, - and _")
+        raise Invalid("slug", _("%(value)r: use lower-case letters, digits, - and _", value=slug))
     tz = str(data.get("timezone") or default_timezone)
     try:
         zone(tz)
@@ -198,7 +201,7 @@ def parse_campaign(
     start = parse_hhmm(window.get("start", rules.default_window[0]), "send_window.start")
     end = parse_hhmm(window.get("end", rules.default_window[1]), "send_window.end")
     if not start < end:
-        raise Invalid("send_window", "start must be before end (nothing is sent at night)")
+        raise Invalid("send_window", _("start must be before end (nothing is sent at night)"))
     weekend_raw = window.get("weekend", data.get("weekend"))
     weekend = normalize_weekend(_mapping(weekend_raw, "send_window.weekend"), "send_window.weekend")
     check_window(start, end, weekend, rules, field="send_window")
@@ -213,7 +216,9 @@ def parse_campaign(
         or not isinstance(discreet_days, int)
         or not 0 <= discreet_days <= MAX_OFFSET_DAYS
     ):
-        raise Invalid("pacing.discreet_min_days", f"{discreet_days!r} is not a whole number of days >= 0")
+        raise Invalid(
+            "pacing.discreet_min_days", _("%(value)r is not a whole number of days >= 0", value=discreet_days)
+        )
     price = data.get("price_per_segment")
     if price is not None and (
         isinstance(price, bool) or not isinstance(price, int | float) or not 0 <= price <= MAX_PRICE
@@ -224,14 +229,14 @@ def parse_campaign(
         )
     steps_raw = data.get("steps")
     if not isinstance(steps_raw, list) or not steps_raw:
-        raise Invalid("steps", "give at least one step (a list)")
+        raise Invalid("steps", _("give at least one step (a list)"))
     if len(steps_raw) > MAX_STEPS:
         raise Invalid("steps", _("more than %(max)d steps", max=MAX_STEPS))
     steps = [_parse_step(raw, i, tz, rules) for i, raw in enumerate(steps_raw)]
     seen: set[str] = set()
     for i, step in enumerate(steps):
         if step["key"] in seen:
-            raise Invalid(f"steps[{i}].id", f"{step['key']!r} is used by an earlier step")
+            raise Invalid(f"steps[{i}].id", _("%(value)r is used by an earlier step", value=step["key"]))
         seen.add(step["key"])
     return {
         "slug": slug,
@@ -251,14 +256,17 @@ def parse_campaign(
 def _parse_step(raw: Any, index: int, tz: str, rules: DeploymentRules) -> dict[str, Any]:
     p = f"steps[{index}]."
     if not isinstance(raw, Mapping):
-        raise Invalid(f"steps[{index}]", "each step must be a mapping")
+        raise Invalid(f"steps[{index}]", _("each step must be a mapping"))
     _unknown_keys(raw, STEP_KEYS, p)
     key = str(_require(raw, "id", p + "id"))
     if not SLUG_RE.match(key):
-        raise Invalid(p + "id", f"{key!r}: use lower-case letters, digits, - and _")
+        raise Invalid(p + "id", _("%(value)r: use lower-case letters, digits, - and _", value=key))
     channel = str(raw.get("channel", "sms"))
     if channel not in CHANNELS:
-        raise Invalid(p + "channel", f"{channel!r} is not one of {', '.join(CHANNELS)}")
+        raise Invalid(
+            p + "channel",
+            _("%(value)r is not one of %(allowed)s", value=channel, allowed=", ".join(CHANNELS))
+        )
     step: dict[str, Any] = {
         "key": key,
         "position": index,
@@ -275,16 +283,16 @@ def _parse_step(raw: Any, index: int, tz: str, rules: DeploymentRules) -> dict[s
         "variants": [],
     }
     if raw.get("segment") and raw.get("query"):
-        raise Invalid(p + "segment", "give either segment or query, not both")
+        raise Invalid(p + "segment", _("give either segment or query, not both"))
     if raw.get("segment"):
         step["segment_slug"] = _text(raw["segment"], p + "segment", 80)
     elif raw.get("query"):
         step["query"] = _text(raw["query"], p + "query", MAX_QUERY)
     elif channel == "sms":
-        raise Invalid(p + "segment", "an SMS step needs a segment (or a query)")
+        raise Invalid(p + "segment", _("an SMS step needs a segment (or a query)"))
     kinds = [k for k in ("at", "rrule", "offset") if raw.get(k) not in (None, "")]
     if len(kinds) != 1:
-        raise Invalid(p + "at", "give exactly one schedule: at, rrule (+ starts) or offset")
+        raise Invalid(p + "at", _("give exactly one schedule: at, rrule (+ starts) or offset"))
     if kinds == ["at"]:
         step["at"] = _when(raw["at"], tz, p + "at")
     elif kinds == ["rrule"]:
@@ -296,32 +304,35 @@ def _parse_step(raw: Any, index: int, tz: str, rules: DeploymentRules) -> dict[s
     else:
         step["offset"] = _parse_offset(raw["offset"], p + "offset")
     if raw.get("starts") is not None and step["rrule"] is None:
-        raise Invalid(p + "starts", "starts goes with rrule")
+        raise Invalid(p + "starts", _("starts goes with rrule"))
     step["fallback"] = _parse_fallback(raw.get("fallback", "none"), p + "fallback")
     encoding = raw.get("encoding")
     if encoding is not None and encoding not in ENCODINGS:
-        raise Invalid(p + "encoding", f"{encoding!r} is not one of {', '.join(ENCODINGS)}")
+        raise Invalid(
+            p + "encoding",
+            _("%(value)r is not one of %(allowed)s", value=encoding, allowed=", ".join(ENCODINGS))
+        )
     step["encoding"] = encoding
     deadline = raw.get("deadline", raw.get("deadline_hours"))
     step["deadline_hours"] = None if deadline is None else _deadline_hours(deadline, p + "deadline")
     step["variants"] = _parse_variants(raw.get("variants"), p + "variants")
     stations = raw.get("stations") or []
     if not isinstance(stations, list) or not all(isinstance(s, str) for s in stations):
-        raise Invalid(p + "stations", "give a list of station slugs (or [all])")
+        raise Invalid(p + "stations", _("give a list of station slugs (or [all])"))
     if len(stations) > MAX_STATIONS:
         raise Invalid(p + "stations", _("more than %(max)d stations", max=MAX_STATIONS))
     if channel == "sms" and stations:
-        raise Invalid(p + "stations", "stations go with channel: radio")
+        raise Invalid(p + "stations", _("stations go with channel: radio"))
     step["stations"] = stations or (["all"] if channel == "radio" else [])
     return step
 
 
 def _parse_offset(value: Any, field: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
-        raise Invalid(field, 'give {field: enrolled_on, days: 3, time: "09:00"}')
+        raise Invalid(field, _('give {field: enrolled_on, days: 3, time: "09:00"}'))
     name = str(_require(value, "field", field + ".field"))
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name):
-        raise Invalid(field + ".field", f"{name!r} is not a custom field name")
+        raise Invalid(field + ".field", _("%(value)r is not a custom field name", value=name))
     days = value.get("days", 0)
     if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= MAX_OFFSET_DAYS:
         raise Invalid(
@@ -338,15 +349,15 @@ def _parse_fallback(value: Any, field: str) -> list[str]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise Invalid(field, "use none, or a list such as [contact, es]")
+        raise Invalid(field, _("use none, or a list such as [contact, es]"))
     if len(set(value)) != len(value):
-        raise Invalid(field, "a language appears twice in the chain")
+        raise Invalid(field, _("a language appears twice in the chain"))
     from campaign.core.languages import default_registry
 
     registry = default_registry()
     for i, code in enumerate(value):
         if code != "contact" and code not in registry:
-            raise Invalid(f"{field}[{i}]", f"unknown language code {code!r}")
+            raise Invalid(f"{field}[{i}]", _("unknown language code %(value)r", value=code))
     return list(value)
 
 
@@ -354,18 +365,22 @@ def _parse_variants(value: Any, field: str) -> list[dict[str, Any]]:
     if not value:
         return []
     if not isinstance(value, list):
-        raise Invalid(field, "give a list of {message: slug, split: percent}")
+        raise Invalid(field, _("give a list of {message: slug, split: percent}"))
     out: list[dict[str, Any]] = []
     total = 0
     for i, raw in enumerate(value):
         if not isinstance(raw, Mapping):
-            raise Invalid(f"{field}[{i}]", "give {message: slug, split: percent}")
+            raise Invalid(f"{field}[{i}]", _("give {message: slug, split: percent}"))
         split = raw.get("split")
         if isinstance(split, bool) or not isinstance(split, int) or not 0 < split < 100:
-            raise Invalid(f"{field}[{i}].split", f"{split!r} is not a percentage between 1 and 99")
+            raise Invalid(
+                f"{field}[{i}].split", _("%(value)r is not a percentage between 1 and 99", value=split)
+            )
         total += split
         slug = str(_require(raw, "message", f"{field}[{i}].message"))
         out.append({"key": chr(ord("B") + i), "message": slug, "split": split})
     if total >= 100:
-        raise Invalid(field, f"splits add up to {total}%: leave a share for the step's own message")
+        raise Invalid(
+            field, _("splits add up to %(total)d%%: leave a share for the step's own message", total=total)
+        )
     return out

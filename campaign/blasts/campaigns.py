@@ -62,14 +62,19 @@ def _resolve_step(session: Session, step: dict[str, Any], index: int, *, today: 
     try:
         message = get_message(session, step["message"])
     except NotFound:
-        raise Invalid(p + "message", f"no message {step['message']!r} in the library") from None
+        raise Invalid(p + "message", _("no message %(slug)r in the library", slug=step["message"])) from None
     if step["channel"] not in (message.channels or ["sms"]):
-        raise Invalid(p + "message", f"{message.slug!r} is not written for {step['channel']}")
+        raise Invalid(
+            p + "message",
+            _("%(slug)r is not written for %(channel)s", slug=message.slug, channel=step["channel"]),
+        )
     for i, variant in enumerate(step["variants"]):
         try:
             variant["message_id"] = get_message(session, variant["message"]).id
         except NotFound:
-            raise Invalid(f"{p}variants[{i}].message", f"no message {variant['message']!r}") from None
+            raise Invalid(
+                f"{p}variants[{i}].message", _("no message %(slug)r", slug=variant["message"])
+            ) from None
     target = step["segment_slug"] or step["query"]
     if target:
         is_slug = bool(step["segment_slug"])
@@ -157,7 +162,9 @@ def save_campaign(session: Session, spec: dict[str, Any], *, now: datetime) -> t
             _bump_version(session, step, now=now)
     for step in existing.values():
         if session.scalar(select(Outbound.id).where(Outbound.step_id == step.id).limit(1)):
-            raise Invalid("steps", f"step {step.key!r} has planned messages and cannot be removed")
+            raise Invalid(
+                "steps", _("step %(step)r has planned messages and cannot be removed", step=step.key)
+            )
         campaign.steps.remove(step)
     session.flush()
     return campaign, created

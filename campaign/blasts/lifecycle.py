@@ -49,7 +49,7 @@ class LaunchRefused(AppError):
     http_status = 409
 
     def __init__(self, slug: str, reasons: list[str]) -> None:
-        super().__init__(f"campaign {slug!r} cannot be launched: " + "; ".join(reasons))
+        super().__init__(_("campaign %(slug)r cannot be launched: ", slug=slug) + "; ".join(reasons))
         self.reasons = reasons
 
 
@@ -123,7 +123,11 @@ def launch_problems(
             languages_in_use.setdefault(message_id, set()).update(have)
             if not have:
                 problems.append(
-                    f"step {step.key!r}: message {slugs[message_id]!r} has no approved translation"
+                    _(
+                        "step %(step)r: message %(slug)r has no approved translation",
+                        step=step.key,
+                        slug=slugs[message_id],
+                    )
                 )
                 continue
             if step.channel != "sms":
@@ -131,14 +135,21 @@ def launch_problems(
             for code in chain:
                 if code != "contact" and code not in have:
                     problems.append(
-                        f"step {step.key!r}: message {slugs[message_id]!r} has no approved {code!r} "
-                        "translation (it is in the fallback chain)"
+                        _(
+                            "step %(step)r: message %(slug)r has no approved %(language)r translation "
+                            "(it is in the fallback chain)",
+                            step=step.key,
+                            slug=slugs[message_id],
+                            language=code,
+                        )
                         + (_stale_note() if code in stale.get(message_id, ()) else "")
                     )
     problems.extend(_unknown_contact_fields(session, ids, languages_in_use, slugs))
     problems.extend(_lint_errors(session, campaign, ids, languages_in_use, settings=settings))
     if campaign.status != CampaignStatus.DRAFT:
-        problems.append(f"campaign is {campaign.status}, only a draft can be launched")
+        problems.append(
+            _("campaign is %(status)s, only a draft can be launched", status=str(campaign.status))
+        )
     elif now is not None and not allow_empty:
         problems.extend(_empty_steps(session, campaign, settings=settings, now=now))
     return problems
@@ -256,7 +267,12 @@ def _lint_errors(
         registry=build_registry(settings.extra_languages),
     )
     return [
-        f"lint error in {f.slug}/{f.language}: {f.message}"
+        _(
+            "lint error in %(slug)s/%(language)s: %(message)s",
+            slug=f.slug,
+            language=f.language,
+            message=f.message,
+        )
         for f in findings
         if f.level == "error"
         and f.slug in by_slug

@@ -24,6 +24,7 @@ from dateutil.rrule import rrulestr
 
 from campaign.blasts.windows import parse_hhmm, zone
 from campaign.core.errors import Invalid
+from campaign.core.i18n import _
 
 MAX_EXPANSION = 10_000  # occurrences enumerated at most for one step (guards unbounded rules)
 HORIZON = timedelta(days=90)  # how far ahead an open-ended rule is enumerated (previews, radio)
@@ -77,7 +78,9 @@ def parse_local_datetime(value: Any, tz: str, field: str) -> datetime:
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
-            raise Invalid(field, f"{value!r} is not a date-time like 2027-01-11 10:00") from None
+            raise Invalid(
+                field, _("%(value)r is not a date-time like 2027-01-11 10:00", value=value)
+            ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone_info)
     return parsed.astimezone(UTC)
@@ -89,11 +92,11 @@ def validate_rrule(rule: str, field: str = "rrule") -> str:
     if text.upper().startswith("RRULE:"):
         text = text[6:]
     if "DTSTART" in text.upper():
-        raise Invalid(field, "give the start as `starts:`, not DTSTART inside the rule")
+        raise Invalid(field, _("give the start as `starts:`, not DTSTART inside the rule"))
     try:
         rrulestr(text, dtstart=datetime(2027, 1, 1))
     except (ValueError, TypeError) as exc:
-        raise Invalid(field, f"not a valid RRULE: {exc}") from None
+        raise Invalid(field, _("not a valid RRULE: %(reason)s", reason=exc)) from None
     return text
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from campaign.core.errors import Invalid
+from campaign.core.i18n import _
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SEARCH_DAYS = 9  # a week plus slack for DST days: any valid window set opens within it
@@ -29,7 +30,7 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise Invalid("timezone", f"unknown timezone {name!r}") from exc
+        raise Invalid("timezone", _("unknown timezone %(name)r", name=name)) from exc
 
 
 def parse_hhmm(value: Any, field: str = "time") -> time:
@@ -43,7 +44,7 @@ def parse_hhmm(value: Any, field: str = "time") -> time:
         hours, minutes = text.split(":")
         return time(int(hours), int(minutes))
     except ValueError:
-        raise Invalid(field, f"{value!r} is not a time of day HH:MM") from None
+        raise Invalid(field, _("%(value)r is not a time of day HH:MM", value=value)) from None
 
 
 def normalize_weekend(weekend: Weekend, field: str = "weekend") -> dict[str, list[str] | None]:
@@ -52,18 +53,20 @@ def normalize_weekend(weekend: Weekend, field: str = "weekend") -> dict[str, lis
     for key, value in (weekend or {}).items():
         day = str(key).strip().lower()[:3]
         if day not in WEEKDAYS:
-            raise Invalid(f"{field}.{key}", f"not a weekday (use one of {', '.join(WEEKDAYS)})")
+            raise Invalid(
+                f"{field}.{key}", _("not a weekday (use one of %(days)s)", days=", ".join(WEEKDAYS))
+            )
         if value is None or value is False or value == "closed":
             out[day] = None
             continue
         if isinstance(value, Mapping):
             value = [value.get("start"), value.get("end")]
         if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
-            raise Invalid(f"{field}.{key}", "give [start, end] times, or null for no sends that day")
+            raise Invalid(f"{field}.{key}", _("give [start, end] times, or null for no sends that day"))
         start = parse_hhmm(value[0], f"{field}.{key}.start")
         end = parse_hhmm(value[1], f"{field}.{key}.end")
         if not start < end:
-            raise Invalid(f"{field}.{key}", "start must be before end (no sends at night)")
+            raise Invalid(f"{field}.{key}", _("start must be before end (no sends at night)"))
         out[day] = [start.strftime("%H:%M"), end.strftime("%H:%M")]
     return out
 
@@ -114,7 +117,7 @@ def window_bounds(
         closes = _local_to_utc(day, window[1], zone_info)
         if instant_utc < closes:
             return opens, closes
-    raise Invalid("send_window", "no day of the week has a send window")
+    raise Invalid("send_window", _("no day of the week has a send window"))
 
 
 def next_allowed(

@@ -203,6 +203,8 @@ def test_the_form_makes_what_campaign_create_makes(web, prepared, tmp_path):
         ({"steps[0].segment": "nadie"}, "steps[0].segment"),
         ({"pacing.max_per_hour": "muchos"}, "pacing.max_per_hour"),
         ({"steps[0].deadline": "pronto"}, "steps[0].deadline"),
+        ({"name": ""}, "name"),
+        ({"steps[0].fallback": "contact, xx"}, "steps[0].fallback"),
     ],
 )
 def test_a_bad_field_gets_the_cli_error_next_to_it_and_nothing_is_saved(
@@ -278,7 +280,7 @@ def test_launch_confirms_then_report_downloads_match_the_cli(web):
         assert session.scalar(select(Campaign.status)) == "scheduled"
     engine.dispose()
     refused = web.post("/campaigns/prueba-web/launch", data={"csrf_token": token, "confirm": "prueba-web"})
-    assert refused.status_code == 409 and "borrador" in refused.text or "draft" in refused.text
+    assert refused.status_code == 409 and "solo se lanza un borrador" in refused.text
     run_cli("tick", "--now", "2027-01-11T16:05:00Z", db_url=web.db_url)
     report = run_json("report", "prueba-web", "--json", db_url=web.db_url)
     csv_text = web.get("/campaigns/prueba-web/report.csv").text
@@ -313,3 +315,25 @@ def test_hotline_staff_get_403_on_every_authoring_page(web):
     ):
         assert web.get(path).status_code == 403, path
     assert web.post("/campaigns/new", data={**FORM, "csrf_token": token}).status_code == 403
+
+
+def test_a_launch_is_refused_with_the_cli_reasons(web, tmp_path):
+    token = _login(web)
+    form = {**FORM, "steps[0].fallback": "quc"}  # K'iche' is not approved in the shipped pack
+    assert web.post("/campaigns/new", data={**form, "csrf_token": token}).status_code == 303
+    cli_url = _copy(Path(web.db_url.removeprefix("sqlite:///")), tmp_path / "cli.db")
+    cli = run_cli("launch", "prueba-web", "--yes", db_url=cli_url, env={"CAMPAIGN_LOCALE": "es"})
+    assert cli.returncode != 0
+    page = web.get("/campaigns/prueba-web/launch").text
+    reasons = re.findall(r"<li>([^<]*)</li>", page.split("launch-refused", 1)[1].split("</section>", 1)[0])
+    assert reasons and "quc" in reasons[0]
+    said = " ".join(cli.stderr.split())
+    for reason in reasons:
+        assert html.unescape(reason) in said
+    assert "Sí, lanzar" not in page
+    refused = web.post("/campaigns/prueba-web/launch", data={"csrf_token": token, "confirm": "prueba-web"})
+    assert refused.status_code == 409 and "no se puede lanzar" in refused.text
+    engine = make_engine(web.db_url)
+    with make_sessionmaker(engine)() as session:
+        assert session.scalar(select(Campaign.status)) == "draft"
+    engine.dispose()

@@ -210,7 +210,8 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
         if name == "border":
             return Contact.municipality_code.in_(border_municipality_codes())
         if name in KNOWN_FIELDS:
-            raise _fail(f"field {name!r} needs a comparison (e.g. {name} = ...)", _column_of(items[0]))
+            reason = _("field %(name)r needs a comparison (e.g. %(bare)s = ...)", name=name, bare=name)
+            raise _fail(reason, _column_of(items[0]))
         key, kind = self._custom_field(name, _column_of(items[0]))
         if kind != FieldType.NUMBER:
             raise _fail(
@@ -243,18 +244,18 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
         value = literal.value
         if value is None:
             if op not in ("=", "!="):
-                raise _fail("null can only be compared with = or !=", literal.column)
+                raise _fail(_("null can only be compared with = or !="), literal.column)
             target = self._column_for_null(name, _column_of(field))
             return target.is_(None) if op == "=" else target.is_not(None)
         if name == "age":
             return self._age(op, literal)
         if name == "opted_out":
             if not isinstance(value, bool) or op not in ("=", "!="):
-                raise _fail("opted_out is true or false", literal.column)
+                raise _fail(_("opted_out is true or false"), literal.column)
             is_out = Contact.status == ContactStatus.OPTED_OUT
             return is_out if (value == (op == "=")) else not_(is_out)
         if name in ("department", "municipality", "border", "language", "status") and op not in ("=", "!="):
-            raise _fail(f"{name} can only be compared with =, !=, in", op_column)
+            raise _fail(_("%(name)s can only be compared with =, !=, in", name=name), op_column)
         if name == "department":
             return self._equality(Contact.department, op, self._resolve(resolve_department, value, literal))
         if name == "municipality":
@@ -268,20 +269,22 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
             return self._equality(Contact.language, op, self._language(value, literal))
         if name == "status":
             if str(value) not in {s.value for s in ContactStatus}:
-                raise _fail(f"unknown status {value!r} (active, opted_out, blocked)", literal.column)
+                raise _fail(
+                    _("unknown status %(value)r (active, opted_out, blocked)", value=value), literal.column
+                )
             return self._equality(Contact.status, op, str(value))
         if name in ENCRYPTED_FIELDS:
             return self._encrypted(name, op, literal, op_column)
         if name in STRING_FIELDS:
             if not isinstance(value, str):
-                raise _fail(f"{name} is compared with a quoted text", literal.column)
+                raise _fail(_("%(name)s is compared with a quoted text", name=name), literal.column)
             if name in ("sex", "country"):
                 value = value.upper()[:2] if name == "country" else value.upper()[:1]
             column = getattr(Contact, name)
             return self._ordered(column, op, value)
         if name in NUMBER_FIELDS:
             if not isinstance(value, int | float) or isinstance(value, bool):
-                raise _fail(f"{name} is compared with a number", literal.column)
+                raise _fail(_("%(name)s is compared with a number", name=name), literal.column)
             if not 1 <= value <= 9999:
                 raise _fail(
                     _("%(field)s %(value)s is out of range (1 to 9999)", field=name, value=value),
@@ -301,7 +304,7 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
             raise _fail(_("phone is stored encrypted: compare it with =, != or in (a whole number); "
                           "for a prefix use country = \"MX\" or department"), op_column)
         if not isinstance(literal.value, str | int) or isinstance(literal.value, bool):
-            raise _fail("phone is compared with a quoted number", literal.column)
+            raise _fail(_("phone is compared with a quoted number"), literal.column)
         try:
             e164 = normalize_phone(str(literal.value)).e164
         except Invalid as exc:
@@ -324,7 +327,7 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
     def _age(self, op: str, literal: Literal) -> ColumnElement[bool]:
         value = literal.value
         if not isinstance(value, int) or isinstance(value, bool):
-            raise _fail("age is compared with a whole number", literal.column)
+            raise _fail(_("age is compared with a whole number"), literal.column)
         if not 0 <= value <= MAX_AGE:
             raise _fail(
                 _("age %(value)d is out of range (0 to %(max)d)", value=value, max=MAX_AGE), literal.column
@@ -342,7 +345,7 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
             return language.code
         if text.isalpha() and text.islower() and 2 <= len(text) <= 3:
             return text  # a code the registry does not know yet: match it literally
-        raise _fail(f"unknown language {text!r}", literal.column)
+        raise _fail(_("unknown language %(text)r", text=text), literal.column)
 
     @staticmethod
     def _resolve(fn: Any, value: Any, literal: Literal) -> Any:
@@ -450,21 +453,22 @@ def compile_query(
     unknown fields and values that do not fit a field.
     """
     if not text or not text.strip():
-        raise Invalid("query", "empty query")
+        raise Invalid("query", _("empty query"))
     if len(text) > MAX_LENGTH:
         raise Invalid("query", _("longer than %(max)d characters (%(n)d)", max=MAX_LENGTH, n=len(text)))
     try:
         tree = _parser().parse(text)
     except UnexpectedEOF as exc:
-        raise _fail("query ends too early", len(text) + 1) from exc
+        raise _fail(_("query ends too early"), len(text) + 1) from exc
     except UnexpectedToken as exc:
         if exc.token.type == "$END":
-            raise _fail("query ends too early", len(text.rstrip()) + 1) from exc
-        raise _fail(f"unexpected {str(exc.token)!r}", exc.column) from exc
+            raise _fail(_("query ends too early"), len(text.rstrip()) + 1) from exc
+        raise _fail(_("unexpected %(token)r", token=str(exc.token)), exc.column) from exc
     except UnexpectedCharacters as exc:
-        raise _fail(f"unexpected character {text[exc.pos_in_stream or 0]!r}", exc.column) from exc
+        char = text[exc.pos_in_stream or 0]
+        raise _fail(_("unexpected character %(char)r", char=char), exc.column) from exc
     except UnexpectedInput as exc:  # pragma: no cover - the three above are all lark raises here
-        raise _fail("syntax error", getattr(exc, "column", 0)) from exc
+        raise _fail(_("syntax error"), getattr(exc, "column", 0)) from exc
     _check_size(tree)
     try:
         result = _Compiler(today, fields or {}).transform(tree)

@@ -67,6 +67,22 @@ def _audit(session: Any, user: User, action: str, contact_id: int | None, **deta
     )
 
 
+def _place(contact: Contact) -> dict[str, str]:
+    """The contact's department and municipality as people read them (names, with the codes)."""
+    from audiences.geography import department_name, municipalities
+
+    out = {"department": "", "municipality": ""}
+    if contact.department:
+        try:
+            out["department"] = f"{department_name(contact.department)} ({contact.department})"
+        except Invalid:  # a code the geography does not know: shown as stored
+            out["department"] = contact.department
+    if contact.municipality_code:
+        names = {m.code: m.name for m in municipalities()}
+        out["municipality"] = names.get(contact.municipality_code, contact.municipality_code)
+    return out
+
+
 def _contact_page(request: Request, user: User, contact_id: int, *, revealed: str | None = None) -> Response:
     with unit_of_work(request.app.state.web.engine) as session:
         contact = session.get(Contact, contact_id)
@@ -76,6 +92,7 @@ def _contact_page(request: Request, user: User, contact_id: int, *, revealed: st
             "user": user,
             "contact": contact,
             "masked": inbox.mask_phone(contact.phone),
+            "place": _place(contact),
             "revealed": revealed,
             "thread": inbox.thread(session, contact_id=contact.id),
             "history": contact_history(session, contact_id=contact.id),

@@ -29,7 +29,8 @@ from campaign.core.i18n import N_, LazyString, _
 from campaign.hotline.models import User
 from campaign.web import uploads
 from campaign.web.auth import MANAGER_ROLES, require_role
-from campaign.web.routes_inbox import NO_STORE, flash
+from campaign.web.import_reasons import reason_label
+from campaign.web.routes_inbox import NO_STORE
 from campaign.web.templating import templates
 
 router = APIRouter()
@@ -117,6 +118,7 @@ def _context(
         "date_orders": DATE_ORDERS,
         "summary": None,
         "error": None,
+        "reason_label": reason_label,
         **extra,
     }
 
@@ -239,17 +241,14 @@ async def _step(request: Request, user: User, *, dry_run: bool) -> Response:
             request, "contacts_import.html", context, status_code=exc.http_status, headers=NO_STORE
         )
     await run_in_threadpool(_write_report, upload, summary)
+    flashes: list[list[str]] = []
     if not dry_run and summary.stored:
         uploads.forget_file(upload)
-        flash(
-            request,
-            _(
-                "Import done: %(new)d new contacts, %(updated)d updated.",
-                new=summary.imported,
-                updated=summary.updated,
-            ),
-        )
-    context = _context(request, user, upload, options, summary=summary, figures=summary.as_dict())
+        done = _("Import done: %(new)d new contacts, %(updated)d updated.", new=summary.imported,
+                 updated=summary.updated)
+        flashes.append(["ok", done])
+    figures = summary.as_dict()
+    context = _context(request, user, upload, options, summary=summary, figures=figures, flashes=flashes)
     status = 422 if summary.aborted and not dry_run else 200
     return templates.TemplateResponse(
         request, "contacts_import.html", context, status_code=status, headers=NO_STORE

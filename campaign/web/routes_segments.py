@@ -21,7 +21,7 @@ from audiences.geography import department_name
 from campaign.core.audit import record_audit
 from campaign.core.db import unit_of_work, utcnow
 from campaign.core.errors import AppError, Invalid
-from campaign.core.i18n import _
+from campaign.core.i18n import N_, LazyString, _
 from campaign.hotline.models import User
 from campaign.web.auth import MANAGER_ROLES, require_role
 from campaign.web.routes_inbox import NO_STORE, flash, pop_flash
@@ -30,6 +30,14 @@ from campaign.web.templating import templates
 router = APIRouter()
 manager = require_role(*MANAGER_ROLES)
 Slug = Annotated[str, PathParam(max_length=80)]
+# The built-in segments' names as people read them (stored in English, like the CLI shows them).
+BUILTIN_NAMES: dict[str, LazyString] = {
+    "border_youth": N_("Border youth (13-24)"),
+    "single_mother_households": N_("Single-mother households"),
+    "parents_of_adolescents": N_("Parents of adolescents"),
+    "indigenous_language_speakers": N_("Indigenous language speakers"),
+    "migrants_in_transit": N_("Migrants in transit"),
+}
 AT_COLUMN = re.compile(r"\s+at column (\d+)$")
 MAX_QUERY = 5000
 
@@ -48,11 +56,20 @@ def query_error(exc: AppError) -> dict[str, Any]:
     return {"field": field, "reason": AT_COLUMN.sub("", reason), "column": column, "message": str(exc)}
 
 
+def _department_label(code: str) -> str:
+    if code == "(none)":
+        return _("(none)")
+    try:
+        return department_name(code)
+    except Invalid:  # a code the geography does not know: shown as stored
+        return code
+
+
 def reach(session: Any, query: str) -> dict[str, Any]:
     """The count and the count by department of a query or slug (Invalid for a bad one)."""
     result = segments.count(session, query, today=utcnow().date(), by="department")
     departments = [
-        {"code": code, "name": department_name(code) if code.startswith("GT-") else _("(none)"), "count": n}
+        {"code": code, "name": _department_label(code), "count": n}
         for code, n in (result.breakdown or {}).items()
     ]
     return {"count": result.count, "departments": departments}
@@ -87,6 +104,7 @@ def _page(
         "rows": rows,
         "form": form or {"slug": "", "name": "", "description": "", "query": ""},
         "editing": editing,
+        "builtin_names": BUILTIN_NAMES,
         "error": error,
         "flashes": pop_flash(request),
     }

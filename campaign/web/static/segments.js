@@ -16,11 +16,17 @@ function oneLine(text) {
 function showError(text, error) {
   errorBox.replaceChildren();
   if (error.column) {
-    const pre = document.createElement("pre");
-    pre.className = "caret";
-    pre.setAttribute("aria-hidden", "true");
-    pre.textContent = text + "\n" + " ".repeat(error.column - 1) + "^";
-    errorBox.append(pre);
+    // The query with the character at the error's column marked (wraps safely on a phone).
+    const at = error.column - 1;
+    const line = document.createElement("p");
+    line.className = "caret";
+    const code = document.createElement("code");
+    const mark = document.createElement("mark");
+    mark.className = "at";
+    mark.textContent = text.slice(at, at + 1).trim() || "␣";
+    code.append(text.slice(0, at), mark, text.slice(at + 1));
+    line.append(code);
+    errorBox.append(line);
   }
   const p = document.createElement("p");
   p.textContent = error.column ? `${error.reason} (${form.dataset.columnWord} ${error.column})` : error.reason;

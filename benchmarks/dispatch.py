@@ -30,13 +30,14 @@ from audiences.models import Contact  # noqa: E402
 from campaign.blasts.dispatch import dispatch_due  # noqa: E402
 from campaign.blasts.models import Campaign, Outbound  # noqa: E402
 from campaign.core.config import get_settings  # noqa: E402
+from campaign.core.crypto import blind_index, use_keyring  # noqa: E402
 from campaign.core.db import make_engine  # noqa: E402
 from campaign.providers.twilio import TwilioProvider  # noqa: E402
 from campaign.schema import metadata  # noqa: E402
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from _bench import emit  # noqa: E402
+from _bench import emit, encryption_modes  # noqa: E402
 
 NOW = datetime(2027, 1, 11, 16, 5, tzinfo=UTC)
 BODY = "Oferta de trabajo en la capital? Puede ser trata. Llama gratis al 1572. Responde BAJA para salir."
@@ -72,14 +73,16 @@ def queue_rows(engine, n: int, start: int) -> None:
             ).returning(Campaign.id)
         ).scalar_one()
         contacts = [
-            {"phone": f"+5024{start + i:07d}", "language": "es", "status": "active", "custom": {},
-             "created_at": NOW, "updated_at": NOW}
+            {"phone": f"+5024{start + i:07d}", "phone_index": blind_index(f"+5024{start + i:07d}"),
+             "language": "es", "status": "active", "custom": {}, "created_at": NOW, "updated_at": NOW}
             for i in range(n)
         ]
+        # Phones are encrypted: the new contacts are found by id (after those already there).
+        before = connection.execute(text("SELECT coalesce(max(id), 0) FROM contacts")).scalar_one()
         connection.execute(insert(Contact), contacts)
         ids = connection.execute(
-            text("SELECT id FROM contacts WHERE phone >= :lo ORDER BY id"), {"lo": f"+5024{start:07d}"}
-        ).scalars().all()[:n]
+            text("SELECT id FROM contacts WHERE id > :before ORDER BY id"), {"before": before}
+        ).scalars().all()
         connection.execute(insert(Outbound), [
             {"contact_id": cid, "campaign_id": campaign_id, "body": BODY, "segments": 1, "priority": 0,
              "status": "queued", "send_after": NOW, "attempts": 0, "created_at": NOW}
@@ -145,6 +148,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=1000.0, help="configured rate limit to hold (msg/s)")
     parser.add_argument("--concurrency", type=int, default=128)
     args = parser.parse_args()
+    use_keyring(dict(encryption_modes())["encrypted"])  # fresh random keys, never the deployment's
     hold_seconds = 15 if args.quick else 60
     fake, base_url = start_fake(args.latency)
     try:

@@ -16,15 +16,15 @@ knowing how many there are.
   slot its next sender waits for: a fifth of a second of sending at high rates); the others lease
   after them and the deployment is back to the full rate a moment later. Nothing has to notice
   the death.
-- A slot more than LATE_SECONDS (or one slot interval, when longer) in the past is never used: a
-  process that was descheduled catches up at most a quarter of a second of sending, so in any 1 s
-  window at most rate * (1 + LATE_SECONDS) + 1 requests leave even on an overloaded machine (on a
-  machine that keeps up, slots go out within a few milliseconds of their time and the window holds
-  the rate). Unused slots are lost, never lent: over any longer span the limit errs towards
-  sending less. A tighter LATE_SECONDS would trade throughput under load for burst precision.
+- A slot is never used late by more than `late` = LATE_SECONDS - 1/rate (one slot interval at
+  rates below 100/s): a process that was descheduled skips the slots it overslept rather than
+  send them bunched with other processes' on-time slots. In any 1 s window, then, at most
+  rate * (1 + late) + 1 <= rate * 1.02 requests leave (rates of 100/s and more), even on an
+  overloaded machine. Unused slots are lost, never lent: over any span the limit errs towards
+  sending less (an overloaded machine sends below the rate, never above it).
 - A lease may take the slots of the last block's span that nobody took (start = max(next_at,
   now - span)): when every process was late at once (a slow store, a busy machine), the deployment
-  catches up that much, and no more, within LATE_SECONDS.
+  takes them, and uses only those not yet `late`.
 - Slot times are on the store's clock, mapped to this process's monotonic clock with the offset
   measured at each lease (error: half a round trip), so machines whose clocks disagree still share
   one schedule.
@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 
 BLOCK_SECONDS = 0.1  # sending time leased at once
 MIN_BLOCK = 3  # slots leased at once at least (low rates: fewer leases, slow leases hidden)
-LATE_SECONDS = 0.25  # a slot older than this is skipped, not used late (see the docstring)
+LATE_SECONDS = 0.02  # the 2 % of a 1 s window a late slot may take, its own interval included
 RETRY_SECONDS = 0.5  # wait before leasing again after the store failed
 KEY_TTL_SECONDS = 3600  # Redis: a sender idle this long starts afresh (next_at is then in the past anyway)
 
@@ -69,7 +69,7 @@ class SlotStore(Protocol):
         """Takes `span` seconds of slots for `sender`: returns (start, store now) in seconds on the
         store's clock; the caller owns [start, start + span). start = max(next_at, now - span): slots
         nobody took in the last `span` seconds (every process was late at once) may still be
-        leased, and are used only while not later than LATE_SECONDS."""
+        leased, and are used only while not later than the limiter's `late`."""
         ...
 
 
@@ -176,7 +176,8 @@ class SlotLimiter:
             raise ValueError("rate must be positive")
         self.store, self.sender, self.rate = store, sender, float(rate)
         self.block = max(MIN_BLOCK, math.floor(self.rate * block_seconds))
-        self.late = max(late_seconds, 1.0 / self.rate)  # at low rates: one slot interval
+        # rate * (1 + late) + 1 slots at most in a 1 s window: late = LATE_SECONDS - one interval
+        self.late = max(late_seconds - 1.0 / self.rate, 1.0 / self.rate)
         self._clock, self._sleep, self._background = clock, sleep, background
         # The slots leased, in order, as blocks [first slot's time on this process's clock, slots left].
         self._blocks: deque[list[float]] = deque()
@@ -261,7 +262,7 @@ class SlotLimiter:
                 await asyncio.sleep(0.005)
 
     def overdue(self, at: float) -> bool:
-        """True when the slot at `at` is too late to use now (see LATE_SECONDS)."""
+        """True when the slot at `at` is too late to use now (see `late` in the module docstring)."""
         return self._clock() - at > self.late
 
     def acquire(self) -> float:

@@ -23,7 +23,7 @@ from campaign.blasts.models import Campaign
 from campaign.blasts.reports import COLUMNS, CampaignReport, campaign_report, report_bytes
 from campaign.core.db import unit_of_work
 from campaign.core.errors import Invalid
-from campaign.core.i18n import N_, LazyString, _
+from campaign.core.i18n import N_, SOURCE_LOCALE, LazyString, _, get_locale
 from campaign.hotline.labels import label
 from campaign.hotline.models import User
 from campaign.web.auth import MANAGER_ROLES, require_role
@@ -92,8 +92,16 @@ templates.env.filters["in_zone"] = in_zone
 
 
 def headers() -> dict[str, str]:
-    """The report's column headers in the current locale."""
+    """The report's column headers in the current locale (the page's table)."""
     return {column: str(HEADERS[column]) for column in COLUMNS}
+
+
+def download_headers() -> dict[str, str]:
+    """The headers of the CSV/XLSX downloads: the CLI's own column names in English (scripts
+    reading `campaign report --format csv` read these too), people's words in other languages."""
+    if get_locale() == SOURCE_LOCALE:
+        return {column: column for column in COLUMNS}
+    return headers()
 
 
 def report_context(
@@ -129,7 +137,8 @@ def report_download(
         raise Invalid("format", _("%(value)r is not one of csv, xlsx", value=fmt[:20]))
     with unit_of_work(request.app.state.web.engine) as session:
         report = campaign_report(session, slug, settings=request.app.state.web.settings)
-    data = report_bytes(report, format=fmt, headers=headers(), sheets=(_("by step x language"), _("totals")))
+    sheets = (_("by step x language"), _("totals"))  # the CLI's sheet names, in English
+    data = report_bytes(report, format=fmt, headers=download_headers(), sheets=sheets)
     media = (
         "text/csv; charset=utf-8"
         if fmt == "csv"

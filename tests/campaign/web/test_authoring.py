@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import io
 import json
+import os
 import re
 import warnings
 from pathlib import Path
@@ -93,8 +94,17 @@ FORM = {
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory) -> Path:
     """One fresh database (pack + synthetic audience), copied by each test."""
+    from tests.conftest import TEST_DATA_KEY, TEST_INDEX_KEY
+
     folder = tmp_path_factory.mktemp("authoring")
-    fresh_manager_database(f"sqlite:///{folder / 'base.db'}", folder)
+    with pytest.MonkeyPatch.context() as env:  # the tests' own keys: the function fixtures come later
+        for name in [n for n in os.environ if n.startswith("CAMPAIGN_") and n != "CAMPAIGN_TEST_PG_URL"]:
+            env.delenv(name)
+        env.chdir(folder)
+        env.setenv("CAMPAIGN_DATA_KEY", TEST_DATA_KEY)
+        env.setenv("CAMPAIGN_INDEX_KEY", TEST_INDEX_KEY)
+        env.setenv("CAMPAIGN_LOCALE", "en")
+        fresh_manager_database(f"sqlite:///{folder / 'base.db'}", folder)
     return folder / "base.db"
 
 
@@ -281,8 +291,18 @@ def test_launch_confirms_then_report_downloads_match_the_cli(web):
     engine.dispose()
     refused = web.post("/campaigns/prueba-web/launch", data={"csrf_token": token, "confirm": "prueba-web"})
     assert refused.status_code == 409 and "solo se lanza un borrador" in refused.text
-    run_cli("tick", "--now", "2027-01-11T16:05:00Z", db_url=web.db_url)
+    ticked = run_cli("tick", "--now", "2027-01-11T16:05:00Z", db_url=web.db_url)
+    assert ticked.returncode == 0, ticked.stderr
+    assert "queued" in ticked.stdout, ticked.stdout
+    _opt_out_one_recipient(web.db_url)
     report = run_json("report", "prueba-web", "--json", db_url=web.db_url)
+    assert report["totals"]["opt_outs"] == 1
+    # In English the download is byte for byte `campaign report --format csv`.
+    english = web.get("/campaigns/prueba-web/report.csv", headers={"Accept-Language": "en"}).text
+    assert (
+        english
+        == run_cli("report", "prueba-web", "--format", "csv", db_url=web.db_url).stdout.rstrip("\n") + "\n"
+    )
     csv_text = web.get("/campaigns/prueba-web/report.csv").text
     header, *lines = csv_text.strip().splitlines()
     assert header.split(",")[:5] == ["paso", "segmento", "idioma", "planificados", "enviados"]
@@ -300,6 +320,27 @@ def test_launch_confirms_then_report_downloads_match_the_cli(web):
     page = web.get("/campaigns/prueba-web").text
     assert f'data-bar="sent" data-value="{report["totals"]["sent"]}"' in page
     assert json.dumps(report["totals"]["planned"]) in page
+    per_day = re.findall(r'data-series="opt_outs" data-day="[^"]+" data-value="(\d+)"', page)
+    assert per_day and sum(int(v) for v in per_day) == report["totals"]["opt_outs"]
+
+
+def _opt_out_one_recipient(url: str) -> None:
+    """One recipient answers BAJA through the signed webhook, the day after the send."""
+    from datetime import UTC, datetime
+
+    from audiences.models import Contact
+    from campaign.blasts.models import Outbound
+    from tests.campaign.web.helpers import inbound_params, post_inbound
+
+    engine = make_engine(url)
+    with make_sessionmaker(engine).begin() as session:
+        outbound = session.scalars(select(Outbound).where(Outbound.sent_at.is_not(None))).first()
+        assert outbound is not None
+        contact = session.get(Contact, outbound.contact_id)
+        post_inbound(
+            session, inbound_params("BAJA", phone=contact.phone), now=datetime(2027, 1, 12, 15, tzinfo=UTC)
+        )
+    engine.dispose()
 
 
 def test_hotline_staff_get_403_on_every_authoring_page(web):

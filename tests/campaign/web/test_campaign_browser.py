@@ -175,7 +175,10 @@ def _snapshot(url: str) -> dict:
 def test_a_manager_runs_a_whole_campaign_from_the_browser(server, browser, artifacts, tmp_path):
     base, url = server
     page = _page(browser, base, "mario")
+    page.goto(f"{base}/campaigns/import")
+    _shot(page, artifacts, "import")
     page.goto(f"{base}/campaigns")
+    _shot(page, artifacts, "list")
     page.click("text=Nueva campaña")
     assert page.url.endswith("/campaigns/new")
     page.fill('[name="slug"]', CAMPAIGN_FILE["slug"])
@@ -249,6 +252,11 @@ def test_a_manager_runs_a_whole_campaign_from_the_browser(server, browser, artif
     assert csv.splitlines()[0].startswith("paso,segmento,idioma,planificados,enviados")
     _shot(page, artifacts, "report")
 
+    page.goto(f"{base}/campaigns")
+    row = page.locator('tr[data-campaign="alerta-web"]')
+    assert row.locator('td[data-total="planned"]').inner_text() == str(report["totals"]["planned"])
+    _shot(page, artifacts, "list-running")
+    row.locator("a").click()
     page.click("text=Cancelar campaña…")
     _shot(page, artifacts, "cancel")
     page.click("text=Sí, cancelar la campaña")

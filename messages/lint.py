@@ -79,15 +79,16 @@ def lint_specs(
     for slug in SYSTEM_SLUGS:
         if slug not in slugs:
             findings.append(Finding("warning", slug, "", "system-missing",
-                                    "system auto-reply message missing: replies fall back to a default"))
+                                    _("system auto-reply message missing: replies fall back to a default")))
     numbers = {v for v in defaults.values() if v and str(v).isdigit()}
     for spec in specs:
         source = spec.translations.get("es")
         if source is None:
-            findings.append(Finding("warning", spec.slug, "es", "no-spanish", "no Spanish translation"))
+            findings.append(Finding("warning", spec.slug, "es", "no-spanish", _("no Spanish translation")))
         elif source.status != "approved":
             findings.append(Finding("warning", spec.slug, "es", "spanish-not-approved",
-                                    f"Spanish is {source.status}: the message cannot be sent yet"))
+                                    _("Spanish is %(status)s: the message cannot be sent yet",
+                                      status=source.status)))
         for translation in spec.translations.values():
             findings.extend(
                 _lint_translation(spec, translation, catalogue=catalogue, defaults=defaults,
@@ -120,17 +121,19 @@ def _lint_translation(
         return out
     declared = set(spec.variables)
     if used != declared:
-        add("error", "variables", f"uses {sorted(used)} but the message declares {sorted(declared)}")
+        add("error", "variables", _("uses %(used)s but the message declares %(declared)s",
+                                    used=sorted(used), declared=sorted(declared)))
     if "help" in spec.safety_flags and not any(is_hotline_variable(v) for v in used):
-        add("error", "no-hotline", "a help message must give a hotline number variable "
-                                   "(policia, hotline_mujer, linea_maya)")
+        add("error", "no-hotline", _("a help message must give a hotline number variable "
+                                     "(policia, hotline_mujer, linea_maya)"))
     for number in sorted(numbers):
         if any(re.search(rf"(?<!\d){re.escape(number)}(?!\d)", x) for x in texts):
-            add("error", "hardcoded-number", f"number {number} written in the body: use its variable")
+            add("error", "hardcoded-number", _("number %(number)s written in the body: use its variable",
+                                                number=number))
     try:
         language = registry.get(t.language)
     except Invalid:
-        add("error", "language", f"unknown language {t.language!r}")
+        add("error", "language", _("unknown language %(lang)s", lang=repr(t.language)))
         return out
     context = sample_context(defaults, used)
     if spec.is_radio:
@@ -147,30 +150,31 @@ def _lint_translation(
     if "first_contact" in spec.safety_flags:
         words = catalogue.keywords(t.language, "opt_out") + catalogue.keywords("es", "opt_out")
         if not any(contains_word(rendered, w) for w in words):
-            add("error", "no-opt-out", "a first-contact message must say how to stop (e.g. "
-                                       f"{', '.join(words[:3]) or 'BAJA'})")
+            add("error", "no-opt-out", _("a first-contact message must say how to stop (e.g. %(words)s)",
+                                         words=", ".join(words[:3]) or "BAJA"))
     if spec.slug == "respuesta-baja":
         words = catalogue.keywords(t.language, "opt_in") + catalogue.keywords("es", "opt_in")
         if not any(contains_word(rendered, w) for w in words):
-            add("error", "no-opt-in", "the opt-out confirmation must say how to opt back in")
+            add("error", "no-opt-in", _("the opt-out confirmation must say how to opt back in"))
     hits = [w for w in sensitive_words if contains_stem(rendered, w)]
     names = "contact" in used and any(_NAME.search(x) for x in texts)
     if "discreet" in spec.safety_flags:
         if hits:
-            add("error", "sensitive-word", f"discreet message contains {', '.join(hits)}")
+            add("error", "sensitive-word", _("discreet message contains %(words)s", words=", ".join(hits)))
         if names:
             add("error", "discreet-name",
-                "a discreet message never names the person (someone else may read it)")
+                _("a discreet message never names the person (someone else may read it)"))
     elif names and hits and not spec.is_radio:
         add("error", "name-with-sensitive",
-            f"the person's name next to {', '.join(hits)}: on a shared phone it says who it is about")
+            _("the person's name next to %(words)s: on a shared phone it says who it is about",
+              words=", ".join(hits)))
     _lint_referrals(spec, texts, used, add)
     if t.source_changed:
         add("warning", "source-changed",
             _("needs review: the Spanish source changed since this translation was made; "
               "it is not sent until a reviewer approves it again"))
     if t.status == "approved" and t.language != "es" and not t.reviewer:
-        add("warning", "no-reviewer", "approved without a named reviewer")
+        add("warning", "no-reviewer", _("approved without a named reviewer"))
     return out
 
 
@@ -182,21 +186,21 @@ def _lint_referrals(spec: MessageSpec, texts: list[str], used: set[str], add) ->
         near = [_fold(text[max(0, m.start() - 40) : m.end() + 25]) for m in _POLICE.finditer(text)]
         if any(w in window for window in near for w in NOT_AN_EMERGENCY):
             add("error", "police-for-questions",
-                "the police line (110) is for emergencies: send questions to the hotline (AYUDA)")
+                _("the police line (110) is for emergencies: send questions to the hotline (AYUDA)"))
             break
     if not system and "policia" in used and "migrants_in_transit" in spec.audiences:
-        add("error", "migrants-to-police", "migrants in transit go to protective services (pdh, consulado, "
-                                           "Casa del Migrante), not the police, who may deport victims")
+        add("error", "migrants-to-police", _("migrants in transit go to protective services (pdh, consulado, "
+                                             "Casa del Migrante), not the police, who may deport victims"))
     if not system and "linea_maya" in used and not set(spec.audiences) <= LINEA_MAYA_AUDIENCES:
         others = sorted(set(spec.audiences) - LINEA_MAYA_AUDIENCES)
-        add("error", "linea-maya-audience", "1524 is the Defensoría de la Mujer Indígena line: not for "
-                                            f"{', '.join(others)}")
+        add("error", "linea-maya-audience", _("1524 is the Defensoría de la Mujer Indígena line: not for "
+                                              "%(audiences)s", audiences=", ".join(others)))
     if (
         "help" in spec.safety_flags and spec.topic.startswith("trafficking.")
         and "parents_of_adolescents" in spec.audiences and "alba_keneth" not in used
     ):
-        add("error", "no-alba-keneth", "a message to parents about trafficking of minors gives the "
-                                       "Alba-Keneth line (alba_keneth) for a missing child")
+        add("error", "no-alba-keneth", _("a message to parents about trafficking of minors gives the "
+                                         "Alba-Keneth line (alba_keneth) for a missing child"))
 
 
 def _lint_sms(spec: MessageSpec, rendered: str, policy: str, add) -> None:
@@ -204,14 +208,16 @@ def _lint_sms(spec: MessageSpec, rendered: str, policy: str, add) -> None:
     exact = apply_policy(rendered, "exact")
     if sent.encoding == UCS2:
         fold = apply_policy(rendered, "fold")
-        fixes = "fold would fix it" if fold.encoding != UCS2 else "fold does not fix it"
-        add("warning", "ucs2", f"characters {''.join(sent.non_gsm)!r} force UCS-2 under policy "
-                               f"{policy} ({fixes})")
+        fixes = _("fold would fix it") if fold.encoding != UCS2 else _("fold does not fix it")
+        add("warning", "ucs2", _("characters %(chars)s force UCS-2 under policy %(policy)s (%(fixes)s)",
+                                 chars=repr("".join(sent.non_gsm)), policy=policy, fixes=fixes))
     elif exact.encoding == UCS2:
-        add("info", "ucs2-fixed", f"characters {''.join(exact.non_gsm)!r} are replaced by policy {policy}")
+        add("info", "ucs2-fixed", _("characters %(chars)s are replaced by policy %(policy)s",
+                                    chars=repr("".join(exact.non_gsm)), policy=policy))
     if sent.segments > spec.segment_budget:
-        add("warning", "segments", f"{sent.segments} segments ({sent.encoding}, {sent.units} units) "
-                                   f"over the budget of {spec.segment_budget}")
+        add("warning", "segments", _("%(segments)d segments (%(encoding)s, %(units)d units) over the budget "
+                                     "of %(budget)d", segments=sent.segments, encoding=sent.encoding,
+                                     units=sent.units, budget=spec.segment_budget))
 
 
 def _lint_radio(spec: MessageSpec, t: TranslationSpec, context: dict, rate: float) -> list[Finding]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from campaign.core.errors import Invalid
+from campaign.core.i18n import _
 from messages.duration import count_syllables, estimate_seconds
 from messages.rendering import normalize_text, render
 
@@ -255,9 +256,11 @@ def lint_radio(
     issues: list[RadioIssue] = []
     slot = getattr(message, "slot_seconds", None)
     if slot is None:
-        issues.append(RadioIssue("radio-slot", "error", f"no slot length; use one of {SLOT_LENGTHS} s"))
+        reason = _("no slot length; use one of %(slots)s s", slots=SLOT_LENGTHS)
+        issues.append(RadioIssue("radio-slot", "error", reason))
     elif slot not in SLOT_LENGTHS:
-        issues.append(RadioIssue("radio-slot", "warning", f"slot {slot} s is not one of {SLOT_LENGTHS} s"))
+        reason = _("slot %(slot)s s is not one of %(slots)s s", slot=slot, slots=SLOT_LENGTHS)
+        issues.append(RadioIssue("radio-slot", "warning", reason))
     try:
         parts = render_script(script, _lint_variables(script, variables))
     except Invalid as exc:
@@ -266,15 +269,18 @@ def lint_radio(
     estimate = estimate_seconds(parts, syllables_per_second=syllables_per_second, language=language)
     if slot is not None:
         syllables = sum(count_syllables(p.text, language=language) for p in parts if not p.is_cue)
-        detail = f"estimated {estimate:.1f} s ({syllables} syllables at {syllables_per_second:.2f}/s + cues)"
+        detail = _("estimated %(seconds).1f s (%(syllables)d syllables at %(rate).2f/s + cues)",
+                   seconds=estimate, syllables=syllables, rate=syllables_per_second)
         if estimate > slot:
-            issues.append(RadioIssue("radio-too-long", "error", f"{detail} is longer than the {slot} s slot"))
+            reason = _("%(detail)s is longer than the %(slot)s s slot", detail=detail, slot=slot)
+            issues.append(RadioIssue("radio-too-long", "error", reason))
         elif estimate > slot - margin_seconds:
             issues.append(
                 RadioIssue(
                     "radio-tight",
                     "warning",
-                    f"{detail} leaves less than {margin_seconds:g} s of margin in the {slot} s slot",
+                    _("%(detail)s leaves less than %(margin)s s of margin in the %(slot)s s slot",
+                      detail=detail, margin=format(margin_seconds, "g"), slot=slot),
                 )
             )
     said = call_to_action_count(script)
@@ -283,7 +289,7 @@ def lint_radio(
             RadioIssue(
                 "radio-call-to-action",
                 "warning",
-                f"the hotline (call to action) is said {said} time(s); say it at least twice",
+                _("the hotline (call to action) is said %(n)d time(s); say it at least twice", n=said),
             )
         )
     return issues

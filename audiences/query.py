@@ -116,7 +116,7 @@ def _column_of(token: Token) -> int:
 
 
 def _fail(reason: str, column: int) -> Invalid:
-    return Invalid("query", f"{reason} at column {column}")
+    return Invalid("query", _("%(reason)s at column %(column)d", reason=reason, column=column))
 
 
 def _unquote(token: str) -> str:

@@ -33,33 +33,33 @@ class BuiltinSegment:
 BUILTIN_SEGMENTS: tuple[BuiltinSegment, ...] = (
     BuiltinSegment(
         "border_youth",
-        "Border youth (13-24)",
+        "Jóvenes de frontera (13-24)",
         "border and age between 13 and 24",
-        "Young people aged 13-24 in municipalities on the Mexico, El Salvador, Honduras or Belize border.",
+        "Jóvenes de 13 a 24 años en municipios fronterizos con México, El Salvador, Honduras o Belice.",
     ),
     BuiltinSegment(
         "single_mother_households",
-        "Single-mother households",
+        "Hogares con madre sola",
         'household = "single_mother"',
-        "Contacts whose household is headed by a single mother.",
+        "Contactos cuyo hogar está a cargo de una madre sola.",
     ),
     BuiltinSegment(
         "parents_of_adolescents",
-        "Parents of adolescents",
+        "Madres y padres de adolescentes",
         "adolescent_children >= 1",
-        "Contacts with at least one child aged 10-19 (custom field adolescent_children).",
+        "Contactos con al menos un hijo o hija de 10 a 19 años (campo personalizado adolescent_children).",
     ),
     BuiltinSegment(
         "indigenous_language_speakers",
-        "Indigenous language speakers",
+        "Hablantes de idiomas mayas",
         "language in (" + ", ".join(f'"{c}"' for c in MAYAN_LANGUAGES) + ")",
-        "Contacts whose language is K'iche', Q'eqchi', Kaqchikel, Mam or Q'anjob'al.",
+        "Contactos cuyo idioma es k'iche', q'eqchi', kaqchikel, mam o q'anjob'al.",
     ),
     BuiltinSegment(
         "migrants_in_transit",
-        "Migrants in transit",
+        "Migrantes en tránsito",
         'border and country != "GT"',
-        "Non-Guatemalan phone numbers in border municipalities.",
+        "Números de teléfono no guatemaltecos en municipios fronterizos.",
     ),
 )
 BUILTIN_BY_SLUG = {s.slug: s for s in BUILTIN_SEGMENTS}

@@ -23,6 +23,7 @@ from campaign.core.errors import Invalid
 from campaign.core.i18n import _
 from campaign.core.spreadsheets import write_csv_rows
 from campaign.hotline.models import Role, User
+from campaign.web.audit_words import action_word, target_word
 from campaign.web.auth import require_role
 from campaign.web.templating import templates
 
@@ -100,6 +101,8 @@ def audit_log(
         "page": page,
         "pages": pages,
         "actions": actions,
+        "action_word": action_word,
+        "target_word": target_word,
         "filters": {"actor": actor, "action": action, "since": since, "until": until, "case": case},
         "query": urlencode(kept),
         "previous": urlencode({**kept, "page": page - 1}) if page > 1 else None,

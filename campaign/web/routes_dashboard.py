@@ -135,6 +135,6 @@ def audiences_page(request: Request, *, user: Annotated[User, Depends(manager)])
             try:
                 reach: int | str = segments.count(session, segment.slug, today=today).count
             except Invalid as exc:  # a saved segment that no longer parses: say so, keep the page
-                reach = f"error: {exc}"
+                reach = _("error: %(reason)s", reason=str(exc))
             rows.append((segment, reach))
     return templates.TemplateResponse(request, "audiences.html", {"user": user, "rows": rows})

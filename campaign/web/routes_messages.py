@@ -44,7 +44,7 @@ LEVEL_WORDS = {"error": N_("error"), "warning": N_("warning"), "info": N_("note"
 def status_word(state: str) -> str:
     """A translation status in the request's language."""
     word = STATUS_WORDS.get(state)
-    return _(str(word)) if word is not None else state
+    return str(word) if word is not None else state
 
 
 def _registry(request: Request) -> LanguageRegistry:
@@ -168,7 +168,7 @@ def message_page(request: Request, *, slug: str, user: Annotated[User, Depends(r
             "findings": findings,
             "radio": is_radio(message),
             "status_word": status_word,
-            "level_word": lambda level: _(str(LEVEL_WORDS.get(level, level))),
+            "level_word": lambda level: str(LEVEL_WORDS.get(level, level)),
             "can_translate": _can(user, TRANSLATE_ROLES),
             "can_approve": _can(user, APPROVE_ROLES),
             "flashes": pop_flash(request),
@@ -237,7 +237,7 @@ def save_translation(
         _language(registry, lang)
     if lang == SOURCE_LANGUAGE:
         raise Invalid(
-            "lang", _("the Spanish source changes through the content pack (campaign messages load)")
+            "lang", _("the Spanish source is changed in the content pack, not here")
         )
     if not body.strip():
         raise Invalid("body", _("write the translation"))

@@ -88,3 +88,96 @@ def fresh_manager_database(url: str, workdir: Path, *, contacts: int = 80) -> No
         create_user(session, username="mario", password=PASSWORD, role="manager", now=utcnow())
         create_user(session, username="ana", password=PASSWORD, role="hotline", now=utcnow())
     engine.dispose()
+
+
+# --- Every page of the app, as each role (the Spanish-everywhere test and its screenshots) ---
+
+ROLE_USERS = {  # username -> role: one staff member per role
+    "root": "admin",
+    "mario": "manager",
+    "ana": "hotline",
+    "pia": "producer",
+    "rosa": "translator",
+    "beto": "reviewer",
+}
+
+
+def seed_every_page(engine, password: str) -> dict[str, list[str]]:
+    """Synthetic data behind every page: the shipped pack, a user per role, the sample campaigns,
+    a contact's message that opened a case. Returns candidate values for route parameters, by
+    kind ("slug", "int", "lang", "username"), most likely first."""
+    from campaign.blasts.campaigns import create_from_file
+    from campaign.core.db import make_sessionmaker, utcnow
+    from campaign.hotline.models import Case
+    from campaign.hotline.users import create_user
+    from messages.library import list_messages
+    from messages.packload import load_pack
+
+    samples = Path(__file__).resolve().parents[3] / "campaign" / "samples"
+    with make_sessionmaker(engine).begin() as session:
+        load_pack(session, None, now=utcnow())
+        for username, role in ROLE_USERS.items():
+            create_user(session, username=username, password=password, role=role, now=utcnow())
+        campaigns = [create_from_file(session, samples / name, now=utcnow())[0].slug
+                     for name in ("ofertas-falsas.yaml", "frontera-segura.yaml")]
+        message = next(m.slug for m in list_messages(session) if "sms" in m.channels)
+    params = inbound_params("hola, necesito información sobre una oferta", phone="+50255550177")
+    with make_sessionmaker(engine).begin() as session:
+        handle_inbound(session, url=inbound_url(), params=params, signature=sign(inbound_url(), params),
+                       settings=settings(), now=datetime.now(UTC))
+    with make_sessionmaker(engine)() as session:
+        case = session.scalar(select(Case))
+        assert case is not None
+        ints = [str(case.id), str(case.contact_id), "1"]
+    return {
+        "slug": [*campaigns, message, "jovenes-frontera", "border_youth"],
+        "int": ints,
+        "lang": ["mam", "es"],
+        "username": ["rosa"],
+    }
+
+
+def get_routes(app) -> list[str]:
+    """The path of every GET route of the app (included routers walked), e.g. /messages/{slug}."""
+    from fastapi.routing import APIRoute
+
+    found: list[str] = []
+
+    def walk(routes) -> None:
+        for route in routes:
+            if isinstance(route, APIRoute):
+                if "GET" in route.methods:
+                    found.append(route.path)
+            elif hasattr(route, "original_router"):
+                walk(route.original_router.routes)
+
+    walk(app.routes)
+    return found
+
+
+def filled_paths(path: str, samples: dict[str, list[str]], limit: int = 24) -> list[str]:
+    """Candidate URLs for a route path: each {parameter} filled from the samples of its kind
+    (ids from "int", languages from "lang", ...), at most `limit` combinations."""
+    import re
+
+    names = re.findall(r"\{([^}:]+)(?::[^}]*)?\}", path)
+    if not names:
+        return [path]
+
+    def kind(name: str) -> str:
+        if name in ("lang", "language"):
+            return "lang"
+        if name == "username":
+            return "username"
+        if name.endswith("id") or name in ("n", "number", "version"):
+            return "int"
+        return "slug"
+
+    options = [samples.get(kind(name), ["1"]) for name in names]
+    urls = []
+    for combination in itertools.islice(itertools.product(*options), limit):
+        url = path
+        for name, value in zip(names, combination, strict=True):
+            url = re.sub(r"\{" + re.escape(name) + r"(?::[^}]*)?\}", value, url, count=1)
+        urls.append(url)
+    return urls

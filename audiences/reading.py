@@ -92,14 +92,16 @@ class RawTable:
 
 def _decode(data: bytes, path: Path) -> tuple[str, str]:
     if data.startswith(b"PK\x03\x04") or data.startswith(b"%PDF") or data.startswith(b"\xd0\xcf\x11\xe0"):
-        raise Invalid("file", f"{path.name}: wrong file type (a binary document, not CSV text)")
+        reason = _("%(file)s: wrong file type (a binary document, not CSV text)", file=path.name)
+        raise Invalid("file", reason)
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16"), "utf-16"
         except UnicodeDecodeError as exc:
-            raise Invalid("file", f"{path.name}: unreadable encoding (broken UTF-16)") from exc
+            raise Invalid("file", _("%(file)s: unreadable encoding (broken UTF-16)", file=path.name)) from exc
     if b"\x00" in data[:65536]:
-        raise Invalid("file", f"{path.name}: unreadable encoding (NUL bytes: binary or UTF-16 without BOM)")
+        raise Invalid("file", _(
+            "%(file)s: unreadable encoding (NUL bytes: binary or UTF-16 without BOM)", file=path.name))
     try:
         return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
@@ -195,7 +197,7 @@ def read_table(path: Path, *, max_rows: int | None = None) -> RawTable:
     """Reads a CSV or XLSX file into strings. Raises Invalid("file", ...) when unusable or beyond a
     bound (size, columns, `max_rows` data rows, an XLSX that would expand too far)."""
     if not path.exists():
-        raise Invalid("file", f"{path}: no such file")
+        raise Invalid("file", _("%(file)s: no such file", file=str(path)))
     if path.stat().st_size > MAX_FILE_BYTES:
         raise Invalid(
             "file",
@@ -213,18 +215,20 @@ def read_table(path: Path, *, max_rows: int | None = None) -> RawTable:
             raise
         except Exception as exc:  # noqa: BLE001 - any openpyxl failure means "not a readable workbook"
             raise Invalid(
-                "file", f"{path.name}: not a readable XLSX workbook ({type(exc).__name__})"
+                "file",
+                _("%(file)s: not a readable XLSX workbook (%(why)s)", file=path.name, why=type(exc).__name__),
             ) from exc
         _check_rows(frame, path, max_rows)
         frame = frame.fillna("").astype(str)
         return RawTable(frame, pd.Series(range(2, len(frame) + 2)), "xlsx", None)
     if suffix not in CSV_SUFFIXES:
         raise Invalid(
-            "file", f"{path.name}: wrong file type {suffix or '(none)'} (use .csv, .txt, .tsv or .xlsx)"
+            "file", _("%(file)s: wrong file type %(suffix)s (use .csv, .txt, .tsv or .xlsx)", file=path.name,
+                      suffix=suffix or "(none)")
         )
     text, encoding = _decode(path.read_bytes(), path)
     if not text.strip():
-        raise Invalid("file", f"{path.name}: the file is empty")
+        raise Invalid("file", _("%(file)s: the file is empty", file=path.name))
     delimiter = "\t" if suffix == ".tsv" else _sniff_delimiter(text)
     _check_columns(next(csv.reader(io.StringIO(text[: 1 << 20]), delimiter=delimiter), []), path)
     try:
@@ -242,7 +246,7 @@ def read_table(path: Path, *, max_rows: int | None = None) -> RawTable:
     except pd.errors.ParserError:
         frame, rows, bad = _read_ragged(text, delimiter, nrows)
     except pd.errors.EmptyDataError as exc:
-        raise Invalid("file", f"{path.name}: no header row") from exc
+        raise Invalid("file", _("%(file)s: no header row", file=path.name)) from exc
     if max_rows is not None and len(frame) + len(bad) > max_rows:
         _check_rows(pd.DataFrame(index=range(len(frame) + len(bad))), path, max_rows)
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -299,13 +303,14 @@ def map_headers(columns: list[str], overrides: Mapping[str, str] | None = None) 
     for header, target in (overrides or {}).items():
         found = header if header in mapping else by_folded.get(fold_key(header))
         if found is None:
-            raise Invalid("map", f"no column {header!r} in the file (columns: {', '.join(columns)})")
+            raise Invalid("map", _("no column %(header)r in the file (columns: %(columns)s)", header=header,
+                                  columns=", ".join(columns)))
         column = found
         if target not in CONTACT_FIELDS and target != "ignore" and not target.startswith("custom."):
             raise Invalid(
                 "map",
-                f"unknown field {target!r} for {header!r} (use {', '.join(CONTACT_FIELDS)}, "
-                "custom.NAME or ignore)",
+                _("unknown field %(target)r for %(header)r (use %(fields)s, custom.NAME or ignore)",
+                  target=target, header=header, fields=", ".join(CONTACT_FIELDS)),
             )
         for other, assigned in mapping.items():
             if assigned == target and other != column and target in CONTACT_FIELDS:
@@ -314,8 +319,8 @@ def map_headers(columns: list[str], overrides: Mapping[str, str] | None = None) 
     if "phone" not in mapping.values():
         raise Invalid(
             "file",
-            f"no phone column (headers: {', '.join(columns) or 'none'}; expected one of telefono, celular, "
-            "phone, ... or --map HEADER=phone)",
+            _("no phone column (headers: %(headers)s; expected one of telefono, celular, phone, ... or "
+              "--map HEADER=phone)", headers=", ".join(columns) or "-"),
         )
     return mapping
 

@@ -271,3 +271,43 @@ def test_look_up_reveal_opt_out_and_opt_in(engine, manager):
         assert contact.status == ContactStatus.ACTIVE and contact.consent_source == "formulario firmado"
     assert len(_audits(engine, "contact.opt_in")) == 1
     assert manager.get("/contacts/999999").status_code == 404
+
+
+def test_an_xlsx_workbook_uploads_and_checks_like_its_csv(db_url, engine, manager, tmp_path):
+    import pandas as pd
+
+    sample = write_csv(tmp_path / "muestra.csv", 120, 5)
+    workbook = tmp_path / "muestra.xlsx"
+    pd.read_csv(sample, dtype=str, keep_default_na=False).to_excel(workbook, index=False)
+    assert b"\x00" in workbook.read_bytes()  # binary: the NUL guard must let a workbook through
+    response = _upload(manager, workbook)
+    assert response.status_code == 303, response.text
+    form = {**_mapping_form(manager.get("/contacts/import").text), "partial": "1"}
+    cli = run_json("audiences", "import", str(workbook), "--dry-run", "--partial", "--json", db_url=db_url)
+    checked = manager.post("/contacts/import/check", data=form)
+    assert checked.status_code == 200 and _figures(checked.text) == {k: cli[k] for k in FIGURES}
+
+
+def test_an_upload_is_its_owners_and_expires(engine, client, tmp_path):
+    from datetime import timedelta
+
+    from campaign.core.db import utcnow
+    from campaign.web import uploads
+
+    root = uploads.upload_root(tmp_path / "exports")
+    now = utcnow()
+    stream = io.BytesIO(b"tel\n1\n")
+    upload = uploads.save_upload(root, user_id=1, filename="../../lista.csv", stream=stream, now=now)
+    assert upload.path.parent.parent == root / upload.token and upload.filename == "lista.csv"
+    assert uploads.open_upload(root, upload.token, user_id=1, now=now).filename == "lista.csv"
+    for token, user_id, when in [
+        (upload.token, 2, now),  # someone else's
+        (upload.token, 1, now + uploads.UPLOAD_TTL + timedelta(seconds=1)),  # expired
+        ("../" + upload.token, 1, now),
+        (None, 1, now),
+    ]:
+        with pytest.raises(uploads.Invalid):
+            uploads.open_upload(root, token, user_id=user_id, now=when)
+    assert uploads.sweep(root, now=now) == 0
+    assert uploads.sweep(root, now=now + uploads.UPLOAD_TTL + timedelta(seconds=1)) == 1
+    assert list(root.iterdir()) == []

@@ -286,6 +286,11 @@ def test_launch_confirms_then_report_downloads_match_the_cli(web):
         assert session.scalar(select(Campaign.status)) == "draft"  # not confirmed: nothing launched
     response = web.post("/campaigns/prueba-web/launch", data={"csrf_token": token, "confirm": "prueba-web"})
     assert response.status_code == 303
+    from campaign.core.audit import AuditEvent
+
+    with make_sessionmaker(engine)() as session:
+        audited = session.execute(select(AuditEvent.actor, AuditEvent.action).order_by(AuditEvent.id)).all()
+    assert ("mario", "campaign.created") in audited and ("mario", "campaign.scheduled") in audited
     with make_sessionmaker(engine)() as session:
         assert session.scalar(select(Campaign.status)) == "scheduled"
     engine.dispose()
@@ -294,6 +299,10 @@ def test_launch_confirms_then_report_downloads_match_the_cli(web):
     ticked = run_cli("tick", "--now", "2027-01-11T16:05:00Z", db_url=web.db_url)
     assert ticked.returncode == 0, ticked.stderr
     assert "queued" in ticked.stdout, ticked.stdout
+    # Running now: the CLI would not edit it, neither does the web (the form is not even shown).
+    assert web.get("/campaigns/prueba-web/edit").status_code == 303
+    edited = web.post("/campaigns/prueba-web/edit", data={**FORM, "name": "Otro", "csrf_token": token})
+    assert edited.status_code == 409 and _rows(web.db_url)[0]["name"] == "Prueba web"
     _opt_out_one_recipient(web.db_url)
     report = run_json("report", "prueba-web", "--json", db_url=web.db_url)
     assert report["totals"]["opt_outs"] == 1

@@ -220,6 +220,11 @@ def test_a_manager_runs_a_whole_campaign_from_the_browser(server, browser, artif
     assert page.url.endswith("/campaigns/alerta-web")
     assert page.locator("h1 .status").get_attribute("data-status") == "scheduled"
     assert "programada" in page.locator("h1 .status").inner_text()
+    page.click("button:has-text('Pausar')")
+    assert page.locator("h1 .status").get_attribute("data-status") == "paused"
+    assert "pausada" in page.locator(".flash").inner_text()
+    page.click("button:has-text('Reanudar')")
+    assert page.locator("h1 .status").get_attribute("data-status") == "scheduled"
 
     ticked = run_cli("tick", "--now", TICK_AT, db_url=url)
     assert ticked.returncode == 0, ticked.stderr

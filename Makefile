@@ -29,6 +29,7 @@ lint: $(STAMP)
 # Every benchmark, then one table (figure, target, same-run baseline, ratio), also in var/bench.json.
 # BENCH_ARGS="--only webhooks,plan_step" runs some of them.
 bench: $(STAMP)
+	tools/system-deps.sh bench
 	$(BIN)/python tools/bench.py $(BENCH_ARGS)
 
 clean:

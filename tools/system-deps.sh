@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite needs, only when one is missing (Debian/Ubuntu apt).
 #
-# Called by `make test` (and so by `.ci/run`). Each line of NEEDS is "what proves it is there"
+# Called by `make test` (and so by `.ci/run`); `make bench` calls it with `bench`, which adds what
+# the benchmarks need (wrk, the webhook benchmarks' load generator). Each line of NEEDS is "what proves it is there"
 # (a command on PATH, or an absolute file path) and the apt package that provides it; add a line
 # for a new need. Works as root without sudo, uses sudo otherwise,
 # and does not touch apt at all when everything is present. SKIP_SYSTEM_DEPS=1 skips the check.
@@ -15,6 +16,10 @@ NEEDS=(
   # "ffmpeg                                         ffmpeg"
   # "espeak-ng                                      espeak-ng"
 )
+
+if [ "${1:-}" = "bench" ]; then
+  NEEDS+=("wrk                                        wrk")  # webhook benchmarks' load generator
+fi
 
 [ "${SKIP_SYSTEM_DEPS:-}" = "1" ] && exit 0
 

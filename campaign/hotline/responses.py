@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from audiences.models import Contact, ContactStatus
 from campaign.blasts.models import Outbound
 from campaign.core.config import Settings
-from campaign.core.db import insert_for, inserted_id
+from campaign.core.db import inserted_id
 from campaign.core.errors import Invalid
 from campaign.hotline import autoreplies
 from campaign.hotline.autoreplies import AUTO_REPLY_PROVIDER
@@ -128,10 +128,36 @@ def open_or_update_case(
     per contact), so messages arriving at once from one number share one case: the hot path of the
     webhook, and safe under concurrency."""
     priority = PRIORITY_OF.get(intent, CasePriority.NORMAL)
-    statement = insert_for(session, _CASES).values(
-        contact_id=contact.id, status=CaseStatus.NEW, priority=priority,
-        reason=str(intent), language=contact.language, campaign_id=campaign_id,
-        waiting_since=now, opened_at=now, updated_at=now,
+    statement = _case_upsert(session.get_bind().dialect.name, priority)
+    values = {
+        "contact_id": contact.id, "reason": str(intent), "language": contact.language,
+        "campaign_id": campaign_id, "now": now,
+    }
+    return int(session.execute(statement, values).scalar_one())
+
+
+_case_upserts: dict[tuple[str, CasePriority], Any] = {}
+
+
+def _case_upsert(dialect: str, priority: CasePriority) -> Any:
+    """The upsert of `open_or_update_case` for one dialect and priority, built once: building it
+    (its `excluded` columns above all) cost more CPU than running it, on every inbound message.
+    The per-message values are bound parameters (contact_id, reason, language, campaign_id, now)."""
+    statement = _case_upserts.get((dialect, priority))
+    if statement is not None:
+        return statement
+    from sqlalchemy import bindparam
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    def bound(name: str, column: str) -> Any:
+        return bindparam(name, type_=_CASES.c[column].type)
+
+    insert_ = postgresql.insert(_CASES) if dialect == "postgresql" else sqlite.insert(_CASES)
+    statement = insert_.values(
+        contact_id=bound("contact_id", "contact_id"), status=CaseStatus.NEW, priority=priority,
+        reason=bound("reason", "reason"), language=bound("language", "language"),
+        campaign_id=bound("campaign_id", "campaign_id"), waiting_since=bound("now", "waiting_since"),
+        opened_at=bound("now", "opened_at"), updated_at=bound("now", "updated_at"),
     )
     changes: dict[str, Any] = {
         "waiting_since": func.coalesce(_CASES.c.waiting_since, statement.excluded.waiting_since),
@@ -148,7 +174,8 @@ def open_or_update_case(
         # to the partial index once psycopg prepares the statement (after 5 runs on a connection).
         index_elements=[_CASES.c.contact_id], index_where=text(OPEN_CASE_WHERE), set_=changes
     ).returning(_CASES.c.id)
-    return int(session.execute(statement).scalar_one())
+    _case_upserts[(dialect, priority)] = statement
+    return statement
 
 
 def ask_question(session: Session, *, case_id: int, question: CaseQuestion, now: datetime) -> None:

@@ -11,7 +11,7 @@ Small YAML snippets (variables, variants) are read with the same bounded loader 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import yaml
@@ -265,3 +265,39 @@ def field_of(error_field: str, count: int) -> str:
     if not best and re.fullmatch(r"steps\[\d+\]", error_field):
         return error_field + ".id"
     return best
+
+
+class FormErrors(Invalid):
+    """Every error found in a submitted campaign form (the first as `parse_campaign` reports it,
+    then those of the other steps), each naming its field."""
+
+    def __init__(self, errors: list[Invalid]) -> None:
+        super().__init__(errors[0].field, errors[0].reason)
+        self.errors = errors
+
+
+def all_errors(doc: Mapping[str, Any], first: Invalid, parse: Callable[[Any], Any]) -> list[Invalid]:
+    """`first` (what `parse` raised for `doc`) and the errors of the other steps: each step is
+    checked alone by the same `parse`, its fields renamed back to its place (`steps[0].at` of the
+    third step is `steps[2].at`). Steps are checked only when the campaign's own fields pass."""
+    found = [first]
+    seen = {(first.field, first.reason)}
+    steps = doc.get("steps")
+    if not isinstance(steps, list) or len(steps) < 2 or first.field == "steps":
+        return found
+    try:
+        parse({**doc, "steps": []})
+    except Invalid as exc:
+        if exc.field != "steps":
+            return found  # the campaign's own fields are at fault: one error is what can be said
+    for i, step in enumerate(steps):
+        try:
+            parse({**doc, "steps": [step]})
+        except Invalid as exc:
+            if not exc.field.startswith("steps[0]"):
+                continue
+            error = Invalid(f"steps[{i}]" + exc.field[len("steps[0]") :], exc.reason)
+            if (error.field, error.reason) not in seen:
+                seen.add((error.field, error.reason))
+                found.append(error)
+    return found

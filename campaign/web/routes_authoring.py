@@ -31,6 +31,8 @@ from campaign.web.auth import MANAGER_ROLES, require_role
 from campaign.web.campaign_form import (
     MAX_FORM_STEPS,
     SCHEDULE_KINDS,
+    FormErrors,
+    all_errors,
     document_to_form,
     field_of,
     form_to_document,
@@ -68,11 +70,12 @@ def _render_form(
     count = step_count(values)
     errors: dict[str, str] = {}
     top: list[str] = []
-    if error is not None:
-        place = field_of(error.field, count) if isinstance(error, Invalid) else ""
-        if place:
-            errors[place] = str(error)
-        top.append(str(error))
+    found: list[AppError] = list(error.errors) if isinstance(error, FormErrors) else [error] if error else []
+    for item in found:
+        place = field_of(item.field, count) if isinstance(item, Invalid) else ""
+        if place and place not in errors:
+            errors[place] = str(item)
+        top.append(str(item))
     with unit_of_work(request.app.state.web.engine) as session:
         choices = _choices(session)
     context = {
@@ -106,7 +109,17 @@ def _save_document(
 
     state = request.app.state.web
     settings = state.settings
-    spec = parse_campaign(doc, default_timezone=settings.timezone, rules=rules_from(settings))
+    rules = rules_from(settings)
+
+    def parse(document: Any) -> dict[str, Any]:
+        return parse_campaign(document, default_timezone=settings.timezone, rules=rules)
+
+    try:
+        spec = parse(doc)
+    except Invalid as first:
+        if not isinstance(doc, dict):
+            raise
+        raise FormErrors(all_errors(doc, first, parse)) from None
     if slug is not None and spec["slug"] != slug:
         raise Invalid("slug", _("the slug of a saved campaign cannot change (it was %(slug)s)", slug=slug))
     now = utcnow()

@@ -387,3 +387,15 @@ def test_a_launch_is_refused_with_the_cli_reasons(web, tmp_path):
     with make_sessionmaker(engine)() as session:
         assert session.scalar(select(Campaign.status)) == "draft"
     engine.dispose()
+
+
+def test_errors_of_several_steps_are_shown_each_at_its_field(web):
+    token = _login(web)
+    form = {**FORM, "steps[0].deadline": "pronto", "steps[1].rrule": "FREQ=HOURLY;COUNT=3"}
+    response = web.post("/campaigns/new", data={**form, "csrf_token": token})
+    assert response.status_code == 422
+    for field in ("steps[0].deadline", "steps[1].rrule"):
+        shown = re.search(rf'data-error-for="{re.escape(field)}">([^<]*)<', response.text)
+        assert shown is not None and shown.group(1).startswith(field + ": ")
+    # The values typed are kept for fixing.
+    assert 'value="pronto"' in response.text and 'value="FREQ=HOURLY;COUNT=3"' in response.text

@@ -292,8 +292,10 @@ def preview_page(request: Request, *, slug: str, user: Annotated[User, Depends(m
 
 
 def _launch_context(
-    request: Request, user: User, slug: str, *, reasons: list[str] | None = None
+    request: Request, user: User, slug: str, *, reasons: list[str] | None = None, allow_empty: bool = False
 ) -> dict[str, Any]:
+    """The preview and the reasons a launch is refused; `only_empty` when the one thing in the way
+    is a step reaching nobody (the page then offers `campaign launch --allow-empty`'s choice)."""
     from campaign.blasts.lifecycle import launch_problems
     from campaign.blasts.preview import preview_campaign
 
@@ -301,19 +303,26 @@ def _launch_context(
     now = utcnow()
     with unit_of_work(request.app.state.web.engine) as session:
         campaign = get_campaign(session, slug)
-        problems = (
-            reasons
-            if reasons is not None
-            else launch_problems(session, campaign, settings=settings, now=now, allow_empty=False)
-        )
+        strict = launch_problems(session, campaign, settings=settings, now=now, allow_empty=False)
+        lenient = launch_problems(session, campaign, settings=settings, now=now, allow_empty=True)
         data = preview_campaign(session, slug, now=now, settings=settings)
-    return {"user": user, "slug": slug, "data": data, "problems": problems, "flashes": pop_flash(request)}
+    problems = reasons if reasons is not None else (lenient if allow_empty else strict)
+    return {
+        "user": user,
+        "slug": slug,
+        "data": data,
+        "problems": problems,
+        "only_empty": bool(strict) and not lenient,
+        "allow_empty": allow_empty,
+        "flashes": pop_flash(request),
+    }
 
 
 @router.get("/campaigns/{slug}/launch")
 def launch_page(request: Request, *, slug: str, user: Annotated[User, Depends(manager)]) -> Response:
     """The confirmation: the recipients and the cost, or every reason the launch is refused."""
-    context = _launch_context(request, user, slug)
+    allow_empty = request.query_params.get("allow_empty") == "1"
+    context = _launch_context(request, user, slug, allow_empty=allow_empty)
     return templates.TemplateResponse(request, "campaign_launch.html", context)
 
 
@@ -325,19 +334,27 @@ async def launch_campaign(
     from campaign.blasts.lifecycle import LaunchRefused, launch, launch_warnings
 
     form = await request.form()
+    allow_empty = form.get("allow_empty") == "1"
     if form.get("confirm") != slug:
         return RedirectResponse(f"/campaigns/{slug}/launch", status_code=303)
     state = request.app.state.web
 
     def work() -> list[str]:
         with state.write() as session:
-            campaign = launch(session, slug, now=utcnow(), settings=state.settings, actor=user.username)
+            campaign = launch(
+                session,
+                slug,
+                now=utcnow(),
+                settings=state.settings,
+                actor=user.username,
+                allow_empty=allow_empty,
+            )
             return launch_warnings(session, campaign)
 
     try:
         warnings = await state.run_write(work)
     except LaunchRefused as exc:
-        context = _launch_context(request, user, slug, reasons=exc.reasons)
+        context = _launch_context(request, user, slug, reasons=exc.reasons, allow_empty=allow_empty)
         return templates.TemplateResponse(request, "campaign_launch.html", context, status_code=409)
     flash(request, _("Campaign launched: the scheduler plans and sends each step when it falls due."))
     for line in warnings:

@@ -399,3 +399,20 @@ def test_errors_of_several_steps_are_shown_each_at_its_field(web):
         assert shown is not None and shown.group(1).startswith(field + ": ")
     # The values typed are kept for fixing.
     assert 'value="pronto"' in response.text and 'value="FREQ=HOURLY;COUNT=3"' in response.text
+
+
+def test_a_step_reaching_nobody_is_launched_only_when_the_manager_says_so(web):
+    token = _login(web)
+    form = {**FORM, "steps[1].segment": "", "steps[1].query": "age > 150"}
+    assert web.post("/campaigns/new", data={**form, "csrf_token": token}).status_code == 303
+    page = web.get("/campaigns/prueba-web/launch").text
+    assert "launch-refused" in page and "allow_empty=1" in page and "Sí, lanzar" not in page
+    refused = web.post("/campaigns/prueba-web/launch", data={"csrf_token": token, "confirm": "prueba-web"})
+    assert refused.status_code == 409
+    page = web.get("/campaigns/prueba-web/launch?allow_empty=1").text
+    assert "Sí, lanzar" in page and 'name="allow_empty" value="1"' in page
+    launched = web.post(
+        "/campaigns/prueba-web/launch",
+        data={"csrf_token": token, "confirm": "prueba-web", "allow_empty": "1"},
+    )
+    assert launched.status_code == 303 and _rows(web.db_url)[0]["status"] == "scheduled"

@@ -122,12 +122,24 @@ class ImportSummary:
 WOULD = {"imported": "would_import", "updated": "would_update", "unchanged": "would_leave_unchanged"}
 
 
-def write_report(path: Path, summary: ImportSummary) -> None:
-    """Writes the rejection report CSV: row, column, value, reason (warnings included)."""
+REPORT_HEADER = ("row", "column", "value", "reason")
+
+
+def write_report(
+    path: Path,
+    summary: ImportSummary,
+    *,
+    header: Sequence[str] = REPORT_HEADER,
+    reason_label: Callable[[str], str] | None = None,
+) -> None:
+    """Writes the rejection report CSV: row, column, value, reason (warnings included). The web
+    gives the header and the reasons in the reader's language (`header`, `reason_label`); the
+    command line writes them as stored."""
+    label = reason_label or str
     with path.open("w", newline="", encoding="utf-8") as handle:
         # The values are what the imported file held: never let a spreadsheet run them.
-        rows = sorted(summary.report, key=_report_order)
-        write_csv_rows(handle, ["row", "column", "value", "reason"], rows)
+        rows = [(r, c, v, label(why)) for r, c, v, why in sorted(summary.report, key=_report_order)]
+        write_csv_rows(handle, list(header), rows)
 
 
 def _report_order(entry: tuple[int, str, str, str]) -> tuple[int, str]:

@@ -115,8 +115,18 @@ def _column_of(token: Token) -> int:
     return token.column or 0
 
 
-def _fail(reason: str, column: int) -> Invalid:
-    return Invalid("query", _("%(reason)s at column %(column)d", reason=reason, column=column))
+class QueryError(Invalid):
+    """Invalid("query", "REASON at column N") that also keeps the reason and the 1-based column
+    apart, so a page can mark the place in the query whatever the language of the message."""
+
+    def __init__(self, detail: str, column: int) -> None:
+        super().__init__("query", _("%(reason)s at column %(column)d", reason=detail, column=column))
+        self.detail = detail
+        self.column = column
+
+
+def _fail(reason: str, column: int) -> QueryError:
+    return QueryError(reason, column)
 
 
 def _unquote(token: str) -> str:

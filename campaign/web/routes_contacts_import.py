@@ -128,7 +128,8 @@ def _write_report(upload: uploads.Upload, summary: Any) -> None:
 
     upload.report.unlink(missing_ok=True)
     os.close(os.open(upload.report, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    write_report(upload.report, summary)
+    header = (_("row"), _("column"), _("value"), _("reason"))
+    write_report(upload.report, summary, header=header, reason_label=reason_label)
 
 
 @router.post("/contacts/upload")

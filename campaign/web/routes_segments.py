@@ -9,7 +9,6 @@ query is answered with the parser's reason and its column, shown under the query
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -21,7 +20,7 @@ from audiences.geography import department_name
 from campaign.core.audit import record_audit
 from campaign.core.db import unit_of_work, utcnow
 from campaign.core.errors import AppError, Invalid
-from campaign.core.i18n import N_, LazyString, _
+from campaign.core.i18n import _
 from campaign.hotline.models import User
 from campaign.web.auth import MANAGER_ROLES, require_role
 from campaign.web.routes_inbox import NO_STORE, flash, pop_flash
@@ -30,15 +29,6 @@ from campaign.web.templating import templates
 router = APIRouter()
 manager = require_role(*MANAGER_ROLES)
 Slug = Annotated[str, PathParam(max_length=80)]
-# The built-in segments' names as people read them (stored in English, like the CLI shows them).
-BUILTIN_NAMES: dict[str, LazyString] = {
-    "border_youth": N_("Border youth (13-24)"),
-    "single_mother_households": N_("Single-mother households"),
-    "parents_of_adolescents": N_("Parents of adolescents"),
-    "indigenous_language_speakers": N_("Indigenous language speakers"),
-    "migrants_in_transit": N_("Migrants in transit"),
-}
-AT_COLUMN = re.compile(r"\s+at column (\d+)$")
 MAX_QUERY = 5000
 
 
@@ -48,12 +38,10 @@ def one_line(query: str) -> str:
 
 
 def query_error(exc: AppError) -> dict[str, Any]:
-    """{field, reason, column} of an error; `column` (1-based) when the parser gave one."""
-    field = getattr(exc, "field", "")
-    reason = getattr(exc, "reason", str(exc))
-    match = AT_COLUMN.search(reason)
-    column = int(match.group(1)) if match else None
-    return {"field": field, "reason": AT_COLUMN.sub("", reason), "column": column, "message": str(exc)}
+    """{field, reason, column, message} of an error; `column` (1-based) when the parser gave one."""
+    column = getattr(exc, "column", None)
+    reason = getattr(exc, "detail", None) or getattr(exc, "reason", str(exc))
+    return {"field": getattr(exc, "field", ""), "reason": reason, "column": column, "message": str(exc)}
 
 
 def _department_label(code: str) -> str:
@@ -104,7 +92,6 @@ def _page(
         "rows": rows,
         "form": form or {"slug": "", "name": "", "description": "", "query": ""},
         "editing": editing,
-        "builtin_names": BUILTIN_NAMES,
         "error": error,
         "flashes": pop_flash(request),
     }

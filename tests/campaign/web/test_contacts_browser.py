@@ -116,7 +116,8 @@ def test_a_manager_imports_the_sample_and_builds_a_segment(server, browser, arti
     with page.expect_download() as download:
         page.click("text=Descargar el informe")
     report = Path(download.value.path()).read_text(encoding="utf-8")
-    assert report.splitlines()[0] == "row,column,value,reason" and len(report.splitlines()) > 1
+    assert report.splitlines()[0] == "fila,columna,valor,motivo" and len(report.splitlines()) > 1
+    assert "teléfono: " in report  # the reasons as the page says them
     _shot(page, artifacts, "imported")
     engine = make_engine(url)
     with make_sessionmaker(engine)() as session:

@@ -311,3 +311,38 @@ def test_an_upload_is_its_owners_and_expires(engine, client, tmp_path):
     assert uploads.sweep(root, now=now) == 0
     assert uploads.sweep(root, now=now + uploads.UPLOAD_TTL + timedelta(seconds=1)) == 1
     assert list(root.iterdir()) == []
+
+
+def test_the_contact_page_shows_messages_replies_cases_and_consent(engine, manager):
+    from datetime import UTC, datetime
+
+    from tests.campaign.web.test_app import receive
+    from tests.factories import make_blast, make_outbound
+
+    with make_sessionmaker(engine).begin() as session:
+        contact = make_contact(session, phone="+50255550177")
+        occurrence = make_blast(session)
+        make_outbound(
+            session,
+            contact=contact,
+            occurrence=occurrence,
+            status="delivered",
+            sent_at=datetime(2027, 1, 11, 16, 0, tzinfo=UTC),
+            body="Cuidado con ofertas falsas (sintético)",
+        )
+        contact_id = contact.id
+    receive(engine, "¿es real esa oferta? necesito ayuda", phone="+50255550177")
+    receive(engine, "BAJA", phone="+50255550177")
+    token = csrf_of(manager.get("/contacts").text)
+    page = manager.post("/contacts/lookup", data={"phone": "+502 5555 0177", "csrf_token": token})
+    assert page.status_code == 200
+    html = page.text
+    assert "Cuidado con ofertas falsas (sintético)" in html  # a message sent
+    assert "¿es real esa oferta? necesito ayuda" in html  # a reply
+    cases = re.search(r'<ul class="past-cases">(.*?)</ul>', html, flags=re.S).group(1)
+    assert re.search(r"#\d+", cases)  # the case the reply opened
+    consent = re.search(r'<ul class="consent">(.*?)</ul>', html, flags=re.S).group(1)
+    assert "opt-out" in consent and "sms" in consent  # the STOP, with its channel
+    assert "+50255550177" not in html and "****-0177" in html
+    with make_sessionmaker(engine)() as session:
+        assert session.get(Contact, contact_id).status == ContactStatus.OPTED_OUT

@@ -242,3 +242,30 @@ def test_only_an_admin_opens_the_users_page(app, as_user):
     assert mario.get("/admin/users").status_code == 403
     token = csrf_of(mario.get("/messages").text)
     assert mario.post("/admin/users/rosa/disable", data={"csrf_token": token}).status_code == 403
+
+
+def test_a_radio_spot_is_translated_as_script_lines(app, engine, as_user):
+    rosa = as_user("rosa")
+    page = rosa.get("/messages/spot-coyotes/mam")
+    assert page.status_code == 200 and 'id="sms-counter"' not in page.text  # a spot has no SMS counter
+    assert "LOCUTOR: texto" in page.text
+    token = csrf_of(page.text)
+    broken = rosa.post("/messages/spot-coyotes/mam", data={"body": "sin locutor {{ pdh }}", "csrf_token": token})
+    assert broken.status_code == 422 and "línea 1" in broken.text
+    assert _mam(engine, "spot-coyotes") is None
+    script = "[MÚSICA 2 s]\nLOCUTOR: Qa ma'n tu'n tkyaqil, tzaqwil {{ pdh }}.\nLOCUTORA: Ma'n {{ pdh }}."
+    saved = rosa.post("/messages/spot-coyotes/mam", data={"body": script, "csrf_token": token})
+    assert saved.status_code == 303
+    status, version, body, _authors = _mam(engine, "spot-coyotes")
+    assert (status, version) == (TranslationStatus.NEEDS_REVIEW, 1)
+    assert body.startswith("Qa ma'n tu'n tkyaqil")  # the spoken text, as import-translations stores it
+    assert "LOCUTORA: Ma&#39;n {{ pdh }}." in rosa.get("/messages/spot-coyotes/mam").text
+
+
+def test_the_pages_speak_english_to_an_english_browser(app, as_user):
+    rosa = as_user("rosa")
+    english = {"Accept-Language": "en"}
+    assert "Message library" in rosa.get("/messages", headers=english).text
+    page = rosa.get("/messages/bienvenida/mam", headers=english).text
+    assert "Save and submit for review" in page and "Version history" in page
+    assert "your role (translator) cannot open /campaigns" in rosa.get("/campaigns", headers=english).text

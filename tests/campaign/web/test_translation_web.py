@@ -250,7 +250,9 @@ def test_a_radio_spot_is_translated_as_script_lines(app, engine, as_user):
     assert page.status_code == 200 and 'id="sms-counter"' not in page.text  # a spot has no SMS counter
     assert "LOCUTOR: texto" in page.text
     token = csrf_of(page.text)
-    broken = rosa.post("/messages/spot-coyotes/mam", data={"body": "sin locutor {{ pdh }}", "csrf_token": token})
+    broken = rosa.post(
+        "/messages/spot-coyotes/mam", data={"body": "sin locutor {{ pdh }}", "csrf_token": token}
+    )
     assert broken.status_code == 422 and "línea 1" in broken.text
     assert _mam(engine, "spot-coyotes") is None
     script = "[MÚSICA 2 s]\nLOCUTOR: Qa ma'n tu'n tkyaqil, tzaqwil {{ pdh }}.\nLOCUTORA: Ma'n {{ pdh }}."

@@ -37,8 +37,9 @@ MAX_REASON = 200
 
 def _pending(request: Request, user: User) -> Any:
     """The user's upload in progress, if any (to go back to its mapping step)."""
+    root = uploads.upload_root(request.app.state.web.settings.export_dir)
+    uploads.sweep(root, now=utcnow())  # expired uploads go even when nobody uploads again
     try:
-        root = uploads.upload_root(request.app.state.web.settings.export_dir)
         return uploads.open_upload(root, request.session.get(UPLOAD_KEY), user_id=user.id, now=utcnow())
     except Invalid:
         return None

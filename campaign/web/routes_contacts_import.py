@@ -52,6 +52,12 @@ FIELD_LABELS: dict[str, LazyString] = {
 }
 assert set(FIELD_LABELS) == set(CONTACT_FIELDS)
 CUSTOM, IGNORE = "custom", "ignore"
+FIELD_TYPES: dict[str, LazyString] = {
+    "": N_("type: guessed from the values"),
+    "number": N_("type: number"),
+    "date": N_("type: date"),
+    "text": N_("type: text"),
+}
 
 
 def _root(request: Request) -> Path:
@@ -87,18 +93,33 @@ def _options(form: FormData, upload: uploads.Upload, default_order: str) -> dict
     order = form.get("date_order") or default_order
     if order not in DATE_ORDERS:
         raise Invalid("date_order", _("%(value)r is not dmy, mdy or ymd", value=str(order)[:20]))
+    mapping = _overrides(form, upload.columns)
+    guessed = guess_headers(upload.columns)
+    types: dict[str, str] = {}
+    for index, header in enumerate(upload.columns):
+        kind = form.get(f"type-{index}")
+        custom = mapping.get(header, guessed[header]).startswith("custom.")
+        if isinstance(kind, str) and kind.strip() and custom:  # `campaign audiences import --type`
+            types[header] = kind.strip()[:20]
     return {
-        "mapping": _overrides(form, upload.columns),
+        "mapping": mapping,
+        "types": types,
         "consent_source": consent.strip()[:200] if isinstance(consent, str) and consent.strip() else None,
         "partial": form.get("partial") == "1",
         "date_order": order,
     }
 
 
-def _rows(upload: uploads.Upload, mapping: dict[str, str]) -> list[dict[str, Any]]:
+def _rows(upload: uploads.Upload, mapping: dict[str, str], types: dict[str, str]) -> list[dict[str, Any]]:
     guessed = guess_headers(upload.columns)
     return [
-        {"index": i, "header": h, "guess": _choice(guessed[h]), "chosen": _choice(mapping.get(h, guessed[h]))}
+        {
+            "index": i,
+            "header": h,
+            "guess": _choice(guessed[h]),
+            "chosen": _choice(mapping.get(h, guessed[h])),
+            "type": types.get(h, ""),
+        }
         for i, h in enumerate(upload.columns)
     ]
 
@@ -107,11 +128,15 @@ def _context(
     request: Request, user: User, upload: uploads.Upload, options: dict[str, Any], **extra: Any
 ) -> dict[str, Any]:
     guessed = guess_headers(upload.columns)
-    chosen = {**guessed, **{h: t for h, t in options["mapping"].items()}}
+    summary = extra.get("summary")
+    # After a check, the mapping the importer applied (a field chosen twice keeps the last column).
+    mapping = dict(summary.mapping) if summary is not None and summary.mapping else options["mapping"]
+    chosen = {**guessed, **mapping}
     return {
         "user": user,
         "upload": upload,
-        "rows": _rows(upload, options["mapping"]),
+        "rows": _rows(upload, mapping, options.get("types", {})),
+        "field_types": FIELD_TYPES,
         "fields": FIELD_LABELS,
         "options": options,
         "has_consent_column": "consent_source" in chosen.values(),
@@ -175,6 +200,7 @@ def mapping_page(request: Request, *, user: Annotated[User, Depends(manager)]) -
         raise Invalid("file", _("this file was imported already: upload it again to import it again"))
     options = {
         "mapping": {},
+        "types": {},
         "consent_source": None,
         "partial": False,
         "date_order": request.app.state.web.settings.date_order,
@@ -192,6 +218,7 @@ def _run(
     now = utcnow()
     kwargs = {
         "mapping": options["mapping"],
+        "types": options["types"],
         "dry_run": dry_run,
         "partial": options["partial"],
         "now": now,

@@ -346,3 +346,25 @@ def test_the_contact_page_shows_messages_replies_cases_and_consent(engine, manag
     assert "+50255550177" not in html and "****-0177" in html
     with make_sessionmaker(engine)() as session:
         assert session.get(Contact, contact_id).status == ContactStatus.OPTED_OUT
+
+
+def test_a_custom_columns_type_is_chosen_like_the_clis_type_option(db_url, engine, manager, tmp_path):
+    sample = write_csv(tmp_path / "muestra.csv", 60, 9)
+    _upload(manager, sample)
+    page = manager.get("/contacts/import").text
+    form = {**_mapping_form(page), "partial": "1"}
+    index = _column_index(page, "adolescent_children").split("-")[1]
+    assert f'name="type-{index}"' in page  # offered for a custom column only
+    assert 'name="type-0"' not in page  # teléfono is the phone
+    cli = run_json(
+        "audiences", "import", str(sample), "--dry-run", "--partial", "--type", "adolescent_children=text",
+        "--json", db_url=db_url,
+    )
+    checked = manager.post("/contacts/import/check", data={**form, f"type-{index}": "text"})
+    assert checked.status_code == 200
+    assert 'data-custom="adolescent_children" data-type="text"' in checked.text
+    assert cli["custom_fields"] == {"adolescent_children": "text"}
+    assert _figures(checked.text) == {k: cli[k] for k in FIGURES}
+    bad = manager.post("/contacts/import/run", data={**form, f"type-{index}": "colour"})
+    assert bad.status_code == 422 and "type" in bad.text and "colour" in bad.text
+    assert _count(engine, Contact) == 0

@@ -32,7 +32,7 @@ from campaign.core.crypto import blind_index, use_keyring  # noqa: E402
 from campaign.core.db import make_engine, unit_of_work  # noqa: E402
 from campaign.schema import metadata  # noqa: E402
 
-TARGET_SECONDS = 60.0
+TARGET_SECONDS = 20.0  # issue 15: 1M recipients in 20 s on SQLite and PostgreSQL
 TARGET_BYTES = 1.5 * 1024**3
 NOW = datetime(2027, 1, 10, 15, 0, tzinfo=UTC)
 FIRES = datetime(2027, 1, 11, 16, 0, tzinfo=UTC)

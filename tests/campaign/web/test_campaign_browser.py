@@ -191,6 +191,9 @@ def test_a_manager_runs_a_whole_campaign_from_the_browser(server, browser, artif
     assert page.input_value('[name="steps[0].id"]') == "aviso"  # kept across the round trip
     second = {**CAMPAIGN_FILE["steps"][1], "rrule": "FREQ=HOURLY;COUNT=3"}
     _fill_step(page, 1, second)
+    # Only the chosen schedule's inputs show (campaign_form.js): recurring hides "once, at".
+    assert page.locator('[name="steps[1].at"]').is_hidden()
+    assert page.locator('[name="steps[0].rrule"]').is_hidden()
     _shot(page, artifacts, "form")
     page.click("text=Guardar campaña")
     # Hourly to the same people is refused for SMS, in the CLI's own words, next to the field.

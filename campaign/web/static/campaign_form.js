@@ -1,0 +1,18 @@
+// The campaign form: each step shows only the inputs of the schedule chosen (once, recurring, or
+// offset from a contact date). Without JavaScript every input shows and the server reads only
+// the chosen kind's, so nothing depends on this file.
+
+function showChosen(step) {
+  const chosen = step.querySelector("input[type=radio][name$='.schedule']:checked");
+  const kind = chosen ? chosen.value : "at";
+  for (const group of step.querySelectorAll("[data-kind]")) {
+    group.hidden = group.dataset.kind !== kind;
+  }
+}
+
+for (const step of document.querySelectorAll("fieldset.step")) {
+  showChosen(step);
+  for (const radio of step.querySelectorAll("input[type=radio][name$='.schedule']")) {
+    radio.addEventListener("change", () => showChosen(step));
+  }
+}

@@ -107,7 +107,7 @@ def library_page(
         "rows": rows,
         "totals": result.totals,
         "count": len(result.cells),
-        "languages": [(code, registry.get(code).name) for code in languages],
+        "languages": [(code, registry.get(code).native_name) for code in languages],
         "lang": lang,
         "status": status,
         "states": STATES,
@@ -143,9 +143,11 @@ def _sms_policy(registry: LanguageRegistry, code: str) -> str:
 def message_page(request: Request, *, slug: str, user: Annotated[User, Depends(reader)]) -> Response:
     from messages.encoding import apply_policy
     from messages.library import is_stale, source_body
+    from messages.rendering import render, sample_context
     from messages.translations import exchange_text, is_radio
 
     registry = _registry(request)
+    settings = request.app.state.web.settings
     with unit_of_work(request.app.state.web.engine) as session:
         message = _message(session, slug)
         source = source_body(message)
@@ -153,12 +155,16 @@ def message_page(request: Request, *, slug: str, user: Annotated[User, Depends(r
         entries = []
         for code in registry.codes():
             t = by_language.get(code)
-            entry: dict[str, Any] = {"code": code, "name": registry.get(code).name, "translation": t}
+            entry: dict[str, Any] = {"code": code, "name": registry.get(code).native_name, "translation": t}
             if t is not None:
                 entry["text"] = exchange_text(message, t)
                 entry["stale"] = is_stale(t, source)
-                if not is_radio(message):
-                    entry["sms"] = apply_policy(t.body, _sms_policy(registry, code))
+                if not is_radio(message):  # as `campaign messages show` measures it: with sample values
+                    try:
+                        sample = render(t.body, sample_context(settings.hotline_defaults, message.variables))
+                        entry["sms"] = apply_policy(sample, _sms_policy(registry, code))
+                    except Invalid as exc:
+                        entry["sms_error"] = exc.reason
             entries.append(entry)
         findings = _lint(request, message)
         context = {
@@ -189,7 +195,7 @@ def _edit_context(request: Request, user: User, session: Any, slug: str, lang: s
         "user": user,
         "message": message,
         "lang": lang,
-        "language_name": registry.get(lang).name,
+        "language_name": registry.get(lang).native_name,
         "translation": translation,
         "text": exchange_text(message, translation) or "",
         "spanish": exchange_text(message, spanish) or "",

@@ -39,7 +39,7 @@ ENGLISH = [
     "needs_review", "draft", "missing", "pending", "failed", "delivered", "queued", "running", "paused",
     "cancelled", "week", "yes", "none", "reply", "replies", "contacts", "segments", "report", "download",
     "upload", "preview", "launch", "forbidden", "hotline staff", "translator", "reviewer", "version",
-    "history", "approve", "checks", "warning", "characters",
+    "history", "approve", "checks", "warning", "characters", "spanish", "english",
 ]
 # Whole words, not parts of a path, file name or code (/campaigns, ofertas-falsas, general.welcome).
 ENGLISH_RE = re.compile(r"(?<![\w./_-])(" + "|".join(re.escape(w) for w in ENGLISH) + r")(?![\w./_-])", re.I)

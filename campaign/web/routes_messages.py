@@ -81,6 +81,7 @@ def library_page(
     from messages.coverage import STATES, coverage
     from messages.library import list_messages, source_body
     from messages.packload import message_to_spec
+    from messages.translations import exchange_text
 
     registry = _registry(request)
     languages = registry.codes()
@@ -99,8 +100,19 @@ def library_page(
             if status and not lang and status not in cells.values():
                 continue
             stale = result.reasons.get(message.slug, {})
+            texts = {
+                t.language: exchange_text(message, t) or ""
+                for t in message.translations
+                if t.language != "es"
+            }
             rows.append(
-                {"message": message, "spanish": source_body(message) or "", "cells": cells, "stale": stale}
+                {
+                    "message": message,
+                    "spanish": source_body(message) or "",
+                    "cells": cells,
+                    "stale": stale,
+                    "texts": texts,
+                }
             )
     context = {
         "user": user,
@@ -242,9 +254,7 @@ def save_translation(
         _message(session, slug)
         _language(registry, lang)
     if lang == SOURCE_LANGUAGE:
-        raise Invalid(
-            "lang", _("the Spanish source is changed in the content pack, not here")
-        )
+        raise Invalid("lang", _("the Spanish source is changed in the content pack, not here"))
     if not body.strip():
         raise Invalid("body", _("write the translation"))
     if len(body) > MAX_BODY or len(notes) > MAX_BODY:

@@ -113,6 +113,8 @@ def test_a_translator_submits_a_mam_translation_and_a_reviewer_approves_it(app, 
     page = rosa.get("/messages/bienvenida/mam")
     assert "ahora necesita revisión" in page.text and "por revisar" in page.text
     assert "Aprobar" not in page.text  # a translator may not approve
+    library = rosa.get("/messages", params={"lang": "mam", "status": "needs_review"}).text
+    assert 'href="/messages/bienvenida"' in library and "Chjonte" in library  # its text in the library
     refused = rosa.post("/messages/bienvenida/mam/approve", data={"csrf_token": token})
     assert refused.status_code == 403 and _mam(engine)[0] == TranslationStatus.NEEDS_REVIEW
 

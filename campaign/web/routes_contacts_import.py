@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from audiences.reading import CONTACT_FIELDS, custom_key, guess_headers, read_table
+from audiences.reasons import reason_label
 from campaign.core.audit import record_audit
 from campaign.core.db import make_sessionmaker, utcnow
 from campaign.core.errors import AppError, Invalid
@@ -29,7 +30,6 @@ from campaign.core.i18n import N_, LazyString, _
 from campaign.hotline.models import User
 from campaign.web import uploads
 from campaign.web.auth import MANAGER_ROLES, require_role
-from campaign.web.import_reasons import reason_label
 from campaign.web.routes_inbox import NO_STORE
 from campaign.web.templating import templates
 

@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from campaign.blasts.campaigns import EDITABLE_STATUSES, failed_firings
+from campaign.blasts.labels import campaign_label
 from campaign.blasts.models import Campaign
 from campaign.core.db import unit_of_work, utcnow
 from campaign.core.errors import Invalid, NotFound
@@ -18,7 +19,7 @@ from campaign.web import stats
 from campaign.web.auth import CONTENT_ROLES, MANAGER_ROLES, require_role
 from campaign.web.charts import line_chart
 from campaign.web.routes_inbox import flash, pop_flash
-from campaign.web.routes_reports import campaign_label, report_context
+from campaign.web.routes_reports import report_context
 from campaign.web.templating import templates
 
 router = APIRouter()

@@ -19,12 +19,13 @@ from fastapi.responses import RedirectResponse, Response
 from campaign.core.audit import record_audit
 from campaign.core.db import unit_of_work, utcnow
 from campaign.core.errors import Invalid, NotFound
-from campaign.core.i18n import N_, _
+from campaign.core.i18n import _
 from campaign.core.languages import LanguageRegistry, build_registry
 from campaign.hotline.models import Role, User
 from campaign.web.auth import APPROVE_ROLES, LIBRARY_ROLES, TRANSLATE_ROLES, require_role
 from campaign.web.routes_inbox import flash, pop_flash
 from campaign.web.templating import templates
+from messages.words import level_word, status_word
 
 router = APIRouter()
 reader = require_role(*LIBRARY_ROLES)
@@ -32,21 +33,6 @@ translator = require_role(*TRANSLATE_ROLES)
 reviewer = require_role(*APPROVE_ROLES)
 
 MAX_BODY = 5000
-STATUS_WORDS = {  # a translation's status (messages.coverage.STATES), as people read it
-    "approved": N_("approved"),
-    "needs_review": N_("needs review"),
-    "draft": N_("draft"),
-    "missing": N_("missing"),
-}
-LEVEL_WORDS = {"error": N_("error"), "warning": N_("warning"), "info": N_("note")}
-
-
-def status_word(state: str) -> str:
-    """A translation status in the request's language."""
-    word = STATUS_WORDS.get(state)
-    return str(word) if word is not None else state
-
-
 def _registry(request: Request) -> LanguageRegistry:
     return build_registry(request.app.state.web.settings.extra_languages)
 
@@ -186,7 +172,7 @@ def message_page(request: Request, *, slug: str, user: Annotated[User, Depends(r
             "findings": findings,
             "radio": is_radio(message),
             "status_word": status_word,
-            "level_word": lambda level: str(LEVEL_WORDS.get(level, level)),
+            "level_word": level_word,
             "can_translate": _can(user, TRANSLATE_ROLES),
             "can_approve": _can(user, APPROVE_ROLES),
             "flashes": pop_flash(request),

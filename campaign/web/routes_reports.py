@@ -19,12 +19,12 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from campaign.blasts.activity import DailyActivity, daily_opt_outs
+from campaign.blasts.labels import campaign_label
 from campaign.blasts.models import Campaign
 from campaign.blasts.reports import COLUMNS, CampaignReport, campaign_report, report_bytes
 from campaign.core.db import unit_of_work
 from campaign.core.errors import Invalid
 from campaign.core.i18n import N_, SOURCE_LOCALE, LazyString, _, get_locale
-from campaign.hotline.labels import label
 from campaign.hotline.models import User
 from campaign.web.auth import MANAGER_ROLES, require_role
 from campaign.web.charts import bar_chart, line_chart
@@ -55,33 +55,6 @@ HEADERS: dict[str, LazyString] = {
     "segments": N_("SMS segments"),
     "estimated_cost": N_("estimated cost"),
 }
-# Codes a manager reads on campaign pages: campaign statuses and reasons a message was skipped.
-CAMPAIGN_WORDS: dict[str, LazyString] = {
-    "draft": N_("draft"),
-    "scheduled": N_("scheduled"),
-    "running": N_("running"),
-    "paused": N_("paused"),
-    "completed": N_("completed"),
-    "cancelled": N_("cancelled"),
-    "no_translation": N_("no approved translation"),
-    "no_consent": N_("no consent"),
-    "render_error": N_("message could not be written"),
-    "missing_field": N_("contact data missing"),
-    "frequency_cap": N_("too many recent messages"),
-    "opted_out": N_("opted out"),
-    "open_case": N_("open hotline case"),
-    "deadline": N_("deadline passed"),
-    "step_edited": N_("step edited"),
-    "campaign_cancelled": N_("campaign cancelled"),
-}
-
-
-def campaign_label(code: object) -> str:
-    """A campaign status or skip reason in the request's locale (else the hotline's words)."""
-    word = CAMPAIGN_WORDS.get(str(code))
-    return str(word) if word is not None else label(code)
-
-
 def in_zone(value: datetime | None, zone: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A UTC moment shown in a campaign's timezone."""
     return value.astimezone(ZoneInfo(zone)).strftime(fmt) if value else ""

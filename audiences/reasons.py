@@ -1,8 +1,8 @@
-"""Import rejection reasons as people read them, in the request's language.
+"""Import rejection reasons as people read them, in the current language (web and CLI).
 
 The importer (audiences/cleaning.py, audiences/phones.py) writes stable English reasons such as
 "phone: too short": the CLI's JSON, the report file and the stored ImportRejection rows keep them
-as keys. The web shows each one translated: the field before the colon and the known phrase after
+as keys. People see each one translated: the field before the colon and the known phrase after
 it; a reason it does not know (a custom field's, already translated) is shown as written.
 """
 

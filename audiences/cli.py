@@ -76,7 +76,7 @@ def import_command(
     mapping = _parse_map(map_)
     types = _parse_pairs(type_, "--type", "COLUMN=TYPE")
     order = date_order or get_settings().date_order
-    with progress(f"Importing {file.name}", total=len(IMPORT_STAGES)) as advance:
+    with progress(_("Importing %(file)s", file=file.name), total=len(IMPORT_STAGES)) as advance:
         started: list[str] = []
 
         def on_stage(name: str) -> None:
@@ -104,14 +104,15 @@ def import_command(
         echo_json(summary.as_dict())
         _fail_if_aborted(summary)
         return
-    title = f"Import of {summary.file}"
     if summary.dry_run:
-        title += " (dry run: nothing written)"
+        title = _("Import of %(file)s (dry run: nothing written)", file=summary.file)
     elif summary.aborted:
-        title += " (rows rejected: nothing written)"
+        title = _("Import of %(file)s (rows rejected: nothing written)", file=summary.file)
+    else:
+        title = _("Import of %(file)s", file=summary.file)
 
     counted = (
-        ["imported", "updated", "unchanged"]
+        [_("imported"), _("updated"), _("unchanged")]
         if summary.stored
         else [
             _("would import"),
@@ -120,7 +121,7 @@ def import_command(
         ]
     )
     print_table(
-        ["rows", *counted, "duplicates", "rejected", "warnings"],
+        [_("rows"), *counted, _("duplicates"), _("rejected"), _("warnings")],
         [
             [
                 summary.rows,
@@ -146,9 +147,15 @@ def import_command(
         described = ", ".join(f"{k} ({v})" for k, v in summary.custom_fields.items())
         info(_("Custom fields: %(fields)s", fields=described))
     if summary.rejected_by_reason:
-        print_table(["reason", "rows"], summary.rejected_by_reason.items(), title="Rejected by reason")
+        from audiences.reasons import reason_label
+
+        print_table(
+            [_("reason"), _("rows")],
+            [(reason_label(reason), n) for reason, n in summary.rejected_by_reason.items()],
+            title=_("Rejected by reason"),
+        )
     if summary.report and report is None:
-        warn(f"{len(summary.report)} problems; write them with --report rejects.csv")
+        warn(_("%(num)d problems; write them with --report rejects.csv", num=len(summary.report)))
     _fail_if_aborted(summary)
 
 
@@ -165,8 +172,12 @@ def _fail_if_aborted(summary: ImportSummary) -> None:
     if summary.aborted:
         raise Invalid(
             "file",
-            f"{summary.file}: {summary.rejected} rows rejected, nothing imported "
-            "(fix them using the report, or import the valid rows with --partial)",
+            _(
+                "%(file)s: %(num)d rows rejected, nothing imported "
+                "(fix them using the report, or import the valid rows with --partial)",
+                file=summary.file,
+                num=summary.rejected,
+            ),
         )
 
 
@@ -184,9 +195,11 @@ def count_command(
     if json_output:
         echo_json(result.as_dict())
         return
-    info(f"{result.count} contacts match {result.slug or result.query!r}")
+    info(_("%(num)d contacts match %(query)s", num=result.count, query=repr(result.slug or result.query)))
     if result.breakdown is not None:
-        print_table([by or "", "contacts"], ((_label(by, k), v) for k, v in result.breakdown.items()))
+        print_table(
+            [_field_word(by), _("contacts")], ((_label(by, k), v) for k, v in result.breakdown.items())
+        )
 
 
 def _label(field: str | None, value: object) -> str:
@@ -199,7 +212,17 @@ def _label(field: str | None, value: object) -> str:
     if field in {"municipality", "municipality_code"}:
         names = {m.code: m.name for m in municipalities()}
         return f"{text} {names.get(text, '')}".strip()
-    return text or "(none)"
+    return text or _("(none)")
+
+
+def _field_word(field: str | None) -> str:
+    """The name of a contact field as people read it (the import's words; else as written)."""
+    from audiences.reasons import FIELDS
+
+    if not field:
+        return ""
+    word = FIELDS.get(field)
+    return str(word) if word is not None else field
 
 
 @app.command("segments")
@@ -224,7 +247,8 @@ def segments_command(json_output: bool = JSON_OPTION) -> None:
         echo_json(rows)
     else:
         print_table(
-            ["slug", "name", "count", "query"], [[r["slug"], r["name"], r["count"], r["query"]] for r in rows]
+            [_("slug"), _("name"), _("count"), _("query")],
+            [[r["slug"], r["name"], r["count"], r["query"]] for r in rows],
         )
 
 
@@ -256,7 +280,7 @@ def segment_add_command(
     if json_output:
         echo_json({"slug": slug, "name": name, "query": query, "count": n})
     else:
-        info(f"Saved segment {slug!r} ({n} contacts now).")
+        info(_("Saved segment %(slug)s (%(num)d contacts now).", slug=repr(slug), num=n))
 
 
 @segment_app.command("edit")
@@ -313,7 +337,7 @@ def opt_out_command(
         contact = find_contact(session, phone)
         opt_out(session, contact, channel="cli", source=source, now=utcnow())
         result = {"phone": mask_phone(contact.phone), "status": str(contact.status)}
-    echo_json(result) if json_output else info(f"{result['phone']} opted out.")
+    echo_json(result) if json_output else info(_("%(phone)s opted out.", phone=result["phone"]))
 
 
 @app.command("opt-in")
@@ -331,7 +355,10 @@ def opt_in_command(
         contact = find_or_create_contact(session, phone, now=now)
         opt_in(session, contact, channel="cli", source=source, now=now)
         result = {"phone": mask_phone(contact.phone), "status": str(contact.status)}
-    echo_json(result) if json_output else info(f"{result['phone']} opted in ({source}).")
+    if json_output:
+        echo_json(result)
+    else:
+        info(_("%(phone)s opted in (%(source)s).", phone=result["phone"], source=source))
 
 
 @app.command("sample")
@@ -344,4 +371,4 @@ def sample_command(
     from audiences.sample import SYNTHETIC_NOTICE, write_csv
 
     path = write_csv(out, n, seed)
-    info(f"Wrote {n} rows to {path}. {SYNTHETIC_NOTICE}")
+    info(_("Wrote %(num)d rows to %(path)s.", num=n, path=path) + f" {SYNTHETIC_NOTICE}")

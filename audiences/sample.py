@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from audiences.geography import department_name, municipalities
+from campaign.core.i18n import N_
 
-SYNTHETIC_NOTICE = "SYNTHETIC sample data: made-up people and phone numbers, for demos and tests only."
+SYNTHETIC_NOTICE = N_("SYNTHETIC sample data: made-up people and phone numbers, for demos and tests only.")
 
 # Languages spoken per department besides Spanish (code, spelling variants people write).
 MAYAN_BY_DEPARTMENT = {

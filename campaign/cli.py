@@ -208,7 +208,7 @@ def config_command(json_output: bool = JSON_OPTION) -> None:
     if json_output:
         echo_json(masked)
     else:
-        print_table(["setting", "value"], sorted(masked.items()))
+        print_table([_("setting"), _("value")], sorted(masked.items()))
     if source == SOURCE_FILE:
         warn(_("The personal data is encrypted with the keys in %(path)s: back that file up (and keep "
                "it apart from database backups); without it the data cannot be read.", path=path))

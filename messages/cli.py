@@ -14,6 +14,7 @@ from campaign.core.db import utcnow
 from campaign.core.errors import Invalid
 from campaign.core.i18n import _
 from campaign.core.languages import default_registry
+from messages.words import level_word, status_word
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -32,8 +33,17 @@ def load_command(
     if json_output:
         echo_json(report.as_dict())
         return
-    info(f"pack {report.pack}: {len(report.added)} added, {len(report.changed)} changed, "
-         f"{len(report.unchanged)} unchanged, {report.new_versions} new translation version(s)")
+    info(
+        _(
+            "pack %(pack)s: %(added)d added, %(changed)d changed, %(unchanged)d unchanged, "
+            "%(versions)d new translation version(s)",
+            pack=report.pack,
+            added=len(report.added),
+            changed=len(report.changed),
+            unchanged=len(report.unchanged),
+            versions=report.new_versions,
+        )
+    )
     for conflict in report.conflicts:
         warn(conflict)
 
@@ -48,7 +58,7 @@ def dump_command(
 
     with session_scope() as session:
         written = dump_pack(session, directory, pack=pack)
-    info(f"wrote {len(written)} message file(s) to {directory}")
+    info(_("wrote %(num)d message file(s) to %(path)s", num=len(written), path=directory))
 
 
 @app.command("segments")
@@ -83,9 +93,10 @@ def segments_command(
         echo_json(result.as_dict())
         return
     print_table(["", ""], [
-        ("encoding", result.encoding), ("segments", result.segments), ("characters", result.characters),
-        ("units", result.units), ("non-GSM characters", " ".join(result.non_gsm) or "-"),
-        ("text sent", result.text),
+        (_("encoding"), result.encoding), (_("segments"), result.segments),
+        (_("characters"), result.characters),
+        (_("units"), result.units), (_("non-GSM characters"), " ".join(result.non_gsm) or "-"),
+        (_("text sent"), result.text),
     ])
 
 
@@ -146,9 +157,16 @@ def lint_command(pack: PackOption = None, keywords: KeywordsOption = None,
     else:
         shown = [f for f in findings if f.level != "info"]
         if shown:
-            print_table(["level", "message", "lang", "check", "detail"],
-                        [(f.level, f.slug, f.language, f.code, f.message) for f in shown])
-        info(f"{len(specs)} message(s): {errors} error(s), {warnings} warning(s)")
+            print_table([_("level"), _("message"), _("lang"), _("check"), _("detail")],
+                        [(level_word(f.level), f.slug, f.language, f.code, f.message) for f in shown])
+        info(
+            _(
+                "%(num)d message(s): %(errors)d error(s), %(warnings)d warning(s)",
+                num=len(specs),
+                errors=errors,
+                warnings=warnings,
+            )
+        )
     if has_errors(findings):
         raise typer.Exit(1)
 
@@ -156,7 +174,7 @@ def lint_command(pack: PackOption = None, keywords: KeywordsOption = None,
 @app.command("coverage")
 def coverage_command(pack: PackOption = None, json_output: bool = JSON_OPTION) -> None:
     """Translation status per message and language, with totals per language."""
-    from messages.coverage import SOURCE_CHANGED, coverage
+    from messages.coverage import SOURCE_CHANGED, STATES, coverage
 
     specs, _pack_dir = _specs(pack)
     result = coverage(specs, default_registry().codes())
@@ -164,16 +182,16 @@ def coverage_command(pack: PackOption = None, json_output: bool = JSON_OPTION) -
         echo_json(result.as_dict())
         return
     def cell(slug: str, lang: str) -> str:
-        state = result.cells[slug][lang]
+        state = status_word(result.cells[slug][lang])
         if result.reasons.get(slug, {}).get(lang) == SOURCE_CHANGED:
             return _("%(status)s (source changed)", status=state)
         return state
 
-    print_table(["message", *result.languages],
+    print_table([_("message"), *result.languages],
                 [(slug, *(cell(slug, lang) for lang in result.languages)) for slug in result.cells])
-    print_table(["language", "approved", "needs_review", "draft", "missing", "complete"],
-                [(lang, c["approved"], c["needs_review"], c["draft"], c["missing"],
-                  "yes" if result.complete(lang) else "no") for lang, c in result.totals.items()])
+    print_table([_("language"), *(status_word(state) for state in STATES), _("complete")],
+                [(lang, *(c[state] for state in STATES), _("yes") if result.complete(lang) else _("no"))
+                 for lang, c in result.totals.items()])
 
 
 @app.command("export-translations")
@@ -194,7 +212,7 @@ def export_command(
     with session_scope() as session:
         rows = export_rows(session, language=lang, only=only, defaults=settings.hotline_defaults)
     (write_xlsx if format == "xlsx" else write_po)(rows, out, language=lang)
-    info(f"wrote {len(rows)} message(s) for {lang} to {out}")
+    info(_("wrote %(num)d message(s) for %(lang)s to %(path)s", num=len(rows), lang=lang, path=out))
 
 
 @app.command("import-translations")
@@ -215,11 +233,20 @@ def import_command(
     if json_output:
         echo_json(report.as_dict())
     else:
-        verb = "would change" if dry_run else "changed"
-        info(f"{verb}: {len(report.added)} added, {len(report.updated)} updated; "
-             f"{report.unchanged} unchanged; {len(report.refused)} refused")
+        counts = {
+            "added": len(report.added),
+            "updated": len(report.updated),
+            "unchanged": report.unchanged,
+            "refused": len(report.refused),
+        }
+        if dry_run:
+            info(_("would change: %(added)d added, %(updated)d updated; %(unchanged)d unchanged; "
+                   "%(refused)d refused", **counts))
+        else:
+            info(_("changed: %(added)d added, %(updated)d updated; %(unchanged)d unchanged; "
+                   "%(refused)d refused", **counts))
         for line in report.refused:
-            typer.echo(f"refused {line}", err=True)
+            typer.echo(_("refused %(line)s", line=line), err=True)
     if report.refused:
         raise typer.Exit(1)
 
@@ -236,7 +263,8 @@ def approve_command(
     with session_scope() as session:
         translation = approve(session, slug, lang, by=by, now=utcnow())
         version = translation.version
-    info(f"{slug}/{lang} version {version} approved by {by}")
+    info(_("%(slug)s/%(lang)s version %(version)d approved by %(by)s", slug=slug,
+           lang=lang, version=version, by=by))
 
 
 @app.command("list")
@@ -253,9 +281,9 @@ def list_command(json_output: bool = JSON_OPTION) -> None:
     if json_output:
         echo_json(rows)
         return
-    print_table(["slug", "topic", "channels", "translations"],
+    print_table([_("slug"), _("topic"), _("channels"), _("translations")],
                 [(r["slug"], r["topic"], ",".join(r["channels"]),
-                  " ".join(f"{k}:{v}" for k, v in r["translations"].items())) for r in rows])
+                  " ".join(f"{k}:{status_word(v)}" for k, v in r["translations"].items())) for r in rows])
 
 
 @app.command("show")

@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from campaign.blasts.labels import campaign_label, tick_label
 from campaign.core.console import (
     JSON_OPTION,
     ask_yes_no,
@@ -73,11 +74,17 @@ def create_command(
     if json_output:
         echo_json(result)
     else:
-        verb = "Created" if created else "Updated"
-        info(
-            f"{verb} campaign [bold]{result['slug']}[/bold] ({result['status']}) with steps: "
-            + ", ".join(result["steps"])
-        )
+        from rich.markup import escape
+
+        values = {
+            "slug": f"[bold]{escape(result['slug'])}[/bold]",
+            "status": campaign_label(result["status"]),
+            "steps": escape(", ".join(result["steps"])),
+        }
+        if created:
+            info(_("Created campaign %(slug)s (%(status)s) with steps: %(steps)s", **values))
+        else:
+            info(_("Updated campaign %(slug)s (%(status)s) with steps: %(steps)s", **values))
         show_warnings(result["warnings"])
 
 
@@ -119,12 +126,20 @@ def list_command(json_output: bool = JSON_OPTION) -> None:
         echo_json(rows)
     else:
         print_table(
-            ["slug", "name", "status", "timezone", "steps", "launched", _("failed firings")],
+            [
+                _("slug"),
+                _("name"),
+                _("status"),
+                _("timezone"),
+                _("steps"),
+                _("launched"),
+                _("failed firings"),
+            ],
             [
                 [
                     r["slug"],
                     r["name"],
-                    r["status"],
+                    campaign_label(r["status"]),
                     r["timezone"],
                     r["steps"],
                     r["launched_at"],
@@ -132,7 +147,7 @@ def list_command(json_output: bool = JSON_OPTION) -> None:
                 ]
                 for r in rows
             ],
-            title="Campaigns",
+            title=_("Campaigns"),
         )
         failing = [str(r["slug"]) for r in rows if r["failed_firings"]]
         if failing:
@@ -201,19 +216,30 @@ def show_command(slug: str, json_output: bool = JSON_OPTION) -> None:
         return
     from campaign.blasts.schedule_words import describe_schedule
 
+    pacing = (
+        _("%(num)s/hour", num=data["max_per_hour"]) if data["max_per_hour"] else _("no pacing limit")
+    )
+    bold_slug = f"[bold]{data['slug']}[/bold]"
     info(
-        f"[bold]{data['slug']}[/bold] {data['name']}: {data['status']}, {data['timezone']}, window "
-        f"{'-'.join(data['send_window'])}, pacing {data['max_per_hour'] or 'none'}/hour"
+        _(
+            "%(slug)s %(name)s: %(status)s, %(zone)s, window %(window)s, pacing %(pacing)s",
+            slug=bold_slug,
+            name=data["name"],
+            status=campaign_label(data["status"]),
+            zone=data["timezone"],
+            window="-".join(data["send_window"]),
+            pacing=pacing,
+        )
     )
     print_table(
         [
-            "step",
-            "channel",
-            "segment",
+            _("step"),
+            _("channel"),
+            _("segment"),
             _("schedule (%(zone)s)", zone=data["timezone"]),
-            "fallback",
-            "encoding",
-            "version",
+            _("fallback"),
+            _("encoding"),
+            _("version"),
         ],
         [
             [
@@ -228,12 +254,12 @@ def show_command(slug: str, json_output: bool = JSON_OPTION) -> None:
                     timezone=data["timezone"],
                 ),
                 ",".join(s["fallback"]),
-                s["encoding"] or "language default",
+                s["encoding"] or _("language default"),
                 s["version"],
             ]
             for s in data["steps"]
         ],
-        title="Steps",
+        title=_("Steps"),
     )
     print_failed_firings(failures)
 
@@ -297,7 +323,7 @@ def print_preview_steps(data: dict[str, Any]) -> None:
         ]
         if not radio:
             lines += [
-                (_("skipped"), in_words(s["skipped"])),
+                (_("skipped"), in_words(s["skipped"], label=campaign_label)),
                 (
                     _("SMS segments"),
                     _(
@@ -382,7 +408,7 @@ def launch_command(
                 "Launched %(slug)s: %(status)s. The scheduler (`campaign scheduler` or `campaign tick`) "
                 "plans and sends each step when it falls due.",
                 slug=slug,
-                status=result["status"],
+                status=campaign_label(result["status"]),
             )
         )
 
@@ -429,8 +455,18 @@ def _status_command(action: str) -> Any:
         if json_output:
             echo_json(result)
         else:
-            extra = f" ({cancelled} queued messages cancelled)" if cancelled is not None else ""
-            info(f"{slug}: {result['status']}{extra}")
+            status = campaign_label(result["status"])
+            if cancelled is None:
+                info(_("%(slug)s: %(status)s", slug=slug, status=status))
+            else:
+                info(
+                    _(
+                        "%(slug)s: %(status)s (%(num)d queued messages cancelled)",
+                        slug=slug,
+                        status=status,
+                        num=cancelled,
+                    )
+                )
 
     command.__doc__ = {
         "pause": "Pause a campaign: nothing more is planned or sent until resumed.",
@@ -459,9 +495,9 @@ def tick_command(now: str | None = NOW_OPTION, json_output: bool = JSON_OPTION) 
     else:
         hidden = {"now", "failed", "retry", "errors"}
         print_table(
-            ["what", "count"],
-            [[k.replace("_", " "), in_words(v)] for k, v in data.items() if k not in hidden],
-            title=f"Tick at {data['now']}",
+            [_("what"), _("count")],
+            [[tick_label(k), in_words(v, label=tick_label)] for k, v in data.items() if k not in hidden],
+            title=_("Tick at %(now)s", now=data["now"]),
         )
         if result.failed:
             warn(
@@ -499,9 +535,16 @@ def scheduler_command(
     from campaign.blasts.scheduling import run_forever
 
     settings = _settings()
-    info(f"Scheduler running every {settings.tick_seconds:g} s on {settings.provider}; Ctrl-C to stop.")
+    seconds = f"{settings.tick_seconds:g}"
+    info(
+        _(
+            "Scheduler running every %(seconds)s s on %(provider)s; Ctrl-C to stop.",
+            seconds=seconds,
+            provider=settings.provider,
+        )
+    )
     ticks = run_forever(settings, max_ticks=max_ticks)
-    info(f"Scheduler stopped after {ticks} tick(s).")
+    info(_("Scheduler stopped after %(num)d tick(s).", num=ticks))
 
 
 def report_command(
@@ -544,7 +587,7 @@ def report_command(
     if out is None:
         typer.echo(text)
     else:
-        info(f"Report written to {out}")
+        info(_("Report written to %(path)s", path=out))
 
 
 def demo_command(

@@ -283,7 +283,9 @@ def write_report(report: CampaignReport, *, format: str, out: Path | None = None
 
 def print_report(report: CampaignReport) -> None:
     """The report as Rich tables (rows, then totals)."""
+    from campaign.blasts.labels import campaign_label
     from campaign.core.console import in_words, info, print_table
+    from campaign.core.i18n import _
 
     shown = [
         "step",
@@ -299,35 +301,53 @@ def print_report(report: CampaignReport) -> None:
         "segments",
     ]
     headers = [
-        "step",
-        "lang",
-        "planned",
-        "sent",
-        "deliv.",
-        "failed",
-        "skipped",
-        "replies",
-        "opt-outs",
-        "help",
-        "segm.",
+        _("step"),
+        _("lang"),
+        _("planned"),
+        _("sent"),
+        _("deliv."),
+        _("failed"),
+        _("skipped"),
+        _("replies"),
+        _("opt-outs"),
+        _("help"),
+        _("segm."),
     ]
     print_table(
         headers,
         report.rows[shown].itertuples(index=False, name=None),
-        title=f"Campaign {report.slug} ({report.status})",
+        title=_("Campaign %(slug)s (%(status)s)", slug=report.slug, status=campaign_label(report.status)),
     )
     for row in report.rows.itertuples(index=False):
+        where = f"{row.step}/{row.language}"
         if row.failed_by_code:
-            info(f"  {row.step}/{row.language} failed by error code: {in_words(row.failed_by_code)}")
+            codes = in_words(row.failed_by_code)
+            info(_("  %(where)s failed by error code: %(codes)s", where=where, codes=codes))
         if row.skipped_by_reason:
-            info(f"  {row.step}/{row.language} skipped by reason: {in_words(row.skipped_by_reason)}")
+            reasons = in_words(row.skipped_by_reason, label=campaign_label)
+            info(_("  %(where)s skipped by reason: %(reasons)s", where=where, reasons=reasons))
     t = report.totals
+    reply_rate, cost = f"{t['reply_rate']:.1%}", f"{t['estimated_cost']:.2f}"
     info(
-        f"Totals: planned {t['planned']}, sent {t['sent']}, delivered {t['delivered']}, "
-        f"failed {t['failed']}, "
-        f"skipped {t['skipped']}, pending {t['pending']}, replies {t['replies']}, opt-outs {t['opt_outs']}, "
-        f"help requests {t['help_requests']}, reply rate {t['reply_rate']:.1%}, "
-        f"{t['segments']} segments (~{t['estimated_cost']:.2f} {report.currency})"
+        _(
+            "Totals: planned %(planned)s, sent %(sent)s, delivered %(delivered)s, failed %(failed)s, "
+            "skipped %(skipped)s, pending %(pending)s, replies %(replies)s, opt-outs %(opt_outs)s, "
+            "help requests %(help_requests)s, reply rate %(reply_rate)s, %(segments)s segments "
+            "(~%(cost)s %(currency)s)",
+            planned=t["planned"],
+            sent=t["sent"],
+            delivered=t["delivered"],
+            failed=t["failed"],
+            skipped=t["skipped"],
+            pending=t["pending"],
+            replies=t["replies"],
+            opt_outs=t["opt_outs"],
+            help_requests=t["help_requests"],
+            reply_rate=reply_rate,
+            segments=t["segments"],
+            cost=cost,
+            currency=report.currency,
+        )
     )
 
 

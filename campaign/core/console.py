@@ -72,7 +72,10 @@ def info(message: str) -> None:
 
 def warn(message: str) -> None:
     """One warning line on stderr."""
-    Console(stderr=True, highlight=False).print(f"[yellow]warning:[/yellow] {message}")
+    from campaign.core.i18n import _
+
+    prefix = _("warning:")
+    Console(stderr=True, highlight=False).print(f"[yellow]{prefix}[/yellow] {message}")
 
 
 @contextmanager
@@ -135,17 +138,20 @@ def ask_yes_no(question: str) -> bool:
     return answer.strip().lower() in YES_WORDS
 
 
-def in_words(value: Any) -> str:
+def in_words(value: Any, *, label: Callable[[Any], str] = str) -> str:
     """A value for a table cell people read: a mapping as "sent 12, failed 1" (zeros and empty
-    parts left out), a list as "a, b", nothing as "-"; never a Python repr."""
+    parts left out; each key through `label`, e.g. a code in the user's language), a list as
+    "a, b", nothing as "-"; never a Python repr."""
     if value is None:
         return "-"
     if isinstance(value, dict):
         empty: tuple[Any, ...] = (0, None, [], {}, "")
-        parts = [f"{key} {in_words(item)}" for key, item in value.items() if item not in empty]
+        parts = [
+            f"{label(key)} {in_words(item, label=label)}" for key, item in value.items() if item not in empty
+        ]
         return ", ".join(parts) or "-"
     if isinstance(value, list | tuple | set):
-        return ", ".join(in_words(item) for item in value) or "-"
+        return ", ".join(in_words(item, label=label) for item in value) or "-"
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)

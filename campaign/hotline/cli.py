@@ -16,6 +16,7 @@ from campaign.core.db import utcnow
 from campaign.core.errors import Invalid
 from campaign.core.i18n import _
 from campaign.core.spreadsheets import safe_frame, text_cells
+from campaign.hotline.labels import label
 
 users_app = typer.Typer(no_args_is_help=True, help="Staff users of the web app (argon2 password hashes).")
 inbox_app = typer.Typer(no_args_is_help=True, help="Hotline cases, for scripts and exports.")
@@ -24,10 +25,10 @@ inbox_app = typer.Typer(no_args_is_help=True, help="Hotline cases, for scripts a
 def _read_password(password_stdin: bool) -> str:
     if password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    first = typer.prompt("Password", hide_input=True)
-    second = typer.prompt("Repeat password", hide_input=True)
+    first = typer.prompt(_("Password"), hide_input=True)
+    second = typer.prompt(_("Repeat password"), hide_input=True)
     if first != second:
-        raise Invalid("password", "the two passwords differ")
+        raise Invalid("password", _("the two passwords differ"))
     return first
 
 
@@ -52,7 +53,7 @@ def users_add(
     if json_output:
         echo_json(result)
     else:
-        info(f"User {result['username']} ({result['role']}) added.")
+        info(_("User %(name)s (%(role)s) added.", name=result["username"], role=label(result["role"])))
 
 
 @users_app.command("list")
@@ -73,7 +74,13 @@ def users_list(json_output: bool = JSON_OPTION) -> None:
     if json_output:
         echo_json(rows)
     else:
-        print_table(["username", "role", "active", "last login"], [list(r.values()) for r in rows])
+        print_table(
+            [_("username"), _("role"), _("active"), _("last login")],
+            [
+                [r["username"], label(r["role"]), _("yes") if r["active"] else _("no"), r["last_login_at"]]
+                for r in rows
+            ],
+        )
 
 
 def _user_done(json_output: bool, result: dict[str, Any], message: str) -> None:
@@ -125,7 +132,7 @@ def users_role(
     with session_scope() as session:
         user = change_role(session, username=username, role=new_role, now=utcnow())
         result = {"username": user.username, "role": str(user.role), "active": user.active}
-    message = _("User %(name)s is now %(role)s.", name=result["username"], role=result["role"])
+    message = _("User %(name)s is now %(role)s.", name=result["username"], role=label(result["role"]))
     _user_done(json_output, result, message)
 
 
@@ -208,12 +215,20 @@ def inbox_list(
         return
     zone = ZoneInfo(get_settings().timezone)
     print_table(
-        ["id", "priority", "status", "phone", f"waiting since ({zone.key})", "assignee", "last message"],
+        [
+            _("id"),
+            _("priority"),
+            _("status"),
+            _("phone"),
+            _("waiting since (%(zone)s)", zone=zone.key),
+            _("assignee"),
+            _("last message"),
+        ],
         [
             [
                 r["id"],
-                r["priority"],
-                r["status"],
+                label(r["priority"]),
+                label(r["status"]),
                 r["phone"],
                 r["waiting_since"].astimezone(zone).strftime("%Y-%m-%d %H:%M") if r["waiting_since"] else "",
                 r["assignee"],
@@ -238,7 +253,7 @@ def inbox_export(
 
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".xlsx"):
-        raise Invalid("--out", f"use a .csv or .xlsx file name, not {out.name!r}")
+        raise Invalid("--out", _("use a .csv or .xlsx file name, not %(name)r", name=out.name))
     rows = _case_rows(status, priority, reveal=reveal)
     frame = pd.DataFrame(rows, columns=CASE_COLUMNS)
     for column in ("waiting_since", "opened_at"):
@@ -265,7 +280,10 @@ def inbox_export(
                 "priority": priority,
             },
         )
-    info(f"{len(rows)} cases written to {out}" + (" (full numbers)" if reveal else " (numbers masked)"))
+    if reveal:
+        info(_("%(num)d cases written to %(path)s (full numbers)", num=len(rows), path=out))
+    else:
+        info(_("%(num)d cases written to %(path)s (numbers masked)", num=len(rows), path=out))
 
 
 def _language(value: str | None) -> str | None:
@@ -334,8 +352,8 @@ def inbox_classify(
     if json_output:
         echo_json(result)
         return
-    info(_("intent: %(intent)s · priority: %(priority)s", intent=result["intent"],
-           priority=result["priority"]))
+    info(_("intent: %(intent)s · priority: %(priority)s", intent=label(result["intent"]),
+           priority=label(result["priority"])))
     info(_("cues: %(cues)s", cues="; ".join(result["cues"]) or _("none")))
 
 

@@ -32,7 +32,8 @@ def serve(
     host, port = host or settings.host, port or settings.port
     problem = settings.unsafe_to_expose(host)
     if problem:
-        raise Invalid("CAMPAIGN_SECRET_KEY", f"refusing to serve on {host}: {problem}")
+        reason = _("refusing to serve on %(host)s: %(problem)s", host=host, problem=problem)
+        raise Invalid("CAMPAIGN_SECRET_KEY", reason)
     _check_port_free(host, port)
     if settings.public_url == Settings.model_fields["public_url"].default:
         # No public URL configured: the provider reaches this very server, so webhooks are signed

@@ -84,7 +84,8 @@ def test_each_area_speaks_spanish(spanish_db, tmp_path):
     coverage = es("messages", "coverage", db_url=db)
     for word in ("mensaje", "idioma", "aprobada", "por revisar", "completo"):
         assert word in coverage, (word, coverage)
-    assert "aprobada por Rosa" in es("messages", "approve", "aviso", "--lang", "quc", "--by", "Rosa", db_url=db)
+    approved = es("messages", "approve", "aviso", "--lang", "quc", "--by", "Rosa", db_url=db)
+    assert "aprobada por Rosa" in approved, approved
     assert "archivo(s) de mensajes" in es("messages", "dump", str(tmp_path / "pack"), db_url=db)
 
     plan = tmp_path / "semanal.yaml"

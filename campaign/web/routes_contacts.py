@@ -24,6 +24,7 @@ from campaign.hotline import inbox
 from campaign.hotline.history import contact_history
 from campaign.hotline.models import User
 from campaign.web.auth import MANAGER_ROLES, require_role
+from campaign.web.import_reasons import reason_label
 from campaign.web.routes_contacts_import import UPLOAD_KEY, uploads
 from campaign.web.routes_inbox import NO_STORE, flash, pop_flash
 from campaign.web.templating import templates
@@ -123,7 +124,8 @@ def lookup(
             _audit(session, user, "contact.lookup", contact.id, found=True)
             found = contact.id
     if found is None:
-        message = _("phone: no contact with that number") if isinstance(error, NotFound) else str(error)
+        missing = isinstance(error, NotFound)
+        message = _("phone: no contact with that number") if missing else reason_label(str(error))
         return _page(request, user, error=message, status=error.http_status)
     return _contact_page(request, user, found)
 

@@ -241,8 +241,12 @@ def test_look_up_reveal_opt_out_and_opt_in(engine, manager):
     missing = manager.post("/contacts/lookup", data={"phone": "+50255559999", "csrf_token": token})
     assert missing.status_code == 404 and "phone" in missing.text
     bad = manager.post("/contacts/lookup", data={"phone": "hola", "csrf_token": token})
-    assert bad.status_code == 422
-    assert len(_audits(engine, "contact.lookup")) == 3
+    assert bad.status_code == 422 and "phone: " in bad.text
+    spanish = manager.post(
+        "/contacts/lookup", data={"phone": "123", "csrf_token": token}, headers={"Accept-Language": "es"}
+    )
+    assert spanish.status_code == 422 and "teléfono: " in spanish.text
+    assert len(_audits(engine, "contact.lookup")) == 4  # found or not, every lookup is recorded
 
     shown = manager.post(f"/contacts/{contact_id}/reveal", data={"csrf_token": token})
     assert shown.status_code == 200 and "+50255550123" in shown.text

@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from audiences import consent
 from audiences.models import Contact
+from audiences.reasons import reason_label
 from campaign.core.audit import record_audit
 from campaign.core.db import unit_of_work, utcnow
 from campaign.core.errors import AppError, Invalid, NotFound, redact_numbers
@@ -24,7 +25,6 @@ from campaign.hotline import inbox
 from campaign.hotline.history import contact_history
 from campaign.hotline.models import User
 from campaign.web.auth import MANAGER_ROLES, require_role
-from campaign.web.import_reasons import reason_label
 from campaign.web.routes_contacts_import import UPLOAD_KEY, uploads
 from campaign.web.routes_inbox import NO_STORE, flash, pop_flash
 from campaign.web.templating import templates

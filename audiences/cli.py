@@ -42,7 +42,7 @@ def _parse_pairs(pairs: list[str], option: str, shape: str) -> dict[str, str]:
     for pair in pairs:
         header, sep, target = pair.partition("=")
         if not sep or not header.strip() or not target.strip():
-            raise Invalid(option, f"{pair!r} is not {shape}")
+            raise Invalid(option, _("%(pair)r is not %(shape)s", pair=pair, shape=shape))
         mapping[header.strip()] = target.strip()
     return mapping
 
@@ -144,7 +144,9 @@ def import_command(
             )
         )
     if summary.custom_fields:
-        described = ", ".join(f"{k} ({v})" for k, v in summary.custom_fields.items())
+        from audiences.fields import type_label
+
+        described = ", ".join(f"{k} ({type_label(v)})" for k, v in summary.custom_fields.items())
         info(_("Custom fields: %(fields)s", fields=described))
     if summary.rejected_by_reason:
         from audiences.reasons import reason_label

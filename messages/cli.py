@@ -75,7 +75,8 @@ def segments_command(
     from messages.rendering import normalize_text
 
     if encoding not in POLICIES:
-        raise Invalid("--encoding", f"{encoding!r} is not one of {', '.join(POLICIES)}")
+        choices = ", ".join(POLICIES)
+        raise Invalid("--encoding", _("%(value)r is not one of %(choices)s", value=encoding, choices=choices))
     prepare = (lambda s: s) if raw else normalize_text
     if batch is not None:
         texts = _read_batch(batch)
@@ -84,10 +85,10 @@ def segments_command(
         return
     if file is not None:
         if not file.exists():
-            raise Invalid("--file", f"{file} not found")
+            raise Invalid("--file", _("%(path)s not found", path=file))
         text = file.read_text(encoding="utf-8").removesuffix("\n")
     if text is None:
-        raise Invalid("text", "give the text, --file F or --batch F.jsonl")
+        raise Invalid("text", _("give the text, --file F or --batch F.jsonl"))
     result = apply_policy(prepare(text), encoding)
     if json_output:
         echo_json(result.as_dict())
@@ -102,7 +103,7 @@ def segments_command(
 
 def _read_batch(path: Path) -> list[str]:
     if not path.exists():
-        raise Invalid("--batch", f"{path} not found")
+        raise Invalid("--batch", _("%(path)s not found", path=path))
     texts = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -110,10 +111,14 @@ def _read_batch(path: Path) -> list[str]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            reason = f"not JSON: {exc.msg} at column {exc.colno}"
-            raise Invalid(f"{path.name} line {number}", reason) from None
+            reason = _("not JSON: %(error)s at column %(column)d", error=exc.msg, column=exc.colno)
+            raise Invalid(_("%(file)s line %(number)d", file=path.name, number=number), reason) from None
         if not isinstance(value, str):
-            raise Invalid(f"{path.name} line {number}", f"expected a JSON string, got {type(value).__name__}")
+            kind = type(value).__name__
+            raise Invalid(
+                _("%(file)s line %(number)d", file=path.name, number=number),
+                _("expected a JSON string, got %(kind)s", kind=kind),
+            )
         texts.append(value)
     return texts
 
@@ -128,8 +133,8 @@ def _specs(pack_dir: Path | None) -> tuple[list, Path | None]:
     with session_scope() as session:
         specs = [message_to_spec(m) for m in list_messages(session)]
     if not specs:
-        raise Invalid("library", "no messages in the database: run `campaign messages load` first "
-                                 "(or lint files with --pack DIR)")
+        raise Invalid("library", _("no messages in the database: run `campaign messages load` first "
+                                   "(or lint files with --pack DIR)"))
     return specs, None
 
 

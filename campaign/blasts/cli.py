@@ -37,7 +37,8 @@ def parse_now(value: str | None) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise Invalid("--now", f"{value!r} is not an ISO date-time such as 2027-01-11T16:00:00Z") from None
+        reason = _("%(value)r is not an ISO date-time such as 2027-01-11T16:00:00Z", value=value)
+        raise Invalid("--now", reason) from None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
@@ -559,9 +560,10 @@ def report_command(
     if json_output:
         format = "json"
     if format not in ("table", "csv", "xlsx", "json"):
-        raise Invalid("--format", f"{format!r} is not one of table, csv, xlsx, json")
+        raise Invalid("--format", _("%(value)r is not one of %(choices)s", value=format,
+                                    choices="table, csv, xlsx, json"))
     if format == "xlsx" and out is None:
-        raise Invalid("--out", "xlsx needs an output file")
+        raise Invalid("--out", _("xlsx needs an output file"))
     from campaign.blasts.campaigns import failed_firings, get_campaign
 
     with session_scope() as session:

@@ -23,11 +23,13 @@ from sqlalchemy import ColumnElement, func, inspect, literal_column, or_, select
 from sqlalchemy.engine import make_url
 
 import campaign.schema  # noqa: F401 - every entry point loads the whole model registry
+from campaign.blasts.labels import campaign_label
 from campaign.core.config import Settings, get_settings
 from campaign.core.console import in_words, info, progress
 from campaign.core.crypto import activate, ensure_key_file
 from campaign.core.db import make_engine, unit_of_work
 from campaign.core.errors import Invalid
+from campaign.core.i18n import _
 
 SAMPLES = Path(__file__).with_name("samples")
 CAMPAIGN_FILE = SAMPLES / "frontera-segura.yaml"
@@ -296,33 +298,47 @@ def _run(
     upgrade(engine)
     with unit_of_work(engine) as session:
         record_audit(session, actor="demo", action=DEMO_MARK, now=now, detail={"synthetic": True})
-    say(f"[bold]1.[/bold] Fresh database {url_display(settings)}: schema created.")
+    say("[bold]1.[/bold] " + _("Fresh database %(url)s: schema created.", url=url_display(settings)))
     with unit_of_work(engine) as session:
         pack = load_pack(session, now=now)
         ensure_builtin_segments(session)
-    say(f"[bold]2.[/bold] Content pack loaded: {_pack_summary(pack)}.")
+    say("[bold]2.[/bold] " + _("Content pack loaded: %(summary)s.", summary=_pack_summary(pack)))
     csv = write_csv(var / "demo-audience.csv", contacts, seed)
     with unit_of_work(engine) as session:
         summary = import_file(session, csv, partial=True, now=now)
     say(
-        f"[bold]3.[/bold] Synthetic audience (no real people): {summary.imported} contacts imported, "
-        f"{summary.rejected} bad rows rejected with reasons."
+        "[bold]3.[/bold] "
+        + _(
+            "Synthetic audience (no real people): %(imported)d contacts imported, "
+            "%(rejected)d bad rows rejected with reasons.",
+            imported=summary.imported,
+            rejected=summary.rejected,
+        )
     )
     stations = _load_stations(engine)
-    say(f"[bold]4.[/bold] {stations} sample radio stations loaded (synthetic examples).")
+    say("[bold]4.[/bold] " + _("%(num)d sample radio stations loaded (synthetic examples).", num=stations))
     with unit_of_work(engine) as session:
-        campaign, _ = create_from_file(
+        campaign, _created = create_from_file(
             session, CAMPAIGN_FILE, now=now, default_timezone=settings.timezone, rules=rules_from(settings)
         )
         slug, campaign_id = campaign.slug, campaign.id
         preview = preview_campaign(session, slug, now=now, settings=settings)
     for step in preview["steps"]:
         if step["channel"] == "sms":
+            cost = f"{step['estimated_cost']:.2f}"
             say(
-                f"   preview {step['step']}: {step['recipients']} recipients "
-                f"({', '.join(f'{k} {v}' for k, v in step['languages'].items())}), "
-                f"skipped {in_words(step['skipped'])}, "
-                f"{step['total_segments']} segments ~{step['estimated_cost']:.2f} {preview['currency']}"
+                "   "
+                + _(
+                    "preview %(step)s: %(recipients)s recipients (%(languages)s), skipped %(skipped)s, "
+                    "%(segments)s segments ~%(cost)s %(currency)s",
+                    step=step["step"],
+                    recipients=step["recipients"],
+                    languages=in_words(step["languages"]),
+                    skipped=in_words(step["skipped"], label=campaign_label),
+                    segments=step["total_segments"],
+                    cost=cost,
+                    currency=preview["currency"],
+                )
             )
     with unit_of_work(engine) as session:
         launch(session, slug, now=now, settings=settings, actor="demo")
@@ -330,27 +346,50 @@ def _run(
         from campaign.radio.models import Airing
 
         airings = session.scalar(select(func.count(Airing.id)))
+    launched = f"{now:%Y-%m-%d %H:%M}"
     say(
-        f"[bold]5.[/bold] Campaign {slug} launched at {now:%Y-%m-%d %H:%M} UTC (simulated clock); "
-        f"{airings} radio airings planned."
+        "[bold]5.[/bold] "
+        + _(
+            "Campaign %(slug)s launched at %(time)s UTC (simulated clock); "
+            "%(airings)d radio airings planned.",
+            slug=slug,
+            time=launched,
+            airings=airings,
+        )
     )
     provider = get_provider(settings)
     end = now + timedelta(days=days)
     ticks = 0
     total_ticks = int((end - now) / timedelta(minutes=tick_minutes)) + 1
-    with progress("Simulated days", total=total_ticks) as advance:
+    with progress(_("Simulated days"), total=total_ticks) as advance:
         while now <= end:
             result = tick(engine, provider, now=now, settings=settings)
             ticks += 1
-            advance(1, description=f"Simulated clock {now:%a %d %H:%M} UTC")
+            clock = f"{now:%Y-%m-%d %H:%M}"
+            advance(1, description=_("Simulated clock %(time)s UTC", time=clock))
             if result.queued:
-                say(f"   {now:%a %d %H:%M} UTC: planned {result.queued} messages ({result.skipped} skipped)")
+                say(
+                    "   "
+                    + _(
+                        "%(time)s UTC: planned %(queued)d messages (%(skipped)d skipped)",
+                        time=clock,
+                        queued=result.queued,
+                        skipped=result.skipped,
+                    )
+                )
             now += timedelta(minutes=tick_minutes)
-    for _ in range(3):  # let the last simulated callbacks and replies arrive
+    for _round in range(3):  # let the last simulated callbacks and replies arrive
         tick(engine, provider, now=now, settings=settings)
         now += timedelta(minutes=tick_minutes)
         ticks += 1
-    say(f"[bold]6.[/bold] {ticks} scheduler ticks over {days} simulated days on the sandbox provider.")
+    say(
+        "[bold]6.[/bold] "
+        + _(
+            "%(ticks)d scheduler ticks over %(days)d simulated days on the sandbox provider.",
+            ticks=ticks,
+            days=days,
+        )
+    )
     with unit_of_work(engine) as session:
         report = campaign_report(session, slug)
         counts = database_counts(session, campaign_id)
@@ -360,20 +399,31 @@ def _run(
     admin = _demo_admin(engine, now=now)
     _record_fingerprint(engine, now=now)
     elapsed = time_module.perf_counter() - started
+    took = f"{elapsed:.0f}"
     say(
-        f"[bold]7.[/bold] Report matches the database (sent {counts['sent']}, "
-        f"delivered {counts['delivered']}, "
-        f"replies {counts['replies']}, opt-outs {counts['opt_outs']}). Demo took {elapsed:.0f} s."
+        "[bold]7.[/bold] "
+        + _(
+            "Report matches the database (sent %(sent)s, delivered %(delivered)s, replies %(replies)s, "
+            "opt-outs %(opt_outs)s). Demo took %(seconds)s s.",
+            sent=counts["sent"],
+            delivered=counts["delivered"],
+            replies=counts["replies"],
+            opt_outs=counts["opt_outs"],
+            seconds=took,
+        )
     )
+    serve, address = "[bold].venv/bin/campaign serve[/bold]", f"http://{settings.host}:{settings.port}"
+    login = f"[bold]demo-admin[/bold] / [bold]{admin}[/bold]"
     say(
-        f"Open the web app: [bold].venv/bin/campaign serve[/bold], "
-        f"then http://{settings.host}:{settings.port} "
-        f"and log in as [bold]demo-admin[/bold] / [bold]{admin}[/bold] (synthetic, demo only)."
+        _(
+            "Open the web app: %(serve)s, then %(address)s and log in as %(login)s (synthetic, demo only).",
+            serve=serve,
+            address=address,
+            login=login,
+        )
     )
-    say(
-        f"Radio scripts: [bold].venv/bin/campaign radio export {slug} --format pdf --out "
-        f"{settings.export_dir}[/bold] (also docx, txt, csv, xlsx)."
-    )
+    export = f"[bold].venv/bin/campaign radio export {slug} --format pdf --out {settings.export_dir}[/bold]"
+    say(_("Radio scripts: %(command)s (also docx, txt, csv, xlsx).", command=export))
     return DemoResult(settings.database_url, slug, summary.imported, ticks, elapsed, report.totals, counts)
 
 
@@ -382,7 +432,12 @@ def url_display(settings: Settings) -> str:
 
 
 def _pack_summary(pack: Any) -> str:
-    return f"{pack.pack}: {len(pack.added)} messages added, {len(pack.changed)} changed"
+    return _(
+        "%(pack)s: %(added)d messages added, %(changed)d changed",
+        pack=pack.pack,
+        added=len(pack.added),
+        changed=len(pack.changed),
+    )
 
 
 def _load_stations(engine: Any) -> int:

@@ -324,7 +324,10 @@ def print_report(report: CampaignReport) -> None:
             codes = in_words(row.failed_by_code)
             info(_("  %(where)s failed by error code: %(codes)s", where=where, codes=codes))
         if row.skipped_by_reason:
-            reasons = in_words(row.skipped_by_reason, label=campaign_label)
+            reasons = ", ".join(
+                f"{campaign_label(code)} {n}"
+                for code, _sep, n in (part.rpartition(":") for part in str(row.skipped_by_reason).split())
+            )
             info(_("  %(where)s skipped by reason: %(reasons)s", where=where, reasons=reasons))
     t = report.totals
     reply_rate, cost = f"{t['reply_rate']:.1%}", f"{t['estimated_cost']:.2f}"

@@ -173,7 +173,7 @@ def _system_user() -> str | None:
 def _fail_if_aborted(summary: ImportSummary) -> None:
     if summary.aborted:
         raise Invalid(
-            "file",
+            _("file"),
             _(
                 "%(file)s: %(num)d rows rejected, nothing imported "
                 "(fix them using the report, or import the valid rows with --partial)",

@@ -88,7 +88,7 @@ def segments_command(
             raise Invalid("--file", _("%(path)s not found", path=file))
         text = file.read_text(encoding="utf-8").removesuffix("\n")
     if text is None:
-        raise Invalid("text", _("give the text, --file F or --batch F.jsonl"))
+        raise Invalid(_("text"), _("give the text, --file F or --batch F.jsonl"))
     result = apply_policy(prepare(text), encoding)
     if json_output:
         echo_json(result.as_dict())
@@ -133,7 +133,7 @@ def _specs(pack_dir: Path | None) -> tuple[list, Path | None]:
     with session_scope() as session:
         specs = [message_to_spec(m) for m in list_messages(session)]
     if not specs:
-        raise Invalid("library", _("no messages in the database: run `campaign messages load` first "
+        raise Invalid(_("library"), _("no messages in the database: run `campaign messages load` first "
                                    "(or lint files with --pack DIR)"))
     return specs, None
 

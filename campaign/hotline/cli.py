@@ -28,7 +28,7 @@ def _read_password(password_stdin: bool) -> str:
     first = typer.prompt(_("Password"), hide_input=True)
     second = typer.prompt(_("Repeat password"), hide_input=True)
     if first != second:
-        raise Invalid("password", _("the two passwords differ"))
+        raise Invalid(_("password"), _("the two passwords differ"))
     return first
 
 

@@ -77,7 +77,8 @@ def test_each_area_speaks_spanish(spanish_db, tmp_path):
     )
     imported = es("audiences", "import", str(contacts), "--dry-run", db_url=db, ok=False)
     for word in ("filas", "se importarían", "duplicadas", "rechazadas", "advertencias",
-                 "Rechazadas por motivo", "motivo", "teléfono: demasiado corto", "advertencia:"):
+                 "Rechazadas por motivo", "motivo", "teléfono: demasiado corto", "advertencia:",
+                 "error: archivo: "):
         assert word in imported, (word, imported)
     assert "identificador" in es("audiences", "segments", db_url=db)
 

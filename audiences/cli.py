@@ -10,7 +10,7 @@ import typer
 from campaign.core.console import JSON_OPTION, echo_json, info, print_table, progress, session_scope, warn
 from campaign.core.db import utcnow
 from campaign.core.errors import Invalid
-from campaign.core.i18n import _
+from campaign.core.i18n import N_, _
 
 if TYPE_CHECKING:  # pandas loads with the importer, only for the commands that import
     from audiences.importer import ImportSummary
@@ -19,6 +19,13 @@ app = typer.Typer(no_args_is_help=True)
 segment_app = typer.Typer(no_args_is_help=True, help="Saved segments.")
 app.add_typer(segment_app, name="segment")
 
+# What the progress bar says during each stage of an import (audiences.importer.IMPORT_STAGES).
+STAGE_WORDS = {
+    "reading": N_("reading"),
+    "validating": N_("validating"),
+    "merging": N_("merging"),
+    "writing": N_("writing"),
+}
 FILE_ARGUMENT = typer.Argument(..., help="CSV (any delimiter, UTF-8/Latin-1) or XLSX file.")
 MAP_OPTION = typer.Option([], "--map", help="Override a column: HEADER=FIELD (repeatable).")
 REPORT_OPTION = typer.Option(None, "--report", help="Write rejected rows (and warnings) to this CSV.")
@@ -80,7 +87,7 @@ def import_command(
         started: list[str] = []
 
         def on_stage(name: str) -> None:
-            advance(1 if started else 0, description=f"{file.name}: {name}")
+            advance(1 if started else 0, description=f"{file.name}: {STAGE_WORDS.get(name, name)}")
             started.append(name)
 
         with session_scope() as session:

@@ -59,6 +59,8 @@ def _page(browser, base: str, username: str):
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
+    page.wait_for_url(lambda url: not url.endswith("/login"))  # logged in: the home page has loaded
+    page.wait_for_load_state()
     return page
 
 
@@ -80,13 +82,13 @@ def test_a_manager_imports_the_sample_and_builds_a_segment(server, browser, arti
     base, url, sample = server
     page = _page(browser, base, "mario")
     page.click("header nav >> text=Contactos")
-    assert page.url.endswith("/contacts")
+    page.wait_for_url(f"{base}/contacts")
     assert "Importar un archivo" in page.inner_text("main")
     _shot(page, artifacts, "upload")
 
     page.set_input_files("input[name=file]", str(sample))
     page.click("text=Subir y asignar las columnas")
-    assert page.url.endswith("/contacts/import")
+    page.wait_for_url(f"{base}/contacts/import")
     phone_select = page.locator('label.map-row[data-column="teléfono"] select')
     assert phone_select.input_value() == "phone"  # guessed from the header, as the CLI guesses
     page.select_option('label.map-row[data-column="nombre"] select', "ignore")  # fixed by hand
@@ -128,6 +130,7 @@ def test_a_manager_imports_the_sample_and_builds_a_segment(server, browser, arti
     # A segment, built with the live count.
     expected = run_json("audiences", "count", QUERY, "--by", "department", "--json", db_url=url)
     page.click("header nav >> text=Segmentos")
+    page.wait_for_url(f"{base}/segments")
     assert page.locator("article.segment.builtin").count() >= 5
     assert "Jóvenes de frontera (13-24)" in page.inner_text('article.segment[data-slug="border_youth"]')
     page.locator("#query").press_sequentially('language in ("mam", "quc") and age >', delay=15)
@@ -157,6 +160,7 @@ def test_a_manager_imports_the_sample_and_builds_a_segment(server, browser, arti
 
     # Look a contact up (the number is posted, never in the URL) and opt them out by hand.
     page.click("header nav >> text=Contactos")
+    page.wait_for_url(f"{base}/contacts")
     page.fill("input[name=phone]", phone)
     page.click("button:has-text('Buscar')")
     assert phone not in page.url and phone[-8:] not in page.url

@@ -83,7 +83,7 @@ def test_a_custom_field_in_a_template_launches_and_a_contact_without_it_is_skipp
     report = run_json("report", "reunion", "--json", db_url=db_url)
     assert report["breakdown"]["skipped_by_reason"] == {"missing_field": 1}, report
     table = run_cli("report", "reunion", db_url=db_url)
-    assert "missing_field" in table.stdout, table.stdout
+    assert "contact data missing 1" in table.stdout, table.stdout  # the code in people's words
     bodies = {o.body for o in session.scalars(select(Outbound).where(Outbound.status != "skipped"))}
     assert bodies == {"Prueba: reunión en El Carmen. BAJA para salir"}
 

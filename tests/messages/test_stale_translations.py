@@ -46,7 +46,7 @@ def test_a_changed_spanish_source_sends_approved_translations_back_to_review(db_
         assert coverage["reasons"] == {"aviso": {"mam": "source_changed"}}
         assert coverage["totals"]["mam"]["approved"] == 0
     table = run_cli("messages", "coverage", db_url=db_url)
-    assert table.returncode == 0 and "needs_review (source changed)" in table.stdout, table.stdout
+    assert table.returncode == 0 and "needs review (source changed)" in table.stdout, table.stdout
 
     lint = run_cli("messages", "lint", "--json", db_url=db_url)
     [finding] = [f for f in json.loads(lint.stdout)["findings"] if f["code"] == "source-changed"]

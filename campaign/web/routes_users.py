@@ -30,9 +30,12 @@ PAGE = "/admin/users"
 def users_page(request: Request, *, user: Annotated[User, Depends(admin)]) -> Response:
     with unit_of_work(request.app.state.web.engine) as session:
         staff = users.list_users(session)
+    active_admins = [u.username for u in staff if u.active and u.role == Role.ADMIN]
     context = {
         "user": user,
         "staff": staff,
+        # The last active administrator: no disable button, no role change offered (both refused).
+        "last_admin": active_admins[0] if len(active_admins) == 1 else None,
         "roles": [(r.value, label(r.value)) for r in Role],
         "min_password": users.MIN_PASSWORD_LENGTH,
         "flashes": pop_flash(request),

@@ -219,6 +219,10 @@ def test_the_admin_adds_disables_changes_role_and_resets_passwords(app, engine, 
     )
     assert reset.status_code == 303
     assert login(TestClient(app, follow_redirects=False), username="lucia", password=new).status_code == 303
+    page = root.get("/admin/users")  # root is the only active administrator: no button to lock out
+    assert 'action="/admin/users/root/disable"' not in page.text
+    assert 'action="/admin/users/root/role"' not in page.text and 'id="last-admin"' in page.text
+    assert 'action="/admin/users/lucia/disable"' in page.text
     last = root.post("/admin/users/root/disable", data={"csrf_token": token})
     assert last.status_code == 422 and "root" in last.text and "administrador" in last.text
     demote = root.post("/admin/users/root/role", data={"role": "manager", "csrf_token": token})

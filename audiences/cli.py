@@ -353,16 +353,21 @@ def opt_out_command(
 def opt_in_command(
     phone: str = typer.Argument(..., help="Phone number, any usual format."),
     source: str = typer.Option(..., "--source", help="Where consent was given (form, event, ...)."),
+    whatsapp: bool = typer.Option(
+        False, "--whatsapp", help="The person also agreed to receive messages by WhatsApp."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Record an opt-in (creates the contact if unknown)."""
-    from audiences.consent import find_or_create_contact, opt_in
+    from audiences.consent import WHATSAPP_CHANNEL, find_or_create_contact, opt_in
     from audiences.phones import mask_phone
 
     now = utcnow()
     with session_scope() as session:
         contact = find_or_create_contact(session, phone, now=now)
         opt_in(session, contact, channel="cli", source=source, now=now)
+        if whatsapp:
+            opt_in(session, contact, channel=WHATSAPP_CHANNEL, source=source, now=now)
         result = {"phone": mask_phone(contact.phone), "status": str(contact.status)}
     if json_output:
         echo_json(result)

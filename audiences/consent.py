@@ -12,6 +12,8 @@ from audiences.phones import normalize_phone
 from campaign.core.crypto import blind_index
 from campaign.core.errors import Invalid, NotFound
 
+WHATSAPP_CHANNEL = "whatsapp"  # the ConsentEvent channel that gives WhatsApp consent
+
 
 def _event(
     session: Session,
@@ -42,9 +44,14 @@ def opt_out(
     now: datetime,
 ) -> ConsentEvent:
     """Marks the contact opted out (from any status but blocked, which stays blocked) and records
-    the event, even when already opted out (every STOP is evidence). Flushes."""
+    the event, even when already opted out (every STOP is evidence). Flushes.
+
+    An opt-out on any channel (SMS, WhatsApp, web, ...) stops every channel: the WhatsApp opt-in
+    is withdrawn too (safety first: a person who said stop must not be reached another way).
+    """
     if contact.status != ContactStatus.BLOCKED:
         contact.status = ContactStatus.OPTED_OUT
+    contact.whatsapp_consent_at = None
     event = _event(
         session, contact, ConsentKind.OPT_OUT, channel=channel, keyword=keyword, source=source, now=now
     )
@@ -63,6 +70,8 @@ def opt_in(
 ) -> ConsentEvent:
     """Makes an opted-out contact active again and records where consent came from. Flushes.
 
+    `channel="whatsapp"` (ALTA sent on WhatsApp, or an import/form recording a WhatsApp opt-in)
+    also gives WhatsApp consent; no other channel does (WhatsApp needs its own opt-in).
     Raises Invalid("status", ...) for a blocked contact: only an administrator unblocks.
     """
     if contact.status == ContactStatus.BLOCKED:
@@ -70,6 +79,8 @@ def opt_in(
     contact.status = ContactStatus.ACTIVE
     contact.consent_source = source or channel
     contact.consent_at = now
+    if channel == WHATSAPP_CHANNEL:
+        contact.whatsapp_consent_at = now
     event = _event(
         session, contact, ConsentKind.OPT_IN, channel=channel, keyword=keyword, source=source, now=now
     )

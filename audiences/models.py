@@ -60,6 +60,11 @@ class Contact(Base):
     )
     consent_source: Mapped[str | None] = mapped_column(String(80))
     consent_at: Mapped[datetime | None] = mapped_column()
+    # WhatsApp needs its own opt-in (a ConsentEvent with channel "whatsapp"); None = never send
+    # WhatsApp. An opt-out on any channel clears it (campaign/blasts/channels.py says why).
+    whatsapp_consent_at: Mapped[datetime | None] = mapped_column()
+    # sms | whatsapp | None (no preference): a step `channel: [whatsapp, sms]` honours it.
+    preferred_channel: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -92,7 +97,7 @@ class ConsentEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     kind: Mapped[ConsentKind] = mapped_column(String(10))
-    channel: Mapped[str] = mapped_column(String(20))  # sms, import, cli, web, provider
+    channel: Mapped[str] = mapped_column(String(20))  # sms, whatsapp, import, cli, web, provider
     keyword: Mapped[str | None] = mapped_column(String(80))
     source: Mapped[str | None] = mapped_column(String(200))
     # Who recorded it when a person did (the user who imported a file); None for the contact's own SMS.

@@ -29,7 +29,10 @@ def _hhmm(value: Any) -> str:
 
 
 def _step_document(step: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": step["key"], "channel": step["channel"], "message": step["message"]}
+    channel: Any = step["channel"]
+    if step.get("channel_fallback"):
+        channel = [step["channel"], step["channel_fallback"]]
+    out: dict[str, Any] = {"id": step["key"], "channel": channel, "message": step["message"]}
     if step.get("segment_slug"):
         out["segment"] = step["segment_slug"]
     elif step.get("query"):
@@ -52,6 +55,8 @@ def _step_document(step: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
         out["variants"] = [{"message": v["message"], "split": v["split"]} for v in step["variants"]]
     if step.get("variables"):
         out["variables"] = dict(step["variables"])
+    if step.get("audio"):
+        out["audio"] = step["audio"]
     if step["channel"] == "radio":
         out["stations"] = list(step.get("stations") or ["all"])
     return out

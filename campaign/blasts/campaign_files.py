@@ -38,7 +38,8 @@ MAX_VARIABLES = 100
 MAX_VARIABLE_TEXT = 1_000
 MAX_STATIONS = 1_000
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
-CHANNELS = ("sms", "radio")
+CHANNELS = ("sms", "whatsapp", "radio")
+MESSAGING = ("sms", "whatsapp")  # steps that send to contacts (campaign.blasts.channels)
 ENCODINGS = ("exact", "smart", "fold")
 CAMPAIGN_KEYS = {
     "slug",
@@ -71,6 +72,7 @@ STEP_KEYS = {
     "variables",
     "stations",
     "name",
+    "audio",
 }
 
 
@@ -261,16 +263,13 @@ def _parse_step(raw: Any, index: int, tz: str, rules: DeploymentRules) -> dict[s
     key = str(_require(raw, "id", p + "id"))
     if not SLUG_RE.match(key):
         raise Invalid(p + "id", _("%(value)r: use lower-case letters, digits, - and _", value=key))
-    channel = str(raw.get("channel", "sms"))
-    if channel not in CHANNELS:
-        raise Invalid(
-            p + "channel",
-            _("%(value)r is not one of %(allowed)s", value=channel, allowed=", ".join(CHANNELS))
-        )
+    channel, channel_fallback = _parse_channel(raw.get("channel", "sms"), p + "channel")
     step: dict[str, Any] = {
         "key": key,
         "position": index,
         "channel": channel,
+        "channel_fallback": channel_fallback,
+        "audio": None,
         "message": _text(_require(raw, "message", p + "message"), p + "message", 80),
         "segment_slug": None,
         "query": None,
@@ -288,8 +287,8 @@ def _parse_step(raw: Any, index: int, tz: str, rules: DeploymentRules) -> dict[s
         step["segment_slug"] = _text(raw["segment"], p + "segment", 80)
     elif raw.get("query"):
         step["query"] = _text(raw["query"], p + "query", MAX_QUERY)
-    elif channel == "sms":
-        raise Invalid(p + "segment", _("an SMS step needs a segment (or a query)"))
+    elif channel in MESSAGING:
+        raise Invalid(p + "segment", _("an SMS or WhatsApp step needs a segment (or a query)"))
     kinds = [k for k in ("at", "rrule", "offset") if raw.get(k) not in (None, "")]
     if len(kinds) != 1:
         raise Invalid(p + "at", _("give exactly one schedule: at, rrule (+ starts) or offset"))
@@ -298,7 +297,7 @@ def _parse_step(raw: Any, index: int, tz: str, rules: DeploymentRules) -> dict[s
     elif kinds == ["rrule"]:
         step["rrule"] = validate_rrule(str(raw["rrule"]), p + "rrule")
         step["starts"] = _when(_require(raw, "starts", p + "starts"), tz, p + "starts")
-        if channel == "sms":
+        if channel in MESSAGING:
             local_start = step["starts"].astimezone(zone(tz)).replace(tzinfo=None)
             check_recurrence(step["rrule"], local_start, rules, field=p + "rrule")
     else:
@@ -321,10 +320,40 @@ def _parse_step(raw: Any, index: int, tz: str, rules: DeploymentRules) -> dict[s
         raise Invalid(p + "stations", _("give a list of station slugs (or [all])"))
     if len(stations) > MAX_STATIONS:
         raise Invalid(p + "stations", _("more than %(max)d stations", max=MAX_STATIONS))
-    if channel == "sms" and stations:
+    if channel in MESSAGING and stations:
         raise Invalid(p + "stations", _("stations go with channel: radio"))
     step["stations"] = stations or (["all"] if channel == "radio" else [])
+    audio = raw.get("audio")
+    if audio not in (None, ""):
+        if channel != "whatsapp":
+            raise Invalid(p + "audio", _("a recording (audio) goes with channel: whatsapp"))
+        audio = str(audio)
+        if not SLUG_RE.match(audio):
+            raise Invalid(p + "audio", _("%(value)r is not a radio spot's slug", value=audio))
+        step["audio"] = audio
     return step
+
+
+def _parse_channel(value: Any, field: str) -> tuple[str, str | None]:
+    """`sms`, `whatsapp`, `radio`, or the list `[whatsapp, sms]` (either order: WhatsApp where the
+    contact opted in to it, SMS otherwise) -> (channel, fallback channel or None)."""
+    if isinstance(value, list):
+        names = [str(v) for v in value]
+        if len(names) == 1:
+            value = names[0]
+        elif sorted(names) == ["sms", "whatsapp"]:
+            return "whatsapp", "sms"
+        else:
+            raise Invalid(
+                field,
+                _("a list of channels must be [whatsapp, sms] (WhatsApp where possible, SMS otherwise)"),
+            )
+    channel = str(value)
+    if channel not in CHANNELS:
+        raise Invalid(
+            field, _("%(value)r is not one of %(allowed)s", value=channel, allowed=", ".join(CHANNELS))
+        )
+    return channel, None
 
 
 def _parse_offset(value: Any, field: str) -> dict[str, Any]:

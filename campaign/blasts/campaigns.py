@@ -17,6 +17,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from campaign.blasts.campaign_files import parse_campaign, read_campaign_document
+from campaign.blasts.channels import message_fits
 from campaign.blasts.models import (
     Campaign,
     CampaignStatus,
@@ -35,6 +36,8 @@ EDITABLE_STATUSES = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignSta
 # Step columns whose change makes work planned under the old version stale.
 VERSIONED_FIELDS = (
     "channel",
+    "channel_fallback",
+    "audio",
     "message_id",
     "segment_slug",
     "query",
@@ -63,7 +66,7 @@ def _resolve_step(session: Session, step: dict[str, Any], index: int, *, today: 
         message = get_message(session, step["message"])
     except NotFound:
         raise Invalid(p + "message", _("no message %(slug)r in the library", slug=step["message"])) from None
-    if step["channel"] not in (message.channels or ["sms"]):
+    if not message_fits(message.channels, step["channel"]):
         raise Invalid(
             p + "message",
             _("%(slug)r is not written for %(channel)s", slug=message.slug, channel=step["channel"]),

@@ -143,7 +143,12 @@ class Step(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(80))
     position: Mapped[int] = mapped_column(default=0)
-    channel: Mapped[str] = mapped_column(String(8))  # sms | radio
+    channel: Mapped[str] = mapped_column(String(8))  # sms | whatsapp | radio
+    # "sms" for a step `channel: [whatsapp, sms]`: SMS where WhatsApp cannot go (no WhatsApp
+    # opt-in, prefers SMS, no template outside the 24 h window, not a WhatsApp user).
+    channel_fallback: Mapped[str | None] = mapped_column(String(8))
+    # A WhatsApp step's voice note: the radio spot (message slug) whose recording is sent.
+    audio: Mapped[str | None] = mapped_column(String(80))
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
     segment_slug: Mapped[str | None] = mapped_column(String(80))
     query: Mapped[str | None] = mapped_column(Text)
@@ -272,6 +277,15 @@ class Outbound(Base):
     UTC time it may go (inside the contact's send window, paced); `expires_at` the step deadline.
     `priority` 10 = hotline reply (goes first), 0 = blast. `skip_reason` says why a planned row
     was skipped (no_translation, missing_field, opted_out, open_case, render_error, over_budget, ...).
+
+    `channel` is sms or whatsapp. A WhatsApp row keeps its free text in `body` and, when the
+    message library has an approved template for its language, `content_sid` and
+    `content_variables` (Twilio's JSON, encrypted: it may hold personal data); dispatch sends the
+    free text inside the contact's 24 h window and the template outside it. `media_recording_id`
+    is the recording sent as a voice note. `fallback_channel` ("sms") says the row may be replaced
+    by an SMS when WhatsApp cannot deliver it; that SMS is a new row with `fallback_of` = this row
+    (unique: at most one fallback per row) and no occurrence, so (occurrence, contact) stays unique
+    for planned rows and each contact gets at most one message per occurrence per channel attempt.
     """
 
     __tablename__ = "outbound"
@@ -312,6 +326,14 @@ class Outbound(Base):
     delivered_at: Mapped[datetime | None] = mapped_column()
     status_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    channel: Mapped[str] = mapped_column(String(10), default="sms", server_default="sms")
+    content_sid: Mapped[str | None] = mapped_column(String(64))
+    content_variables: Mapped[str | None] = mapped_column(EncryptedText())
+    media_recording_id: Mapped[int | None] = mapped_column()
+    fallback_channel: Mapped[str | None] = mapped_column(String(10))
+    fallback_of: Mapped[int | None] = mapped_column(
+        ForeignKey("outbound.id", ondelete="SET NULL"), unique=True
+    )
 
 
 def steps_using_segment(session: Any, slug: str) -> list[str]:

@@ -138,15 +138,18 @@ def compose(
 _OUTBOUND = Outbound.__table__
 
 
-def store(session: Session, reply: AutoReply, *, contact_id: int, case_id: int | None, now: datetime) -> None:
+def store(
+    session: Session, reply: AutoReply, *, contact_id: int, case_id: int | None, now: datetime,
+    channel: str = "sms",
+) -> None:
     """Stores the auto-reply as an Outbound row (provider "twiml", status sent: the webhook's
-    answer carries it), with its real encoding and segment count, so the thread and the budget
-    show it. Flushes one INSERT."""
+    answer carries it, on the channel the message came by), with its real encoding and segment
+    count, so the thread and the budget show it. Flushes one INSERT."""
     session.execute(
         insert(_OUTBOUND).values(
             contact_id=contact_id, case_id=case_id, message_id=reply.message_id, language=reply.language,
             template_version=reply.version, body=reply.text, encoding=reply.encoding, segments=reply.segments,
             priority=AUTO_REPLY_PRIORITY, status=OutboundStatus.SENT, provider=AUTO_REPLY_PROVIDER,
-            send_after=now, sent_at=now, status_at=now, created_at=now, attempts=0,
+            send_after=now, sent_at=now, status_at=now, created_at=now, attempts=0, channel=channel,
         )
     )

@@ -36,6 +36,8 @@ class Inbound(Base):
     provider_sid: Mapped[str] = mapped_column(String(64), unique=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     to_number: Mapped[str | None] = mapped_column(String(32))
+    # sms | whatsapp: the channel it came by (a WhatsApp inbound opens that contact's 24 h window).
+    channel: Mapped[str] = mapped_column(String(10), default="sms", server_default="sms")
     body: Mapped[str] = mapped_column(EncryptedText(), default="")  # "" once retention purged it
     intent: Mapped[Intent] = mapped_column(String(10))
     # What the triage found (campaign/hotline/intents.py), so staff see why it was classed so.
@@ -45,7 +47,10 @@ class Inbound(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (Index("ix_inbound_contact_received", "contact_id", "received_at"),)
+    __table_args__ = (
+        Index("ix_inbound_contact_received", "contact_id", "received_at"),
+        Index("ix_inbound_contact_channel_received", "contact_id", "channel", "received_at"),
+    )
 
 
 class CaseStatus(enum.StrEnum):

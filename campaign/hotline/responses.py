@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from audiences.models import Contact, ContactStatus
+from campaign.blasts.channels import channel_of_address, phone_of
 from campaign.blasts.models import Outbound
 from campaign.core.config import Settings
 from campaign.core.db import inserted_id
@@ -249,7 +250,9 @@ def receive_inbound(
     """
     if session.scalar(select(Inbound.id).where(Inbound.provider_sid == sid)) is not None:
         return InboundResult(None, None, duplicate=True)
-    contact = find_or_create_contact(session, phone=from_number, settings=settings, now=now)
+    # `whatsapp:+502...` is the same person as the SMS number +502...: one contact, channel noted.
+    channel = channel_of_address(from_number)
+    contact = find_or_create_contact(session, phone=phone_of(from_number), settings=settings, now=now)
     decision = triage(body, contact.language, catalogue or keyword_table())
     intent = _consent_intent(session, decision, contact, now=now)
     attributed = last_outbound(session, contact_id=contact.id, now=now, days=settings.attribution_days)
@@ -259,9 +262,9 @@ def receive_inbound(
     reply_kind: str | None = None
     with _duplicate_guard(session) as duplicate:
         if intent == Intent.OPT_OUT:
-            reply_kind = _record_opt_out(session, contact, decision, sid=sid, now=now)
+            reply_kind = _record_opt_out(session, contact, decision, sid=sid, channel=channel, now=now)
         elif intent == Intent.OPT_IN:
-            reply_kind = _record_opt_in(session, contact, decision, sid=sid, now=now)
+            reply_kind = _record_opt_in(session, contact, decision, sid=sid, channel=channel, now=now)
         else:
             case_id = open_or_update_case(
                 session, contact=contact, intent=intent, campaign_id=campaign_id, now=now
@@ -278,7 +281,8 @@ def receive_inbound(
         inbound_id = inserted_id(
             session.execute(
                 insert(_INBOUND).values(
-                    provider_sid=sid, contact_id=contact.id, to_number=to_number, body=body, intent=intent,
+                    provider_sid=sid, contact_id=contact.id, to_number=to_number, channel=channel,
+                    body=body, intent=intent,
                     cues=list(decision.cues), outbound_id=outbound_id, campaign_id=campaign_id,
                     case_id=case_id, received_at=now,
                 )
@@ -290,7 +294,9 @@ def receive_inbound(
                 session, kind=reply_kind, language=contact.language, settings=settings,
                 extra={"contact": {"name": contact.name or "", "language": contact.language}},
             )
-            autoreplies.store(session, answer, contact_id=contact.id, case_id=case_id, now=now)
+            autoreplies.store(
+                session, answer, contact_id=contact.id, case_id=case_id, now=now, channel=channel
+            )
             reply = answer.text
     if duplicate[0]:
         return InboundResult(None, None, duplicate=True)
@@ -312,28 +318,34 @@ def _consent_intent(session: Session, decision: Triage, contact: Contact, *, now
 
 
 def _record_opt_out(
-    session: Session, contact: Contact, decision: Triage, *, sid: str, now: datetime
+    session: Session, contact: Contact, decision: Triage, *, sid: str, channel: str, now: datetime
 ) -> str | None:
     """Opt-out first, before anything that could fail: consent event, status, every queued, held
     or unknown row cancelled, the contact's open opt-out questions answered. Returns the reply
-    kind (a confirmation once; a second STOP is recorded but not answered again)."""
+    kind (a confirmation once; a second STOP is recorded but not answered again).
+
+    A STOP on WhatsApp stops SMS as well, and one by SMS stops WhatsApp (audiences.consent.opt_out:
+    safety first, the person asked us to stop, whatever the app)."""
     from audiences.consent import opt_out
     from campaign.blasts.delivery import cancel_pending
 
     already_out = contact.status == ContactStatus.OPTED_OUT
-    opt_out(session, contact, channel="sms", keyword=_keyword(decision), source=sid, now=now)
+    opt_out(session, contact, channel=channel, keyword=_keyword(decision), source=sid, now=now)
     cancel_pending(session, contact_id=contact.id, reason="opted_out", now=now)
     clear_questions(session, contact_id=contact.id, question=CaseQuestion.OPT_OUT)
     clear_questions(session, contact_id=contact.id, question=CaseQuestion.OPT_IN)
     return None if already_out else autoreplies.OPT_OUT
 
 
-def _record_opt_in(session: Session, contact: Contact, decision: Triage, *, sid: str, now: datetime) -> str:
+def _record_opt_in(
+    session: Session, contact: Contact, decision: Triage, *, sid: str, channel: str, now: datetime
+) -> str:
     """Every explicit opt-in is recorded (consent event, status active, consent source and time);
-    it also answers the contact's open questions. Returns the reply kind."""
+    it also answers the contact's open questions. Returns the reply kind. An opt-in sent on
+    WhatsApp is also the contact's WhatsApp opt-in."""
     from audiences.consent import opt_in
 
-    opt_in(session, contact, channel="sms", keyword=_keyword(decision) or "si", source=sid, now=now)
+    opt_in(session, contact, channel=channel, keyword=_keyword(decision) or "si", source=sid, now=now)
     clear_questions(session, contact_id=contact.id, question=CaseQuestion.OPT_IN)
     clear_questions(session, contact_id=contact.id, question=CaseQuestion.OPT_OUT)
     return autoreplies.OPT_IN

@@ -185,8 +185,9 @@ def import_file(
     source = (consent_source or "").strip()[:80] or None
     if source is None and "consent_source" not in headers.values():
         raise Invalid("consent", _(
-            "%(file)s has no consent column (consentimiento, fuente, ...) and no --consent-source was "
-            "given: say where these people agreed to receive messages; nothing imported", file=path.name))
+            "%(file)s has no consent column (consentimiento, fuente, ...) and no consent source for the "
+            "whole file was given: say where these people agreed to receive messages; nothing imported",
+            file=path.name), cli_hint=_("give it with --consent-source"))
     cleaned = clean(
         table.frame,
         headers,

@@ -319,8 +319,9 @@ def map_headers(columns: list[str], overrides: Mapping[str, str] | None = None) 
     if "phone" not in mapping.values():
         raise Invalid(
             "file",
-            _("no phone column (headers: %(headers)s; expected one of telefono, celular, phone, ... or "
-              "--map HEADER=phone)", headers=", ".join(columns) or "-"),
+            _("no phone column (headers: %(headers)s; expected one of telefono, celular, phone, ..., or "
+              "a column mapped to phone)", headers=", ".join(columns) or "-"),
+            cli_hint=_("map one with --map HEADER=phone"),
         )
     return mapping
 

@@ -101,7 +101,8 @@ class AppGroup(TyperGroup):
     def _fail(ctx: Any, exc: AppError, code: int) -> None:
         if ctx.meta.get("campaign.debug"):
             raise exc
-        typer.echo(_("error: %(message)s", message=exc), err=True)
+        message = f"{exc.message} ({exc.cli_hint})" if exc.cli_hint else exc.message
+        typer.echo(_("error: %(message)s", message=message), err=True)
         ctx.exit(code)
 
 

@@ -375,7 +375,7 @@ def launch_command(
     Refused, with every reason, when a check fails. Without a terminal to ask on and without
     `--yes`, nothing is launched (exit 2)."""
     from campaign.blasts.campaigns import get_campaign
-    from campaign.blasts.lifecycle import LaunchRefused, launch, launch_problems, launch_warnings
+    from campaign.blasts.lifecycle import check_launch, launch, launch_warnings
     from campaign.blasts.preview import preview_campaign
 
     settings = _settings()
@@ -383,11 +383,7 @@ def launch_command(
     if not yes:
         with session_scope(settings) as session:
             campaign = get_campaign(session, slug)
-            problems = launch_problems(
-                session, campaign, settings=settings, now=when, allow_empty=allow_empty
-            )
-            if problems:
-                raise LaunchRefused(slug, problems)
+            check_launch(session, campaign, settings=settings, now=when, allow_empty=allow_empty)
             data = preview_campaign(session, slug, now=when, settings=settings)
         _confirm_launch(data)
     with session_scope(settings) as session:

@@ -48,9 +48,10 @@ class LaunchRefused(AppError):
 
     http_status = 409
 
-    def __init__(self, slug: str, reasons: list[str]) -> None:
+    def __init__(self, slug: str, reasons: list[str], *, cli_hint: str | None = None) -> None:
         super().__init__(_("campaign %(slug)r cannot be launched: ", slug=slug) + "; ".join(reasons))
         self.reasons = reasons
+        self.cli_hint = cli_hint
 
 
 def transition(
@@ -153,6 +154,19 @@ def launch_problems(
     elif now is not None and not allow_empty:
         problems.extend(_empty_steps(session, campaign, settings=settings, now=now))
     return problems
+
+
+def check_launch(
+    session: Session, campaign: Campaign, *, settings: Settings, now: datetime, allow_empty: bool
+) -> None:
+    """Raises LaunchRefused with every reason of `launch_problems`; when a step would reach nobody,
+    the refusal carries the command line's way past it (`--allow-empty`) as its CLI hint."""
+    problems = launch_problems(session, campaign, settings=settings, now=now, allow_empty=True)
+    draft = campaign.status == CampaignStatus.DRAFT
+    empty = _empty_steps(session, campaign, settings=settings, now=now) if draft and not allow_empty else []
+    if problems or empty:
+        hint = _("to launch the steps that reach nobody anyway: --allow-empty") if empty else None
+        raise LaunchRefused(campaign.slug, problems + empty, cli_hint=hint)
 
 
 def _unknown_contact_fields(
@@ -296,9 +310,7 @@ def launch(
     have their airings planned now. Flushes.
     """
     campaign = get_campaign(session, slug)
-    problems = launch_problems(session, campaign, settings=settings, now=now, allow_empty=allow_empty)
-    if problems:
-        raise LaunchRefused(slug, problems)
+    check_launch(session, campaign, settings=settings, now=now, allow_empty=allow_empty)
     campaign.launched_at = now
     transition(session, campaign, CampaignStatus.SCHEDULED, now=now, actor=actor)
     plan_radio_steps(session, campaign, now=now)

@@ -146,9 +146,10 @@ def campaign_warnings(
 
 
 def empty_step_reasons(warnings: list[StepWarning]) -> list[str]:
-    """The launch refusals: every step that would reach nobody."""
+    """The launch refusals: every step that would reach nobody (the CLI adds how to launch anyway:
+    `--allow-empty`; the web page offers its own button)."""
     return [
-        _("%(warning)s; launch with --allow-empty to launch it anyway", warning=w.message)
+        _("%(warning)s; it is launched only if you choose to launch it anyway", warning=w.message)
         for w in warnings
         if w.code == EMPTY
     ]

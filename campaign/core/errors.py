@@ -10,6 +10,9 @@ class AppError(Exception):
 
     exit_code = 1
     http_status = 400
+    # How to fix it with the command line's own words (an option such as --consent-source): shown
+    # after the message by the `campaign` command only, never on the web, where the form has its field.
+    cli_hint: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -30,10 +33,11 @@ class Invalid(AppError):
 
     http_status = 422
 
-    def __init__(self, field: str, reason: str) -> None:
+    def __init__(self, field: str, reason: str, *, cli_hint: str | None = None) -> None:
         super().__init__(f"{field}: {reason}" if field else reason)
         self.field = field
         self.reason = reason
+        self.cli_hint = cli_hint
 
 
 class InvalidTransition(AppError):

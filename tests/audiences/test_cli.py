@@ -80,5 +80,6 @@ def test_errors_are_one_line(cli, tmp_path):
     path.write_text("nombre\nAna\n", encoding="utf-8")
     nophone = cli.invoke(app, ["audiences", "import", str(path)])
     assert nophone.exit_code == 1 and "no phone column" in nophone.stderr
+    assert "--map HEADER=phone" in nophone.stderr  # the command line names its own option
     unknown = cli.invoke(app, ["audiences", "opt-out", "5555 9999"])
     assert unknown.exit_code == 1 and "no contact" in unknown.stderr

@@ -210,7 +210,9 @@ def test_a_file_without_consent_is_refused_and_nothing_is_stored(session, tmp_pa
     path = _write_csv(tmp_path / "c.csv", [MESSY[0], MESSY[1], MESSY[2]])
     with pytest.raises(Invalid, match="no consent column") as refused:
         import_file(session, path, now=NOW)
-    assert refused.value.field == "consent" and "--consent-source" in refused.value.reason
+    assert refused.value.field == "consent" and "consent source for the whole file" in refused.value.reason
+    assert "--" not in refused.value.message  # the web shows it too: the option is the CLI's hint
+    assert "--consent-source" in (refused.value.cli_hint or "")
     assert session.scalar(select(func.count()).select_from(Contact)) == 1
     assert session.scalar(select(func.count()).select_from(ImportBatch)) == 0
 

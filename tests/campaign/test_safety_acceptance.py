@@ -77,6 +77,7 @@ def test_an_import_without_consent_is_refused_and_no_means_no_blast(engine, sess
     refused = run_cli("audiences", "import", str(bare), db_url=db_url)
     assert refused.returncode == 1
     assert "lista.csv has no consent column" in refused.stderr and "nothing imported" in refused.stderr
+    assert "--consent-source" in refused.stderr  # how to give it, in the command line's words
     assert session.scalar(select(func.count()).select_from(Contact)) == 0
 
     consent = tmp_path / "feria.csv"

@@ -407,6 +407,7 @@ def test_a_step_reaching_nobody_is_launched_only_when_the_manager_says_so(web):
     assert web.post("/campaigns/new", data={**form, "csrf_token": token}).status_code == 303
     page = web.get("/campaigns/prueba-web/launch").text
     assert "launch-refused" in page and "allow_empty=1" in page and "Sí, lanzar" not in page
+    assert "--allow-empty" not in page  # the page's own button, not the command line's option
     refused = web.post("/campaigns/prueba-web/launch", data={"csrf_token": token, "confirm": "prueba-web"})
     assert refused.status_code == 409
     page = web.get("/campaigns/prueba-web/launch?allow_empty=1").text

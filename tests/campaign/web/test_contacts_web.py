@@ -194,6 +194,7 @@ def test_a_mapping_naming_an_unknown_field_changes_nothing(engine, manager, tmp_
     form[_column_index(page, "teléfono")] = "ignore"  # no phone column left
     response = manager.post("/contacts/import/run", data=form)
     assert response.status_code == 422 and "phone" in response.text
+    assert "--map" not in response.text  # the web's form has the mapping, not the CLI's option
     assert _count(engine, Contact) == 0 and _count(engine, ImportBatch) == 0
     assert _audits(engine, "contacts.import") == []
 
@@ -218,6 +219,7 @@ def test_a_file_without_consent_needs_a_source(engine, manager, tmp_path):
     form = _mapping_form(page)
     refused = manager.post("/contacts/import/run", data=form)
     assert refused.status_code == 422 and "consent" in refused.text
+    assert "--consent-source" not in page and "--consent-source" not in refused.text
     assert _count(engine, Contact) == 0
     done = manager.post("/contacts/import/run", data={**form, "consent_source": "feria (sintético)"})
     assert done.status_code == 200

@@ -75,7 +75,7 @@ def campaign_status(
 
     operations = {"pause": lifecycle.pause, "resume": lifecycle.resume}
     if action not in operations:
-        raise Invalid("action", f"{action!r} is not one of pause, resume")
+        raise Invalid("action", _("%(value)r is not one of pause, resume", value=action[:40]))
     with request.app.state.web.write() as session:
         campaign = operations[action](session, slug, now=utcnow(), actor=user.username)
         status = str(campaign.status)
@@ -127,15 +127,5 @@ def cancel_campaign(
 
 @router.get("/audiences")
 def audiences_page(request: Request, *, user: Annotated[User, Depends(manager)]) -> Response:
-    from audiences import segments
-
-    today = utcnow().date()
-    with unit_of_work(request.app.state.web.engine) as session:
-        rows = []
-        for segment in segments.list_segments(session):
-            try:
-                reach: int | str = segments.count(session, segment.slug, today=today).count
-            except Invalid as exc:  # a saved segment that no longer parses: say so, keep the page
-                reach = _("error: %(reason)s", reason=str(exc))
-            rows.append((segment, reach))
-    return templates.TemplateResponse(request, "audiences.html", {"user": user, "rows": rows})
+    """The first list of segments, kept as an address: the segments page (/segments) replaced it."""
+    return RedirectResponse("/segments", status_code=308)

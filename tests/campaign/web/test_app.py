@@ -112,8 +112,10 @@ def test_hotline_staff_get_403_on_manager_pages(engine, client, path):
 def test_manager_sees_dashboard_pages(engine, client):
     seed_users(engine)
     login(client, "mario")
-    for path in ["/campaigns", "/audiences", "/messages", "/inbox"]:
+    for path in ["/campaigns", "/segments", "/messages", "/inbox"]:
         assert client.get(path).status_code == 200, path
+    old = client.get("/audiences", follow_redirects=False)  # the old list of segments, as an address
+    assert old.status_code == 308 and old.headers["location"] == "/segments"
     assert client.get("/audit").status_code == 403
 
 

@@ -64,7 +64,7 @@ def test_guessing_a_password_locks_the_account_with_a_spanish_message(server, br
 
 PAGES = {
     "ana": ["/inbox", "/inbox/handover", "/inbox/shift", "/inbox/dashboard"],
-    "mario": ["/campaigns", "/campaigns/ofertas-falsas", "/messages", "/audiences", "/radio"],
+    "mario": ["/campaigns", "/campaigns/ofertas-falsas", "/messages", "/segments", "/radio"],
     "root": ["/audit", "/inbox/replies"],
 }
 

@@ -8,7 +8,8 @@ hotline cases whose follow-up date has come, (2) plans each due occurrence in it
 behind (an outage ends at the campaign's pace and under the hourly cap, never in a burst:
 campaign/blasts/pacing.py), (4) reconciles messages whose send outcome is unknown (a crashed
 dispatcher, a timeout), (5) dispatches due messages (campaign.dispatch), (6) lets the sandbox
-provider deliver its simulated callbacks and replies, (7) completes finished campaigns. Every step
+provider deliver its simulated callbacks and replies and downloads the voice notes and images
+contacts sent (campaign/hotline/media.py), (7) completes finished campaigns. Every step
 is idempotent, so re-running a tick (or two schedulers at once) plans and sends nothing twice. Time
 is injected: `now` is an aware UTC datetime.
 
@@ -52,6 +53,7 @@ from campaign.blasts.schedules import due_occurrences
 from campaign.core.config import Settings
 from campaign.core.db import SQLiteFileWatch, rowcount, unit_of_work, utcnow
 from campaign.core.errors import safe_reason
+from campaign.hotline.media import fetch_due_media
 from campaign.hotline.outcomes import reopen_due_follow_ups
 from campaign.radio.airings import extend_open_ended_airings
 
@@ -96,6 +98,7 @@ class TickResult:
     reconciled: Any = None
     dispatch: Any = None
     events: Any = None
+    media: Any = None  # contacts' voice notes and images downloaded (campaign/hotline/media.py)
     started: list[str] = field(default_factory=list)
     completed: list[str] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
@@ -125,6 +128,7 @@ class TickResult:
             "reconciled": _plain(self.reconciled),
             "dispatch": _plain(self.dispatch),
             "events": _plain(self.events),
+            "media": _plain(self.media),
             "started": self.started,
             "completed": self.completed,
             "failed": [f.as_dict() for f in self.failed],
@@ -370,6 +374,9 @@ def tick(engine: Engine, provider: Any, *, now: datetime, settings: Settings) ->
         deliver = getattr(provider, "deliver_due_events", None)
         if deliver is not None:
             result.events = _stage(result, "events", lambda: deliver(engine, now=now, settings=settings))
+        result.media = _stage(
+            result, "media", lambda: fetch_due_media(engine, provider, now=now, settings=settings)
+        )
 
     def complete() -> list[str]:
         with unit_of_work(engine) as session:

@@ -229,6 +229,16 @@ class Settings(BaseSettings):
     export_dir: Path = Field(
         Path("./var/exports"), description="Where radio and report exports are written"
     )
+    media_dir: Path = Field(
+        Path("./var/media"),
+        description="Where voice notes and images sent by contacts are kept, encrypted with the data "
+        "key (files 0600, removed by retention and erasure)",
+    )
+    media_max_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024,
+        description="Largest voice note or image from a contact that is downloaded (bytes); a larger "
+        "one is refused and shown as such on the case",
+    )
     extra_languages: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Languages added by this deployment, as JSON: "

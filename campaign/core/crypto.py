@@ -117,6 +117,24 @@ class Keyring:
             reason = "a value in the database does not authenticate (altered, or the wrong key)"
             raise UnreadableData(reason) from None
 
+    def encrypt_bytes(self, data: bytes, *, context: bytes) -> bytes:
+        """`data` sealed as `<key id>$` + nonce + AES-256-GCM(data), bound to `context` (associated
+        data: a file moved under another record's name does not decrypt). For files (media)."""
+        nonce = os.urandom(NONCE_BYTES)
+        return self._prefix.encode() + nonce + self._current.encrypt(nonce, data, context)
+
+    def decrypt_bytes(self, blob: bytes, *, context: bytes) -> bytes:
+        """The bytes `encrypt_bytes` sealed with the same `context`; UnreadableData otherwise."""
+        width = len(self.current_id)
+        kid, sep, rest = blob[:width].decode("ascii", "replace"), blob[width : width + 1], blob[width + 1 :]
+        cipher = self._ciphers.get(kid)
+        if sep != SEPARATOR.encode() or cipher is None:
+            raise UnreadableData("a file was encrypted with a key that is not configured")
+        try:
+            return cipher.decrypt(rest[:NONCE_BYTES], rest[NONCE_BYTES:], context)
+        except InvalidTag:
+            raise UnreadableData("a file does not authenticate (altered, or the wrong key)") from None
+
     def blind_index(self, e164: str) -> str:
         """HMAC-SHA256 of a normalized number (32 hex digits): lookup and uniqueness of phones."""
         mac = self._index.copy()  # the keyed state copied: faster than keying each time

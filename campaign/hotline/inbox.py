@@ -27,6 +27,7 @@ from campaign.core.i18n import _
 from campaign.hotline import locks
 from campaign.hotline.labels import label
 from campaign.hotline.locks import DEFAULT_LOCK_MINUTES
+from campaign.hotline.media import media_of
 from campaign.hotline.models import (
     CASE_TRANSITIONS,
     Case,
@@ -35,6 +36,7 @@ from campaign.hotline.models import (
     CaseQuestion,
     CaseStatus,
     Inbound,
+    InboundMedia,
     Intent,
     User,
 )
@@ -160,6 +162,7 @@ class ThreadItem:
     language: str | None
     automatic: bool
     cues: tuple[str, ...] = ()  # what the triage found in an inbound message
+    media: tuple[InboundMedia, ...] = ()  # voice notes and images of an inbound message
 
 
 def thread(session: Session, *, contact_id: int) -> list[ThreadItem]:
@@ -171,11 +174,13 @@ def thread(session: Session, *, contact_id: int) -> list[ThreadItem]:
         .outerjoin(Campaign, Campaign.id == Inbound.campaign_id)
         .where(Inbound.contact_id == contact_id)
     )
-    for row, campaign_name in inbound:
+    received = list(inbound)
+    attached = media_of(session, (row.id for row, _name in received))
+    for row, campaign_name in received:
         items.append(
             ThreadItem(
                 "in", row.received_at, row.body, None, str(row.intent), campaign_name, None, None, False,
-                tuple(row.cues or ()),
+                tuple(row.cues or ()), tuple(attached.get(row.id, ())),
             )
         )
     outbound = session.execute(

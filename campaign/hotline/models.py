@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from campaign.core.crypto import EncryptedText
@@ -51,6 +51,51 @@ class Inbound(Base):
         Index("ix_inbound_contact_received", "contact_id", "received_at"),
         Index("ix_inbound_contact_channel_received", "contact_id", "channel", "received_at"),
     )
+
+
+class MediaStatus(enum.StrEnum):
+    """pending > fetched;  pending > failed;  pending | fetched | failed > purged.
+
+    A failed download that may succeed later stays pending with its error and next attempt
+    (campaign/hotline/media.py); refused (type, size, URL) or out of attempts is failed.
+    """
+
+    PENDING = "pending"
+    FETCHED = "fetched"
+    FAILED = "failed"
+    PURGED = "purged"
+
+
+class InboundMedia(Base):
+    """One voice note or image attached to an inbound message (Twilio's MediaUrl{N}).
+
+    The row is stored with its inbound message (same transaction); the file is downloaded later by
+    the scheduler tick (or when staff open the case) and kept encrypted under `Settings.media_dir`
+    as `<id>.media` (campaign/hotline/media_files.py). `url` is the provider's media resource, not
+    personal data; the content is.
+    """
+
+    __tablename__ = "inbound_media"
+    __table_args__ = (
+        UniqueConstraint("inbound_id", "position"),
+        Index("ix_inbound_media_status_next", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inbound_id: Mapped[int] = mapped_column(ForeignKey("inbound.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column()  # N of MediaUrl{N}
+    url: Mapped[str] = mapped_column(String(1000))
+    declared_type: Mapped[str] = mapped_column(String(100))  # MediaContentType{N} of the webhook
+    content_type: Mapped[str | None] = mapped_column(String(100))  # as downloaded
+    size: Mapped[int | None] = mapped_column()
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[MediaStatus] = mapped_column(String(10), default=MediaStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(String(200))  # why the last download failed (no content)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    fetched_at: Mapped[datetime | None] = mapped_column()
+    purged_at: Mapped[datetime | None] = mapped_column()
 
 
 class CaseStatus(enum.StrEnum):

@@ -22,7 +22,7 @@ recorded: the hotline can answer them; blasts skip them until they opt in).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,6 +42,7 @@ from campaign.core.errors import Invalid
 from campaign.hotline import autoreplies
 from campaign.hotline.autoreplies import AUTO_REPLY_PROVIDER
 from campaign.hotline.intents import KeywordTable, Triage, compile_catalogue, pack_lexicon, triage
+from campaign.hotline.media import MediaItem, media_cues, record_media
 from campaign.hotline.models import (
     OPEN_CASE_WHERE,
     PRIORITY_RANK,
@@ -121,14 +122,16 @@ _OUTBOUND = Outbound.__table__
 
 
 def open_or_update_case(
-    session: Session, *, contact: Contact, intent: Intent, campaign_id: int | None, now: datetime
+    session: Session, *, contact: Contact, intent: Intent, campaign_id: int | None, now: datetime,
+    at_least: CasePriority = CasePriority.NORMAL,
 ) -> int:
     """Id of the contact's open case (new/open), created when there is none; urgent and help raise
-    its priority (urgent > high > normal, never lowered while open); `waiting_since` keeps the
+    its priority (urgent > high > normal, never lowered while open), and so does `at_least` (a
+    voice note or image: high); `waiting_since` keeps the
     oldest unanswered message's time. One upsert on the partial unique index of open cases (one
     per contact), so messages arriving at once from one number share one case: the hot path of the
     webhook, and safe under concurrency."""
-    priority = PRIORITY_OF.get(intent, CasePriority.NORMAL)
+    priority = max(PRIORITY_OF.get(intent, CasePriority.NORMAL), at_least, key=PRIORITY_RANK.__getitem__)
     statement = _case_upsert(session.get_bind().dialect.name, priority)
     values = {
         "contact_id": contact.id, "reason": str(intent), "language": contact.language,
@@ -240,11 +243,15 @@ def receive_inbound(
     settings: Settings,
     now: datetime,
     catalogue: KeywordTable | None = None,
+    media: Sequence[MediaItem] = (),
 ) -> InboundResult:
     """Stores one inbound message exactly once and acts on its intent (see the module docstring).
 
     Flushes the contact (when new), the Inbound row, consent events, cancelled outbound rows, the
-    case and its question, and the stored auto-reply. A SID already stored returns
+    case and its question, the stored auto-reply and one pending row per media item. A message
+    with media always reaches a person: its case (opened even next to an opt-out or opt-in, which
+    are still recorded) is at least high priority, since no triage can read a voice note or an
+    image; media alone is a reply, never auto-answered. A SID already stored returns
     `duplicate=True` with no reply and changes nothing. Raises Invalid("From", ...) for an
     unreadable number. `now` is aware UTC.
     """
@@ -257,6 +264,7 @@ def receive_inbound(
     intent = _consent_intent(session, decision, contact, now=now)
     attributed = last_outbound(session, contact_id=contact.id, now=now, days=settings.attribution_days)
     outbound_id, campaign_id = attributed or (None, None)
+    unread = CasePriority.HIGH if media else CasePriority.NORMAL
     case_id: int | None = None
     inbound_id: int | None = None
     reply_kind: str | None = None
@@ -267,7 +275,7 @@ def receive_inbound(
             reply_kind = _record_opt_in(session, contact, decision, sid=sid, channel=channel, now=now)
         else:
             case_id = open_or_update_case(
-                session, contact=contact, intent=intent, campaign_id=campaign_id, now=now
+                session, contact=contact, intent=intent, campaign_id=campaign_id, now=now, at_least=unread
             )
             if decision.opt_out_question:
                 ask_question(session, case_id=case_id, question=CaseQuestion.OPT_OUT, now=now)
@@ -278,16 +286,22 @@ def receive_inbound(
                 if not pending_resubscribe_question(session, contact_id=contact.id, now=now):
                     ask_question(session, case_id=case_id, question=CaseQuestion.OPT_IN, now=now)
                     reply_kind = autoreplies.RESUBSCRIBE
+        if media and case_id is None:  # an opt-out or opt-in with a voice note: a person listens
+            case_id = open_or_update_case(
+                session, contact=contact, intent=Intent.REPLY, campaign_id=campaign_id, now=now,
+                at_least=unread,
+            )
         inbound_id = inserted_id(
             session.execute(
                 insert(_INBOUND).values(
                     provider_sid=sid, contact_id=contact.id, to_number=to_number, channel=channel,
                     body=body, intent=intent,
-                    cues=list(decision.cues), outbound_id=outbound_id, campaign_id=campaign_id,
-                    case_id=case_id, received_at=now,
+                    cues=[*decision.cues, *media_cues(media)], outbound_id=outbound_id,
+                    campaign_id=campaign_id, case_id=case_id, received_at=now,
                 )
             )
         )
+        record_media(session, inbound_id=inbound_id, items=media, now=now)
         reply = None
         if reply_kind is not None:
             answer = autoreplies.compose(

@@ -23,6 +23,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from campaign.blasts.models import Outbound, OutboundStatus
 from campaign.core.config import Settings
 from campaign.core.errors import Forbidden, Invalid
+from campaign.hotline.media import MediaItem, read_media_params
 from campaign.hotline.responses import receive_inbound
 from campaign.providers.base import UNSUBSCRIBED_CODE, map_twilio_status
 
@@ -105,6 +106,7 @@ class InboundWebhook:
     body: str
     to_number: str | None
     now: datetime
+    media: tuple[MediaItem, ...] = ()  # voice notes, images (campaign/hotline/media.py)
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,11 @@ def read_inbound(
     body = _required(params, "Body", allow_empty=True).replace("\x00", "")
     if len(body) > MAX_BODY_CHARS:
         raise MalformedWebhook("Body", f"longer than {MAX_BODY_CHARS} characters")
-    return InboundWebhook(sid, from_number, body, params.get("To"), now)
+    try:
+        media = read_media_params(params)
+    except Invalid as exc:
+        raise MalformedWebhook(exc.field, exc.reason) from exc
+    return InboundWebhook(sid, from_number, body, params.get("To"), now, media)
 
 
 def store_inbound(session: Session, webhooks: Sequence[InboundWebhook], *, settings: Settings) -> list[str]:
@@ -148,7 +154,7 @@ def store_inbound(session: Session, webhooks: Sequence[InboundWebhook], *, setti
         try:
             result = receive_inbound(
                 session, sid=webhook.sid, from_number=webhook.from_number, body=webhook.body,
-                to_number=webhook.to_number, settings=settings, now=webhook.now,
+                to_number=webhook.to_number, settings=settings, now=webhook.now, media=webhook.media,
             )
         except Invalid as exc:
             if exc.field != "From":

@@ -35,6 +35,11 @@ def purge_command(json_output: bool = JSON_OPTION) -> None:
             "cases anonymized (resolved more than %(days)d days ago)", days=settings.retention_case_days
         ),
         "case_notes": _("case notes deleted"),
+        "media_files": _(
+            "voice notes and images of contacts deleted (received more than %(days)d days ago, or in "
+            "anonymized cases)",
+            days=settings.retention_body_days,
+        ),
         "import_rejections": _(
             "rows of import reports deleted (older than %(days)d days)",
             days=settings.retention_import_report_days,
@@ -56,8 +61,9 @@ def erase_command(
 
     if not yes and not typer.confirm(_("Erase this person and everything about them? This cannot be undone")):
         raise typer.Exit(1)
-    with session_scope() as session:
-        result = erase(session, phone, now=utcnow(), actor="cli")
+    settings = get_settings()
+    with session_scope(settings) as session:
+        result = erase(session, phone, now=utcnow(), actor="cli", settings=settings)
     if json_output:
         echo_json(result.as_dict())
         return
@@ -72,6 +78,8 @@ def erase_command(
             notes=result.case_notes,
         )
     )
+    if result.media_files:
+        info(_("Voice notes and images deleted: %(num)d.", num=result.media_files))
 
 
 @keys_app.command("rotate")

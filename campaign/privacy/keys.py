@@ -2,8 +2,8 @@
 
 With the key file (embedded default): a new key is put first in the file (the old ones stay
 second, to decrypt), every value not yet under it is re-encrypted BATCH rows per transaction, and
-once none is left the old keys are removed from the file. Interrupted, the next run resumes
-where it stopped (values carry their key id) without making another key.
+once none is left (media files of contacts included) the old keys are removed from the file.
+Interrupted, the next run resumes where it stopped (values carry their key id) without making another key.
 
 With keys from the environment the operator puts the new key first in CAMPAIGN_DATA_KEY
 ("new,old"); the run re-encrypts and then says the old key may be removed. The index key is not
@@ -32,6 +32,7 @@ from campaign.core.crypto import (
     write_key_file,
 )
 from campaign.core.db import unit_of_work
+from campaign.hotline.media_files import reencrypt_media, stale_media
 from campaign.hotline.models import CaseNote, Inbound
 
 BATCH = 2000
@@ -83,8 +84,12 @@ def pending(engine: Engine, ring: Keyring) -> int:
 def rotate(engine: Engine, settings: Settings, *, batch: int = BATCH) -> Rotation:
     """Rotates the data key (see the module's docstring). Each batch commits on its own."""
     ring = load_keyring(settings)
+    use_keyring(ring)
     result = Rotation(ring.current_id)
-    if ring.source == SOURCE_FILE and ring.path is not None and not pending(engine, ring):
+    if (
+        ring.source == SOURCE_FILE and ring.path is not None and not pending(engine, ring)
+        and not stale_media(settings)
+    ):
         current = read_key_file(ring.path)
         keys = [new_key(), *(_text(k) for k in current.data_keys)]
         write_key_file(ring.path, keys, _text(current.index_key))
@@ -93,7 +98,8 @@ def rotate(engine: Engine, settings: Settings, *, batch: int = BATCH) -> Rotatio
     use_keyring(ring)
     for table, columns in ENCRYPTED:
         result.reencrypted[table.name] = _reencrypt(engine, ring, table, columns, batch=batch)
-    if pending(engine, ring):  # written meanwhile under an old key by another process: run again
+    result.reencrypted["inbound_media"] = reencrypt_media(settings)
+    if pending(engine, ring) or stale_media(settings):  # written meanwhile under an old key: run again
         return result
     if ring.source == SOURCE_FILE and ring.path is not None and len(ring.data_keys) > 1:
         result.retired = [key_id(k) for k in ring.data_keys[1:]]

@@ -6,6 +6,8 @@
 - A case resolved more than `retention_case_days` ago (and not waiting for a follow-up) is
   anonymized: its notes are deleted and the texts of its messages emptied; its outcome, priority
   and times stay for the hotline's figures.
+- Voice notes and images from contacts go by the same rules as texts: received more than
+  `retention_body_days` ago, or in a case anonymized, their file is deleted and the row marked purged.
 - The rejection reports of imports older than `retention_import_report_days` (default 30): the
   raw values of rejected rows are deleted (the batch keeps its counts).
 
@@ -25,7 +27,8 @@ from audiences.models import ImportBatch, ImportRejection
 from campaign.blasts.models import Outbound, OutboundStatus
 from campaign.core.config import Settings
 from campaign.core.db import rowcount
-from campaign.hotline.models import Case, CaseNote, CaseStatus, Inbound
+from campaign.hotline.media import purge_media
+from campaign.hotline.models import Case, CaseNote, CaseStatus, Inbound, InboundMedia, MediaStatus
 
 # Rows whose message may still go out keep their text.
 UNSETTLED = (OutboundStatus.QUEUED, OutboundStatus.SENDING, OutboundStatus.UNKNOWN)
@@ -39,6 +42,7 @@ class PurgeResult:
     outbound_texts: int = 0
     cases_anonymized: int = 0
     case_notes: int = 0
+    media_files: int = 0
     import_rejections: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -67,6 +71,10 @@ def purge(session: Session, *, now: datetime, settings: Settings) -> PurgeResult
             .execution_options(synchronize_session=False)
         )
     )
+    old_media = select(InboundMedia.id).join(Inbound, Inbound.id == InboundMedia.inbound_id).where(
+        Inbound.received_at < bodies, InboundMedia.status != MediaStatus.PURGED
+    )
+    result.media_files = purge_media(session, list(session.scalars(old_media)), settings=settings, now=now)
     result.outbound_texts = rowcount(
         session.execute(
             update(Outbound)
@@ -75,9 +83,10 @@ def purge(session: Session, *, now: datetime, settings: Settings) -> PurgeResult
             .execution_options(synchronize_session=False)
         )
     )
-    result.cases_anonymized, result.case_notes = _anonymize_cases(
-        session, before=now - timedelta(days=settings.retention_case_days), now=now
+    result.cases_anonymized, result.case_notes, media = _anonymize_cases(
+        session, before=now - timedelta(days=settings.retention_case_days), now=now, settings=settings
     )
+    result.media_files += media
     reports = select(ImportBatch.id).where(
         ImportBatch.started_at < now - timedelta(days=settings.retention_import_report_days)
     )
@@ -92,7 +101,9 @@ def purge(session: Session, *, now: datetime, settings: Settings) -> PurgeResult
     return result
 
 
-def _anonymize_cases(session: Session, *, before: datetime, now: datetime) -> tuple[int, int]:
+def _anonymize_cases(
+    session: Session, *, before: datetime, now: datetime, settings: Settings
+) -> tuple[int, int, int]:
     due = list(
         session.scalars(
             select(Case.id).where(
@@ -103,7 +114,7 @@ def _anonymize_cases(session: Session, *, before: datetime, now: datetime) -> tu
             )
         )
     )
-    notes = 0
+    notes = media = 0
     for start in range(0, len(due), 500):
         ids = due[start : start + 500]
         notes += rowcount(
@@ -111,6 +122,10 @@ def _anonymize_cases(session: Session, *, before: datetime, now: datetime) -> tu
                 delete(CaseNote).where(CaseNote.case_id.in_(ids)).execution_options(synchronize_session=False)
             )
         )
+        files = select(InboundMedia.id).join(Inbound, Inbound.id == InboundMedia.inbound_id).where(
+            Inbound.case_id.in_(ids), InboundMedia.status != MediaStatus.PURGED
+        )
+        media += purge_media(session, list(session.scalars(files)), settings=settings, now=now)
         session.execute(
             update(Inbound)
             .where(Inbound.case_id.in_(ids), _filled(Inbound.body))
@@ -129,4 +144,4 @@ def _anonymize_cases(session: Session, *, before: datetime, now: datetime) -> tu
             .values(anonymized_at=now)
             .execution_options(synchronize_session=False)
         )
-    return len(due), notes
+    return len(due), notes, media

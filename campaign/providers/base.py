@@ -54,6 +54,33 @@ class ProviderResult:
     body: str | None = None
 
 
+# Media a contact may send that staff see or hear on the case page (WhatsApp voice notes are
+# audio/ogg, MMS may carry AMR or MP3; WAV is what the sandbox synthesizes). Anything else (video,
+# documents, contact cards) is not downloaded: the case says a file of that type arrived.
+MEDIA_TYPES = frozenset({
+    "audio/ogg", "audio/mpeg", "audio/amr", "audio/mp4", "audio/wav", "audio/x-wav",
+    "image/jpeg", "image/png", "image/webp",
+})
+
+
+def media_type(raw: str | None) -> str:
+    """The bare content type (`audio/ogg; codecs=opus` -> `audio/ogg`), lower case."""
+    return (raw or "").split(";", 1)[0].strip().lower()
+
+
+def media_allowed(raw: str | None) -> bool:
+    """True for a content type staff may see or hear (MEDIA_TYPES)."""
+    return media_type(raw) in MEDIA_TYPES
+
+
+class MediaRefused(ProviderError):
+    """A media download refused on our side (not the provider's URL, a type not allowed, too large):
+    never retried. `code` is url | type | size."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code, message, retryable=False)
+
+
 class UnknownOutcome(ProviderError):
     """The request may or may not have been accepted (read timeout, connection dropped mid-request)."""
 
@@ -85,6 +112,13 @@ class Provider(Protocol):
 
     def map_status(self, raw: str) -> OutboundStatus | None:
         """Our status for the provider's status string; None for statuses that say nothing new."""
+        ...
+
+    def fetch_media(self, url: str) -> tuple[str, bytes]:
+        """(content type, bytes) of a contact's media at `url` (a MediaUrl{N} of an inbound webhook),
+        downloaded with the provider's credentials. Raises MediaRefused for a URL that is not the
+        provider's media resource, a type outside MEDIA_TYPES or more than `Settings.media_max_bytes`;
+        ProviderError (retryable or not) when the download fails."""
         ...
 
 

@@ -139,6 +139,38 @@ class SandboxProvider:
         """Twilio's status strings, since the sandbox speaks Twilio's dialect."""
         return map_twilio_status(raw)
 
+    def fetch_media(self, url: str) -> tuple[str, bytes]:
+        """A sandbox media URL (checked like Twilio's) answered with a synthetic tone, no network."""
+        from campaign.providers.sandbox_media import SANDBOX_API, VOICE_NOTE_TYPE, synthetic_tone
+        from campaign.providers.twilio_media import check_media_url
+
+        check_media_url(url, api_base=SANDBOX_API, account_sid=self.account_sid)
+        return VOICE_NOTE_TYPE, synthetic_tone(url.rsplit("/", 1)[-1])
+
+    def simulate_voice_note(self, engine: Engine, *, phone: str, now: datetime, settings: Settings,
+                            body: str = "") -> str:
+        """A contact at `phone` sends a voice note (a SYNTHETIC tone) with `body` (often empty):
+        the signed inbound webhook goes through the same processing as HTTP. Returns its MessageSid."""
+        from campaign.core.db import unit_of_work
+        from campaign.hotline import webhooks
+        from campaign.providers.sandbox_media import VOICE_NOTE_TYPE, media_url
+
+        with self._lock:
+            self._seq += 1
+            sid = "MM" + self._hex(f"voice:{self._seq}:{now.isoformat()}")
+        params = {
+            "AccountSid": self.account_sid, "ApiVersion": API_VERSION, "From": phone, "To": self.from_number,
+            "MessageSid": sid, "SmsMessageSid": sid, "SmsSid": sid, "SmsStatus": "received", "Body": body,
+            "NumMedia": "1", "NumSegments": "1", "MediaContentType0": VOICE_NOTE_TYPE,
+            "MediaUrl0": media_url(self.account_sid, sid, "ME" + self._hex(f"media:{sid}")),
+        }
+        url = f"{self.public_url}/twilio/inbound"
+        with unit_of_work(engine) as session:
+            webhooks.handle_inbound(
+                session, url=url, params=params, signature=self.sign(url, params), settings=settings, now=now
+            )
+        return sid
+
     # --- simulation --------------------------------------------------------------------------
 
     def sign(self, url: str, params: dict[str, str]) -> str:

@@ -35,6 +35,7 @@ from campaign.providers.base import (
     redact_numbers,
 )
 from campaign.providers.twilio_async import TwilioAsyncSender
+from campaign.providers.twilio_media import fetch_twilio_media
 
 DEFAULT_TIMEOUT_SECONDS = 15.0
 FIND_PAGE_SIZE = 50
@@ -74,6 +75,9 @@ class TwilioProvider:
         self._token = token
         self.timeout = timeout
         self.api_base = settings.twilio_api_base
+        self.media_max_bytes = settings.media_max_bytes
+        self._media_http = requests.Session()
+        self._media_http.trust_env = False  # no proxy or .netrc from the environment for media
 
     def __repr__(self) -> str:
         return f"<TwilioProvider account={self.account_sid} token={self._token_hint}>"
@@ -134,6 +138,13 @@ class TwilioProvider:
     def map_status(self, raw: str) -> OutboundStatus | None:
         """Twilio's message status -> ours (accepted/queued/sending/sent -> sent, ...)."""
         return map_twilio_status(raw)
+
+    def fetch_media(self, url: str) -> tuple[str, bytes]:
+        """GET a MediaUrl{N} with basic auth (campaign/providers/twilio_media.py says what is refused)."""
+        return fetch_twilio_media(
+            self._media_http, url, api_base=self.api_base, account_sid=self.account_sid,
+            auth_token=self._token, max_bytes=self.media_max_bytes, timeout=self.timeout,
+        )
 
 
 def _result(message: Any) -> ProviderResult:

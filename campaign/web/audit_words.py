@@ -35,6 +35,7 @@ ACTIONS: dict[str, LazyString] = {
     "contact.lookup": N_("contact looked up"),
     "contact.view": N_("contact viewed"),
     "contact.reveal": N_("phone number revealed"),
+    "media.view": N_("voice note or image of a contact opened"),
     "contact.opt_out": N_("contact opted out by hand"),
     "contact.opt_in": N_("contact opted in by hand"),
     "contacts.import": N_("contacts imported"),
@@ -63,6 +64,7 @@ TARGETS: dict[str, LazyString] = {
     "segment": N_("segment"),
     "translation": N_("translation"),
     "station": N_("station"),
+    "inbound_media": N_("voice note or image"),
 }
 
 

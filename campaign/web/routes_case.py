@@ -20,11 +20,12 @@ from starlette.concurrency import run_in_threadpool
 
 from audiences.models import Contact
 from campaign.blasts.models import Campaign
+from campaign.core.audit import record_audit
 from campaign.core.db import unit_of_work, utcnow
 from campaign.core.errors import Invalid, safe_reason
 from campaign.core.i18n import _
 from campaign.core.languages import build_registry
-from campaign.hotline import inbox, locks, outcomes
+from campaign.hotline import inbox, locks, media, outcomes
 from campaign.hotline.history import contact_history
 from campaign.hotline.models import CaseOutcome, CaseStatus, Referral, User
 from campaign.hotline.quick_replies import quick_replies
@@ -106,9 +107,47 @@ def case_page(request: Request, *, case_id: CaseId, user: Annotated[User, Depend
     with request.app.state.web.write() as session:
         inbox.get_case(session, case_id)
         locks.acquire(session, case_id=case_id, user=user, now=now, lock_minutes=_lock_minutes(request))
+    _fetch_pending_media(request, case_id, now)
     with unit_of_work(request.app.state.web.engine) as session:
         context = _case_context(request, session, case_id, user, now)
     return templates.TemplateResponse(request, "case.html", context, headers=NO_STORE)
+
+
+def _fetch_pending_media(request: Request, case_id: int, now: datetime) -> None:
+    """Downloads the case's voice notes and images the scheduler has not fetched yet, so staff
+    hear them now; a failure is recorded on the media row and the page opens anyway."""
+    state = request.app.state.web
+    try:
+        with unit_of_work(state.engine) as session:
+            due = media.due_media_ids(session, now=now, limit=media.FETCH_ON_OPEN, case_id=case_id)
+        if due:
+            media.fetch_media_now(
+                state.engine, state.provider, due, now=now, settings=state.settings, write=state.write
+            )
+    except Exception as exc:  # noqa: BLE001 - the case must open whatever the provider does
+        log.error("case %s: media not downloaded on opening (%s)", case_id, safe_reason(exc))
+
+
+MediaId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+@router.get("/cases/{case_id}/media/{media_id}")
+def case_media(
+    request: Request, *, case_id: CaseId, media_id: MediaId, user: Annotated[User, Depends(staff)]
+) -> Response:
+    """A voice note or image of the case's contact, decrypted, for the player or the picture on the
+    case page. Hotline roles only (others get 403 before anything is read); each view is audited."""
+    state = request.app.state.web
+    with state.write() as session:
+        content_type, content = media.media_content(
+            session, case_id=case_id, media_id=media_id, settings=state.settings
+        )
+        record_audit(
+            session, actor=user.username, user_id=user.id, action="media.view", now=utcnow(),
+            target_type="inbound_media", target_id=media_id, detail={"case_id": case_id},
+        )
+    headers = {**NO_STORE, "X-Content-Type-Options": "nosniff", "Content-Disposition": "inline"}
+    return Response(content, media_type=content_type, headers=headers)
 
 
 def _live(
@@ -128,7 +167,7 @@ def _live(
     payload["messages"] = len(thread)
     if seen is not None and seen != len(thread):
         fragment = templates.get_template("_thread.html")
-        payload["thread_html"] = fragment.render({"thread": thread, "request": request})
+        payload["thread_html"] = fragment.render({"thread": thread, "request": request, "case": case})
     return JSONResponse(payload, headers=NO_STORE)
 
 

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from campaign.core.i18n import install_jinja
 from campaign.hotline.inbox import mask_phone
 from campaign.hotline.labels import label
+from campaign.hotline.media import media_kind, media_note
 from campaign.web.auth import CSRF_FIELD, csrf_token
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
@@ -47,6 +48,8 @@ def make_templates() -> Jinja2Templates:
     env.globals["csrf_token"] = csrf_token
     env.filters["local"] = partial(local_time, zone=ZoneInfo("America/Guatemala"))
     env.filters["mask"] = mask_phone
+    env.filters["media_kind"] = media_kind  # voice notes and images on the case page
+    env.filters["media_note"] = media_note
     env.filters["label"] = label  # stored codes (statuses, priorities, outcomes) in the request's locale
     env.globals["role_label"] = label
     return templates

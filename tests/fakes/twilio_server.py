@@ -1,6 +1,7 @@
 """A local HTTP server speaking Twilio's Messages API (2010-04-01) for tests and benchmarks.
 
-Implements create (POST .../Messages.json), fetch (GET .../Messages/{Sid}.json) and list
+Implements create (POST .../Messages.json), fetch (GET .../Messages/{Sid}.json), inbound media
+(GET .../Messages/{Sid}/Media/{MediaSid}: basic auth, then a redirect to the media store) and list
 (GET .../Messages.json filtered by To, From, DateSent, DateSent<, DateSent>, paged) with the JSON
 shapes of Twilio's OpenAPI description, HTTP basic auth (20003 on failure), a configurable
 latency, and scripted faults per recipient: error responses (400 21211/21614/21610, 429 20429,
@@ -95,6 +96,9 @@ class FakeTwilio:
         # Called with each accepted message before it is answered (tests: "meanwhile, ...").
         self.on_accept: Callable[[dict[str, Any]], None] | None = None
         self._by_sid: dict[str, dict[str, Any]] = {}
+        # Inbound media (voice notes, images a contact sent): media SID -> (content type, bytes).
+        self.media: dict[str, tuple[str, bytes]] = {}
+        self.media_requests: list[tuple[str, bool]] = []  # (path, whether our credentials came with it)
         self._scripts: dict[str | None, list[Behaviour]] = {}
         self._always: dict[str | None, Behaviour] = {}
         self._lock = threading.Lock()
@@ -172,6 +176,19 @@ class FakeTwilio:
                 if queue:
                     return queue.pop(0)
             return self._always.get(to) or self._always.get(None) or OK
+
+    # --- inbound media ---------------------------------------------------------------------------
+
+    def add_media(self, content_type: str, data: bytes, *, message_sid: str | None = None) -> str:
+        """Stores a contact's media as Twilio would keep it; returns its MediaUrl (for a webhook).
+        GET on it needs our basic auth (401 otherwise) and redirects, as Twilio does, to the media
+        store (here /_fake/media-store/{MediaSid}, no auth), which serves the bytes."""
+        with self._lock:
+            self._counter += 1
+            sid = "ME" + hashlib.md5(f"media:{self._counter}".encode()).hexdigest()
+            self.media[sid] = (content_type, data)
+        message = message_sid or "MM" + hashlib.md5(f"message:{sid}".encode()).hexdigest()
+        return f"{self.base_url}{API}{self.account_sid}/Messages/{message}/Media/{sid}"
 
     # --- what it saw ---------------------------------------------------------------------------
 
@@ -289,6 +306,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _send_bytes(self, content_type: str, data: bytes) -> None:
+        self.server.fake.requests.append((self.command, self.path, 200))
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _error(self, status: int, code: int | None, **fmt: str) -> None:
         if code is None:
             self._send_json(status, {"code": 20500, "message": ERROR_MESSAGES[20500], "status": status,
@@ -379,6 +404,12 @@ class _Handler(BaseHTTPRequestHandler):
                 if "received=1" in self.path:  # when each arrived (time.monotonic(), the machine's clock)
                     stats["received"] = [m["received"] for m in fake.messages]
             return self._send_json(200, stats)
+        if self.path.startswith("/_fake/media-store/"):  # where Twilio's media redirect leads
+            found = fake.media.get(self.path.rsplit("/", 1)[-1])
+            fake.media_requests.append((self.path, "Authorization" in self.headers))
+            if found is None:
+                return self._error(404, 20404)
+            return self._send_bytes(*found)
         if not self.path.startswith(API):
             return self._error(404, 20404)
         if fake.latency:
@@ -387,6 +418,16 @@ class _Handler(BaseHTTPRequestHandler):
         if found is None:
             return None
         account, rest = found
+        if len(rest) == 4 and rest[0] == "Messages" and rest[2] == "Media":
+            fake.media_requests.append((self.path, True))
+            if rest[3] not in fake.media:
+                return self._error(404, 20404)
+            fake.requests.append((self.command, self.path, 307))
+            self.send_response(307)
+            self.send_header("Location", f"/_fake/media-store/{rest[3]}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
         if len(rest) == 2 and rest[0] == "Messages" and rest[1].endswith(".json"):
             record = fake.lookup(rest[1].removesuffix(".json"))
             if record is None or record["account_sid"] != account:

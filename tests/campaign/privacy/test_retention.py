@@ -75,6 +75,7 @@ def test_purge_empties_old_texts_anonymizes_old_cases_deletes_old_reports_and_sa
         "outbound_texts": 2,
         "cases_anonymized": 1,
         "case_notes": 1,
+        "media_files": 0,  # voice notes and images: tests/campaign/hotline/test_media.py
         "import_rejections": 1,
     }  # inbound: SMold and the stale case's message; outbound: the old blast and its auto-reply
     session.expire_all()

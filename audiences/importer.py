@@ -225,7 +225,7 @@ def import_file(
         frame = merged
     stage("merging")
     ring = keyring()
-    frame = frame.assign(phone_index=[ring.blind_index(p) for p in frame["phone"].tolist()])
+    frame = frame.assign(phone_index=ring.blind_indexes(frame["phone"].tolist()))
     existing = _existing(session, frame["phone_index"].tolist())
     is_new = ~frame["phone_index"].isin(existing.keys())
     summary.imported = int(is_new.sum())
@@ -413,20 +413,20 @@ def _insert_contacts(
     if frame.empty:
         return
     # bulk_insert bypasses the column types: phone and name are encrypted here (crypto.py)
-    seal = keyring().encrypt
+    seal = keyring().encrypt_many
     erased = _erased(session, frame["phone_index"].tolist())
     active, opted_out = ContactStatus.ACTIVE.value, ContactStatus.OPTED_OUT.value
     for start in range(0, len(frame), CHUNK):
         part = frame.iloc[start : start + CHUNK]
         customs = [json.dumps(c, ensure_ascii=False) for c in _custom_dicts(part, custom_columns)]
         indexes = part["phone_index"].tolist()
-        columns = [[seal(p) for p in part["phone"].tolist()], indexes]
+        columns = [seal(part["phone"].tolist()), indexes]
         for name in FIELDS:
             values = part[name].astype(object).where(part[name].notna(), None).tolist()
             if name == "birth_year":
                 values = [None if v is None else int(v) for v in values]
             elif name == "name":
-                values = [None if v is None else seal(v) for v in values]
+                values = seal(values)
             columns.append(values)
         # An erased number comes back opted out, without consent (campaign privacy erase keeps only
         # its blind index): the person asked for nothing more.

@@ -34,15 +34,15 @@ class Contact(Base):
 
     `phone` and `name` are encrypted (campaign/core/crypto.py): find a contact by its number with
     `Contact.phone_is(e164)`, which compares the blind index `phone_index` (unique). Setting
-    `phone` sets `phone_index`; set-based inserts compute both themselves. The old unique
-    constraint on `phone` stays (ciphertexts never collide): dropping it rebuilds the table on SQLite.
+    `phone` sets `phone_index`; set-based inserts compute both themselves. `phone` itself has no
+    index (migration 0011): a ciphertext with a random nonce never collides, and is never looked up.
     """
 
     __tablename__ = "contacts"
     __table_args__ = (Index("uq_contacts_phone_index", "phone_index", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    phone: Mapped[str] = mapped_column(Encrypted(), unique=True)
+    phone: Mapped[str] = mapped_column(Encrypted())
     # Nullable only in the schema (migration 0008 adds it to tables holding rows); always set.
     phone_index: Mapped[str] = mapped_column(String(32), nullable=True)
     name: Mapped[str | None] = mapped_column(Encrypted())

@@ -17,15 +17,27 @@ def run_migrations() -> None:
         assert url, "alembic needs sqlalchemy.url (campaign init sets it)"
         engine = create_engine(url)
     with engine.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=metadata(),
-            render_as_batch=connection.dialect.name == "sqlite",
-            compare_type=True,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
-        connection.commit()
-
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # A rebuilt table (batch mode) is dropped and replaced: with foreign keys on, dropping it
+            # would cascade into every table pointing at it. Off before any transaction begins (the
+            # pragma does nothing inside one), checked after the migrations, on again after commit.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=metadata(),
+                render_as_batch=sqlite,
+                compare_type=True,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise RuntimeError("a migration left rows pointing at rows that do not exist")
+            connection.commit()
+        finally:
+            if sqlite:
+                connection.rollback()  # nothing left after a commit; the pragma needs no transaction
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
 
 run_migrations()

@@ -35,7 +35,7 @@ class Contact(Base):
     `phone` and `name` are encrypted (campaign/core/crypto.py): find a contact by its number with
     `Contact.phone_is(e164)`, which compares the blind index `phone_index` (unique). Setting
     `phone` sets `phone_index`; set-based inserts compute both themselves. `phone` itself has no
-    index (migration 0012): a ciphertext with a random nonce never collides, and is never looked up.
+    index (migration 0013): a ciphertext with a random nonce never collides, and is never looked up.
     """
 
     __tablename__ = "contacts"

@@ -108,7 +108,7 @@ def test_a_forked_process_never_reuses_its_parents_nonces():
 
 
 def test_migrating_away_the_index_on_ciphertexts_keeps_every_row_pointing_at_contacts(migrated_engine):
-    """0012 rebuilds `contacts` on SQLite: nothing that points at a contact may be lost with it."""
+    """0013 rebuilds `contacts` on SQLite: nothing that points at a contact may be lost with it."""
     from alembic import command
     from sqlalchemy import inspect, select, text
 
@@ -120,7 +120,7 @@ def test_migrating_away_the_index_on_ciphertexts_keeps_every_row_pointing_at_con
     ring = _ring()
     use_keyring(ring)
     try:
-        command.upgrade(alembic_config(migrated_engine), "0011")
+        command.upgrade(alembic_config(migrated_engine), "0012")
         with migrated_engine.begin() as connection:
             for i in (1, 2):
                 phone = f"+5025555010{i}"

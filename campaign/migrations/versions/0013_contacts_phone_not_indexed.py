@@ -7,16 +7,16 @@ table; the environment (env.py) runs SQLite migrations with foreign keys off and
 so the rebuild cannot cascade into the rows that point at contacts. This migration refuses to
 rebuild when foreign keys are on.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

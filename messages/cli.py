@@ -322,3 +322,32 @@ def show_command(slug: Annotated[str, typer.Argument()], json_output: bool = JSO
     from messages.packs import to_yaml
 
     typer.echo(to_yaml(data))
+
+
+@app.command("whatsapp")
+def whatsapp_command(
+    slug: Annotated[str, typer.Argument()],
+    lang: Annotated[str, typer.Option("--lang")],
+    content_sid: Annotated[str, typer.Option("--content-sid", help="Twilio Content SID (HX + 32 hex).")] = "",
+    variables: Annotated[str, typer.Option("--variables", help='Placeholders: "1=organizacion, 2=pdh".')] = "",
+    category: Annotated[str, typer.Option("--category", help="marketing | utility | authentication.")] = "",
+    remove: Annotated[bool, typer.Option("--remove", help="Remove this language's template.")] = False,
+) -> None:
+    """Set the approved WhatsApp template (Twilio Content SID) of one language of a message."""
+    from messages.library import get_message, get_translation, set_content_template
+    from messages.whatsapp import parse_variables_text
+
+    if not remove and not content_sid.strip():
+        raise Invalid("--content-sid", _("give the Content SID, or --remove"))
+    with session_scope() as session:
+        message = get_message(session, slug)
+        translation = get_translation(session, slug, lang)
+        mapping = None if remove else parse_variables_text(variables, message.variables or [], "--variables")
+        changed = set_content_template(session, translation, content_sid=None if remove else content_sid,
+                                       variables=mapping, category=category.strip() or None, now=utcnow())
+    if not changed:
+        info(_("Nothing changed: the template is the same."))
+    elif remove:
+        info(_("%(slug)s/%(lang)s: WhatsApp template removed", slug=slug, lang=lang))
+    else:
+        info(_("%(slug)s/%(lang)s: WhatsApp template %(sid)s saved", slug=slug, lang=lang, sid=content_sid.strip()))

@@ -17,7 +17,7 @@ commit. Times are aware UTC.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -249,3 +249,39 @@ def revision_body(session: Session, translation_id: int, version: int) -> str:
     if body is None:
         raise NotFound(f"translation {translation_id} has no version {version}")
     return body
+
+
+def set_content_template(
+    session: Session, translation: Translation, *, content_sid: str | None,
+    variables: Mapping[str, str] | None, category: str | None = None, now: datetime,
+) -> bool:
+    """Sets (or, with an empty `content_sid`, removes) a translation's WhatsApp template: the Twilio
+    Content SID and its placeholders mapped to the message's variables; `category` sets the
+    message's WhatsApp category (required once any of its translations has a template).
+
+    Validates first (raises Invalid naming content_sid, variables or whatsapp_category; nothing
+    changed). The translation's status is untouched: the words are Meta's approved template, and
+    only an approved translation's template is used. Returns whether anything changed. Flushes.
+    """
+    from messages.whatsapp import check_category, check_content_sid, check_variables
+
+    message = translation.message
+    sid = check_content_sid(content_sid) if content_sid and content_sid.strip() else None
+    mapping = check_variables(variables, message.variables or [], "variables") if sid else None
+    if category:
+        category = check_category(category)
+    elif sid and not message.whatsapp_category:
+        from campaign.core.errors import Invalid
+        from campaign.core.i18n import _
+
+        raise Invalid("whatsapp_category", _("choose the message's WhatsApp category: it sets the price"))
+    changed = (translation.content_sid, translation.content_variables) != (sid, mapping)
+    translation.content_sid, translation.content_variables = sid, mapping
+    if category and message.whatsapp_category != category:
+        message.whatsapp_category = category
+        message.updated_at = now
+        changed = True
+    if changed:
+        translation.updated_at = now
+    session.flush()
+    return changed

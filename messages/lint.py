@@ -169,6 +169,7 @@ def _lint_translation(
             _("the person's name next to %(words)s: on a shared phone it says who it is about",
               words=", ".join(hits)))
     _lint_referrals(spec, texts, used, add)
+    _lint_whatsapp(spec, t, add)
     if t.source_changed:
         add("warning", "source-changed",
             _("needs review: the Spanish source changed since this translation was made; "
@@ -201,6 +202,26 @@ def _lint_referrals(spec: MessageSpec, texts: list[str], used: set[str], add) ->
     ):
         add("error", "no-alba-keneth", _("a message to parents about trafficking of minors gives the "
                                          "Alba-Keneth line (alba_keneth) for a missing child"))
+
+
+def _lint_whatsapp(spec: MessageSpec, t: TranslationSpec, add) -> None:
+    """A WhatsApp template must map its placeholders to this message's variables; a WhatsApp message
+    without a template in an approved language reaches it only inside the 24-hour window."""
+    from messages.whatsapp import check_content_sid, check_variables
+
+    if t.content_sid:
+        try:
+            check_content_sid(t.content_sid)
+            check_variables(t.content_variables, spec.variables)
+        except Invalid as exc:
+            add("error", "whatsapp-template", _("WhatsApp template: %(field)s: %(reason)s",
+                                                field=exc.field, reason=exc.reason))
+        if not spec.whatsapp_category:
+            add("error", "whatsapp-category", _("a WhatsApp template needs the message's WhatsApp category"))
+    elif "whatsapp" in spec.channels and t.status == "approved":
+        add("warning", "no-whatsapp-template",
+            _("no WhatsApp template (Content SID): outside the 24-hour window this language "
+              "cannot be sent by WhatsApp"))
 
 
 def _lint_sms(spec: MessageSpec, rendered: str, policy: str, add) -> None:

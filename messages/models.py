@@ -20,7 +20,8 @@ class Message(Base):
     "discreet" (the phone may be read by someone else), "first_contact" (must carry an opt-out
     instruction), "help" (must carry a hotline variable). `segment_budget` is the maximum SMS
     segments per send (default 1: Guatemalan carriers may not join multipart SMS); `slot_seconds`
-    the radio slot length (15/20/30/45/60) for spots.
+    the radio slot length (15/20/30/45/60) for spots. `whatsapp_category` is the Meta category of
+    its approved WhatsApp templates (marketing | utility | authentication): it sets their price.
     """
 
     __tablename__ = "messages"
@@ -37,6 +38,7 @@ class Message(Base):
     safety_flags: Mapped[list[str]] = mapped_column(default=list)
     segment_budget: Mapped[int] = mapped_column(default=1)
     slot_seconds: Mapped[int | None] = mapped_column()
+    whatsapp_category: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -61,6 +63,10 @@ class Translation(Base):
     `body` holds its spoken text joined, for search and lint. `version` increases each time the
     body changes; `source_hash` records the Spanish source a translation was made from, so a
     translator's round trip can refuse stale rows.
+
+    `content_sid` is the Twilio Content template (HX + 32 hex digits) approved by WhatsApp for this
+    language, used outside the 24-hour window; `content_variables` maps Twilio's numbered
+    placeholders to our template variables ({"1": "organizacion", "2": "contact.first_name"}).
     """
 
     __tablename__ = "translations"
@@ -78,6 +84,8 @@ class Translation(Base):
     reviewer: Mapped[str | None] = mapped_column(String(120))
     reviewed_at: Mapped[datetime | None] = mapped_column()
     notes: Mapped[str | None] = mapped_column(Text)
+    content_sid: Mapped[str | None] = mapped_column(String(34))
+    content_variables: Mapped[dict[str, Any] | None] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     message: Mapped[Message] = relationship(back_populates="translations")

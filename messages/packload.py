@@ -56,8 +56,10 @@ class LoadReport:
 
 _MESSAGE_FIELDS = (
     "topic", "channels", "title", "description", "audiences", "variables", "safety_flags",
-    "segment_budget", "slot_seconds",
+    "segment_budget", "slot_seconds", "whatsapp_category",
 )
+# Set from the file when it gives them (a file without them leaves the database's values alone).
+_TRANSLATION_FIELDS = ("reviewer", "notes", "pronunciation", "content_sid", "content_variables")
 
 
 def load_pack(
@@ -91,11 +93,12 @@ def load_specs(session: Session, pack: Pack, *, now: datetime, overwrite: bool =
             session.add(message)
             session.flush()
             for tspec in _source_first(spec):
-                library.add_translation(
+                added = library.add_translation(
                     session, message, language=tspec.language, body=tspec.body, status=tspec.status,
                     now=now, by=author, script=tspec.script, pronunciation=tspec.pronunciation,
                     reviewer=tspec.reviewer, notes=tspec.notes,
                 )
+                added.content_sid, added.content_variables = tspec.content_sid, tspec.content_variables
             report.added.append(slug)
             continue
         changed = _copy_fields(message, spec)
@@ -134,11 +137,12 @@ def _update_translation(
 ) -> bool:
     current = next((t for t in message.translations if t.language == tspec.language), None)
     if current is None:
-        library.add_translation(
+        added = library.add_translation(
             session, message, language=tspec.language, body=tspec.body, status=tspec.status, now=now,
             by=author, script=tspec.script, pronunciation=tspec.pronunciation,
             reviewer=tspec.reviewer, notes=tspec.notes,
         )
+        added.content_sid, added.content_variables = tspec.content_sid, tspec.content_variables
         report.new_versions += 1
         return True
     changed = False
@@ -159,7 +163,7 @@ def _update_translation(
         if current.status == TranslationStatus.APPROVED:
             current.reviewed_at = now
         changed = True
-    for name in ("reviewer", "notes", "pronunciation"):
+    for name in _TRANSLATION_FIELDS:
         value = getattr(tspec, name)
         if value is not None and getattr(current, name) != value:
             setattr(current, name, value)
@@ -184,13 +188,14 @@ def message_to_spec(message: Message) -> MessageSpec:
         title=message.title, description=message.description, audiences=list(message.audiences or []),
         variables=list(message.variables or []), safety_flags=list(message.safety_flags or []),
         segment_budget=message.segment_budget, slot_seconds=message.slot_seconds,
+        whatsapp_category=message.whatsapp_category,
     )
     source = library.source_body(message)
     for t in sorted(message.translations, key=lambda t: (t.language != library.SOURCE_LANGUAGE, t.language)):
         spec.translations[t.language] = TranslationSpec(
             language=t.language, status=str(TranslationStatus(t.status).value), body=t.body,
             script=t.script, pronunciation=t.pronunciation, reviewer=t.reviewer, notes=t.notes,
-            source_changed=library.is_stale(t, source),
+            content_sid=t.content_sid, content_variables=t.content_variables, source_changed=library.is_stale(t, source),
         )
     return spec
 

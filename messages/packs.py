@@ -17,22 +17,25 @@ from typing import Any
 import yaml
 
 from campaign.core.errors import AppError, Invalid
+from campaign.core.i18n import _
 from campaign.core.languages import LanguageRegistry, default_registry
 from campaign.core.yamlfiles import load_yaml
 from messages.keywords import KEYWORDS_FILE, KeywordCatalogue, parse_catalogue
 from messages.rendering import check_template, template_variables
+from messages.whatsapp import CATEGORIES, check_category, check_content_sid, check_variables
 
 DEFAULT_PACK_DIR = Path(__file__).parent / "packs" / "guatemala"
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-CHANNELS = ("sms", "radio")
+CHANNELS = ("sms", "radio", "whatsapp")
 SAFETY_FLAGS = ("discreet", "first_contact", "help", "system")
 STATUSES = ("draft", "needs_review", "approved")
 SLOTS = (15, 20, 30, 45, 60)
 MESSAGE_KEYS = {
     "slug", "topic", "channels", "title", "description", "audiences", "variables",
-    "safety_flags", "segment_budget", "slot_seconds", "translations",
+    "safety_flags", "segment_budget", "slot_seconds", "whatsapp_category", "translations",
 }
-TRANSLATION_KEYS = {"status", "body", "script", "pronunciation", "reviewer", "notes"}
+TRANSLATION_KEYS = {"status", "body", "script", "pronunciation", "reviewer", "notes", "whatsapp"}
+WHATSAPP_KEYS = {"content_sid", "variables"}
 
 
 class PackInvalid(Invalid):
@@ -56,6 +59,8 @@ class TranslationSpec:
     pronunciation: str | None = None
     reviewer: str | None = None
     notes: str | None = None
+    content_sid: str | None = None  # the approved WhatsApp template (Twilio Content SID)
+    content_variables: dict[str, str] | None = None  # {"1": "organizacion", ...}
     # From the database, never from a file: made from an older Spanish source than the current.
     source_changed: bool = False
 
@@ -74,6 +79,7 @@ class MessageSpec:
     safety_flags: list[str] = field(default_factory=list)
     segment_budget: int = 1
     slot_seconds: int | None = None
+    whatsapp_category: str | None = None
     translations: dict[str, TranslationSpec] = field(default_factory=dict)
 
     @property
@@ -148,7 +154,7 @@ def parse_message(
         errors.append(f"{source}: topic: required text")
     channels = _str_list(data.get("channels"), f"{source}: channels", errors)
     if not channels or set(channels) - set(CHANNELS):
-        errors.append(f"{source}: channels: {channels!r} must be a non-empty list of sms and/or radio")
+        errors.append(f"{source}: channels: {channels!r} must be a non-empty list of sms, radio, whatsapp")
     flags = _str_list(data.get("safety_flags"), f"{source}: safety_flags", errors)
     for flag in flags:
         if flag not in SAFETY_FLAGS:
@@ -163,12 +169,19 @@ def parse_message(
         errors.append(f"{source}: slot_seconds: {slot!r} must be one of {SLOTS} for a radio spot")
     elif slot is not None and slot not in SLOTS:
         errors.append(f"{source}: slot_seconds: {slot!r} must be one of {SLOTS}")
+    category = data.get("whatsapp_category")
+    if category is not None:
+        try:
+            category = check_category(category)
+        except Invalid as exc:
+            errors.append(f"{source}: whatsapp_category: {exc.reason}")
+            category = None
     spec = MessageSpec(
         slug=slug, topic=str(topic or ""), channels=channels,
         title=data.get("title"), description=data.get("description"),
         audiences=_str_list(data.get("audiences"), f"{source}: audiences", errors),
         variables=variables, safety_flags=flags, segment_budget=budget,
-        slot_seconds=slot if isinstance(slot, int) else None,
+        slot_seconds=slot if isinstance(slot, int) else None, whatsapp_category=category,
     )
     translations = data.get("translations")
     if not isinstance(translations, Mapping) or not translations:
@@ -182,7 +195,28 @@ def parse_message(
         parsed = _parse_translation(spec, str(lang), tdata, where, errors)
         if parsed is not None:
             spec.translations[str(lang)] = parsed
+    if data.get("whatsapp_category") is None and any(t.content_sid for t in spec.translations.values()):
+        errors.append(f"{source}: whatsapp_category: " + _(
+            "required when a translation has a WhatsApp template (one of %(categories)s: it sets the price)",
+            categories=", ".join(CATEGORIES)))
     return spec
+
+
+def _parse_whatsapp(spec: MessageSpec, value: Any, where: str, errors: list[str]) -> tuple[str, dict[str, str]] | None:
+    """A translation's `whatsapp: {content_sid: HX..., variables: {1: organizacion}}` block."""
+    if not isinstance(value, Mapping):
+        errors.append(f"{where}.whatsapp: " + _("expected a mapping with content_sid and variables"))
+        return None
+    for key in sorted(set(value) - WHATSAPP_KEYS, key=str):
+        errors.append(f"{where}.whatsapp.{key}: unknown field")
+    found: list[Any] = []
+    for check, key in ((check_content_sid, "content_sid"), (check_variables, "variables")):
+        try:
+            found.append(check(value.get(key), key) if key == "content_sid"
+                         else check(value.get(key), spec.variables, key))
+        except Invalid as exc:
+            errors.append(f"{where}.whatsapp.{exc.field}: {exc.reason}")
+    return (found[0], found[1]) if len(found) == 2 else None
 
 
 def _parse_translation(
@@ -222,9 +256,11 @@ def _parse_translation(
         errors.append(
             f"{where}.body: uses variables {sorted(used)} but the message declares {sorted(spec.variables)}"
         )
+    whatsapp = _parse_whatsapp(spec, tdata["whatsapp"], where, errors) if "whatsapp" in tdata else None
     return TranslationSpec(
         language=lang, status=str(status), body=body.rstrip("\n"), script=script,
         pronunciation=tdata.get("pronunciation"), reviewer=tdata.get("reviewer"), notes=tdata.get("notes"),
+        content_sid=whatsapp[0] if whatsapp else None, content_variables=whatsapp[1] if whatsapp else None,
     )
 
 
@@ -288,6 +324,8 @@ def spec_to_dict(spec: MessageSpec) -> dict[str, Any]:
         out["segment_budget"] = spec.segment_budget
     if spec.slot_seconds is not None:
         out["slot_seconds"] = spec.slot_seconds
+    if spec.whatsapp_category:
+        out["whatsapp_category"] = spec.whatsapp_category
     translations: dict[str, Any] = {}
     for lang, t in spec.translations.items():
         entry: dict[str, Any] = {"status": t.status}
@@ -301,6 +339,8 @@ def spec_to_dict(spec: MessageSpec) -> dict[str, Any]:
             entry["reviewer"] = t.reviewer
         if t.notes:
             entry["notes"] = t.notes
+        if t.content_sid:
+            entry["whatsapp"] = {"content_sid": t.content_sid, "variables": dict(t.content_variables or {})}
         translations[lang] = entry
     out["translations"] = translations
     return out

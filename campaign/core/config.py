@@ -104,6 +104,25 @@ class Settings(BaseSettings):
         0.0545, description="Estimated cost of one SMS segment, in price_currency"
     )
     price_currency: str = Field("USD", description="Currency of price_per_segment")
+    # WhatsApp is priced per message by the template's Meta category, plus the provider's fee.
+    # Defaults are examples (Meta's rate for the rest of Latin America plus Twilio's fee, 2025):
+    # set your contract's figures.
+    whatsapp_price_marketing: float = Field(
+        0.079, ge=0, description="Estimated cost of one WhatsApp marketing template message, in "
+        "price_currency (example figure: set your contract's)",
+    )
+    whatsapp_price_utility: float = Field(
+        0.0163, ge=0, description="Estimated cost of one WhatsApp utility template message, in "
+        "price_currency (example figure)",
+    )
+    whatsapp_price_authentication: float = Field(
+        0.0163, ge=0, description="Estimated cost of one WhatsApp authentication template message, in "
+        "price_currency (example figure)",
+    )
+    whatsapp_price_session: float = Field(
+        0.005, ge=0, description="Estimated cost of one WhatsApp free-text message inside the 24-hour "
+        "window after the contact's last message (no template), in price_currency (example figure)",
+    )
     provider: Literal["sandbox", "twilio"] = Field(
         "sandbox", description="SMS provider: sandbox (no network, default) or twilio"
     )
@@ -283,6 +302,18 @@ class Settings(BaseSettings):
         if loopback and self.provider == "sandbox":
             return None
         return "set CAMPAIGN_SECRET_KEY to a long random string (at least 16 characters) first"
+
+    def whatsapp_price(self, category: str | None) -> float:
+        """The price of one WhatsApp message: "session" for free text inside the 24-hour window,
+        else a template of `category` (marketing, utility, authentication; an unknown or missing
+        category is priced as marketing, the dearest: estimates err on the side of cost)."""
+        prices = {
+            "marketing": self.whatsapp_price_marketing,
+            "utility": self.whatsapp_price_utility,
+            "authentication": self.whatsapp_price_authentication,
+            "session": self.whatsapp_price_session,
+        }
+        return prices.get(category or "marketing", self.whatsapp_price_marketing)
 
     def masked(self) -> dict[str, str]:
         """The effective settings as strings, with every secret masked."""

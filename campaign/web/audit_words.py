@@ -21,6 +21,7 @@ ACTIONS: dict[str, LazyString] = {
     "user.password": N_("password changed"),
     "translation.submit": N_("translation submitted for review"),
     "translation.approve": N_("translation approved"),
+    "translation.whatsapp_template": N_("WhatsApp template set"),
     "case.assign": N_("case assigned"),
     "case.takeover": N_("case taken over"),
     "case.reply": N_("reply sent"),

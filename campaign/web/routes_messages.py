@@ -165,10 +165,20 @@ def message_page(request: Request, *, slug: str, user: Annotated[User, Depends(r
                         entry["sms_error"] = exc.reason
             entries.append(entry)
         findings = _lint(request, message)
+        from messages.whatsapp import CATEGORIES, category_word, content_template, variables_text
+
+        for entry in entries:
+            t = entry["translation"]
+            if t is not None and t.content_sid:
+                entry["content_variables"] = variables_text(t.content_variables)
+                entry["template_used"] = content_template(t, t.language) is not None
         context = {
             "user": user,
             "message": message,
             "entries": entries,
+            "categories": [(c, category_word(c)) for c in CATEGORIES],
+            "category_word": category_word,
+            "whatsapp": "whatsapp" in (message.channels or []) or any(t.content_sid for t in message.translations),
             "findings": findings,
             "radio": is_radio(message),
             "status_word": status_word,
@@ -327,3 +337,51 @@ def approve_translation(
         )
     flash(request, _("Translation approved."))
     return RedirectResponse(f"/messages/{slug}/{lang}", status_code=303)
+
+
+@router.post("/messages/{slug}/{lang}/whatsapp")
+def save_whatsapp_template(
+    request: Request,
+    *,
+    slug: str,
+    lang: str,
+    content_sid: Annotated[str, Form()] = "",
+    variables: Annotated[str, Form()] = "",
+    category: Annotated[str, Form()] = "",
+    user: Annotated[User, Depends(reviewer)],
+) -> Response:
+    """Sets (or, left empty, removes) the WhatsApp template of one language: its Twilio Content
+    SID and the placeholders mapped to the message's variables (`messages.library.set_content_template`,
+    as `campaign messages whatsapp`). Reviewers and managers only; audited. A bad SID or mapping
+    changes nothing and names the field."""
+    from messages.library import get_translation, set_content_template
+    from messages.whatsapp import parse_variables_text
+
+    registry = _registry(request)
+    state = request.app.state.web
+    if len(content_sid) > 200 or len(variables) > 2000 or len(category) > 40:
+        raise Invalid("content_sid", _("at most %(n)d characters", n=200))
+    with state.write() as session:
+        message = _message(session, slug)
+        _language(registry, lang)
+        try:
+            translation = get_translation(session, slug, lang)
+        except NotFound:
+            raise NotFound(_("This message has no %(code)s translation.", code=lang)) from None
+        mapping = parse_variables_text(variables, message.variables or []) if content_sid.strip() else None
+        changed = set_content_template(session, translation, content_sid=content_sid, variables=mapping,
+                                       category=category.strip() or None, now=utcnow())
+        if changed:
+            record_audit(
+                session,
+                actor=user.username,
+                action="translation.whatsapp_template",
+                now=utcnow(),
+                user_id=user.id,
+                target_type="translation",
+                target_id=translation.id,
+                detail={"message": slug, "language": lang, "content_sid": translation.content_sid,
+                        "category": message.whatsapp_category},
+            )
+    flash(request, _("WhatsApp template saved.") if changed else _("Nothing changed: the template is the same."))
+    return RedirectResponse(f"/messages/{slug}#lang-{lang}", status_code=303)

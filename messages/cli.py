@@ -329,7 +329,7 @@ def whatsapp_command(
     slug: Annotated[str, typer.Argument()],
     lang: Annotated[str, typer.Option("--lang")],
     content_sid: Annotated[str, typer.Option("--content-sid", help="Twilio Content SID (HX + 32 hex).")] = "",
-    variables: Annotated[str, typer.Option("--variables", help='Placeholders: "1=organizacion, 2=pdh".')] = "",
+    variables: Annotated[str, typer.Option("--variables", help='Placeholders: "1=organizacion".')] = "",
     category: Annotated[str, typer.Option("--category", help="marketing | utility | authentication.")] = "",
     remove: Annotated[bool, typer.Option("--remove", help="Remove this language's template.")] = False,
 ) -> None:
@@ -350,4 +350,5 @@ def whatsapp_command(
     elif remove:
         info(_("%(slug)s/%(lang)s: WhatsApp template removed", slug=slug, lang=lang))
     else:
-        info(_("%(slug)s/%(lang)s: WhatsApp template %(sid)s saved", slug=slug, lang=lang, sid=content_sid.strip()))
+        info(_("%(slug)s/%(lang)s: WhatsApp template %(sid)s saved", slug=slug, lang=lang,
+               sid=content_sid.strip()))

@@ -195,7 +195,8 @@ def message_to_spec(message: Message) -> MessageSpec:
         spec.translations[t.language] = TranslationSpec(
             language=t.language, status=str(TranslationStatus(t.status).value), body=t.body,
             script=t.script, pronunciation=t.pronunciation, reviewer=t.reviewer, notes=t.notes,
-            content_sid=t.content_sid, content_variables=t.content_variables, source_changed=library.is_stale(t, source),
+            content_sid=t.content_sid, content_variables=t.content_variables,
+            source_changed=library.is_stale(t, source),
         )
     return spec
 

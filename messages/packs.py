@@ -202,21 +202,26 @@ def parse_message(
     return spec
 
 
-def _parse_whatsapp(spec: MessageSpec, value: Any, where: str, errors: list[str]) -> tuple[str, dict[str, str]] | None:
+def _parse_whatsapp(
+    spec: MessageSpec, value: Any, where: str, errors: list[str]
+) -> tuple[str, dict[str, str]] | None:
     """A translation's `whatsapp: {content_sid: HX..., variables: {1: organizacion}}` block."""
     if not isinstance(value, Mapping):
         errors.append(f"{where}.whatsapp: " + _("expected a mapping with content_sid and variables"))
         return None
     for key in sorted(set(value) - WHATSAPP_KEYS, key=str):
         errors.append(f"{where}.whatsapp.{key}: unknown field")
-    found: list[Any] = []
-    for check, key in ((check_content_sid, "content_sid"), (check_variables, "variables")):
-        try:
-            found.append(check(value.get(key), key) if key == "content_sid"
-                         else check(value.get(key), spec.variables, key))
-        except Invalid as exc:
-            errors.append(f"{where}.whatsapp.{exc.field}: {exc.reason}")
-    return (found[0], found[1]) if len(found) == 2 else None
+    sid: str | None = None
+    mapping: dict[str, str] | None = None
+    try:
+        sid = check_content_sid(value.get("content_sid"), "content_sid")
+    except Invalid as exc:
+        errors.append(f"{where}.whatsapp.{exc.field}: {exc.reason}")
+    try:
+        mapping = check_variables(value.get("variables"), spec.variables, "variables")
+    except Invalid as exc:
+        errors.append(f"{where}.whatsapp.{exc.field}: {exc.reason}")
+    return (sid, mapping) if sid is not None and mapping is not None else None
 
 
 def _parse_translation(

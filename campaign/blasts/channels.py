@@ -179,17 +179,8 @@ def whatsapp_opted_in(session: Session, contact_ids: Iterable[int]) -> dict[int,
 
 def content_template(message: Any, language: str) -> tuple[str, dict[str, str]] | None:
     """The approved WhatsApp template (Twilio Content SID, variables by position) of a message in
-    a language, or None. Read from the message library (the wa-library work adds it); until a
-    message carries one, there is none and WhatsApp outside the window falls back or is skipped."""
-    templates = getattr(message, "whatsapp_templates", None)
-    if not isinstance(templates, dict):
-        return None
-    entry = templates.get(language)
-    if not isinstance(entry, dict) or not entry.get("sid"):
-        return None
-    if entry.get("status") not in (None, "approved"):
-        return None
-    variables = entry.get("variables") or {}
-    if not isinstance(variables, dict):
-        return None
-    return str(entry["sid"]), {str(k): str(v) for k, v in variables.items()}
+    a language, or None: `messages.whatsapp.content_template` (an approved translation with a
+    Content SID; its variables map "1", "2", ... to template variables)."""
+    from messages.whatsapp import content_template as library_template
+
+    return library_template(message, language)

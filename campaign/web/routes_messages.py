@@ -178,7 +178,8 @@ def message_page(request: Request, *, slug: str, user: Annotated[User, Depends(r
             "entries": entries,
             "categories": [(c, category_word(c)) for c in CATEGORIES],
             "category_word": category_word,
-            "whatsapp": "whatsapp" in (message.channels or []) or any(t.content_sid for t in message.translations),
+            "whatsapp": "whatsapp" in (message.channels or [])
+            or any(t.content_sid for t in message.translations),
             "findings": findings,
             "radio": is_radio(message),
             "status_word": status_word,
@@ -383,5 +384,6 @@ def save_whatsapp_template(
                 detail={"message": slug, "language": lang, "content_sid": translation.content_sid,
                         "category": message.whatsapp_category},
             )
-    flash(request, _("WhatsApp template saved.") if changed else _("Nothing changed: the template is the same."))
+    flash(request, _("WhatsApp template saved.") if changed
+          else _("Nothing changed: the template is the same."))
     return RedirectResponse(f"/messages/{slug}#lang-{lang}", status_code=303)

@@ -357,6 +357,34 @@ def inbox_classify(
     info(_("cues: %(cues)s", cues="; ".join(result["cues"]) or _("none")))
 
 
+@inbox_app.command("voice-note")
+def inbox_voice_note(
+    phone: Annotated[str, typer.Argument(help="The (made-up) number the voice note comes from.")],
+    text: Annotated[str, typer.Option("--text", help="Text sent with the voice note (usually none).")] = "",
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Sandbox only: a contact sends a SYNTHETIC voice note (a short tone), through the signed
+    inbound webhook; the scheduler's next tick (or opening the case) downloads it."""
+    from sqlalchemy import select
+
+    from campaign.core.console import engine
+    from campaign.hotline.models import Inbound
+    from campaign.providers.sandbox import SandboxProvider
+
+    settings = get_settings()
+    if settings.provider != "sandbox":
+        raise Invalid("CAMPAIGN_PROVIDER", _("a simulated voice note needs the sandbox provider"))
+    sid = SandboxProvider(settings).simulate_voice_note(
+        engine(settings), phone=phone, now=utcnow(), settings=settings, body=text
+    )
+    with session_scope(settings) as session:
+        case_id = session.scalar(select(Inbound.case_id).where(Inbound.provider_sid == sid))
+    if json_output:
+        echo_json({"message_sid": sid, "case_id": case_id})
+        return
+    info(_("Synthetic voice note received (a tone, not a voice): case #%(case)s.", case=case_id))
+
+
 def register(app: typer.Typer) -> None:
     """Adds this area's commands to the root `campaign` app."""
     app.add_typer(users_app, name="users", help="Staff users of the web app.")

@@ -268,3 +268,54 @@ def test_purge_and_erase_remove_the_files_and_say_how_many(engine, db_url, fake)
     assert not media_path(cfg, first.id).exists()
     again = run_cli("privacy", "purge", "--json", db_url=db_url)
     assert json.loads(again.stdout)["media_files"] == 0
+
+
+def test_sandbox_voice_note_from_the_cli_is_downloaded_by_the_tick_and_survives_a_key_rotation(db_url):
+    """`campaign inbox voice-note` (sandbox: a synthetic tone) -> `campaign tick` downloads it ->
+    `campaign keys rotate` re-encrypts the file -> it decrypts with the new key alone."""
+    from campaign.core.config import get_settings
+    from campaign.core.crypto import activate, new_key, use_keyring
+    from campaign.core.db import make_engine
+    from campaign.hotline.media_files import read_media
+
+    phone = synthetic_phone()
+    sent = run_cli("inbox", "voice-note", phone, "--json", db_url=db_url)
+    assert sent.returncode == 0, sent.stderr
+    case_id = json.loads(sent.stdout)["case_id"]
+    assert case_id
+    ticked = run_cli("tick", "--json", db_url=db_url)
+    assert ticked.returncode == 0, ticked.stderr
+    assert json.loads(ticked.stdout)["media"] == {"fetched": 1, "retrying": 0, "failed": 0}
+    engine = make_engine(db_url)
+    (row,) = media_rows(engine)
+    cfg = get_settings()
+    path = media_path(cfg, row.id)
+    before = path.read_bytes()
+    assert b"RIFF" not in before and row.content_type == "audio/wav"
+    old, fresh = os.environ["CAMPAIGN_DATA_KEY"], new_key()
+    rotated = run_cli("keys", "rotate", "--json", db_url=db_url, env={"CAMPAIGN_DATA_KEY": f"{fresh},{old}"})
+    assert rotated.returncode == 0, rotated.stderr
+    assert json.loads(rotated.stdout)["reencrypted"]["inbound_media"] == 1
+    assert path.read_bytes() != before
+    use_keyring(None)
+    activate(get_settings(data_key=fresh))
+    try:
+        assert read_media(cfg, row.id)[:4] == b"RIFF"  # the synthetic WAV, under the new key alone
+    finally:
+        use_keyring(None)
+    engine.dispose()
+
+
+def test_the_case_page_says_why_a_file_is_not_shown(engine, fake):
+    from campaign.hotline.users import create_user
+
+    cfg = twilio_settings(fake)
+    with make_sessionmaker(engine).begin() as session:
+        create_user(session, username="ana", password=PASSWORD, role="hotline", now=NOW)
+    receive_media(engine, cfg, fake.add_media("video/mp4", b"\x00" * 64), content_type="video/mp4")
+    with make_sessionmaker(engine)() as session:
+        case_id = session.scalar(select(Case.id))
+    with _client(create_app(cfg), "ana") as ana:
+        page = ana.get(f"/cases/{case_id}")
+    assert "El contacto envió un archivo de tipo video/mp4: no se descarga ni se muestra." in page.text
+    assert "<audio" not in page.text and fake.media_requests == []

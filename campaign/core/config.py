@@ -251,7 +251,8 @@ class Settings(BaseSettings):
     media_dir: Path = Field(
         Path("./var/media"),
         description="Where voice notes and images sent by contacts are kept, encrypted with the data "
-        "key (files 0600, removed by retention and erasure)",
+        "key (files 0600, removed by retention and erasure), and radio recordings (recordings/: "
+        "originals and their OGG/Opus voice notes)",
     )
     media_max_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024,

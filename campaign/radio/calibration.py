@@ -56,6 +56,32 @@ def calibrate(
     syllables over that time. Raises NotFound for an unknown spot or translation, Invalid for a
     duration that leaves no time for speech.
     """
+    syllables, rate = implied_rate(session, language=language, message_slug=message_slug, seconds=seconds,
+                                   variables=variables)
+    record = RadioCalibration(
+        language=language,
+        message_slug=message_slug,
+        seconds=float(seconds),
+        syllables=syllables,
+        syllables_per_second=rate,
+        recorded_by=recorded_by,
+        recorded_at=now,
+    )
+    session.add(record)
+    session.flush()
+    return record
+
+
+def implied_rate(
+    session: Session,
+    *,
+    language: str,
+    message_slug: str,
+    seconds: float,
+    variables: Mapping[str, Any] | None = None,
+) -> tuple[int, float]:
+    """(spoken syllables, syllables per second) of a read of `message_slug` in `language` lasting
+    `seconds`, as `calibrate` would record it; stores nothing. Raises like `calibrate`."""
     default_registry().get(language)  # Invalid for an unknown code
     if not seconds or seconds <= 0 or seconds > 600:
         raise Invalid("seconds", f"{seconds} is not a measured read length (0 < seconds <= 600)")
@@ -69,15 +95,4 @@ def calibrate(
             f"{seconds:g} s leaves no time for speech after the cues ({cue_seconds(parts):g} s)",
         )
     syllables = spoken_syllables(parts, language=language)
-    record = RadioCalibration(
-        language=language,
-        message_slug=message_slug,
-        seconds=float(seconds),
-        syllables=syllables,
-        syllables_per_second=round(rate_from_measurement(syllables, speech), 3),
-        recorded_by=recorded_by,
-        recorded_at=now,
-    )
-    session.add(record)
-    session.flush()
-    return record
+    return syllables, round(rate_from_measurement(syllables, speech), 3)

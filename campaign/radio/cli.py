@@ -1,10 +1,11 @@
-"""`campaign radio ...`: stations, airing plan and schedule, the producers' log, calibration, exports."""
+"""`campaign radio ...`: stations, airing plan and schedule, the producers' log, calibration, exports,
+recordings (`campaign radio audio add|list|remove`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -15,6 +16,9 @@ from campaign.core.i18n import _
 radio_app = typer.Typer(no_args_is_help=True, help="Radio: stations, airings, log, calibration, exports.")
 stations_app = typer.Typer(no_args_is_help=True, help="Radio stations.")
 radio_app.add_typer(stations_app, name="stations")
+audio_app = typer.Typer(no_args_is_help=True,
+                        help="Recordings of spots per language (MP3, OGG/Opus, WAV, M4A).")
+radio_app.add_typer(audio_app, name="audio")
 
 
 def register(app: typer.Typer) -> None:
@@ -222,3 +226,135 @@ def export_command(
     else:
         for path in paths:
             info(str(path))
+
+
+@audio_app.command("add")
+def audio_add(
+    spot: Annotated[str, typer.Argument(help="Slug of the radio spot (e.g. spot-coyotes)")],
+    file: Annotated[Path, typer.Argument(help="The recording: MP3, OGG/Opus, WAV or M4A")],
+    lang: Annotated[str, typer.Option("--lang", help="Language of the recording (e.g. mam)")],
+    by: Annotated[str | None, typer.Option("--by", help="Who recorded or uploaded it")] = None,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Check a recording (format, length within the spot's slot, loudness), store it with its OGG/Opus
+    voice note, and calibrate the language's read time. Replaces the spot's recording in that language."""
+    from campaign.core.audit import record_audit
+    from campaign.core.config import get_settings
+    from campaign.radio.recordings import add_recording, recording_dict, remove_unreferenced
+
+    root = get_settings().media_dir
+    with session_scope() as session:
+        result = add_recording(session, spot=spot, language=lang, source=file, root=root, now=utcnow(),
+                               uploaded_by=by or "cli", name=str(file))
+        data = recording_dict(result.recording, result.recording_spot(session))
+        data.update(status=result.status, calibrated=result.calibrated, not_calibrated=result.not_calibrated)
+        if result.status != "unchanged":
+            record_audit(session, actor="cli", action="recording_" + result.status, now=utcnow(),
+                         detail={"spot": spot, "language": data["language"], "sha256": data["sha256"]})
+    if result.stale:
+        with session_scope() as session:
+            remove_unreferenced(session, root, result.stale)
+    if json_output:
+        echo_json(data)
+        return
+    _print_added(data)
+
+
+def _print_added(data: dict[str, Any]) -> None:
+    words = {
+        "added": _("Recording stored"),
+        "replaced": _("Recording replaced"),
+        "unchanged": _("Same recording already stored, nothing changed"),
+    }
+    seconds, loudness = f"{data['seconds']:.1f}", loudness_words(data)
+    info(
+        _(
+            "%(what)s: %(spot)s (%(lang)s), %(seconds)s s of %(slot)d s, %(loudness)s.",
+            what=words[data["status"]],
+            spot=data["spot"],
+            lang=data["language"],
+            seconds=seconds,
+            slot=data["slot_seconds"],
+            loudness=loudness,
+        )
+    )
+    if data["status"] == "unchanged":
+        return
+    if data["calibrated"] is not None:
+        rate = f"{data['calibrated']:.2f}"
+        info(_("%(lang)s read time calibrated: %(rate)s syllables/s (used from now on).",
+               lang=data["language"], rate=rate))
+    else:
+        info(_("Not used to calibrate: %(reason)s.", reason=data["not_calibrated"]))
+
+
+def loudness_words(data: dict[str, Any]) -> str:
+    """"-16.0 LUFS integrated, peak -1.2 dBFS" (or RMS when the file is too quiet for LUFS)."""
+    peak, rms = f"{data['peak_dbfs']:.1f}", f"{data['rms_dbfs']:.1f}"
+    if data["lufs"] is None:
+        return _("RMS %(rms)s dBFS, peak %(peak)s dBFS", rms=rms, peak=peak)
+    lufs = f"{data['lufs']:.1f}"
+    return _("%(lufs)s LUFS integrated, peak %(peak)s dBFS", lufs=lufs, peak=peak)
+
+
+def length_words(data: dict[str, Any]) -> str:
+    """"42.0 s of 45 s": a recording's length against its spot's slot."""
+    seconds = f"{data['seconds']:.1f}"
+    return _("%(seconds)s s of %(slot)d s", seconds=seconds, slot=data["slot_seconds"])
+
+
+@audio_app.command("list")
+def audio_list(
+    spot: Annotated[str | None, typer.Argument(help="Only this spot (slug)")] = None,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """List the recordings: spot, language, length against the slot, loudness, format."""
+    from campaign.radio.recordings import list_recordings, recording_dict
+
+    with session_scope() as session:
+        rows = [recording_dict(r, m) for r, m in list_recordings(session, spot)]
+    if json_output:
+        echo_json(rows)
+        return
+    print_table(
+        [_("spot"), _("lang"), _("length"), _("loudness"), _("format"), _("uploaded by"), _("date")],
+        [
+            [r["spot"], r["language"], length_words(r), loudness_words(r), r["format"].upper(),
+             r["uploaded_by"] or "-", (r["created_at"] or "")[:10]]
+            for r in rows
+        ],
+        title=_("Recordings"),
+    )
+
+
+@audio_app.command("remove")
+def audio_remove(
+    spot: Annotated[str, typer.Argument(help="Slug of the radio spot")],
+    lang: Annotated[str, typer.Option("--lang", help="Language of the recording to remove")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Remove without asking (scripts)")] = False,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Remove a spot's recording in one language (its files too; the calibration it made stays)."""
+    import sys
+
+    from campaign.core.audit import record_audit
+    from campaign.core.config import get_settings
+    from campaign.core.console import ask_yes_no
+    from campaign.core.errors import Invalid
+    from campaign.radio.recordings import remove_recording, remove_unreferenced
+
+    if not yes:
+        question = _("Remove the %(lang)s recording of %(spot)s?", lang=lang, spot=spot)
+        if not sys.stdin.isatty() or not ask_yes_no(question):
+            raise Invalid("--yes", _("nothing was removed (answer yes in a terminal, or pass --yes)"))
+    root = get_settings().media_dir
+    with session_scope() as session:
+        paths = remove_recording(session, spot=spot, language=lang)
+        record_audit(session, actor="cli", action="recording_removed", now=utcnow(),
+                     detail={"spot": spot, "language": lang})
+    with session_scope() as session:
+        removed = remove_unreferenced(session, root, paths)
+    if json_output:
+        echo_json({"spot": spot, "language": lang, "removed": True, "files_deleted": removed})
+    else:
+        info(_("Recording of %(spot)s (%(lang)s) removed.", spot=spot, lang=lang))

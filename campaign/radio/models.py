@@ -1,4 +1,4 @@
-"""Radio stations and the airings planned from radio steps (planned vs aired)."""
+"""Radio stations, the airings planned from radio steps (planned vs aired), spot recordings."""
 
 from __future__ import annotations
 
@@ -51,3 +51,33 @@ class Airing(Base):
     status: Mapped[AiringStatus] = mapped_column(String(10), default=AiringStatus.PLANNED)
     aired_at: Mapped[datetime | None] = mapped_column()
     notes: Mapped[str | None] = mapped_column(Text)
+
+
+class Recording(Base):
+    """The current recording of a radio spot in one language (one per spot and language).
+
+    The files live under CAMPAIGN_MEDIA_DIR, named by their checksum (`recordings/<sha256>.<ext>`
+    and, when the upload is not already one, `recordings/<sha256>.voice.ogg`); the paths here are
+    relative to that folder. A new upload for the same spot and language replaces this row."""
+
+    __tablename__ = "recordings"
+    __table_args__ = (UniqueConstraint("message_id", "language"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    original_format: Mapped[str] = mapped_column(String(8))
+    codec: Mapped[str] = mapped_column(String(40))
+    size_bytes: Mapped[int] = mapped_column()
+    seconds: Mapped[float] = mapped_column()
+    lufs: Mapped[float | None] = mapped_column()
+    peak_dbfs: Mapped[float] = mapped_column()
+    rms_dbfs: Mapped[float] = mapped_column()
+    original_path: Mapped[str] = mapped_column(String(200))
+    voice_path: Mapped[str] = mapped_column(String(200))
+    calibration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("radio_calibrations.id", ondelete="SET NULL")
+    )
+    uploaded_by: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

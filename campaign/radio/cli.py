@@ -261,6 +261,8 @@ def audio_add(
 
 
 def _print_added(data: dict[str, Any]) -> None:
+    from campaign.radio.recordings import loudness_words
+
     words = {
         "added": _("Recording stored"),
         "replaced": _("Recording replaced"),
@@ -288,28 +290,13 @@ def _print_added(data: dict[str, Any]) -> None:
         info(_("Not used to calibrate: %(reason)s.", reason=data["not_calibrated"]))
 
 
-def loudness_words(data: dict[str, Any]) -> str:
-    """"-16.0 LUFS integrated, peak -1.2 dBFS" (or RMS when the file is too quiet for LUFS)."""
-    peak, rms = f"{data['peak_dbfs']:.1f}", f"{data['rms_dbfs']:.1f}"
-    if data["lufs"] is None:
-        return _("RMS %(rms)s dBFS, peak %(peak)s dBFS", rms=rms, peak=peak)
-    lufs = f"{data['lufs']:.1f}"
-    return _("%(lufs)s LUFS integrated, peak %(peak)s dBFS", lufs=lufs, peak=peak)
-
-
-def length_words(data: dict[str, Any]) -> str:
-    """"42.0 s of 45 s": a recording's length against its spot's slot."""
-    seconds = f"{data['seconds']:.1f}"
-    return _("%(seconds)s s of %(slot)d s", seconds=seconds, slot=data["slot_seconds"])
-
-
 @audio_app.command("list")
 def audio_list(
     spot: Annotated[str | None, typer.Argument(help="Only this spot (slug)")] = None,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """List the recordings: spot, language, length against the slot, loudness, format."""
-    from campaign.radio.recordings import list_recordings, recording_dict
+    from campaign.radio.recordings import length_words, list_recordings, loudness_words, recording_dict
 
     with session_scope() as session:
         rows = [recording_dict(r, m) for r, m in list_recordings(session, spot)]
@@ -358,3 +345,22 @@ def audio_remove(
         echo_json({"spot": spot, "language": lang, "removed": True, "files_deleted": removed})
     else:
         info(_("Recording of %(spot)s (%(lang)s) removed.", spot=spot, lang=lang))
+
+
+@audio_app.command("synthetic-tone")
+def audio_synthetic_tone(
+    file: Annotated[Path, typer.Argument(help="File to write: .wav, .mp3, .m4a or .ogg (Opus)")],
+    seconds: Annotated[float, typer.Option("--seconds", help="Length in seconds (0.1 to 600)")] = 20.0,
+) -> None:
+    """Write a SYNTHETIC test tone (sine tones, no voice): to try uploads without a real recording."""
+    from campaign.core.errors import Invalid
+    from campaign.radio.audio import SYNTHETIC, write_synthetic_tone
+
+    fmt = file.suffix.lower().lstrip(".")
+    if fmt not in SYNTHETIC:
+        raise Invalid("FILE", _("use a .wav, .mp3, .m4a or .ogg file name, not %(name)r", name=file.name))
+    if not 0.1 <= seconds <= 600:
+        raise Invalid("--seconds", _("between 0.1 and 600 seconds"))
+    write_synthetic_tone(file, seconds=seconds, fmt=fmt)
+    length = f"{seconds:g}"
+    info(_("Synthetic tone of %(seconds)s s written to %(path)s.", seconds=length, path=str(file)))

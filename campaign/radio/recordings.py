@@ -85,6 +85,21 @@ def recording_dict(recording: Recording, spot: Message) -> dict[str, Any]:
     }
 
 
+def loudness_words(data: dict[str, Any]) -> str:
+    """"-16.0 LUFS integrated, peak -1.2 dBFS" (or RMS when the file is too quiet for LUFS)."""
+    peak, rms = f"{data['peak_dbfs']:.1f}", f"{data['rms_dbfs']:.1f}"
+    if data["lufs"] is None:
+        return _("RMS %(rms)s dBFS, peak %(peak)s dBFS", rms=rms, peak=peak)
+    lufs = f"{data['lufs']:.1f}"
+    return _("%(lufs)s LUFS integrated, peak %(peak)s dBFS", lufs=lufs, peak=peak)
+
+
+def length_words(data: dict[str, Any]) -> str:
+    """"42.0 s of 45 s": a recording's length against its spot's slot."""
+    seconds = f"{data['seconds']:.1f}"
+    return _("%(seconds)s s of %(slot)d s", seconds=seconds, slot=data["slot_seconds"])
+
+
 def radio_spot(session: Session, slug: str) -> Message:
     """The library message `slug`, which must be a radio spot with a slot length.
 
@@ -259,7 +274,7 @@ def list_recordings(session: Session, spot: str | None = None) -> list[tuple[Rec
     if spot is not None:
         query = query.where(Recording.message_id == radio_spot(session, spot).id)
     rows = session.execute(query.order_by(Message.slug, Recording.language))
-    return [(recording, message) for recording, message in rows.tuples()]
+    return [(recording, message) for recording, message in rows]
 
 
 def get_recording(session: Session, recording_id: int) -> Recording:

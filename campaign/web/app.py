@@ -304,6 +304,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _error_response(request, exc.status_code, _starlette_detail(exc.status_code, str(exc.detail)))
 
     from campaign.web import (
+        media,
         routes_audit,
         routes_auth,
         routes_authoring,
@@ -321,6 +322,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     app.include_router(routes_webhooks.router)  # signed, not CSRF: the provider has no session
+    app.include_router(media.router)  # signed, expiring URLs the provider fetches voice notes from
     csrf = [Depends(verify_csrf)]
     app.include_router(routes_auth.router, dependencies=csrf)
     app.include_router(routes_inbox.router, dependencies=csrf)

@@ -131,7 +131,8 @@ class RefuseNul:
     store one, and no person types it). Provider webhooks (/twilio/) keep theirs: a NUL in an
     inbound message is dropped and the message kept (campaign.hotline.webhooks). The file uploads
     of FILE_UPLOADS keep theirs too: a workbook is binary, and the importer reads (and refuses) the
-    file itself; their handlers read no other text field than the CSRF token."""
+    file itself; their handlers read no other text field than the CSRF token, except the radio
+    recording upload, which checks its spot and language fields for NUL and length itself."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -176,7 +177,7 @@ class RefuseNul:
         await self.app(scope, replay, send)
 
 
-FILE_UPLOADS = frozenset({"/contacts/upload"})
+FILE_UPLOADS = frozenset({"/contacts/upload", "/radio/recordings"})
 
 
 def _is_multipart(scope: Scope) -> bool:

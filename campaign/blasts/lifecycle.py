@@ -19,6 +19,7 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
 from campaign.blasts.campaigns import get_campaign
+from campaign.blasts.channels import is_messaging
 from campaign.blasts.models import (
     CAMPAIGN_TRANSITIONS,
     Campaign,
@@ -131,7 +132,7 @@ def launch_problems(
                     )
                 )
                 continue
-            if step.channel != "sms":
+            if not is_messaging(step.channel):
                 continue
             for code in chain:
                 if code != "contact" and code not in have:
@@ -378,7 +379,7 @@ def is_finished(session: Session, campaign: Campaign, *, now: datetime) -> bool:
         times = occurrence_times(schedule)
         if not times or times[-1] > now:
             return False
-        if step.channel != "sms":
+        if not is_messaging(step.channel):
             continue
         latest = session.scalar(
             select(func.max(Occurrence.scheduled_at)).where(Occurrence.step_id == step.id)

@@ -12,6 +12,13 @@ chunked bulk INSERT ... ON CONFLICT DO NOTHING on (occurrence_id, contact_id), s
 plans anything twice.
 
 `plan_rows` is shared with the preview, so preview figures are what planning inserts.
+
+Channels (campaign/blasts/channels.py): on a WhatsApp step each contact gets WhatsApp only with a
+WhatsApp opt-in (else SMS when the step allows `[whatsapp, sms]`, else skipped
+no_whatsapp_consent). A WhatsApp row keeps the rendered free text and, when the library has an
+approved template for its language, the template (Content SID + rendered variables, encrypted);
+dispatch picks one by the 24 h window at send time. Without a template and with the window closed
+now, the contact gets SMS on `[whatsapp, sms]` steps, else is skipped whatsapp_template_missing.
 """
 
 from __future__ import annotations
@@ -27,6 +34,17 @@ from sqlalchemy.orm import Session
 
 from audiences.custom_sql import custom_value
 from audiences.models import Contact, FieldType
+from campaign.blasts.channels import (
+    NO_WHATSAPP_CONSENT,
+    SMS,
+    TEMPLATE_MISSING,
+    WHATSAPP,
+    channel_for,
+    content_template,
+    is_messaging,
+    step_channels,
+    whatsapp_window_open,
+)
 from campaign.blasts.eligibility import blast_eligible, has_consent
 from campaign.blasts.frequency import FREQUENCY_CAP, FrequencyCap
 from campaign.blasts.models import Campaign, Occurrence, OccurrenceStatus, Outbound, OutboundStatus, Step
@@ -121,6 +139,8 @@ class StepPlan:
     context: dict[str, Any]
     uses_contact: bool
     rules: DeploymentRules = field(default_factory=DeploymentRules)
+    # WhatsApp: the approved template (Content SID, variables) per (message id, language).
+    whatsapp_templates: dict[tuple[int, str], tuple[str, dict[str, str]]] = field(default_factory=dict)
     _cache: dict[tuple[int, str], tuple[str, str, int] | str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -129,6 +149,28 @@ class StepPlan:
         self.main_message_id = self.step.message_id
         self.variants = list(self.step.variants or [])
         self.chain = list(self.step.fallback or ["contact"])
+        self.channels = step_channels(self.step.channel, self.step.channel_fallback)
+        self.whatsapp = WHATSAPP in self.channels
+
+    def template_for(
+        self, message_id: int, language: str, contact: dict[str, Any] | None
+    ) -> tuple[str, str] | None:
+        """(Content SID, ContentVariables JSON) of the approved WhatsApp template, or None (none
+        for that language, or a variable that does not render for this contact)."""
+        import json
+
+        found = self.whatsapp_templates.get((message_id, language))
+        if found is None:
+            return None
+        sid, variables = found
+        try:
+            values = {
+                key: render(value, {**self.context, "contact": contact or {}})
+                for key, value in variables.items()
+            }
+        except Invalid:
+            return None
+        return sid, json.dumps(values, ensure_ascii=False, sort_keys=True)
 
     def message_for(
         self, contact_id: int, contact_language: str | None
@@ -188,7 +230,24 @@ def load_step_plan(session: Session, step: Step, *, settings: Settings) -> StepP
         defaults=settings.hotline_defaults, campaign=campaign.variables, step=step.variables
     )
     uses_contact = any(t.uses_contact for t in templates.values())
-    return StepPlan(campaign, step, templates, available, context, uses_contact, rules_from(settings))
+    whatsapp_templates: dict[tuple[int, str], tuple[str, dict[str, str]]] = {}
+    if step.channel == WHATSAPP:
+        from messages.models import Message
+
+        for message in session.scalars(select(Message).where(Message.id.in_(message_ids))):
+            for language in available.get(message.id, set()):
+                found = content_template(message, language)
+                if found is not None:
+                    whatsapp_templates[(message.id, language)] = found
+        uses_contact = uses_contact or any(
+            "contact" in template_variables(value)
+            for _, variables in whatsapp_templates.values()
+            for value in variables.values()
+        )
+    return StepPlan(
+        campaign, step, templates, available, context, uses_contact, rules_from(settings),
+        whatsapp_templates,
+    )
 
 
 # --- selection --------------------------------------------------------------------------------
@@ -260,11 +319,13 @@ def _offset_condition(
     return and_(value > since, value <= target, ~already)
 
 
-def _columns(uses_contact: bool) -> list[Any]:
+def _columns(uses_contact: bool, whatsapp: bool = False) -> list[Any]:
     # Consent as a flag: parsing a million timestamps only to test them for NULL costs a second.
     consented = has_consent().label("consented")
     # The phone stays sealed: it is decrypted only for a contact without a timezone.
     columns = [Contact.id, sealed(Contact.phone), Contact.language, Contact.timezone, consented]
+    if whatsapp:
+        columns += [Contact.whatsapp_consent_at.is_not(None).label("whatsapp_ok"), Contact.preferred_channel]
     if uses_contact:
         columns += [Contact.name, Contact.department, Contact.municipality_code, Contact.custom]
     return columns
@@ -294,8 +355,9 @@ def plan_rows(
 ) -> Iterator[list[dict[str, Any]]]:
     """Yields chunks of Outbound row dicts for an occurrence (queued and skipped rows). Reads only.
 
-    Skip reasons, in the order checked: no_consent, frequency_cap (campaign/blasts/frequency.py),
-    no_translation, missing_field, render_error. Send times come from a `pacing.Slotter`: the campaign's pace,
+    Skip reasons, in the order checked: no_consent, no_whatsapp_consent, frequency_cap
+    (campaign/blasts/frequency.py), no_translation, missing_field, render_error,
+    whatsapp_template_missing. Send times come from a `pacing.Slotter`: the campaign's pace,
     inside its window (cut to the deployment's day), under the deployment's hourly cap.
     """
     step, campaign, rules = plan.step, plan.campaign, plan.rules
@@ -341,9 +403,15 @@ def plan_rows(
         "expires_at": expires,
         "attempts": 0,
         "created_at": now,
+        "channel": SMS,
+        "content_sid": None,
+        "content_variables": None,
+        "media_recording_id": None,
+        "fallback_channel": None,
     }
     last_id = 0
-    columns = _columns(plan.uses_contact)
+    columns = _columns(plan.uses_contact, plan.whatsapp)
+    fallback = SMS if SMS in plan.channels and plan.whatsapp else None
     while True:
         rows = session.execute(
             select(*columns).where(condition, Contact.id > last_id).order_by(Contact.id).limit(chunk)
@@ -352,6 +420,7 @@ def plan_rows(
             return
         caps.load(session, after_id=last_id, upto_id=rows[-1].id)
         last_id = rows[-1].id
+        window = whatsapp_window_open(session, [r.id for r in rows], now) if plan.whatsapp else set()
         out: list[dict[str, Any]] = []
         for row in rows:
             variant, message_id, language = plan.message_for(row.id, row.language)
@@ -360,6 +429,18 @@ def plan_rows(
                 record["skip_reason"] = NO_CONSENT
                 out.append(record)
                 continue
+            channel = SMS
+            if plan.whatsapp:
+                chosen = channel_for(
+                    plan.channels, opted_in_whatsapp=row.whatsapp_ok, preferred=row.preferred_channel
+                )
+                if chosen is None:
+                    record["channel"] = WHATSAPP
+                    record["skip_reason"] = NO_WHATSAPP_CONSENT
+                    out.append(record)
+                    continue
+                channel = chosen
+            record["channel"] = channel
             if caps.over(row.id, message_id):
                 record["skip_reason"] = FREQUENCY_CAP
                 out.append(record)
@@ -376,6 +457,20 @@ def plan_rows(
                 out.append(record)
                 continue
             record["body"], record["encoding"], record["segments"] = text
+            if channel == WHATSAPP:
+                template = plan.template_for(
+                    message_id, language, _contact_dict(row) if plan.uses_contact else None
+                )
+                if template is None and row.id not in window:
+                    # Outside the 24 h window only a template may go: SMS instead, or nothing.
+                    if fallback is None:
+                        record["skip_reason"] = TEMPLATE_MISSING
+                        out.append(record)
+                        continue
+                    record["channel"] = SMS
+                else:
+                    record["content_sid"], record["content_variables"] = template or (None, None)
+                    record["fallback_channel"] = fallback
             record["status"] = queued
             tz = row.timezone or phone_zone(decrypt(row.phone), campaign_tz, tz_cache)
             record["send_after"] = slots.next(None if tz == campaign_tz else tz)
@@ -434,6 +529,11 @@ COLUMNS = (
     "expires_at",
     "attempts",
     "created_at",
+    "channel",
+    "content_sid",
+    "content_variables",
+    "media_recording_id",
+    "fallback_channel",
 )
 
 
@@ -477,7 +577,7 @@ def plan_occurrence(
     occurrence = session.get(Occurrence, occurrence_id, populate_existing=True)
     assert occurrence is not None
     step = occurrence.step
-    if occurrence.step_version != step.version or step.channel != "sms":
+    if occurrence.step_version != step.version or not is_messaging(step.channel):
         occurrence.status = OccurrenceStatus.SKIPPED
         result.discarded = f"planned for step version {occurrence.step_version}, step is at {step.version}"
         session.flush()
@@ -490,6 +590,8 @@ def plan_occurrence(
     ):
         for row in rows:  # bulk_insert bypasses the column type: bodies are encrypted here
             row["body"] = seal(row["body"])
+            if row["content_variables"] is not None:  # may hold personal data (a name)
+                row["content_variables"] = seal(row["content_variables"])
         bulk_insert(
             session,
             "outbound",

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaign.blasts.campaigns import get_campaign
+from campaign.blasts.channels import is_messaging
 from campaign.blasts.lifecycle import step_schedule
 from campaign.blasts.models import Occurrence, OutboundStatus, Step
 from campaign.blasts.planning import load_step_plan, plan_rows
@@ -75,7 +76,7 @@ def preview_step(session: Session, step: Step, *, now: datetime, settings: Setti
         out["stations"] = len({r["station_id"] for r in rows})
         out["languages"] = dict(Counter(r["language"] for r in rows).most_common())
         return out
-    if step.channel != "sms" or fires_at is None:
+    if not is_messaging(step.channel) or fires_at is None:
         return out
     plan = load_step_plan(session, step, settings=settings)
     languages: Counter[str] = Counter()

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from audiences.custom_sql import custom_value
 from audiences.models import Contact, FieldType
+from campaign.blasts.channels import is_messaging
 from campaign.blasts.eligibility import blast_eligible
 from campaign.blasts.models import Campaign, Step
 from campaign.blasts.rules import clamp_window, rules_from
@@ -103,7 +104,7 @@ def window_warning(
     step: Step, campaign: Campaign, *, settings: Settings, now: datetime
 ) -> StepWarning | None:
     """The first scheduled time of an SMS step outside the campaign's (effective) send window."""
-    if step.channel != "sms":
+    if not is_messaging(step.channel):
         return None
     start, end, weekend = clamp_window(
         campaign.window_start, campaign.window_end, campaign.weekend_window, rules_from(settings)

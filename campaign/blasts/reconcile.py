@@ -15,6 +15,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Engine
 
 from audiences.models import Contact
+from campaign.blasts.channels import SMS, WHATSAPP, address_for
 from campaign.blasts.models import Outbound, OutboundStatus
 from campaign.blasts.muting import SKEW_MARGIN, find_mutes
 from campaign.core.db import unit_of_work
@@ -71,6 +72,7 @@ def reconcile(
             Outbound.contact_id,
             Outbound.campaign_id,
             Outbound.created_at,
+            Outbound.channel,
             Contact.phone,
         )
         .join(Contact, Contact.id == Outbound.contact_id)
@@ -96,7 +98,7 @@ def reconcile(
             guard = and_(Outbound.id == row.id, Outbound.status == row.status, same_claim)
             since = (row.claimed_at or now) - FIND_MARGIN
             try:
-                candidates = provider.find(row.phone, since)
+                candidates = provider.find(address_for(row.channel or SMS, row.phone), since)
             except ProviderError as exc:
                 log.warning("reconcile: lookup of outbound %s failed: %s", row.id, safe_reason(exc))
                 session.execute(
@@ -105,7 +107,9 @@ def reconcile(
                 )
                 outcome.unresolved += 1
                 continue
-            match = _match(session, candidates, body=row.body, taken=taken)
+            # A WhatsApp template comes back with the template's text, not ours: match by recipient.
+            body = None if row.channel == WHATSAPP else row.body
+            match = _match(session, candidates, body=body, taken=taken)
             blast = row.campaign_id is not None
             mute = mutes.get(row.contact_id)
             if match is None and mute is not None and mute.applies(blast=blast, written_at=row.created_at):
@@ -148,10 +152,13 @@ def reconcile(
 
 
 def _match(
-    session: Any, candidates: list[ProviderResult], *, body: str, taken: set[str]
+    session: Any, candidates: list[ProviderResult], *, body: str | None, taken: set[str]
 ) -> ProviderResult | None:
-    """The provider's message for this row: same body (when the provider reports it), SID unused."""
-    fitting = [c for c in candidates if c.sid not in taken and (c.body is None or c.body == body)]
+    """The provider's message for this row: same body (when the provider reports it and `body` is
+    given), SID unused."""
+    fitting = [
+        c for c in candidates if c.sid not in taken and (body is None or c.body is None or c.body == body)
+    ]
     if not fitting:
         return None
     sids = [c.sid for c in fitting]

@@ -15,7 +15,9 @@ from typing import Any
 from sqlalchemy import bindparam, case, func, literal, or_, select, update
 from sqlalchemy.engine import Engine
 
+from campaign.blasts.channels import WHATSAPP
 from campaign.blasts.delivery import opt_out_unsubscribed
+from campaign.blasts.fallback import FAILED, falls_back, queue_sms_fallbacks
 from campaign.blasts.models import Outbound, OutboundStatus
 from campaign.blasts.muting import Mute
 from campaign.blasts.ratelimit import backoff_seconds, jitter_for
@@ -38,6 +40,12 @@ class ClaimedRow:
     attempts: int
     blast: bool
     written_at: datetime | None = None  # a hotline reply's creation (campaign.blasts.muting.Mute.applies)
+    # WhatsApp (campaign.blasts.channels): `to` is then `whatsapp:+...`; a template replaces the body
+    # outside the 24 h window; media_url is a voice note's signed URL.
+    channel: str = "sms"
+    content_sid: str | None = None
+    content_variables: str | None = None
+    media_url: str | None = None
 
 
 @dataclass
@@ -71,13 +79,15 @@ def record_outcomes(
     """Writes a batch of outcomes in one transaction; counts error codes into `errors`. A muted
     blast row is skipped like at planning, a muted hotline reply cancelled like a queued one on
     opt-out; transient errors go back to `queued` with backoff until `settings.max_attempts`;
-    21610 (unsubscribed) opts the contact out."""
+    21610 (unsubscribed) opts the contact out; a WhatsApp row refused as "not a WhatsApp user" or
+    "outside the window" gets its SMS queued when its step allows (campaign.blasts.fallback)."""
     counts = RecordCounts()
     accepted: list[dict[str, Any]] = []
     muted: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     retry: list[dict[str, Any]] = []
     unsubscribed: list[int] = []
+    whatsapp_failed: list[int] = []
     for outcome in outcomes:
         row = outcome.row
         if outcome.muted is not None:
@@ -90,6 +100,8 @@ def record_outcomes(
             target = provider.map_status(res.status) or OutboundStatus.SENT
             accepted.append({"b_id": row.id, "b_sid": res.sid, "b_target": target, "b_code": res.error_code})
             counts.sent += 1
+            if row.channel == WHATSAPP and target in FAILED and falls_back(res.error_code):
+                whatsapp_failed.append(row.id)  # refused in the answer itself
             continue
         error = outcome.error
         assert error is not None
@@ -109,6 +121,8 @@ def record_outcomes(
             counts.failed += 1
             if error.code == "21610":
                 unsubscribed.append(row.id)
+            if row.channel == WHATSAPP and falls_back(error.code):
+                whatsapp_failed.append(row.id)
     table = Outbound.__table__
     c = table.c
     sending = c.status == OutboundStatus.SENDING
@@ -163,6 +177,8 @@ def record_outcomes(
                 ),
                 retry,
             )
+        if whatsapp_failed:
+            queue_sms_fallbacks(session, whatsapp_failed, now=now)
         for outbound_id in unsubscribed:
             contact_id = session.scalar(select(Outbound.contact_id).where(Outbound.id == outbound_id))
             if contact_id is not None:

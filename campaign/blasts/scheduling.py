@@ -42,6 +42,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from campaign.blasts.channels import MESSAGING_CHANNELS
 from campaign.blasts.dispatch import dispatch_due, expire_overdue
 from campaign.blasts.lifecycle import ACTIVE_STATUSES, complete_finished, step_schedule, transition
 from campaign.blasts.models import Campaign, CampaignStatus, Occurrence, OccurrenceStatus, Step
@@ -166,7 +167,10 @@ def create_due_occurrences(
     steps = session.scalars(
         select(Step)
         .join(Campaign)
-        .where(Campaign.status.in_(ACTIVE_STATUSES), Campaign.launched_at.is_not(None), Step.channel == "sms")
+        .where(
+            Campaign.status.in_(ACTIVE_STATUSES), Campaign.launched_at.is_not(None),
+            Step.channel.in_(MESSAGING_CHANNELS),
+        )
     ).all()
     rows: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []

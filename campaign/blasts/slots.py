@@ -290,8 +290,12 @@ class SlotLimiter:
             self.skipped += 1
 
 
-def sender_key(settings: Settings) -> str:
-    """The sender a rate limit belongs to: the provider and its From number or Messaging Service."""
+def sender_key(settings: Settings, channel: str = "sms") -> str:
+    """The sender a rate limit belongs to: the provider and its From number or Messaging Service;
+    for WhatsApp the WhatsApp sender (its own limit, whatever the SMS number does)."""
+    if channel == "whatsapp":
+        sender = settings.twilio_whatsapp_from or settings.twilio_messaging_service_sid
+        return f"{settings.provider}:whatsapp:{sender}"
     if settings.provider == "twilio":
         return f"twilio:{settings.twilio_messaging_service_sid or settings.twilio_from}"
     return settings.provider
@@ -311,11 +315,12 @@ _limiters: dict[tuple[Any, ...], SlotLimiter] = {}
 _limiters_lock = threading.Lock()
 
 
-def rate_limiter(engine: Engine, settings: Settings) -> SlotLimiter:
-    """This process's limiter for the configured sender and rate (one per store, sender and rate,
-    kept for the life of the process so that leased slots are not thrown away between calls)."""
+def rate_limiter(engine: Engine, settings: Settings, *, channel: str = "sms") -> SlotLimiter:
+    """This process's limiter for the configured sender of `channel` and rate (one per store,
+    sender and rate, kept for the life of the process so that leased slots are not thrown away
+    between calls)."""
     where = settings.redis_url or engine.url.render_as_string(hide_password=True)
-    key = (where, sender_key(settings), float(settings.rate_per_second))
+    key = (where, sender_key(settings, channel), float(settings.rate_per_second))
     with _limiters_lock:
         limiter = _limiters.get(key)
         if limiter is None:

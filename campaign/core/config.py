@@ -134,6 +134,11 @@ class Settings(BaseSettings):
     twilio_messaging_service_sid: str = Field(
         "", description="Twilio Messaging Service SID (MG...), used instead of twilio_from"
     )
+    twilio_whatsapp_from: str = Field(
+        "",
+        description="WhatsApp sender (whatsapp:+...) for WhatsApp steps; empty: the Messaging "
+        "Service sends WhatsApp too",
+    )
     twilio_api_base: str = Field(
         TWILIO_API_BASE,
         description="Base URL of the Twilio REST API (set for a compatible gateway or a local "

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from audiences.models import ConsentEvent, ConsentKind, Contact, ContactStatus
 from audiences.phones import mask_phone
+from campaign.blasts.channels import SMS, WHATSAPP
 from campaign.blasts.models import Campaign, Outbound, OutboundStatus
 from campaign.core.audit import record_audit
 from campaign.core.errors import Invalid, InvalidTransition, NotFound
@@ -259,6 +260,20 @@ def reply_refusal(session: Session, contact: Contact, *, now: datetime) -> str |
     return _("The contact is %(status)s: no message may be sent.", status=label(contact.status))
 
 
+def reply_channel(session: Session, *, contact_id: int, now: datetime) -> str:
+    """The channel a staff reply goes by: WhatsApp when the contact's latest message came by
+    WhatsApp within the last 24 h (a conversation they opened there), else SMS."""
+    from campaign.blasts.channels import whatsapp_window_open
+
+    latest = session.scalar(
+        select(Inbound.channel).where(Inbound.contact_id == contact_id, Inbound.received_at <= now)
+        .order_by(Inbound.received_at.desc(), Inbound.id.desc()).limit(1)
+    )
+    if latest == WHATSAPP and contact_id in whatsapp_window_open(session, [contact_id], now):
+        return WHATSAPP
+    return SMS
+
+
 def reply(
     session: Session,
     *,
@@ -294,10 +309,13 @@ def reply(
         raise Invalid("contact", refusal)
     locks.require(session, case_id=found.id, user=user, now=now, lock_minutes=lock_minutes)
     info = apply_policy(text, policy)
+    channel = reply_channel(session, contact_id=contact.id, now=now)
     outbound = Outbound(
         contact_id=contact.id, case_id=found.id, campaign_id=None, language=contact.language, body=info.text,
         encoding=info.encoding, segments=info.segments, priority=REPLY_PRIORITY, status=OutboundStatus.QUEUED,
-        send_after=now, created_at=now,
+        send_after=now, created_at=now, channel=channel,
+        # should WhatsApp refuse it (window closed meanwhile, not a user), the person gets the SMS
+        fallback_channel=SMS if channel == WHATSAPP else None,
     )
     session.add(outbound)
     if found.status == CaseStatus.NEW:

@@ -218,9 +218,12 @@ def apply_status(session: Session, webhooks: Sequence[StatusWebhook]) -> list[bo
     deadlock), each callback goes through campaign.blasts.delivery.forward_update in arrival order
     (invariant 5: forward only), and one UPDATE per set of changed columns writes the results.
     A message is matched by our `outbound` id, else by MessageSid (the id and the SID disagree:
-    the SID wins). Error 21610 opts the contact out. Flushes only; the caller commits.
+    the SID wins). Error 21610 opts the contact out. A WhatsApp message failed as "not a WhatsApp
+    user" or "outside the window" gets its SMS queued, once, when its step allows it
+    (campaign.blasts.fallback). Flushes only; the caller commits.
     """
     from campaign.blasts.delivery import forward_update, opt_out_unsubscribed
+    from campaign.blasts.fallback import FAILED, falls_back, queue_sms_fallbacks
 
     ids = {w.outbound_id for w in webhooks if w.outbound_id is not None}
     sids = {w.sid for w in webhooks}
@@ -234,6 +237,7 @@ def apply_status(session: Session, webhooks: Sequence[StatusWebhook]) -> list[bo
     by_sid = {row["provider_sid"]: row for row in rows.values() if row["provider_sid"]}
     changes: dict[int, dict[str, Any]] = {}
     unsubscribed: list[tuple[int, datetime]] = []
+    fallbacks: dict[int, datetime] = {}
     results = []
     for webhook in webhooks:
         row = rows.get(webhook.outbound_id) if webhook.outbound_id is not None else None
@@ -254,6 +258,8 @@ def apply_status(session: Session, webhooks: Sequence[StatusWebhook]) -> list[bo
         changes.setdefault(row["id"], {}).update(values)
         if webhook.error_code == UNSUBSCRIBED_CODE:
             unsubscribed.append((row["contact_id"], webhook.now))
+        if webhook.status in FAILED and falls_back(webhook.error_code):
+            fallbacks.setdefault(row["id"], webhook.now)
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for outbound_id, values in changes.items():
         columns = tuple(name for name in _WRITTEN if name in values)
@@ -267,6 +273,8 @@ def apply_status(session: Session, webhooks: Sequence[StatusWebhook]) -> list[bo
         )
     for contact_id, now in unsubscribed:
         opt_out_unsubscribed(session, contact_id=contact_id, now=now)
+    if fallbacks:
+        queue_sms_fallbacks(session, fallbacks, now=max(fallbacks.values()))
     return results
 
 

@@ -32,14 +32,36 @@ RETRYABLE_CODES = frozenset({"20429", "63018", "30001", "20500", "20503"})
 UNSUBSCRIBED_CODE = "21610"
 
 
+# WhatsApp failures that mean "WhatsApp cannot carry this message to this person": on a step
+# `channel: [whatsapp, sms]` the contact then gets the SMS (campaign.blasts.fallback).
+# 63016: free text outside the 24 h window; 63003: the To address is not on WhatsApp (inactive,
+# invalid, unregistered); 63024: invalid message recipient (WhatsApp 1002/1026).
+WHATSAPP_OUTSIDE_WINDOW = "63016"
+WHATSAPP_NOT_A_USER = frozenset({"63003", "63024"})
+WHATSAPP_FALLBACK_CODES = frozenset({WHATSAPP_OUTSIDE_WINDOW, *WHATSAPP_NOT_A_USER})
+# 21655: the ContentSid is not a template of this account; 63019: media failed to download.
+CONTENT_SID_INVALID = "21655"
+MEDIA_DOWNLOAD_FAILED = "63019"
+
+
 @dataclass(frozen=True)
 class OutboundRequest:
-    """One message to hand to a provider. `status_callback_url` carries our outbound id."""
+    """One message to hand to a provider. `status_callback_url` carries our outbound id.
+
+    `to` is the provider's address (`whatsapp:+502...` for WhatsApp). `channel` decides the sender
+    (the WhatsApp sender or the Messaging Service for WhatsApp). A template (`content_sid`, with
+    `content_variables` as the JSON text Twilio wants) goes without `body`; `media_url` is a
+    voice note's public, signed URL.
+    """
 
     outbound_id: int
     to: str
     body: str
     status_callback_url: str | None = None
+    channel: str = "sms"
+    content_sid: str | None = None
+    content_variables: str | None = None
+    media_url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,11 @@ webhook functions as real HTTP callbacks (`campaign.hotline.webhooks.handle_stat
 Time: `send()` has no clock, so each simulated event carries a delay and is anchored the first
 time `deliver_due_events(now=...)` sees it; it falls due `delay` later (seconds to minutes), which
 an accelerated clock reaches on a later tick.
+
+WhatsApp: `whatsapp:+...` addresses are accepted (the sender is then `whatsapp:` + the sandbox
+number), a template (ContentSid) and a voice note (MediaUrl) are recorded with the message, and
+simulated replies to a WhatsApp message come back on WhatsApp. The sandbox knows nothing of the
+24 h window: dispatch already chose free text or template by it.
 """
 
 from __future__ import annotations
@@ -68,6 +73,9 @@ class SandboxMessage:
     status: str = "queued"
     error_code: str | None = None
     created: datetime | None = None
+    content_sid: str | None = None
+    content_variables: str | None = None
+    media_url: str | None = None
 
 
 @dataclass(order=True)
@@ -103,13 +111,18 @@ class SandboxProvider:
 
     def send(self, request: OutboundRequest) -> ProviderResult:
         """Accepts the message (status `queued`) and schedules its simulated callbacks and reply."""
-        if not request.to.startswith("+"):
+        if not request.to.removeprefix("whatsapp:").startswith("+"):
             raise ProviderError("21211", "Invalid 'To' Phone Number", retryable=False)
+        if request.channel == "whatsapp" and not request.to.startswith("whatsapp:"):
+            raise ProviderError("63003", "Channel could not find To address", retryable=False)
         with self._lock:
             n = self._tries.get(request.outbound_id, 0) + 1
             self._tries[request.outbound_id] = n
             sid = "SM" + self._hex(f"out:{request.outbound_id}:{n}")
-            message = SandboxMessage(sid, request.outbound_id, request.to, request.body)
+            message = SandboxMessage(
+                sid, request.outbound_id, request.to, request.body, content_sid=request.content_sid,
+                content_variables=request.content_variables, media_url=request.media_url,
+            )
             self.sent.append(message)
             self._by_sid[sid] = message
             self._simulate(message, request.status_callback_url)
@@ -220,10 +233,13 @@ class SandboxProvider:
 
     def _simulate(self, message: SandboxMessage, callback_url: str | None) -> None:
         rng = random.Random(f"{self.seed}:events:{message.sid}")
+        sender = self.from_number
+        if message.to.startswith("whatsapp:"):
+            sender = "whatsapp:" + self.from_number.removeprefix("whatsapp:")
         base = {
             "AccountSid": self.account_sid,
             "ApiVersion": API_VERSION,
-            "From": self.from_number,
+            "From": sender,
             "To": message.to,
             "MessageSid": message.sid,
             "SmsSid": message.sid,
@@ -252,7 +268,7 @@ class SandboxProvider:
                     "AccountSid": self.account_sid,
                     "ApiVersion": API_VERSION,
                     "From": message.to,
-                    "To": self.from_number,
+                    "To": sender,
                     "MessageSid": sid,
                     "SmsMessageSid": sid,
                     "SmsSid": sid,
@@ -303,7 +319,8 @@ def _words_for(session: Any, phone: str, intent: str) -> tuple[str, ...]:
     """Keywords of `intent` in the contact's language if the catalogue has them, else Spanish."""
     from audiences.models import Contact
 
-    language = session.scalar(select(Contact.language).where(Contact.phone_is(phone))) or "es"
+    number = phone.removeprefix("whatsapp:")
+    language = session.scalar(select(Contact.language).where(Contact.phone_is(number))) or "es"
     catalogue = _catalogue()
     words: tuple[str, ...] = ()
     if catalogue is not None:

@@ -34,7 +34,7 @@ from campaign.providers.base import (
     map_twilio_status,
     redact_numbers,
 )
-from campaign.providers.twilio_async import TwilioAsyncSender
+from campaign.providers.twilio_async import TwilioAsyncSender, message_form, whatsapp_sender
 from campaign.providers.twilio_media import fetch_twilio_media
 
 DEFAULT_TIMEOUT_SECONDS = 15.0
@@ -61,6 +61,7 @@ class TwilioProvider:
             if settings.twilio_messaging_service_sid
             else {"from_": settings.twilio_from}
         )
+        self.whatsapp_sender = whatsapp_sender(settings)
         http = TwilioHttpClient(timeout=timeout, pool_connections=True)
         pool = max(10, pool_size or settings.concurrency)
         assert http.session is not None
@@ -83,10 +84,10 @@ class TwilioProvider:
         return f"<TwilioProvider account={self.account_sid} token={self._token_hint}>"
 
     def send(self, request: OutboundRequest) -> ProviderResult:
-        """POST .../Messages.json with To, Body, From or MessagingServiceSid and StatusCallback."""
-        kwargs: dict[str, Any] = dict(self.sender, to=request.to, body=request.body)
-        if request.status_callback_url:
-            kwargs["status_callback"] = request.status_callback_url
+        """POST .../Messages.json with To, From or MessagingServiceSid, Body (or ContentSid and
+        ContentVariables for a WhatsApp template; MediaUrl for a voice note) and StatusCallback."""
+        form = message_form(request, sender=self.sender, whatsapp=self.whatsapp_sender)
+        kwargs: dict[str, Any] = {_KWARGS[name]: value for name, value in form.items()}
         try:
             message = self.client.messages.create(**kwargs)
         except TwilioRestException as exc:
@@ -108,7 +109,8 @@ class TwilioProvider:
         what dispatch uses. See campaign/providers/twilio_async.py."""
         return TwilioAsyncSender(
             api_base=self.api_base, account_sid=self.account_sid, auth_token=self._token,
-            sender=self.sender, concurrency=concurrency, timeout=self.timeout,
+            sender=self.sender, whatsapp=self.whatsapp_sender, concurrency=concurrency,
+            timeout=self.timeout,
         )
 
     def fetch(self, sid: str) -> ProviderResult:
@@ -145,6 +147,14 @@ class TwilioProvider:
             self._media_http, url, api_base=self.api_base, account_sid=self.account_sid,
             auth_token=self._token, max_bytes=self.media_max_bytes, timeout=self.timeout,
         )
+
+
+# Twilio's form parameter -> the twilio package's keyword.
+_KWARGS = {
+    "To": "to", "From": "from_", "MessagingServiceSid": "messaging_service_sid", "Body": "body",
+    "ContentSid": "content_sid", "ContentVariables": "content_variables", "MediaUrl": "media_url",
+    "StatusCallback": "status_callback",
+}
 
 
 def _result(message: Any) -> ProviderResult:

@@ -1,8 +1,9 @@
 """Sending through Twilio's Messages API from an asyncio loop: aiohttp, pooled keep-alive connections.
 
 The same request as the twilio package's `messages.create` (form-encoded POST
-/2010-04-01/Accounts/{AccountSid}/Messages.json with To, Body, From or MessagingServiceSid and
-StatusCallback; HTTP basic auth with the account SID and auth token) and the same outcomes as
+/2010-04-01/Accounts/{AccountSid}/Messages.json with the form of `message_form` below:
+To, From or MessagingServiceSid, Body or ContentSid + ContentVariables, MediaUrl, StatusCallback;
+HTTP basic auth with the account SID and auth token) and the same outcomes as
 `TwilioProvider.send` (campaign/providers/twilio.py):
 - 2xx: accepted, SID and status returned;
 - 4xx/5xx with a Twilio error body: ProviderError(code, retryable) (429, 5xx, 20429, 63018 retry);
@@ -22,6 +23,7 @@ from typing import Any
 
 import aiohttp
 
+from campaign.core.config import Settings
 from campaign.core.errors import ProviderError
 from campaign.providers.base import (
     OutboundRequest,
@@ -46,13 +48,10 @@ class TwilioAsyncSender:
         sender: dict[str, str],
         concurrency: int,
         timeout: float,
+        whatsapp: dict[str, str] | None = None,
     ) -> None:
         self.url = f"{api_base.rstrip('/')}/{API_VERSION}/Accounts/{account_sid}/Messages.json"
-        self._form = (
-            {"MessagingServiceSid": sender["messaging_service_sid"]}
-            if "messaging_service_sid" in sender
-            else {"From": sender["from_"]}
-        )
+        self._sender, self._whatsapp = sender, whatsapp
         size = max(1, concurrency)
         credentials = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
         self._session = aiohttp.ClientSession(
@@ -68,11 +67,14 @@ class TwilioAsyncSender:
 
     async def send(self, request: OutboundRequest) -> ProviderResult:
         """POST one message. Raises ProviderError (refused, or never left) or UnknownOutcome."""
-        form = dict(self._form, To=request.to, Body=request.body)
-        if request.status_callback_url:
-            form["StatusCallback"] = request.status_callback_url
+        form = message_form(request, sender=self._sender, whatsapp=self._whatsapp)
+        data = [
+            (name, item)
+            for name, value in form.items()
+            for item in (value if isinstance(value, list) else [value])
+        ]
         try:
-            async with self._session.post(self.url, data=form) as response:
+            async with self._session.post(self.url, data=data) as response:
                 status = response.status
                 try:
                     payload: dict[str, Any] = await response.json(content_type=None)
@@ -94,6 +96,50 @@ class TwilioAsyncSender:
 
     async def aclose(self) -> None:
         await self._session.close()
+
+
+def whatsapp_sender(settings: Settings) -> dict[str, str] | None:
+    """The WhatsApp sender: CAMPAIGN_TWILIO_WHATSAPP_FROM (`whatsapp:` added when missing), else the
+    Messaging Service (which holds the WhatsApp sender), else None (WhatsApp cannot be sent)."""
+    if settings.twilio_whatsapp_from:
+        number = settings.twilio_whatsapp_from.strip()
+        return {"from_": number if number.startswith("whatsapp:") else f"whatsapp:{number}"}
+    if settings.twilio_messaging_service_sid:
+        return {"messaging_service_sid": settings.twilio_messaging_service_sid}
+    return None
+
+
+def message_form(
+    request: OutboundRequest, *, sender: dict[str, str], whatsapp: dict[str, str] | None
+) -> dict[str, Any]:
+    """The Messages API form of a request (Twilio's parameter names). Raises ProviderError
+    (permanent) for WhatsApp without a WhatsApp sender."""
+    chosen = sender
+    if request.channel == "whatsapp":
+        if whatsapp is None:
+            raise ProviderError(
+                "no_whatsapp_sender", "set CAMPAIGN_TWILIO_WHATSAPP_FROM or a Messaging Service",
+                retryable=False,
+            )
+        chosen = whatsapp
+    form: dict[str, Any] = (
+        {"MessagingServiceSid": chosen["messaging_service_sid"]}
+        if "messaging_service_sid" in chosen
+        else {"From": chosen["from_"]}
+    )
+    form["To"] = request.to
+    if request.content_sid:
+        # A template goes without Body and MediaUrl (Twilio refuses free text outside the window).
+        form["ContentSid"] = request.content_sid
+        if request.content_variables:
+            form["ContentVariables"] = request.content_variables
+    else:
+        form["Body"] = request.body
+        if request.media_url:
+            form["MediaUrl"] = [request.media_url]
+    if request.status_callback_url:
+        form["StatusCallback"] = request.status_callback_url
+    return form
 
 
 def result_from_json(payload: dict[str, Any]) -> ProviderResult:

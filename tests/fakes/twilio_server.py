@@ -8,6 +8,17 @@ latency, and scripted faults per recipient: error responses (400 21211/21614/216
 500, 63018, ...), hangs past the client's timeout (after accepting the message), and dropped
 connections (before or after accepting). Every accepted message is recorded in `messages`.
 
+WhatsApp (`To=whatsapp:+...`, `From=whatsapp:+...` or a Messaging Service), as Twilio behaves:
+- a number in `not_on_whatsapp` is accepted, then fails with 63003 (status callback);
+- free text (Body) to a number that has not written in the last 24 h (`whatsapp_inbound(...)`,
+  by the fake's clock) is accepted, then fails with 63016;
+- a ContentSid in `approved_templates` is accepted at any time; any other ContentSid is refused
+  at once with 400 21655; Body and MediaUrl then are not needed;
+- MediaUrl: the fake FETCHES each URL over HTTP (`media_fetches`: url, HTTP status, content type,
+  bytes) and, when the fetch fails (not 200, or empty), the message fails with 63019.
+Status callbacks are not posted anywhere: `status_events` holds (url, form) for each, signed on
+demand with `signature(url, form)` so that a test posts them through the app's real webhook.
+
     with FakeTwilio(latency=0.05) as fake:
         settings = get_settings(provider="twilio", twilio_api_base=fake.base_url, ...)
         fake.script("+50230000001", Fail(400, 21211))
@@ -49,8 +60,11 @@ ERROR_MESSAGES = {
     21606: "The 'From' phone number provided is not a valid message-capable Twilio phone number.",
     21610: "Attempt to send to unsubscribed recipient",
     21614: "'To' number {to} is not a valid mobile number",
+    21655: "The ContentSid is Invalid",
+    63007: "Twilio could not find a Channel with the specified From address",
     63018: "Rate limit exceeded for the sender",
 }
+WHATSAPP_WINDOW_SECONDS = 24 * 3600
 
 OK = "ok"
 HANG = "hang"  # accept and record the message, answer only after `hang_seconds` (client times out)
@@ -99,6 +113,13 @@ class FakeTwilio:
         # Inbound media (voice notes, images a contact sent): media SID -> (content type, bytes).
         self.media: dict[str, tuple[str, bytes]] = {}
         self.media_requests: list[tuple[str, bool]] = []  # (path, whether our credentials came with it)
+        # WhatsApp: numbers (E.164, no prefix) that are not WhatsApp users; templates Twilio approved;
+        # when each number last wrote to us on WhatsApp; media fetched; status callbacks to deliver.
+        self.not_on_whatsapp: set[str] = set()
+        self.approved_templates: set[str] = set()
+        self.last_whatsapp_inbound: dict[str, datetime] = {}
+        self.media_fetches: list[dict[str, Any]] = []
+        self.status_events: list[tuple[str, dict[str, str]]] = []
         self._scripts: dict[str | None, list[Behaviour]] = {}
         self._always: dict[str | None, Behaviour] = {}
         self._lock = threading.Lock()
@@ -190,6 +211,25 @@ class FakeTwilio:
         message = message_sid or "MM" + hashlib.md5(f"message:{sid}".encode()).hexdigest()
         return f"{self.base_url}{API}{self.account_sid}/Messages/{message}/Media/{sid}"
 
+    def whatsapp_inbound(self, phone: str, at: datetime | None = None) -> None:
+        """`phone` (E.164 or whatsapp:+...) wrote to us on WhatsApp at `at` (default: the clock):
+        free text may go to it for 24 h."""
+        with self._lock:
+            self.last_whatsapp_inbound[phone.removeprefix("whatsapp:")] = at or self.clock()
+
+    def signature(self, url: str, form: dict[str, str]) -> str:
+        """X-Twilio-Signature of a callback, made with this account's auth token."""
+        from twilio.request_validator import RequestValidator
+
+        signature: str = RequestValidator(self.auth_token).compute_signature(url, form)
+        return signature
+
+    def take_status_events(self) -> list[tuple[str, dict[str, str]]]:
+        """The status callbacks not delivered yet (url, form), oldest first; forgets them."""
+        with self._lock:
+            events, self.status_events = self.status_events, []
+        return events
+
     # --- what it saw ---------------------------------------------------------------------------
 
     def sent_to(self, to: str) -> list[dict[str, Any]]:
@@ -213,7 +253,7 @@ class FakeTwilio:
             record = {
                 "account_sid": account,
                 "api_version": "2010-04-01",
-                "body": form["Body"],
+                "body": form.get("Body") or "",
                 "date_created": now,
                 "date_sent": now,
                 "date_updated": now,
@@ -231,10 +271,70 @@ class FakeTwilio:
                 "to": form["To"],
                 "status_callback": form.get("StatusCallback"),
                 "received": received,  # time.monotonic() when the request arrived (rate checks)
+                "content_sid": form.get("ContentSid"),
+                "content_variables": form.get("ContentVariables"),
+                "media_url": list(form.get("MediaUrl") or []),
             }
             self.messages.append(record)
             self._by_sid[sid] = record
         return record
+
+    def whatsapp_outcome(self, record: dict[str, Any]) -> None:
+        """What WhatsApp does with an accepted message: fetch its media, then deliver it or fail
+        it (63003 not a WhatsApp user, 63016 free text outside the window, 63019 media not
+        fetched), each outcome queued as status callbacks (sent, then delivered or failed)."""
+        to = str(record["to"]).removeprefix("whatsapp:")
+        code: int | None = None
+        for url in record["media_url"]:
+            if not self._fetch_media(url):
+                code = 63019
+        if to in self.not_on_whatsapp:
+            code = 63003
+        elif not record["content_sid"]:
+            last = self.last_whatsapp_inbound.get(to)
+            if last is None or (self.clock() - last).total_seconds() > WHATSAPP_WINDOW_SECONDS:
+                code = 63016
+        with self._lock:
+            if code is None:
+                record["status"] = "delivered"
+                self._callback(record, "sent")
+                self._callback(record, "delivered")
+            else:
+                record["status"], record["error_code"] = "failed", code
+                record["error_message"] = ERROR_MESSAGES.get(code)
+                self._callback(record, "failed", code)
+
+    def _callback(self, record: dict[str, Any], status: str, code: int | None = None) -> None:
+        url = record.get("status_callback")
+        if not url:
+            return
+        form = {
+            "AccountSid": record["account_sid"], "ApiVersion": "2010-04-01", "MessageSid": record["sid"],
+            "SmsSid": record["sid"], "MessageStatus": status, "SmsStatus": status, "To": record["to"],
+            "From": record["from"] or "",
+        }
+        if code is not None:
+            form["ErrorCode"] = str(code)
+        self.status_events.append((url, form))
+
+    def _fetch_media(self, url: str) -> bool:
+        """GETs a MediaUrl as Twilio does (no credentials); records and returns whether it worked."""
+        import urllib.error
+        import urllib.request
+
+        seen: dict[str, Any] = {"url": url, "status": None, "content_type": None, "bytes": 0}
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - 127.0.0.1 in tests
+                data = answer.read()
+                seen.update(status=answer.status, content_type=answer.headers.get("Content-Type"),
+                            bytes=len(data))
+        except urllib.error.HTTPError as exc:
+            seen["status"] = exc.code
+        except (OSError, ValueError) as exc:
+            seen["status"], seen["error"] = None, type(exc).__name__
+        with self._lock:
+            self.media_fetches.append(seen)
+        return seen["status"] == 200 and seen["bytes"] > 0
 
     def resource(self, record: dict[str, Any]) -> dict[str, Any]:
         uri = f"{API}{record['account_sid']}/Messages/{record['sid']}"
@@ -351,7 +451,10 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.server.fake
         received = time.monotonic()
         length = int(self.headers.get("Content-Length") or 0)
-        form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+        fields = parse_qs(self.rfile.read(length).decode())
+        form: dict[str, Any] = {k: v[0] for k, v in fields.items()}
+        if "MediaUrl" in fields:
+            form["MediaUrl"] = fields["MediaUrl"]  # repeated: one per medium
         if not self.path.startswith(API):
             return self._error(404, 20404)
         if fake.latency:
@@ -374,21 +477,31 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(behaviour.status, behaviour.code, to=to)
         if not to:
             return self._error(400, 21604)
-        if not form.get("Body"):
+        whatsapp = to.startswith("whatsapp:")
+        content_sid = form.get("ContentSid")
+        if content_sid and (not whatsapp or content_sid not in fake.approved_templates):
+            return self._error(400, 21655)
+        if not form.get("Body") and not content_sid and not form.get("MediaUrl"):
             return self._error(400, 21602)
         if not (form.get("From") or form.get("MessagingServiceSid")):
             return self._error(400, 21606)
-        if not to.startswith("+") or not to[1:].isdigit() or not 8 <= len(to) <= 16:
+        if whatsapp and form.get("From") and not str(form["From"]).startswith("whatsapp:"):
+            return self._error(400, 63007)
+        number = to.removeprefix("whatsapp:")
+        if not number.startswith("+") or not number[1:].isdigit() or not 8 <= len(number) <= 16:
             return self._error(400, 21211, to=to)
         record = fake.accept(form, account, received=received)
         if fake.on_accept is not None:
             fake.on_accept(record)
+        answer = fake.resource(record)  # queued/accepted: WhatsApp's verdict comes by callback
+        if whatsapp:
+            fake.whatsapp_outcome(record)
         if behaviour == DROP_AFTER_ACCEPT:
             return self._drop()
         if behaviour == HANG:
             time.sleep(fake.hang_seconds)
         try:
-            self._send_json(201, fake.resource(record))
+            self._send_json(201, answer)
         except OSError:  # the client gave up (timeout): the message stays accepted
             self.close_connection = True
         return None

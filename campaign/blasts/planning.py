@@ -159,15 +159,14 @@ class StepPlan:
         for that language, or a variable that does not render for this contact)."""
         import json
 
+        from messages.whatsapp import content_values
+
         found = self.whatsapp_templates.get((message_id, language))
         if found is None:
             return None
         sid, variables = found
         try:
-            values = {
-                key: render(value, {**self.context, "contact": contact or {}})
-                for key, value in variables.items()
-            }
+            values = content_values(variables, {**self.context, "contact": contact or {}})
         except Invalid:
             return None
         return sid, json.dumps(values, ensure_ascii=False, sort_keys=True)
@@ -240,9 +239,9 @@ def load_step_plan(session: Session, step: Step, *, settings: Settings) -> StepP
                 if found is not None:
                     whatsapp_templates[(message.id, language)] = found
         uses_contact = uses_contact or any(
-            "contact" in template_variables(value)
+            str(name).startswith("contact.")
             for _, variables in whatsapp_templates.values()
-            for value in variables.values()
+            for name in variables.values()
         )
     return StepPlan(
         campaign, step, templates, available, context, uses_contact, rules_from(settings),

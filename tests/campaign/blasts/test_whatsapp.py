@@ -15,7 +15,6 @@ from sqlalchemy import select
 
 from audiences.consent import opt_in
 from audiences.models import ConsentEvent, Contact, ContactStatus
-from campaign.blasts import planning
 from campaign.blasts.lifecycle import launch
 from campaign.blasts.models import Outbound, OutboundStatus
 from campaign.blasts.scheduling import tick
@@ -67,22 +66,21 @@ def provider(settings):
 
 
 @pytest.fixture
-def templates(monkeypatch):
-    """The message library's WhatsApp templates: Spanish has an approved one, with the contact's
-    first name as variable 1 (the wa-library work stores them; here the lookup is given)."""
-    languages = {"es"}
-
-    def content_template(message, language):
-        if language in languages:
-            return TEMPLATE, {"1": "{{ contact.first_name }}"}
-        return None
-
-    monkeypatch.setattr(planning, "content_template", content_template)
-    return languages
+def templates():
+    """The languages whose translation carries the approved WhatsApp template (the message
+    library's Content SID, with the contact's first name as Twilio's variable 1)."""
+    return {"es"}
 
 
-def _campaign(session, channel, *, at="2027-01-11 10:00", query='department = "GT-12"'):
+def _campaign(session, channel, *, at="2027-01-11 10:00", query='department = "GT-12"', templates=()):
     message = make_sms_message(session)
+    if templates:
+        message.whatsapp_category = "utility"
+    for translation in message.translations:
+        if translation.language in templates:
+            translation.content_sid = TEMPLATE
+            translation.content_variables = {"1": "contact.first_name"}
+    session.flush()
     campaign = make_sms_campaign(
         session, message=message, step={"channel": channel}, at=at, query=query, now=LAUNCH
     )
@@ -136,7 +134,7 @@ def test_outside_the_window_the_template_goes_with_its_variables_and_no_body(
 ):
     with make_sessionmaker(engine).begin() as session:
         person = _person(session, whatsapp=True, name="Ana Sintética")
-        _campaign(session, "whatsapp")
+        _campaign(session, "whatsapp", templates=templates)
         phone, person_id = person.phone, person.id
 
     _ticks(engine, provider, settings, clock)
@@ -157,7 +155,7 @@ def test_inside_the_window_free_text_goes_after_a_signed_whatsapp_alta(
 ):
     with make_sessionmaker(engine).begin() as session:
         person = _person(session, whatsapp=False)
-        _campaign(session, "whatsapp")
+        _campaign(session, "whatsapp", templates=templates)
         phone, person_id = person.phone, person.id
     # The person writes ALTA on WhatsApp an hour before: WhatsApp opt-in, and the window opens.
     _inbound_whatsapp(engine, fake, settings, phone, "ALTA", at=NOW - timedelta(hours=1))
@@ -181,8 +179,8 @@ def test_no_whatsapp_without_its_opt_in(engine, fake, settings, provider, clock,
     with make_sessionmaker(engine).begin() as session:
         whatsapp_only = _person(session, whatsapp=False, department="GT-12")
         either = _person(session, whatsapp=False, department="GT-13")
-        _campaign(session, "whatsapp", query='department = "GT-12"')
-        _campaign(session, ["whatsapp", "sms"], query='department = "GT-13"')
+        _campaign(session, "whatsapp", query='department = "GT-12"', templates=templates)
+        _campaign(session, ["whatsapp", "sms"], query='department = "GT-13"', templates=templates)
         people = {
             "whatsapp_only": (whatsapp_only.id, whatsapp_only.phone), "either": (either.id, either.phone)
         }
@@ -204,7 +202,7 @@ def test_no_whatsapp_without_its_opt_in(engine, fake, settings, provider, clock,
 def test_not_a_whatsapp_user_gets_exactly_one_sms(engine, fake, settings, provider, clock, templates, when):
     with make_sessionmaker(engine).begin() as session:
         person = _person(session, whatsapp=True)
-        _campaign(session, ["whatsapp", "sms"])
+        _campaign(session, ["whatsapp", "sms"], templates=templates)
         phone, person_id = person.phone, person.id
     if when == "synchronous error":
         fake.script(f"whatsapp:{phone}", Fail(400, 63003))
@@ -232,7 +230,7 @@ def test_not_a_whatsapp_user_on_a_whatsapp_only_step_fails_with_the_code(
 ):
     with make_sessionmaker(engine).begin() as session:
         person = _person(session, whatsapp=True)
-        _campaign(session, "whatsapp")
+        _campaign(session, "whatsapp", templates=templates)
         phone, person_id = person.phone, person.id
     fake.not_on_whatsapp.add(phone)
     _ticks(engine, provider, settings, clock, minutes=(0,))
@@ -249,8 +247,8 @@ def test_no_template_outside_the_window_skips_or_falls_back_to_sms(
     templates.clear()  # no approved template in any language
     with make_sessionmaker(engine).begin() as session:
         person = _person(session, whatsapp=True)
-        _campaign(session, "whatsapp")
-        _campaign(session, ["whatsapp", "sms"], at="2027-01-11 10:01")
+        _campaign(session, "whatsapp", templates=templates)
+        _campaign(session, ["whatsapp", "sms"], at="2027-01-11 10:01", templates=templates)
         phone, person_id = person.phone, person.id
     _ticks(engine, provider, settings, clock)
     assert fake.sent_to(f"whatsapp:{phone}") == []
@@ -264,7 +262,7 @@ def test_no_template_outside_the_window_skips_or_falls_back_to_sms(
 def test_stop_on_whatsapp_stops_whatsapp_and_sms(engine, fake, settings, provider, clock, templates):
     with make_sessionmaker(engine).begin() as session:
         person = _person(session, whatsapp=True)
-        _campaign(session, ["whatsapp", "sms"], at="2027-01-11 10:30")
+        _campaign(session, ["whatsapp", "sms"], at="2027-01-11 10:30", templates=templates)
         phone, person_id = person.phone, person.id
     _ticks(engine, provider, settings, clock, minutes=(0,))  # nothing due yet: 10:05
     _inbound_whatsapp(engine, fake, settings, phone, "BAJA", at=NOW + timedelta(minutes=1))
@@ -286,7 +284,7 @@ def test_reconcile_finds_a_whatsapp_message_by_its_whatsapp_address(
     """A dispatcher died after Twilio accepted the template: the tick finds it, never re-sends."""
     with make_sessionmaker(engine).begin() as session:
         person = _person(session, whatsapp=True)
-        campaign = _campaign(session, "whatsapp")
+        campaign = _campaign(session, "whatsapp", templates=templates)
         step = campaign.steps[0]
         from campaign.blasts.models import Occurrence
 

@@ -164,6 +164,7 @@ class ThreadItem:
     automatic: bool
     cues: tuple[str, ...] = ()  # what the triage found in an inbound message
     media: tuple[InboundMedia, ...] = ()  # voice notes and images of an inbound message
+    case_id: int | None = None  # the case an inbound message went to (its media are served there)
 
 
 def thread(session: Session, *, contact_id: int) -> list[ThreadItem]:
@@ -181,7 +182,7 @@ def thread(session: Session, *, contact_id: int) -> list[ThreadItem]:
         items.append(
             ThreadItem(
                 "in", row.received_at, row.body, None, str(row.intent), campaign_name, None, None, False,
-                tuple(row.cues or ()), tuple(attached.get(row.id, ())),
+                tuple(row.cues or ()), tuple(attached.get(row.id, ())), row.case_id,
             )
         )
     outbound = session.execute(

@@ -216,6 +216,7 @@ def test_hotline_staff_hear_the_voice_note_audited_and_a_producer_is_refused(eng
     with make_sessionmaker(engine).begin() as session:
         create_user(session, username="ana", password=PASSWORD, role="hotline", now=NOW)
         create_user(session, username="pia", password=PASSWORD, role="producer", now=NOW)
+        create_user(session, username="mario", password=PASSWORD, role="manager", now=NOW)
     receive_media(engine, cfg, fake.add_media("audio/wav", TONE))
     receive_media(engine, cfg, fake.add_media("audio/wav", TONE))  # another contact's case
     with make_sessionmaker(engine)() as session:
@@ -241,8 +242,14 @@ def test_hotline_staff_hear_the_voice_note_audited_and_a_producer_is_refused(eng
         pending = ana.get(f"/cases/{first}/media/{other.id}")
         assert pending.status_code == 404
     with make_sessionmaker(engine)() as session:
+        contact_id = session.get(Case, first).contact_id
+    with _client(app, "mario") as mario:  # a manager's contact page plays it from its case
+        contact_page = mario.get(f"/contacts/{contact_id}")
+        assert contact_page.status_code == 200
+        assert f'src="/cases/{first}/media/{row.id}"' in contact_page.text
+    with make_sessionmaker(engine)() as session:
         views = session.scalars(select(AuditEvent).where(AuditEvent.action == "media.view")).all()
-    assert [(v.actor, v.user_id, v.target_type, v.target_id, v.detail) for v in views] == [
+    assert [(v.actor, v.user_id, v.target_type, v.target_id, v.detail) for v in views] == [  # not pia
         ("ana", ana_id, "inbound_media", row.id, {"case_id": first})
     ]
 

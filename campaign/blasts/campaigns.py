@@ -71,6 +71,13 @@ def _resolve_step(session: Session, step: dict[str, Any], index: int, *, today: 
             p + "message",
             _("%(slug)r is not written for %(channel)s", slug=message.slug, channel=step["channel"]),
         )
+    if step.get("audio"):
+        try:
+            spot = get_message(session, step["audio"])
+        except NotFound:
+            spot = None
+        if spot is None or "radio" not in (spot.channels or []):
+            raise Invalid(p + "audio", _("no radio spot %(slug)r in the library", slug=step["audio"]))
     for i, variant in enumerate(step["variants"]):
         try:
             variant["message_id"] = get_message(session, variant["message"]).id

@@ -177,14 +177,31 @@ def whatsapp_opted_in(session: Session, contact_ids: Iterable[int]) -> dict[int,
     return out
 
 
-MEDIA_URL_TTL = timedelta(hours=1)  # a voice note's URL works this long after the send
+def media_url(settings: Any, recording_id: int, *, now: datetime) -> str:
+    """The public, signed URL of a recording's voice note that Twilio fetches for a WhatsApp
+    message sent at `now`, under CAMPAIGN_PUBLIC_URL, expiring `campaign.core.media_urls.MEDIA_URL_TTL`
+    after `now` (GET /media/... refuses it afterwards)."""
+    from campaign.core.media_urls import MEDIA_URL_TTL, signed_media_url
+
+    expires_at = now + MEDIA_URL_TTL
+    return signed_media_url(settings.public_url, recording_id, expires_at=expires_at, settings=settings)
 
 
-def media_url(settings: Any, recording_id: int, *, now: datetime) -> str | None:
-    """The public, signed URL of a recording, expiring MEDIA_URL_TTL after `now`, that Twilio
-    fetches for a WhatsApp voice note; None when recordings cannot be served (then the text goes
-    alone: it is the same approved message)."""
-    return None
+def step_recordings(session: Session, spot_slug: str | None) -> dict[str, int]:
+    """Language -> recording id of the radio spot a WhatsApp step sends as a voice note (empty when
+    the step names none, or the spot has no recording). A language without a recording gets the
+    text alone: the same approved message, never a voice note in another language."""
+    if not spot_slug:
+        return {}
+    from campaign.radio.models import Recording
+    from messages.models import Message
+
+    rows = session.execute(
+        select(Recording.language, Recording.id)
+        .join(Message, Message.id == Recording.message_id)
+        .where(Message.slug == spot_slug)
+    )
+    return {language: recording_id for language, recording_id in rows}
 
 
 def content_template(message: Any, language: str) -> tuple[str, dict[str, str]] | None:

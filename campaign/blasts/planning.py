@@ -43,6 +43,7 @@ from campaign.blasts.channels import (
     content_template,
     is_messaging,
     step_channels,
+    step_recordings,
     whatsapp_window_open,
 )
 from campaign.blasts.eligibility import blast_eligible, has_consent
@@ -139,8 +140,10 @@ class StepPlan:
     context: dict[str, Any]
     uses_contact: bool
     rules: DeploymentRules = field(default_factory=DeploymentRules)
-    # WhatsApp: the approved template (Content SID, variables) per (message id, language).
+    # WhatsApp: the approved template (Content SID, variables) per (message id, language), and the
+    # step's voice note: recording id per language.
     whatsapp_templates: dict[tuple[int, str], tuple[str, dict[str, str]]] = field(default_factory=dict)
+    recordings: dict[str, int] = field(default_factory=dict)
     _cache: dict[tuple[int, str], tuple[str, str, int] | str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -245,7 +248,7 @@ def load_step_plan(session: Session, step: Step, *, settings: Settings) -> StepP
         )
     return StepPlan(
         campaign, step, templates, available, context, uses_contact, rules_from(settings),
-        whatsapp_templates,
+        whatsapp_templates, step_recordings(session, step.audio) if step.channel == WHATSAPP else {},
     )
 
 
@@ -470,6 +473,7 @@ def plan_rows(
                 else:
                     record["content_sid"], record["content_variables"] = template or (None, None)
                     record["fallback_channel"] = fallback
+                    record["media_recording_id"] = plan.recordings.get(language)
             record["status"] = queued
             tz = row.timezone or phone_zone(decrypt(row.phone), campaign_tz, tz_cache)
             record["send_after"] = slots.next(None if tz == campaign_tz else tz)

@@ -119,6 +119,9 @@ class FakeTwilio:
         self.approved_templates: set[str] = set()
         self.last_whatsapp_inbound: dict[str, datetime] = {}
         self.media_fetches: list[dict[str, Any]] = []
+        # Checks a fetched media URL's signature (tests: campaign.core.media_urls.verify_media_url);
+        # its answer, or the refusal's reason, is recorded with the fetch as "verified".
+        self.media_verifier: Callable[[str], Any] | None = None
         self.status_events: list[tuple[str, dict[str, str]]] = []
         self._scripts: dict[str | None, list[Behaviour]] = {}
         self._always: dict[str | None, Behaviour] = {}
@@ -323,6 +326,11 @@ class FakeTwilio:
         import urllib.request
 
         seen: dict[str, Any] = {"url": url, "status": None, "content_type": None, "bytes": 0}
+        if self.media_verifier is not None:
+            try:
+                seen["verified"] = self.media_verifier(url)
+            except Exception as exc:  # noqa: BLE001 - recorded for the test to read
+                seen["verified"] = getattr(exc, "reason", type(exc).__name__)
         try:
             with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - 127.0.0.1 in tests
                 data = answer.read()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -340,3 +341,102 @@ def test_a_staff_reply_goes_back_on_whatsapp_inside_the_window_else_by_sms(
     assert answer["body"] == "Estamos aquí. ¿Está a salvo?" and answer["content_sid"] is None
     [sms] = fake.sent_to(phone)
     assert sms["body"] == "¿Sigue ahí?"
+
+
+# --- voice notes: a radio spot's recording sent with the text, at a signed, expiring URL ----------
+
+PAST = datetime(2025, 3, 4, 16, 5, tzinfo=UTC)  # Tuesday 10:05 in Guatemala: long before this test runs
+
+
+@pytest.fixture
+def voice(engine, tmp_path, monkeypatch, fake):
+    """A live web app serving /media/... and a spot with a Spanish recording (a SYNTHETIC tone,
+    no person's voice); yields (settings pointed at the app, recording id)."""
+    from campaign.core.media_urls import verify_media_url
+    from campaign.radio.audio import write_synthetic_tone
+    from campaign.radio.recordings import add_recording
+    from campaign.web.app import create_app
+    from tests.campaign.web.live_server import serve
+    from tests.factories import RADIO_SCRIPT_ES, make_radio_spot
+
+    media = tmp_path / "media"
+    monkeypatch.setenv("CAMPAIGN_MEDIA_DIR", str(media))
+    wav = write_synthetic_tone(tmp_path / "synthetic.wav", seconds=4.0)
+    with make_sessionmaker(engine).begin() as session:
+        make_radio_spot(session, slug="spot-voz", scripts={"es": RADIO_SCRIPT_ES})
+        recording = add_recording(session, spot="spot-voz", language="es", source=wav, root=media,
+                                  now=datetime.now(UTC)).recording.id
+    app_settings = twilio_settings(fake, public_url="http://127.0.0.1:8000", media_dir=media)
+    with serve(create_app(app_settings)) as base:  # media URLs are signed with the same secret key
+        settings = twilio_settings(fake, twilio_whatsapp_from=WHATSAPP_FROM, public_url=base, media_dir=media)
+        fake.media_verifier = lambda url: verify_media_url(url, datetime.now(UTC), settings=settings)
+        yield settings, recording
+
+
+def _voice_campaign(engine, fake, settings, *, base):
+    """A WhatsApp step with the spot's recording, and a person who wrote ALTA on WhatsApp an hour
+    before `base` (window open: free text and media may go); returns (contact id, phone)."""
+    message = None
+    with make_sessionmaker(engine).begin() as session:
+        person = make_contact(session, name="Ana Sintética")
+        message = make_sms_message(session)
+        at = (base - timedelta(minutes=5)).astimezone(ZoneInfo("America/Guatemala"))
+        campaign = make_sms_campaign(
+            session, message=message, at=at.strftime("%Y-%m-%d %H:%M"), now=base - timedelta(days=1),
+            step={"channel": "whatsapp", "audio": "spot-voz"},
+        )
+        launch(session, campaign.slug, now=base - timedelta(days=1), settings=get_settings(),
+               allow_empty=True)
+        person_id, phone = person.id, person.phone
+    clock_at = base - timedelta(hours=1)
+    fake.clock = lambda: clock_at
+    _inbound_whatsapp(engine, fake, settings, phone, "ALTA", at=clock_at)
+    fake.clock = lambda: base
+    return person_id, phone
+
+
+def test_a_voice_note_goes_with_a_signed_url_the_provider_fetched_and_verified(engine, fake, voice, clock):
+    settings, recording = voice
+    person_id, phone = _voice_campaign(engine, fake, settings, base=NOW)
+    provider = TwilioProvider(settings, timeout=5.0)
+    _ticks(engine, provider, settings, clock)
+
+    [sent] = fake.sent_to(f"whatsapp:{phone}")
+    assert sent["content_sid"] is None and "1572" in sent["body"]  # the short text goes with it
+    [url] = sent["media_url"]
+    assert url.startswith(settings.public_url + f"/media/{recording}/") and url.endswith(".ogg")
+    [fetch] = fake.media_fetches
+    assert (fetch["url"], fetch["status"], fetch["content_type"]) == (url, 200, "audio/ogg")
+    assert fetch["bytes"] > 1000 and fetch["verified"] == recording
+    _deliver_callbacks(engine, fake, settings, clock)
+    [row] = [r for r in _rows(engine, person_id) if r.campaign_id is not None]
+    assert (row.channel, row.media_recording_id, row.status) == ("whatsapp", recording, S.DELIVERED)
+
+
+def test_an_expired_media_url_is_refused_and_the_message_fails_as_twilio_says(engine, fake, voice):
+    """Sent long ago (its URL expired two hours after that send): our app refuses the fetch (410),
+    Twilio fails the message with 63019, and the row records it."""
+    settings, recording = voice
+    person_id, phone = _voice_campaign(engine, fake, settings, base=PAST)
+    provider = TwilioProvider(settings, timeout=5.0)
+    for minutes in (0, 2, 4):
+        tick(engine, provider, now=PAST + timedelta(minutes=minutes), settings=settings)
+
+    [fetch] = fake.media_fetches
+    assert fetch["status"] == 410 and fetch["bytes"] == 0 and fetch["verified"] == "expired"
+    for url, form in fake.take_status_events():
+        with make_sessionmaker(engine).begin() as session:
+            handle_status(session, url=url, params=form, signature=fake.signature(url, form),
+                          settings=settings, now=PAST + timedelta(minutes=5))
+    [row] = [r for r in _rows(engine, person_id) if r.campaign_id is not None]
+    assert (row.status, row.error_code, row.media_recording_id) == (S.FAILED, "63019", recording)
+
+
+def test_a_step_recording_must_be_a_radio_spot_of_the_library(session):
+    from campaign.core.errors import Invalid
+
+    message = make_sms_message(session)
+    for audio in ("no-such-spot", message.slug):  # unknown, and an SMS message (not a spot)
+        with pytest.raises(Invalid) as refused:
+            make_sms_campaign(session, message=message, step={"channel": "whatsapp", "audio": audio})
+        assert refused.value.field == "steps[0].audio"

@@ -226,14 +226,18 @@ def fetch_one(
 
 def fetch_media_now(
     engine: Engine, provider: Any, media_ids: Iterable[int], *, now: datetime, settings: Settings,
-    write: Writer | None = None,
+    write: Writer | None = None, stop_on_failure: bool = False,
 ) -> MediaFetchResult:
-    """Downloads these media (each claimed first; those not due are left alone)."""
+    """Downloads these media (each claimed first; those not due are left alone). With
+    `stop_on_failure` (the case page, which a person waits for), the first download that fails in
+    a way worth retrying ends the round: a provider that is down costs one timeout, not one per file."""
     result = MediaFetchResult()
     for media_id in media_ids:
         outcome = fetch_one(engine, provider, media_id, now=now, settings=settings, write=write)
         if outcome is not None:
             setattr(result, outcome, getattr(result, outcome) + 1)
+        if stop_on_failure and outcome == "retrying":  # refusals (URL, type, size) cost no wait
+            break
     return result
 
 

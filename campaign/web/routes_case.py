@@ -122,7 +122,8 @@ def _fetch_pending_media(request: Request, case_id: int, now: datetime) -> None:
             due = media.due_media_ids(session, now=now, limit=media.FETCH_ON_OPEN, case_id=case_id)
         if due:
             media.fetch_media_now(
-                state.engine, state.provider, due, now=now, settings=state.settings, write=state.write
+                state.engine, state.provider, due, now=now, settings=state.settings, write=state.write,
+                stop_on_failure=True,
             )
     except Exception as exc:  # noqa: BLE001 - the case must open whatever the provider does
         log.error("case %s: media not downloaded on opening (%s)", case_id, safe_reason(exc))

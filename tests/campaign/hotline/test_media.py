@@ -326,3 +326,37 @@ def test_the_case_page_says_why_a_file_is_not_shown(engine, fake):
         page = ana.get(f"/cases/{case_id}")
     assert "El contacto envió un archivo de tipo video/mp4: no se descarga ni se muestra." in page.text
     assert "<audio" not in page.text and fake.media_requests == []
+
+
+def test_a_whatsapp_voice_note_reaches_the_contact_of_the_sms_number(engine, fake):
+    """WhatsApp voice notes arrive From "whatsapp:+502..." as audio/ogg: same contact, same case."""
+    cfg = twilio_settings(fake)
+    phone = synthetic_phone()
+    receive_media(engine, cfg, fake.add_media("audio/ogg", TONE), phone=f"whatsapp:{phone}",
+                  content_type="audio/ogg")
+    result = tick(engine, TwilioProvider(cfg), now=NOW, settings=cfg)
+    assert result.media.fetched == 1
+    with make_sessionmaker(engine)() as session:
+        inbound = session.scalar(select(Inbound))
+        assert inbound.case_id is not None and "media:audio" in inbound.cues
+        from audiences.models import Contact
+
+        assert session.get(Contact, inbound.contact_id).phone == phone
+
+
+def test_opening_a_case_while_the_provider_fails_tries_one_file_and_still_opens(engine, fake):
+    from campaign.hotline.users import create_user
+
+    cfg = twilio_settings(fake, twilio_auth_token="not-the-token")  # every download: 401
+    with make_sessionmaker(engine).begin() as session:
+        create_user(session, username="ana", password=PASSWORD, role="hotline", now=NOW)
+    phone = synthetic_phone()
+    for _ in range(3):
+        receive_media(engine, cfg, fake.add_media("audio/wav", TONE), phone=phone)
+    with make_sessionmaker(engine)() as session:
+        case_id = session.scalar(select(Case.id))
+    with _client(create_app(cfg), "ana") as ana:
+        page = ana.get(f"/cases/{case_id}")
+    assert page.status_code == 200
+    assert [r.attempts for r in media_rows(engine)] == [1, 0, 0]  # one try, then the page opened
+    assert "el proveedor rechazó nuestras credenciales" in page.text and "se intentará de nuevo" in page.text

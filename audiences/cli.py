@@ -356,10 +356,13 @@ def opt_in_command(
     whatsapp: bool = typer.Option(
         False, "--whatsapp", help="The person also agreed to receive messages by WhatsApp."
     ),
+    prefer: str | None = typer.Option(
+        None, "--prefer", help="The channel the person prefers: sms or whatsapp (none: no preference)."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Record an opt-in (creates the contact if unknown)."""
-    from audiences.consent import WHATSAPP_CHANNEL, find_or_create_contact, opt_in
+    from audiences.consent import WHATSAPP_CHANNEL, find_or_create_contact, opt_in, set_preferred_channel
     from audiences.phones import mask_phone
 
     now = utcnow()
@@ -368,6 +371,8 @@ def opt_in_command(
         opt_in(session, contact, channel="cli", source=source, now=now)
         if whatsapp:
             opt_in(session, contact, channel=WHATSAPP_CHANNEL, source=source, now=now)
+        if prefer is not None:
+            set_preferred_channel(contact, prefer)
         result = {"phone": mask_phone(contact.phone), "status": str(contact.status)}
     if json_output:
         echo_json(result)

@@ -11,6 +11,7 @@ from audiences.models import ConsentEvent, ConsentKind, Contact, ContactStatus, 
 from audiences.phones import normalize_phone
 from campaign.core.crypto import blind_index
 from campaign.core.errors import Invalid, NotFound
+from campaign.core.i18n import _
 
 WHATSAPP_CHANNEL = "whatsapp"  # the ConsentEvent channel that gives WhatsApp consent
 
@@ -86,6 +87,21 @@ def opt_in(
     )
     session.flush()
     return event
+
+
+PREFERRED_CHANNELS = ("sms", "whatsapp")
+
+
+def set_preferred_channel(contact: Contact, channel: str) -> None:
+    """Records the channel the person prefers (sms, whatsapp; none clears it). A preference for
+    WhatsApp sends nothing by WhatsApp without the WhatsApp opt-in. Raises Invalid("prefer")."""
+    value = channel.strip().lower()
+    if value == "none":
+        contact.preferred_channel = None
+        return
+    if value not in PREFERRED_CHANNELS:
+        raise Invalid("prefer", _("%(value)r is not one of sms, whatsapp, none", value=channel))
+    contact.preferred_channel = value
 
 
 def find_contact(session: Session, phone: str) -> Contact:

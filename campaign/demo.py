@@ -317,6 +317,18 @@ def _run(
     )
     stations = _load_stations(engine)
     say("[bold]4.[/bold] " + _("%(num)d sample radio stations loaded (synthetic examples).", num=stations))
+    provider = get_provider(settings)
+    recorded = _demo_voice_note(engine, settings, var=var, now=now)
+    opted = _demo_whatsapp_alta(engine, provider, settings, now=now - timedelta(minutes=5))
+    say(
+        "   "
+        + _(
+            "WhatsApp: a SYNTHETIC voice note (a tone, no person's voice, %(seconds).0f s) recorded for "
+            "spot %(spot)s; %(people)d synthetic contacts wrote ALTA to the WhatsApp number (their opt-in, "
+            "and 24 h in which the voice note may go).",
+            seconds=recorded, spot=DEMO_SPOT, people=opted,
+        )
+    )
     with unit_of_work(engine) as session:
         campaign, _created = create_from_file(
             session, CAMPAIGN_FILE, now=now, default_timezone=settings.timezone, rules=rules_from(settings)
@@ -324,7 +336,7 @@ def _run(
         slug, campaign_id = campaign.slug, campaign.id
         preview = preview_campaign(session, slug, now=now, settings=settings)
     for step in preview["steps"]:
-        if step["channel"] == "sms":
+        if step["channel"] in ("sms", "whatsapp"):
             cost = f"{step['estimated_cost']:.2f}"
             say(
                 "   "
@@ -357,7 +369,6 @@ def _run(
             airings=airings,
         )
     )
-    provider = get_provider(settings)
     end = now + timedelta(days=days)
     ticks = 0
     total_ticks = int((end - now) / timedelta(minutes=tick_minutes)) + 1
@@ -425,6 +436,50 @@ def _run(
     export = f"[bold].venv/bin/campaign radio export {slug} --format pdf --out {settings.export_dir}[/bold]"
     say(_("Radio scripts: %(command)s (also docx, txt, csv, xlsx).", command=export))
     return DemoResult(settings.database_url, slug, summary.imported, ticks, elapsed, report.totals, counts)
+
+
+DEMO_SPOT = "spot-coyotes"  # the sample campaign's WhatsApp step sends its recording (campaign/samples)
+DEMO_WHATSAPP_PEOPLE = 40
+
+
+def _demo_voice_note(engine: Any, settings: Settings, *, var: Path, now: datetime) -> float:
+    """Records a SYNTHETIC tone (no person's voice) as the Spanish recording of DEMO_SPOT, stored
+    and transcoded like an upload; returns its seconds."""
+    from campaign.radio.audio import write_synthetic_tone
+    from campaign.radio.recordings import add_recording
+
+    tone = write_synthetic_tone(var / "demo-voice-note.wav", seconds=6.0)
+    with unit_of_work(engine) as session:
+        result = add_recording(session, spot=DEMO_SPOT, language="es", source=tone, root=settings.media_dir,
+                               now=now, uploaded_by="demo")
+        return float(result.recording.seconds)
+
+
+def _demo_whatsapp_alta(engine: Any, provider: Any, settings: Settings, *, now: datetime) -> int:
+    """A few synthetic young people of the border segment write ALTA to the WhatsApp number, through
+    the signed webhook as Twilio would post it: their WhatsApp opt-in, and their 24 h window open."""
+    from audiences.models import Contact
+    from audiences.segments import segment_condition
+    from campaign.hotline import webhooks
+
+    with unit_of_work(engine) as session:
+        condition = segment_condition(session, "border_youth", today=now.date())
+        phones = list(
+            session.scalars(
+                select(Contact.phone).where(condition, Contact.language == "es").order_by(Contact.id)
+                .limit(DEMO_WHATSAPP_PEOPLE)
+            )
+        )
+    url = webhooks.public_url(settings, webhooks.INBOUND_PATH)
+    for i, phone in enumerate(phones):
+        params = {
+            "MessageSid": "SM" + f"{i + 1:032x}", "AccountSid": "AC" + "0" * 32, "From": f"whatsapp:{phone}",
+            "To": "whatsapp:+15005550006", "Body": "ALTA", "NumMedia": "0",
+        }
+        with unit_of_work(engine) as session:
+            webhooks.handle_inbound(session, url=url, params=params, signature=provider.sign(url, params),
+                                    settings=settings, now=now)
+    return len(phones)
 
 
 def url_display(settings: Settings) -> str:

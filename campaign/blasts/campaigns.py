@@ -78,6 +78,13 @@ def _resolve_step(session: Session, step: dict[str, Any], index: int, *, today: 
             spot = None
         if spot is None or "radio" not in (spot.channels or []):
             raise Invalid(p + "audio", _("no radio spot %(slug)r in the library", slug=step["audio"]))
+        if "discreet" in (message.safety_flags or []):
+            # A voice note played aloud tells whoever is near what the message is about.
+            raise Invalid(
+                p + "audio",
+                _("%(slug)r is a discreet message: it goes without a voice note (a recording played "
+                  "aloud can be heard by anyone near the phone)", slug=message.slug),
+            )
     for i, variant in enumerate(step["variants"]):
         try:
             variant["message_id"] = get_message(session, variant["message"]).id

@@ -24,6 +24,8 @@ CAMPAIGN_WORDS: dict[str, LazyString] = {
     "render_error": N_("message could not be written"),
     "missing_field": N_("contact data missing"),
     "frequency_cap": N_("too many recent messages"),
+    "no_whatsapp_consent": N_("no WhatsApp opt-in"),
+    "whatsapp_template_missing": N_("no WhatsApp template (outside the 24 h window)"),
     "opted_out": N_("opted out"),
     "open_case": N_("open hotline case"),
     "deadline": N_("deadline passed"),

@@ -143,3 +143,13 @@ def test_whatsapp_needs_its_own_opt_in_and_a_stop_ends_both(session):
     assert contact.whatsapp_consent_at == NOW
     opt_out(session, contact, channel="sms", keyword="BAJA", now=NOW + timedelta(hours=1))
     assert contact.status == "opted_out" and contact.whatsapp_consent_at is None
+
+
+def test_the_whatsapp_sender_has_a_rate_limit_of_its_own():
+    from campaign.blasts.slots import sender_key
+    from campaign.core.config import get_settings
+
+    settings = get_settings(provider="twilio", twilio_from="+15005550006",
+                            twilio_whatsapp_from="whatsapp:+15005550006")
+    assert sender_key(settings) == "twilio:+15005550006"
+    assert sender_key(settings, "whatsapp") == "twilio:whatsapp:whatsapp:+15005550006"

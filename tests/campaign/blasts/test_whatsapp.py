@@ -440,3 +440,46 @@ def test_a_step_recording_must_be_a_radio_spot_of_the_library(session):
         with pytest.raises(Invalid) as refused:
             make_sms_campaign(session, message=message, step={"channel": "whatsapp", "audio": audio})
         assert refused.value.field == "steps[0].audio"
+
+
+def test_a_discreet_message_goes_without_a_voice_note(session):
+    from campaign.core.errors import Invalid
+    from tests.factories import make_radio_spot
+
+    make_radio_spot(session, slug="spot-discreto")
+    message = make_sms_message(session)
+    message.safety_flags = ["discreet", "help"]
+    with pytest.raises(Invalid) as refused:
+        make_sms_campaign(session, message=message, step={"channel": "whatsapp", "audio": "spot-discreto"})
+    assert refused.value.field == "steps[0].audio" and "discreet" in refused.value.reason
+
+
+def test_the_sandbox_speaks_whatsapp():
+    from campaign.providers.sandbox import SandboxProvider
+
+    sandbox = SandboxProvider(get_settings())
+    request = OutboundRequest(7, "whatsapp:+50230000007", "", "http://127.0.0.1:8000/twilio/status",
+                              channel="whatsapp", content_sid=TEMPLATE, content_variables='{"1": "x"}')
+    result = sandbox.send(request)
+    [message] = sandbox.sent
+    assert (message.to, message.content_sid, result.status) == ("whatsapp:+50230000007", TEMPLATE, "queued")
+    # its status callbacks come from the WhatsApp sender
+    assert sandbox._events[0].params["From"].startswith("whatsapp:")
+
+
+def test_the_cli_records_a_whatsapp_opt_in_and_a_preferred_channel(db_url, engine):
+    """`campaign audiences opt-in ... --whatsapp --prefer whatsapp` in its own process; a bad
+    preference is one error line naming the field, and stores nothing."""
+    from tests.subprocess_cli import run_cli
+
+    done = run_cli("audiences", "opt-in", "+50255550177", "--source", "formulario sintético", "--whatsapp",
+                   "--prefer", "whatsapp", "--json", db_url=db_url)
+    assert done.returncode == 0, done.stderr
+    bad = run_cli("audiences", "opt-in", "+50255550178", "--source", "x", "--prefer", "telegram",
+                  db_url=db_url)
+    assert bad.returncode == 1 and bad.stderr.startswith("error: prefer:"), bad.stderr
+    with make_sessionmaker(engine)() as session:
+        [contact] = session.scalars(select(Contact)).all()  # the refused one was not stored
+        assert contact.whatsapp_consent_at is not None and contact.preferred_channel == "whatsapp"
+        channels = sorted(e.channel for e in session.scalars(select(ConsentEvent)))
+        assert channels == ["cli", "whatsapp"]

@@ -12,12 +12,14 @@ or the case it answers), so any error falls back to the built-in text, and that 
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from campaign.blasts.models import Outbound, OutboundStatus
@@ -77,13 +79,48 @@ class AutoReply:
 
 def _encoded(kind: str, text: str, language: str, settings: Settings, message_id: int | None,
              version: int | None) -> AutoReply:
-    from campaign.core.languages import build_registry
     from messages.encoding import apply_policy
 
-    registry = build_registry(settings.extra_languages)
-    policy = registry.get(language).encoding_policy if language in registry else "smart"
-    info = apply_policy(text, policy)
+    extra = json.dumps(settings.extra_languages or {}, sort_keys=True, default=str)
+    info = apply_policy(text, _encoding_policy(language, extra))
     return AutoReply(kind, info.text, language, message_id, version, info.encoding, info.segments)
+
+
+@lru_cache(maxsize=64)
+def _encoding_policy(language: str, extra_languages: str) -> str:
+    """The encoding policy of `language` given the settings' extra languages (as sorted JSON):
+    building the registry each time cost more than the rest of an auto-reply."""
+    from campaign.core.languages import build_registry
+
+    registry = build_registry(json.loads(extra_languages))
+    return registry.get(language).encoding_policy if language in registry else "smart"
+
+
+_LIBRARY_QUERY = (
+    select(Translation.body, Translation.language, Translation.version, Message.id)
+    .join(Message, Message.id == Translation.message_id)
+    .where(
+        Message.slug == bindparam("slug"),
+        Translation.language.in_(bindparam("wanted", expanding=True)),
+        Translation.status == TranslationStatus.APPROVED,
+    )
+)
+_LIBRARY_ROWS = "autoreplies.library"  # session.info key: (transaction, rows read in it)
+
+
+def _library_rows(session: Session, slug: str, wanted: list[str]) -> list[Any]:
+    """The approved translations of `slug` in `wanted`, read once per transaction (a batch of
+    webhooks answers many messages with the same few texts in one transaction)."""
+    transaction = session.get_transaction()
+    held = session.info.get(_LIBRARY_ROWS)
+    if held is None or held[0] is not transaction:
+        held = session.info[_LIBRARY_ROWS] = (transaction, {})
+    cache: dict[tuple[str, tuple[str, ...]], list[Any]] = held[1]
+    key = (slug, tuple(wanted))
+    rows = cache.get(key)
+    if rows is None:
+        rows = cache[key] = list(session.execute(_LIBRARY_QUERY, {"slug": slug, "wanted": wanted}).all())
+    return rows
 
 
 def _from_library(session: Session, kind: str, language: str | None,
@@ -92,15 +129,7 @@ def _from_library(session: Session, kind: str, language: str | None,
     from messages.rendering import render
 
     wanted = list(dict.fromkeys([language or "es", "es"]))
-    rows = session.execute(
-        select(Translation.body, Translation.language, Translation.version, Message.id)
-        .join(Message, Message.id == Translation.message_id)
-        .where(
-            Message.slug == REPLY_SLUGS[kind],
-            Translation.language.in_(wanted),
-            Translation.status == TranslationStatus.APPROVED,
-        )
-    ).all()
+    rows = _library_rows(session, REPLY_SLUGS[kind], wanted)
     by_language = {row.language: row for row in rows}
     for code in wanted:
         row = by_language.get(code)
@@ -136,6 +165,7 @@ def compose(
 
 
 _OUTBOUND = Outbound.__table__
+_INSERT_OUTBOUND = insert(_OUTBOUND)  # executed with one dict of values: its columns' types apply
 
 
 def store(
@@ -146,10 +176,11 @@ def store(
     answer carries it, on the channel the message came by), with its real encoding and segment
     count, so the thread and the budget show it. Flushes one INSERT."""
     session.execute(
-        insert(_OUTBOUND).values(
+        _INSERT_OUTBOUND,
+        dict(
             contact_id=contact_id, case_id=case_id, message_id=reply.message_id, language=reply.language,
             template_version=reply.version, body=reply.text, encoding=reply.encoding, segments=reply.segments,
             priority=AUTO_REPLY_PRIORITY, status=OutboundStatus.SENT, provider=AUTO_REPLY_PROVIDER,
             send_after=now, sent_at=now, status_at=now, created_at=now, attempts=0, channel=channel,
-        )
+        ),
     )

@@ -26,10 +26,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy import case as sql_case
-from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -101,24 +102,46 @@ def last_outbound(
 ) -> tuple[int, int | None] | None:
     """(id, campaign_id) of the last message sent to the contact within `days` before `now`
     (auto-replies excluded), or None."""
-    row = session.execute(
+    values = {"contact_id": contact_id, "since": now - timedelta(days=days), "now": now}
+    row = session.execute(_last_outbound_query(), values).first()
+    return (row[0], row[1]) if row else None
+
+
+@cache
+def _last_outbound_query() -> Any:
+    """The query of `last_outbound`, built once (on every inbound message, building it cost more CPU
+    than running it); contact_id, since and now are bound parameters."""
+    sent_at = Outbound.__table__.c.sent_at
+    return (
         select(Outbound.id, Outbound.campaign_id)
         .where(
-            Outbound.contact_id == contact_id,
+            Outbound.contact_id == bindparam("contact_id"),
             Outbound.sent_at.is_not(None),
-            Outbound.sent_at >= now - timedelta(days=days),
-            Outbound.sent_at <= now,
+            Outbound.sent_at >= bindparam("since", type_=sent_at.type),
+            Outbound.sent_at <= bindparam("now", type_=sent_at.type),
             (Outbound.provider.is_(None)) | (Outbound.provider != AUTO_REPLY_PROVIDER),
         )
         .order_by(Outbound.sent_at.desc(), Outbound.id.desc())
         .limit(1)
-    ).first()
-    return (row[0], row[1]) if row else None
+    )
 
 
 _CASES = Case.__table__
 _INBOUND = Inbound.__table__
 _OUTBOUND = Outbound.__table__
+_INSERT_INBOUND = insert(_INBOUND)  # executed with one dict of values: its columns' types apply
+_INBOUND_BY_SID = select(_INBOUND.c.id).where(_INBOUND.c.provider_sid == bindparam("sid"))
+
+
+def stored_sids(session: Session, sids: Sequence[str]) -> set[str]:
+    """Which of these provider SIDs are stored already (one query for a batch of webhooks)."""
+    if not sids:
+        return set()
+    found = session.scalars(
+        select(_INBOUND.c.provider_sid).where(_INBOUND.c.provider_sid.in_(bindparam("sids", expanding=True))),
+        {"sids": list(dict.fromkeys(sids))},
+    )
+    return set(found)
 
 
 def open_or_update_case(
@@ -244,6 +267,7 @@ def receive_inbound(
     now: datetime,
     catalogue: KeywordTable | None = None,
     media: Sequence[MediaItem] = (),
+    unseen: bool = False,
 ) -> InboundResult:
     """Stores one inbound message exactly once and acts on its intent (see the module docstring).
 
@@ -253,9 +277,11 @@ def receive_inbound(
     are still recorded) is at least high priority, since no triage can read a voice note or an
     image; media alone is a reply, never auto-answered. A SID already stored returns
     `duplicate=True` with no reply and changes nothing. Raises Invalid("From", ...) for an
-    unreadable number. `now` is aware UTC.
+    unreadable number. `now` is aware UTC. `unseen=True` says the caller found the SID not stored
+    in this transaction (`stored_sids`), which spares one query; a concurrent transaction that
+    stores it first still makes this one a duplicate (the SID is unique).
     """
-    if session.scalar(select(Inbound.id).where(Inbound.provider_sid == sid)) is not None:
+    if not unseen and session.scalar(_INBOUND_BY_SID, {"sid": sid}) is not None:
         return InboundResult(None, None, duplicate=True)
     # `whatsapp:+502...` is the same person as the SMS number +502...: one contact, channel noted.
     channel = channel_of_address(from_number)
@@ -293,12 +319,13 @@ def receive_inbound(
             )
         inbound_id = inserted_id(
             session.execute(
-                insert(_INBOUND).values(
+                _INSERT_INBOUND,
+                dict(
                     provider_sid=sid, contact_id=contact.id, to_number=to_number, channel=channel,
                     body=body, intent=intent,
                     cues=[*decision.cues, *media_cues(media)], outbound_id=outbound_id,
                     campaign_id=campaign_id, case_id=case_id, received_at=now,
-                )
+                ),
             )
         )
         record_media(session, inbound_id=inbound_id, items=media, now=now)

@@ -24,7 +24,7 @@ from campaign.blasts.models import Outbound, OutboundStatus
 from campaign.core.config import Settings
 from campaign.core.errors import Forbidden, Invalid
 from campaign.hotline.media import MediaItem, read_media_params
-from campaign.hotline.responses import receive_inbound
+from campaign.hotline.responses import receive_inbound, stored_sids
 from campaign.providers.base import UNSUBSCRIBED_CODE, map_twilio_status
 
 INBOUND_PATH = "/twilio/inbound"
@@ -91,10 +91,15 @@ def _check_fields(params: Mapping[str, str]) -> None:
 
 def twiml(reply: str | None) -> str:
     """A TwiML document answering with `reply`, or an empty <Response/>."""
+    if not reply:
+        return _EMPTY_TWIML
     response = MessagingResponse()
     if reply:
         response.message(reply)
     return str(response)
+
+
+_EMPTY_TWIML = str(MessagingResponse())  # most answers: built once
 
 
 @dataclass(frozen=True)
@@ -149,12 +154,16 @@ def store_inbound(session: Session, webhooks: Sequence[InboundWebhook], *, setti
     sender), so concurrent batches lock contacts and cases in one order and cannot deadlock.
     Raises MalformedWebhook("From") for an unreadable number. Flushes only; the caller commits."""
     replies = [""] * len(webhooks)
+    seen = stored_sids(session, [w.sid for w in webhooks])  # one query for the batch's retries
     for i in sorted(range(len(webhooks)), key=lambda i: webhooks[i].from_number):
         webhook = webhooks[i]
+        unseen = webhook.sid not in seen
+        seen.add(webhook.sid)  # the same SID twice in one batch: the second one checks again
         try:
             result = receive_inbound(
                 session, sid=webhook.sid, from_number=webhook.from_number, body=webhook.body,
                 to_number=webhook.to_number, settings=settings, now=webhook.now, media=webhook.media,
+                unseen=unseen,
             )
         except Invalid as exc:
             if exc.field != "From":

@@ -40,7 +40,7 @@ BATCH = 2000
 ENCRYPTED: list[tuple[Table, tuple[str, ...]]] = [
     (Contact.__table__, ("phone", "name")),
     (Inbound.__table__, ("body",)),
-    (Outbound.__table__, ("body",)),
+    (Outbound.__table__, ("body", "content_variables")),
     (CaseNote.__table__, ("body",)),
     (ImportRejection.__table__, ("value",)),
 ]

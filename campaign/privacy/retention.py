@@ -58,6 +58,11 @@ def _filled(column: Any) -> ColumnElement[bool]:
     return type_coerce(column, String()) != ""
 
 
+def _texts(model: Any) -> ColumnElement[bool]:
+    """An outbound row still holding a text: its body, or a WhatsApp template's values."""
+    return or_(_filled(model.body), model.content_variables.is_not(None))
+
+
 def purge(session: Session, *, now: datetime, settings: Settings) -> PurgeResult:
     """Applies the retention settings at `now` (aware UTC). Flushes."""
     session.flush()
@@ -78,8 +83,8 @@ def purge(session: Session, *, now: datetime, settings: Settings) -> PurgeResult
     result.outbound_texts = rowcount(
         session.execute(
             update(Outbound)
-            .where(Outbound.created_at < bodies, Outbound.status.not_in(UNSETTLED), _filled(Outbound.body))
-            .values(body="")
+            .where(Outbound.created_at < bodies, Outbound.status.not_in(UNSETTLED), _texts(Outbound))
+            .values(body="", content_variables=None)  # a WhatsApp template's values may hold a name
             .execution_options(synchronize_session=False)
         )
     )
@@ -134,8 +139,8 @@ def _anonymize_cases(
         )
         session.execute(
             update(Outbound)
-            .where(Outbound.case_id.in_(ids), Outbound.status.not_in(UNSETTLED), _filled(Outbound.body))
-            .values(body="")
+            .where(Outbound.case_id.in_(ids), Outbound.status.not_in(UNSETTLED), _texts(Outbound))
+            .values(body="", content_variables=None)
             .execution_options(synchronize_session=False)
         )
         session.execute(

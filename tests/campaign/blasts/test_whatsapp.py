@@ -483,3 +483,16 @@ def test_the_cli_records_a_whatsapp_opt_in_and_a_preferred_channel(db_url, engin
         assert contact.whatsapp_consent_at is not None and contact.preferred_channel == "whatsapp"
         channels = sorted(e.channel for e in session.scalars(select(ConsentEvent)))
         assert channels == ["cli", "whatsapp"]
+
+
+def test_retention_empties_a_whatsapp_templates_values_with_the_text(session):
+    """ContentVariables may hold a person's name: they go when the message's text goes."""
+    from campaign.privacy.retention import purge
+    from tests.factories import make_blast, make_outbound
+
+    row = make_outbound(session, occurrence=make_blast(session), status="delivered", channel="whatsapp",
+                        content_sid=TEMPLATE, content_variables='{"1": "Ana"}',
+                        created_at=NOW - timedelta(days=400))
+    purge(session, now=NOW, settings=get_settings())
+    session.refresh(row)
+    assert (row.body, row.content_variables, row.content_sid) == ("", None, TEMPLATE)

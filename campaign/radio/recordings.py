@@ -232,9 +232,7 @@ def add_recording(
     message = radio_spot(session, spot)
     info = check_recording(source, message, language, name=name)
     checksum = sha256_of(source)
-    current = session.scalars(
-        select(Recording).where(Recording.message_id == message.id, Recording.language == language)
-    ).one_or_none()
+    current = recording_for(session, message_id=message.id, language=language)
     if current is not None and current.sha256 == checksum:
         return AddResult(current, "unchanged")
     folder = media_folder(root)
@@ -277,6 +275,14 @@ def list_recordings(session: Session, spot: str | None = None) -> list[tuple[Rec
     return [(recording, message) for recording, message in rows]
 
 
+def recording_for(session: Session, *, message_id: int, language: str) -> Recording | None:
+    """The current recording of a spot (by message id) in `language`, or None (for the sender:
+    `campaign.core.media_urls.signed_media_url(public_url, recording.id, expires_at=...)`)."""
+    return session.scalars(
+        select(Recording).where(Recording.message_id == message_id, Recording.language == language)
+    ).one_or_none()
+
+
 def get_recording(session: Session, recording_id: int) -> Recording:
     """The recording with this id; raises NotFound."""
     recording = session.get(Recording, recording_id)
@@ -292,9 +298,7 @@ def remove_recording(session: Session, *, spot: str, language: str) -> list[str]
     Raises NotFound when there is none."""
     language = check_language(language)
     message = radio_spot(session, spot)
-    current = session.scalars(
-        select(Recording).where(Recording.message_id == message.id, Recording.language == language)
-    ).one_or_none()
+    current = recording_for(session, message_id=message.id, language=language)
     if current is None:
         raise NotFound(_("spot %(spot)s has no %(lang)s recording", spot=spot, lang=language))
     paths = sorted({current.original_path, current.voice_path})

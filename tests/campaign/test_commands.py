@@ -160,6 +160,13 @@ CASES = [
     c("campaign radio stations load stations.yaml --json", lambda d: d["rows"] == 8, db="empty",
       files={"stations.yaml": (SAMPLES / "stations.yaml").read_text(encoding="utf-8")}),
     c("campaign radio stations list --json", lambda d: len(d) == 8),
+    c("campaign radio audio synthetic-tone tono.mp3 --seconds 3", "tono.mp3", db="none"),
+    c("campaign radio audio add spot-coyotes tono.wav --lang mam --json",
+      lambda d: (d["status"], d["spot"], d["language"]) == ("added", "spot-coyotes", "mam"),
+      before=(("campaign", "radio", "audio", "synthetic-tone", "tono.wav", "--seconds", "5"),)),
+    c("campaign radio audio list --json",  # the demo's synthetic recording
+      lambda d: [(r["spot"], r["language"]) for r in d] == [("spot-coyotes", "es")]),
+    c("campaign radio audio remove spot-coyotes --lang es --yes --json", lambda d: d["removed"]),
     # usage errors: the usage line and one line, exit 2
     c("campaign audiences import", "error: missing argument FILE", code=2, stream="stderr", db="none"),
     c("campaign nosuch", "error: unknown command 'nosuch'", code=2, stream="stderr", db="none"),

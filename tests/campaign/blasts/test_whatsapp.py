@@ -496,3 +496,41 @@ def test_retention_empties_a_whatsapp_templates_values_with_the_text(session):
     purge(session, now=NOW, settings=get_settings())
     session.refresh(row)
     assert (row.body, row.content_variables, row.content_sid) == ("", None, TEMPLATE)
+
+
+def test_free_text_that_twilio_finds_outside_the_window_falls_back_to_one_sms(
+    engine, fake, settings, provider, clock, templates
+):
+    """Our records say the window is open, Twilio disagrees (63016 by callback): one SMS follows."""
+    with make_sessionmaker(engine).begin() as session:
+        person = _person(session, whatsapp=False)
+        _campaign(session, ["whatsapp", "sms"], templates=templates)
+        phone, person_id = person.phone, person.id
+    _inbound_whatsapp(engine, fake, settings, phone, "ALTA", at=NOW - timedelta(hours=1))
+    fake.last_whatsapp_inbound.clear()  # Twilio saw no recent message from this person
+
+    _ticks(engine, provider, settings, clock, minutes=(0,))
+    _deliver_callbacks(engine, fake, settings, clock, twice=True)
+    _ticks(engine, provider, settings, clock, minutes=(2, 4))
+
+    [whatsapp] = fake.sent_to(f"whatsapp:{phone}")
+    assert whatsapp["content_sid"] is None  # free text, refused by Twilio
+    assert len(fake.sent_to(phone)) == 1
+    blast = [r for r in _rows(engine, person_id) if r.campaign_id is not None]
+    assert [(r.channel, r.status, r.error_code) for r in blast] == [
+        ("whatsapp", S.FAILED, "63016"), ("sms", S.SENT, None),
+    ]
+
+
+def test_a_content_sid_twilio_does_not_know_fails_the_row_with_21655(
+    engine, fake, settings, provider, clock, templates
+):
+    fake.approved_templates.clear()
+    with make_sessionmaker(engine).begin() as session:
+        person = _person(session, whatsapp=True)
+        _campaign(session, ["whatsapp", "sms"], templates=templates)
+        phone, person_id = person.phone, person.id
+    _ticks(engine, provider, settings, clock)
+    assert fake.sent_to(f"whatsapp:{phone}") == [] and fake.sent_to(phone) == []  # no SMS: our mistake
+    [row] = _rows(engine, person_id)
+    assert (row.channel, row.status, row.error_code) == ("whatsapp", S.FAILED, "21655")

@@ -338,6 +338,7 @@ def print_preview_steps(data: dict[str, Any]) -> None:
                 (_("first send"), first[0] if first else "-"),
                 (_("UCS-2 characters"), "".join(s["ucs2_characters"]) or "-"),
             ]
+            lines += _channel_lines(s, currency)
         lines.append((_("firings"), str(firings)))
         info(f"\n[bold]{escape(s['step'])}[/bold] ({s['channel']}, {audience})")
         for label, value in lines:
@@ -353,8 +354,47 @@ def print_preview_steps(data: dict[str, Any]) -> None:
     info("")
 
 
+def _channel_lines(step: dict[str, Any], currency: str) -> list[tuple[str, str]]:
+    """A WhatsApp step's figures per channel: WhatsApp inside the window (free text), with a
+    template, SMS instead and why, skipped and why, and each channel's cost."""
+    figures = step.get("whatsapp")
+    if not figures:
+        return []
+    channels = step["channels"]
+    sms, whatsapp = channels.get("sms", {}), channels.get("whatsapp", {})
+    return [
+        (_("WhatsApp"), _(
+            "%(num)s: %(window)s free text inside the 24 h window, %(template)s with a template "
+            "(%(category)s); about %(cost).2f %(currency)s",
+            num=whatsapp.get("recipients", 0), window=figures["in_window"], template=figures["template"],
+            category=whatsapp_category_word(figures.get("category")),
+            cost=whatsapp.get("estimated_cost", 0.0), currency=currency,
+        )),
+        (_("SMS instead"), _(
+            "%(num)s (%(why)s); about %(cost).2f %(currency)s", num=sms.get("recipients", 0),
+            why=in_words(figures["sms_fallback"], label=campaign_label) if figures["sms_fallback"] else "-",
+            cost=sms.get("estimated_cost", 0.0), currency=currency,
+        )),
+        (_("no template"), in_words(figures["missing_template_languages"])
+         if figures["missing_template_languages"] else "-"),
+    ]
+
+
+def whatsapp_category_word(category: str | None) -> str:
+    from messages.whatsapp import category_word
+
+    return category_word(category)
+
+
 ALLOW_EMPTY_OPTION = typer.Option(
     False, "--allow-empty", help="Launch even when a step would reach nobody (refused otherwise)."
+)
+
+
+ALLOW_PARTIAL_OPTION = typer.Option(
+    False, "--allow-partial",
+    help="Launch even when a WhatsApp-only step would skip contacts outside the 24 h window whose "
+    "language has no WhatsApp template (refused otherwise).",
 )
 
 
@@ -367,6 +407,7 @@ def launch_command(
     slug: str,
     yes: bool = YES_OPTION,
     allow_empty: bool = ALLOW_EMPTY_OPTION,
+    allow_partial: bool = ALLOW_PARTIAL_OPTION,
     json_output: bool = JSON_OPTION,
     now: str | None = NOW_OPTION,
 ) -> None:
@@ -383,11 +424,13 @@ def launch_command(
     if not yes:
         with session_scope(settings) as session:
             campaign = get_campaign(session, slug)
-            check_launch(session, campaign, settings=settings, now=when, allow_empty=allow_empty)
+            check_launch(session, campaign, settings=settings, now=when, allow_empty=allow_empty,
+                         allow_partial=allow_partial)
             data = preview_campaign(session, slug, now=when, settings=settings)
         _confirm_launch(data)
     with session_scope(settings) as session:
-        campaign = launch(session, slug, now=when, settings=settings, allow_empty=allow_empty)
+        campaign = launch(session, slug, now=when, settings=settings, allow_empty=allow_empty,
+                          allow_partial=allow_partial)
         warnings = launch_warnings(session, campaign)
         result = {
             "slug": campaign.slug,

@@ -31,6 +31,12 @@ CAMPAIGN_WORDS: dict[str, LazyString] = {
     "deadline": N_("deadline passed"),
     "step_edited": N_("step edited"),
     "campaign_cancelled": N_("campaign cancelled"),
+    # Channels, and why a WhatsApp step skipped someone or sent them SMS instead.
+    "sms": N_("SMS"),
+    "whatsapp": N_("WhatsApp"),
+    "not_on_whatsapp": N_("not a WhatsApp user"),
+    "prefers_sms": N_("prefers SMS"),
+    "no_template": N_("no WhatsApp template in their language"),
 }
 
 # What one scheduler tick counts (`campaign tick`: TickResult.as_dict and its stages' keys).

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
@@ -99,13 +100,16 @@ def launch_problems(
     settings: Settings,
     now: datetime | None = None,
     allow_empty: bool = True,
+    allow_partial: bool = True,
 ) -> list[str]:
     """Every reason the campaign must not launch (empty list: it may).
 
     A message in use lacks an approved translation for a language its fallback chain will send
     (an explicit language of the chain, or any language at all), or content lint has errors for
     a language that will be sent; and, given `now` and not `allow_empty`, a step would reach
-    nobody (campaign.blasts.reach, from the preview at `now`).
+    nobody (campaign.blasts.reach, from the preview at `now`); and, given `now` and not
+    `allow_partial`, a WhatsApp-only step has contacts outside the 24 h window with no approved
+    template in their language (they would be skipped: `whatsapp_gaps`).
     """
     from messages.library import approved_translations
     from messages.models import Message
@@ -152,22 +156,58 @@ def launch_problems(
         problems.append(
             _("campaign is %(status)s, only a draft can be launched", status=str(campaign.status))
         )
-    elif now is not None and not allow_empty:
-        problems.extend(_empty_steps(session, campaign, settings=settings, now=now))
+    elif now is not None and (not allow_empty or not allow_partial):
+        data = _preview(session, campaign, settings=settings, now=now)
+        if not allow_empty:
+            problems.extend(_empty_steps(session, campaign, settings=settings, now=now, data=data))
+        if not allow_partial:
+            problems.extend(whatsapp_gaps(data))
     return problems
 
 
 def check_launch(
-    session: Session, campaign: Campaign, *, settings: Settings, now: datetime, allow_empty: bool
+    session: Session, campaign: Campaign, *, settings: Settings, now: datetime, allow_empty: bool,
+    allow_partial: bool = False,
 ) -> None:
     """Raises LaunchRefused with every reason of `launch_problems`; when a step would reach nobody,
-    the refusal carries the command line's way past it (`--allow-empty`) as its CLI hint."""
+    or a WhatsApp-only step would skip contacts for want of a template, the refusal carries the
+    command line's way past it (`--allow-empty`, `--allow-partial`) as its CLI hint."""
     problems = launch_problems(session, campaign, settings=settings, now=now, allow_empty=True)
     draft = campaign.status == CampaignStatus.DRAFT
-    empty = _empty_steps(session, campaign, settings=settings, now=now) if draft and not allow_empty else []
-    if problems or empty:
-        hint = _("to launch the steps that reach nobody anyway: --allow-empty") if empty else None
-        raise LaunchRefused(campaign.slug, problems + empty, cli_hint=hint)
+    empty: list[str] = []
+    gaps: list[str] = []
+    if draft and not (allow_empty and allow_partial):
+        data = _preview(session, campaign, settings=settings, now=now)
+        empty = [] if allow_empty else _empty_steps(session, campaign, settings=settings, now=now, data=data)
+        gaps = [] if allow_partial else whatsapp_gaps(data)
+    if problems or empty or gaps:
+        hints = [_("to launch the steps that reach nobody anyway: --allow-empty")] if empty else []
+        if gaps:
+            hints.append(_("to send to everyone else and skip those contacts: --allow-partial"))
+        raise LaunchRefused(campaign.slug, problems + empty + gaps, cli_hint="; ".join(hints) or None)
+
+
+def whatsapp_gaps(preview: dict[str, Any]) -> list[str]:
+    """The reasons a preview's WhatsApp-only steps would send partially: contacts outside the 24 h
+    window whose language has no approved WhatsApp template (naming the step and languages)."""
+    reasons = []
+    for step in preview["steps"]:
+        figures = step.get("whatsapp") or {}
+        missing = figures.get("missing_template_languages") or {}
+        skipped = int((figures.get("skipped") or {}).get("whatsapp_template_missing", 0))
+        if skipped and missing:
+            reasons.append(
+                _(
+                    "step %(step)r: %(num)d contact(s) outside WhatsApp's 24-hour window have no approved "
+                    "WhatsApp template in their language (%(languages)s): they would get nothing. Add a "
+                    "template (Content SID) for those languages, use channel [whatsapp, sms], or confirm "
+                    "a partial send",
+                    step=step["step"],
+                    num=skipped,
+                    languages=", ".join(f"{lang}: {n}" for lang, n in missing.items()),
+                )
+            )
+    return reasons
 
 
 def _unknown_contact_fields(
@@ -244,11 +284,19 @@ def launch_warnings(session: Session, campaign: Campaign) -> list[str]:
     ]
 
 
-def _empty_steps(session: Session, campaign: Campaign, *, settings: Settings, now: datetime) -> list[str]:
+def _preview(session: Session, campaign: Campaign, *, settings: Settings, now: datetime) -> dict[str, Any]:
     from campaign.blasts.preview import preview_campaign
+
+    return preview_campaign(session, campaign.slug, now=now, settings=settings)
+
+
+def _empty_steps(
+    session: Session, campaign: Campaign, *, settings: Settings, now: datetime,
+    data: dict[str, Any] | None = None,
+) -> list[str]:
     from campaign.blasts.reach import StepWarning, empty_step_reasons
 
-    data = preview_campaign(session, campaign.slug, now=now, settings=settings)
+    data = data if data is not None else _preview(session, campaign, settings=settings, now=now)
     return empty_step_reasons([StepWarning(**w) for w in data["warnings"]])
 
 
@@ -303,15 +351,18 @@ def launch(
     settings: Settings,
     actor: str = "cli",
     allow_empty: bool = False,
+    allow_partial: bool = False,
 ) -> Campaign:
     """Draft -> scheduled, after every check passes (raises LaunchRefused listing the reasons).
 
-    A step that would reach nobody is refused unless `allow_empty`. Scheduled times already past
-    fire once, at `now` (the scheduler creates those occurrences on its next tick). Radio steps
-    have their airings planned now. Flushes.
+    A step that would reach nobody is refused unless `allow_empty`; a WhatsApp-only step that
+    would skip contacts for want of a template in their language, unless `allow_partial`.
+    Scheduled times already past fire once, at `now` (the scheduler creates those occurrences on
+    its next tick). Radio steps have their airings planned now. Flushes.
     """
     campaign = get_campaign(session, slug)
-    check_launch(session, campaign, settings=settings, now=now, allow_empty=allow_empty)
+    check_launch(session, campaign, settings=settings, now=now, allow_empty=allow_empty,
+                 allow_partial=allow_partial)
     campaign.launched_at = now
     transition(session, campaign, CampaignStatus.SCHEDULED, now=now, actor=actor)
     plan_radio_steps(session, campaign, now=now)

@@ -1,4 +1,5 @@
-"""Campaign results: per step x segment x language, from grouped counts of outbound and inbound rows.
+"""Campaign results: per step x segment x language x channel, from grouped counts of outbound and
+inbound rows.
 
 One function, `campaign_report`, computes the figures every surface shows: `campaign report`
 (table, csv, xlsx, json), the web dashboard's funnel and campaign list, and the demo's check.
@@ -9,6 +10,12 @@ later failure); delivered; failed (failed or undelivered) with counts by error c
 with counts by reason; pending; expired; cancelled; replies = inbound messages attributed to an
 outbound of the campaign (Inbound.outbound_id); opt-outs and help requests (help or urgent) among
 them; reply rate = replies / sent; segments of sent messages and their estimated price.
+
+Channels: every row is one channel (`sms` or `whatsapp`; a `[whatsapp, sms]` step has a row for
+each it used, the SMS sent after a WhatsApp failure included). Cost: an SMS costs its segments x
+the price per segment; a WhatsApp message sent with a template (Content SID) costs the price of
+its message's WhatsApp category, one sent as free text inside the 24 h window the session price
+(`Settings.whatsapp_price`). `by_channel` sums the rows per channel.
 
 The database does the counting (two GROUP BY queries, whatever the campaign's size); pandas
 only shapes the few grouped rows into the report table.
@@ -23,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from campaign.blasts.campaigns import get_campaign
@@ -32,7 +39,7 @@ from campaign.core.config import Settings
 from campaign.core.spreadsheets import safe_frame, text_cells
 from campaign.hotline.models import Inbound, Intent
 
-KEYS = ["step", "segment", "language"]
+KEYS = ["step", "segment", "language", "channel"]
 SENT = {OutboundStatus.SENT, OutboundStatus.DELIVERED, OutboundStatus.UNDELIVERED}
 FAILED = {OutboundStatus.FAILED, OutboundStatus.UNDELIVERED}
 PENDING = {OutboundStatus.QUEUED, OutboundStatus.SENDING, OutboundStatus.UNKNOWN}
@@ -69,6 +76,7 @@ class CampaignReport:
     rows: pd.DataFrame
     totals: dict[str, Any]
     breakdown: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_channel: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +87,7 @@ class CampaignReport:
             "rows": json.loads(self.rows.to_json(orient="records")),
             "totals": self.totals,
             "breakdown": self.breakdown,
+            "by_channel": self.by_channel,
         }
 
 
@@ -97,6 +106,8 @@ COUNT_COLUMNS = (
     "help_requests",
     "segments",
 )
+# Summed per channel (`CampaignReport.by_channel`).
+CHANNEL_COLUMNS = ("planned", "sent", "delivered", "failed", "skipped", "replies", "segments")
 HELP_INTENTS = (Intent.HELP.value, Intent.URGENT.value)
 
 
@@ -123,27 +134,32 @@ def campaign_report(
     campaign = get_campaign(session, slug)
     price = _price(campaign, price_per_segment, settings)
     rows, breakdown = _grouped_counts(session, campaign.id)
-    frame = _frame(rows, price)
+    _costs(session, campaign.id, rows, price, settings)
+    frame = _frame(rows)
     return CampaignReport(
         campaign.slug,
         campaign.name,
         str(campaign.status),
         currency or settings.price_currency,
         frame,
-        _totals(frame, price),
+        _totals(frame, sum(r["cost"] for r in rows.values())),
         breakdown,
+        _by_channel(frame, rows),
     )
 
 
+Key = tuple[str, str, str, str]
+
+
 def _key(
-    step: str | None, segment_slug: str | None, query: str | None, language: str | None
-) -> tuple[str, str, str]:
-    return (step or "-", segment_slug or query or "", language or "-")
+    step: str | None, segment_slug: str | None, query: str | None, language: str | None, channel: str | None
+) -> Key:
+    return (step or "-", segment_slug or query or "", language or "-", channel or "sms")
 
 
 def _grouped_counts(
     session: Session, campaign_id: int
-) -> tuple[dict[tuple[str, str, str], dict[str, Any]], dict[str, dict[str, int]]]:
+) -> tuple[dict[Key, dict[str, Any]], dict[str, dict[str, int]]]:
     """Per (step, segment, language): the counts of COUNT_COLUMNS and the failure codes and skip
     reasons; plus the campaign's counts by status, failure code and skip reason."""
     was_sent = or_(Outbound.status.in_([s.value for s in SENT]), Outbound.sent_at.is_not(None))
@@ -152,6 +168,7 @@ def _grouped_counts(
         Step.segment_slug,
         Step.query,
         Outbound.language,
+        Outbound.channel,
         Outbound.status,
         Outbound.error_code,
         Outbound.skip_reason,
@@ -167,19 +184,20 @@ def _grouped_counts(
         .where(Outbound.campaign_id == campaign_id)
         .group_by(*groups)
     ).all()
-    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    rows: dict[Key, dict[str, Any]] = {}
     breakdown: dict[str, dict[str, int]] = {"by_status": {}, "failed_by_code": {}, "skipped_by_reason": {}}
 
-    def row(key: tuple[str, str, str]) -> dict[str, Any]:
+    def row(key: Key) -> dict[str, Any]:
         if key not in rows:
             rows[key] = {**dict.fromkeys(COUNT_COLUMNS, 0), "failed_by_code": {}, "skipped_by_reason": {}}
         return rows[key]
 
-    for step, segment_slug, query, language, status, code, reason, n, sent, segments in outbound:
-        r = row(_key(step, segment_slug, query, language))
+    for step, segment_slug, query, language, channel, status, code, reason, n, sent, segments in outbound:
+        r = row(_key(step, segment_slug, query, language, channel))
         n, status = int(n), str(status)
         r["sent"] += int(sent or 0)
-        r["segments"] += int(segments or 0)
+        if (channel or "sms") == "sms":  # WhatsApp is priced per message, not per SMS segment
+            r["segments"] += int(segments or 0)
         _add(breakdown["by_status"], status, n)
         if status == OutboundStatus.SKIPPED:
             r["skipped"] += n
@@ -199,15 +217,18 @@ def _grouped_counts(
             r["expired"] += n
         if status == OutboundStatus.CANCELLED:
             r["cancelled"] += n
+    reply_groups = (
+        Step.key, Step.segment_slug, Step.query, Outbound.language, Outbound.channel, Inbound.intent
+    )
     inbound = session.execute(
-        select(Step.key, Step.segment_slug, Step.query, Outbound.language, Inbound.intent, func.count())
+        select(*reply_groups, func.count())
         .join(Outbound, Outbound.id == Inbound.outbound_id)
         .outerjoin(Step, Step.id == Outbound.step_id)
         .where(Outbound.campaign_id == campaign_id)
-        .group_by(Step.key, Step.segment_slug, Step.query, Outbound.language, Inbound.intent)
+        .group_by(*reply_groups)
     ).all()
-    for step, segment_slug, query, language, intent, n in inbound:
-        r = row(_key(step, segment_slug, query, language))
+    for step, segment_slug, query, language, channel, intent, n in inbound:
+        r = row(_key(step, segment_slug, query, language, channel))
         r["replies"] += int(n)
         if str(intent) == Intent.OPT_OUT:
             r["opt_outs"] += int(n)
@@ -228,32 +249,77 @@ def _by_code(counts: dict[str, int]) -> str:
     return " ".join(f"{code}:{n}" for code, n in sorted(counts.items()))
 
 
-def _frame(rows: dict[tuple[str, str, str], dict[str, Any]], price: float) -> pd.DataFrame:
+def _costs(
+    session: Session, campaign_id: int, rows: dict[Key, dict[str, Any]], price: float, settings: Settings
+) -> None:
+    """Each row's estimated cost: SMS segments sent x `price`; each WhatsApp message sent at the
+    price of its template's category (Content SID on the row), or the session price (free text)."""
+    from messages.models import Message
+
+    for counts in rows.values():
+        counts["cost"] = counts["segments"] * price
+    was_sent = or_(Outbound.status.in_([s.value for s in SENT]), Outbound.sent_at.is_not(None))
+    groups = (Step.key, Step.segment_slug, Step.query, Outbound.language, Message.whatsapp_category)
+    whatsapp = session.execute(
+        select(
+            *groups,
+            func.sum(case((and_(was_sent, Outbound.content_sid.is_not(None)), 1), else_=0)),
+            func.sum(case((and_(was_sent, Outbound.content_sid.is_(None)), 1), else_=0)),
+        )
+        .outerjoin(Step, Step.id == Outbound.step_id)
+        .outerjoin(Message, Message.id == Step.message_id)
+        .where(Outbound.campaign_id == campaign_id, Outbound.channel == "whatsapp")
+        .group_by(*groups)
+    ).all()
+    for step, segment_slug, query, language, category, templates, session_messages in whatsapp:
+        found = rows.get(_key(step, segment_slug, query, language, "whatsapp"))
+        if found is None:
+            continue
+        found["cost"] += int(templates or 0) * settings.whatsapp_price(category)
+        found["cost"] += int(session_messages or 0) * settings.whatsapp_price("session")
+
+
+def _frame(rows: dict[Key, dict[str, Any]]) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame(columns=COLUMNS)
     records = []
-    for (step, segment, language), counts in sorted(rows.items()):
+    for (step, segment, language, channel), counts in sorted(rows.items()):
         records.append(
             {
                 "step": step,
                 "segment": segment,
                 "language": language,
+                "channel": channel,
                 **{c: int(counts[c]) for c in COUNT_COLUMNS},
                 "failed_by_code": _by_code(counts["failed_by_code"]),
                 "skipped_by_reason": _by_code(counts["skipped_by_reason"]),
+                "estimated_cost": round(float(counts.get("cost", 0.0)), 4),
             }
         )
     out = pd.DataFrame.from_records(records)
     out["reply_rate"] = (out["replies"] / out["sent"].where(out["sent"] > 0)).fillna(0.0).round(4)
-    out["estimated_cost"] = (out["segments"] * price).round(2)
+    out["estimated_cost"] = out["estimated_cost"].round(2)
     return out[COLUMNS]
 
 
-def _totals(rows: pd.DataFrame, price: float) -> dict[str, Any]:
+def _totals(rows: pd.DataFrame, cost: float) -> dict[str, Any]:
     totals: dict[str, Any] = {c: int(rows[c].sum()) if not rows.empty else 0 for c in COUNT_COLUMNS}
     totals["reply_rate"] = round(totals["replies"] / totals["sent"], 4) if totals["sent"] else 0.0
-    totals["estimated_cost"] = round(totals["segments"] * price, 2)
+    totals["estimated_cost"] = round(cost, 2)
     return totals
+
+
+def _by_channel(frame: pd.DataFrame, rows: dict[Key, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The rows summed per channel: CHANNEL_COLUMNS, reply rate and estimated cost."""
+    out: dict[str, dict[str, Any]] = {}
+    if frame.empty:
+        return out
+    for channel, group in frame.groupby("channel", sort=True):
+        sums: dict[str, Any] = {c: int(group[c].sum()) for c in CHANNEL_COLUMNS}
+        sums["reply_rate"] = round(sums["replies"] / sums["sent"], 4) if sums["sent"] else 0.0
+        sums["estimated_cost"] = round(sum(r["cost"] for k, r in rows.items() if k[3] == channel), 2)
+        out[str(channel)] = sums
+    return out
 
 
 def write_report(report: CampaignReport, *, format: str, out: Path | None = None) -> str:
@@ -290,6 +356,7 @@ def print_report(report: CampaignReport) -> None:
     shown = [
         "step",
         "language",
+        "channel",
         "planned",
         "sent",
         "delivered",
@@ -303,6 +370,7 @@ def print_report(report: CampaignReport) -> None:
     headers = [
         _("step"),
         _("lang"),
+        _("channel"),
         _("planned"),
         _("sent"),
         _("deliv."),
@@ -313,13 +381,15 @@ def print_report(report: CampaignReport) -> None:
         _("help"),
         _("segm."),
     ]
+    table = report.rows[shown].copy()
+    table["channel"] = table["channel"].map(campaign_label)
     print_table(
         headers,
-        report.rows[shown].itertuples(index=False, name=None),
+        table.itertuples(index=False, name=None),
         title=_("Campaign %(slug)s (%(status)s)", slug=report.slug, status=campaign_label(report.status)),
     )
     for row in report.rows.itertuples(index=False):
-        where = f"{row.step}/{row.language}"
+        where = f"{row.step}/{row.language}/{campaign_label(row.channel)}"
         if row.failed_by_code:
             codes = in_words(row.failed_by_code)
             info(_("  %(where)s failed by error code: %(codes)s", where=where, codes=codes))
@@ -329,6 +399,13 @@ def print_report(report: CampaignReport) -> None:
                 for code, _sep, n in (part.rpartition(":") for part in str(row.skipped_by_reason).split())
             )
             info(_("  %(where)s skipped by reason: %(reasons)s", where=where, reasons=reasons))
+    if len(report.by_channel) > 1:
+        for channel, c in report.by_channel.items():
+            channel_cost = f"{c['estimated_cost']:.2f}"
+            info(_("%(channel)s: sent %(sent)s, delivered %(delivered)s, failed %(failed)s, "
+                   "replies %(replies)s (~%(cost)s %(currency)s)", channel=campaign_label(channel),
+                   sent=c["sent"], delivered=c["delivered"], failed=c["failed"], replies=c["replies"],
+                   cost=channel_cost, currency=report.currency))
     t = report.totals
     reply_rate, cost = f"{t['reply_rate']:.1%}", f"{t['estimated_cost']:.2f}"
     info(

@@ -17,10 +17,18 @@ from typing import Any
 import yaml
 
 from campaign.core.errors import Invalid
-from campaign.core.i18n import _
+from campaign.core.i18n import N_, LazyString, _
 from campaign.core.yamlfiles import load_yaml
 
 MAX_FORM_STEPS = 50
+# The channel select: a step's `channel` as the form writes it. "whatsapp,sms" is the file's list
+# `[whatsapp, sms]`: WhatsApp where the contact opted in to it, SMS otherwise.
+CHANNEL_CHOICES: dict[str, LazyString] = {
+    "sms": N_("SMS"),
+    "whatsapp": N_("WhatsApp"),
+    "whatsapp,sms": N_("WhatsApp, else SMS"),
+    "radio": N_("radio"),
+}
 SCHEDULE_KINDS = ("at", "rrule", "offset")
 WEEKEND_DAYS = ("sat", "sun")
 CLOSED_WORDS = ("closed", "cerrado", "none", "null")
@@ -87,6 +95,30 @@ def _list_of_words(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _channel(value: str) -> str | list[str]:
+    """The select's value as the file writes it: "whatsapp,sms" -> [whatsapp, sms]; empty -> sms."""
+    parts = _list_of_words(value)
+    if len(parts) > 1:
+        return parts
+    return parts[0] if parts else "sms"
+
+
+def channel_value(channel: Any) -> str:
+    """A file's `channel` (text or list) as the select's value ("whatsapp,sms")."""
+    if isinstance(channel, list | tuple):
+        return ",".join(str(c) for c in channel)
+    return str(channel or "sms")
+
+
+def channel_choices(current: str) -> list[tuple[str, str]]:
+    """The select's options in the reader's words (plus an unknown current value, so a bad choice
+    is shown next to its error rather than silently replaced)."""
+    choices = [(value, str(words)) for value, words in CHANNEL_CHOICES.items()]
+    if current and current not in CHANNEL_CHOICES:
+        choices.append((current, current))
+    return choices
+
+
 def step_count(form: Mapping[str, str]) -> int:
     """How many steps the form holds (the hidden `step_count`, bounded)."""
     raw = str(form.get("step_count", "1")).strip()
@@ -102,7 +134,7 @@ def _step(form: Mapping[str, str], i: int) -> dict[str, Any] | None:
 
     if not any(get(name) for name in STEP_INPUTS if name not in ("channel", "schedule", "encoding")):
         return None  # an untouched blank step: as if the file had none
-    step: dict[str, Any] = {"id": get("id"), "channel": get("channel") or "sms", "message": get("message")}
+    step: dict[str, Any] = {"id": get("id"), "channel": _channel(get("channel")), "message": get("message")}
     if get("segment"):
         step["segment"] = get("segment")
     if get("query"):
@@ -220,7 +252,7 @@ def document_to_form(doc: Mapping[str, Any]) -> dict[str, str]:
         fallback = step.get("fallback", "none")
         values = {
             "id": step.get("id", ""),
-            "channel": step.get("channel", "sms"),
+            "channel": channel_value(step.get("channel", "sms")),
             "message": step.get("message", ""),
             "segment": step.get("segment", ""),
             "query": step.get("query", ""),

@@ -33,6 +33,7 @@ from campaign.web.campaign_form import (
     SCHEDULE_KINDS,
     FormErrors,
     all_errors,
+    channel_choices,
     document_to_form,
     field_of,
     form_to_document,
@@ -88,6 +89,7 @@ def _render_form(
         "errors": errors,
         "top_errors": top,
         "channels": CHANNELS,
+        "channel_choices": channel_choices,
         "encodings": ENCODINGS,
         "kinds": SCHEDULE_KINDS,
         "flashes": pop_flash(request),
@@ -292,28 +294,37 @@ def preview_page(request: Request, *, slug: str, user: Annotated[User, Depends(m
 
 
 def _launch_context(
-    request: Request, user: User, slug: str, *, reasons: list[str] | None = None, allow_empty: bool = False
+    request: Request, user: User, slug: str, *, reasons: list[str] | None = None, allow_empty: bool = False,
+    allow_partial: bool = False,
 ) -> dict[str, Any]:
     """The preview and the reasons a launch is refused; `only_empty` when the one thing in the way
-    is a step reaching nobody (the page then offers `campaign launch --allow-empty`'s choice)."""
-    from campaign.blasts.lifecycle import launch_problems
+    is a step reaching nobody (the page then offers `campaign launch --allow-empty`'s choice),
+    `only_partial` when what remains is a WhatsApp-only step skipping contacts without a template
+    in their language (the page offers `--allow-partial`'s choice)."""
+    from campaign.blasts.lifecycle import launch_problems, whatsapp_gaps
     from campaign.blasts.preview import preview_campaign
 
     settings = request.app.state.web.settings
     now = utcnow()
     with unit_of_work(request.app.state.web.engine) as session:
         campaign = get_campaign(session, slug)
-        strict = launch_problems(session, campaign, settings=settings, now=now, allow_empty=False)
         lenient = launch_problems(session, campaign, settings=settings, now=now, allow_empty=True)
+        strict = launch_problems(session, campaign, settings=settings, now=now, allow_empty=False)
         data = preview_campaign(session, slug, now=now, settings=settings)
-    problems = reasons if reasons is not None else (lenient if allow_empty else strict)
+    draft = data["status"] == "draft"
+    gaps = whatsapp_gaps(data) if draft and not lenient else []
+    problems = reasons if reasons is not None else (
+        (lenient if allow_empty else strict) + ([] if allow_partial else gaps)
+    )
     return {
         "user": user,
         "slug": slug,
         "data": data,
         "problems": problems,
         "only_empty": bool(strict) and not lenient,
+        "only_partial": bool(gaps) and not allow_partial and (allow_empty or strict == lenient),
         "allow_empty": allow_empty,
+        "allow_partial": allow_partial,
         "flashes": pop_flash(request),
     }
 
@@ -322,7 +333,8 @@ def _launch_context(
 def launch_page(request: Request, *, slug: str, user: Annotated[User, Depends(manager)]) -> Response:
     """The confirmation: the recipients and the cost, or every reason the launch is refused."""
     allow_empty = request.query_params.get("allow_empty") == "1"
-    context = _launch_context(request, user, slug, allow_empty=allow_empty)
+    allow_partial = request.query_params.get("allow_partial") == "1"
+    context = _launch_context(request, user, slug, allow_empty=allow_empty, allow_partial=allow_partial)
     return templates.TemplateResponse(request, "campaign_launch.html", context)
 
 
@@ -335,6 +347,7 @@ async def launch_campaign(
 
     form = await request.form()
     allow_empty = form.get("allow_empty") == "1"
+    allow_partial = form.get("allow_partial") == "1"
     if form.get("confirm") != slug:
         return RedirectResponse(f"/campaigns/{slug}/launch", status_code=303)
     state = request.app.state.web
@@ -348,13 +361,15 @@ async def launch_campaign(
                 settings=state.settings,
                 actor=user.username,
                 allow_empty=allow_empty,
+                allow_partial=allow_partial,
             )
             return launch_warnings(session, campaign)
 
     try:
         warnings = await state.run_write(work)
     except LaunchRefused as exc:
-        context = _launch_context(request, user, slug, reasons=exc.reasons, allow_empty=allow_empty)
+        context = _launch_context(request, user, slug, reasons=exc.reasons, allow_empty=allow_empty,
+                                  allow_partial=allow_partial)
         return templates.TemplateResponse(request, "campaign_launch.html", context, status_code=409)
     flash(request, _("Campaign launched: the scheduler plans and sends each step when it falls due."))
     for line in warnings:

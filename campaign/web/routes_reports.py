@@ -29,6 +29,7 @@ from campaign.hotline.models import User
 from campaign.web.auth import MANAGER_ROLES, require_role
 from campaign.web.charts import bar_chart, line_chart
 from campaign.web.templating import templates
+from messages.whatsapp import category_word
 
 router = APIRouter()
 manager = require_role(*MANAGER_ROLES)
@@ -38,6 +39,7 @@ HEADERS: dict[str, LazyString] = {
     "step": N_("step"),
     "segment": N_("segment"),
     "language": N_("language"),
+    "channel": N_("channel"),
     "planned": N_("planned"),
     "sent": N_("sent"),
     "delivered": N_("delivered"),
@@ -62,6 +64,7 @@ def in_zone(value: datetime | None, zone: str, fmt: str = "%Y-%m-%d %H:%M") -> s
 
 templates.env.filters["campaign_label"] = campaign_label
 templates.env.filters["in_zone"] = in_zone
+templates.env.globals["category_word"] = category_word
 
 
 def headers() -> dict[str, str]:
@@ -87,6 +90,16 @@ def report_context(
         [(key, names[key], int(totals[key])) for key in ("planned", "sent", "delivered", "replies")],
         title=_("Funnel"),
     )
+    channel_chart: Markup | None = None
+    if len(report.by_channel) > 1:  # sent, delivered, failed and replies side by side per channel
+        channel_chart = bar_chart(
+            [
+                (f"{channel}:{key}", f"{campaign_label(channel)} · {names[key]}", int(figures[key]))
+                for channel, figures in report.by_channel.items()
+                for key in ("sent", "delivered", "failed", "replies")
+            ],
+            title=_("By channel"),
+        )
     opt_outs = daily_opt_outs(session, campaign, activity.days)
     opt_chart: Markup | None = None
     if not activity.empty:
@@ -95,6 +108,8 @@ def report_context(
         "report_columns": [c for c in COLUMNS if c not in ("failed_by_code", "skipped_by_reason")],
         "report_headers": names,
         "report_rows": report.rows.to_dict(orient="records"),
+        "report_by_channel": report.by_channel,
+        "channel_chart": channel_chart,
         "funnel_chart": funnel,
         "opt_out_chart": opt_chart,
         "opt_outs_per_day": opt_outs,

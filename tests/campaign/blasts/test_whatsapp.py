@@ -85,7 +85,9 @@ def _campaign(session, channel, *, at="2027-01-11 10:00", query='department = "G
     campaign = make_sms_campaign(
         session, message=message, step={"channel": channel}, at=at, query=query, now=LAUNCH
     )
-    launch(session, campaign.slug, now=LAUNCH, settings=get_settings(), allow_empty=True)
+    # allow_partial: these tests hold planning and dispatch to the rules, also for contacts the
+    # launch check would first ask about (no template in their language: test_preview_channels.py).
+    launch(session, campaign.slug, now=LAUNCH, settings=get_settings(), allow_empty=True, allow_partial=True)
     return campaign
 
 

@@ -314,7 +314,7 @@ def test_launch_confirms_then_report_downloads_match_the_cli(web):
     )
     csv_text = web.get("/campaigns/prueba-web/report.csv").text
     header, *lines = csv_text.strip().splitlines()
-    assert header.split(",")[:5] == ["paso", "segmento", "idioma", "planificados", "enviados"]
+    assert header.split(",")[:6] == ["paso", "segmento", "idioma", "canal", "planificados", "enviados"]
     assert len(lines) == len(report["rows"])
     xlsx = web.get("/campaigns/prueba-web/report.xlsx")
     from openpyxl import load_workbook
@@ -417,3 +417,38 @@ def test_a_step_reaching_nobody_is_launched_only_when_the_manager_says_so(web):
         data={"csrf_token": token, "confirm": "prueba-web", "allow_empty": "1"},
     )
     assert launched.status_code == 303 and _rows(web.db_url)[0]["status"] == "scheduled"
+
+
+def test_whatsapp_channels_round_trip_through_form_yaml_and_edit(web):
+    """The channel select's "WhatsApp, si no SMS" is the file's `[whatsapp, sms]`: saved as such,
+    exported as the list, imported back unchanged, and shown selected on the edit form."""
+    token = _login(web)
+    form = {**FORM, "steps[0].channel": "whatsapp,sms", "steps[1].channel": "whatsapp"}
+    page = web.get("/campaigns/new").text
+    options = re.findall(r'<select name="steps\[0\]\.channel"[^>]*>(.*?)</select>', page, re.S)[0]
+    assert re.findall(r'<option value="([^"]+)"[^>]*>([^<]+)<', options) == [
+        ("sms", "SMS"), ("whatsapp", "WhatsApp"), ("whatsapp,sms", "WhatsApp, si no SMS"), ("radio", "radio")]
+    assert web.post("/campaigns/new", data={**form, "csrf_token": token}).status_code == 303
+    engine = make_engine(web.db_url)
+    with make_sessionmaker(engine)() as session:
+        steps = session.scalars(select(Step).order_by(Step.position)).all()
+        assert [(s.channel, s.channel_fallback) for s in steps] == [("whatsapp", "sms"), ("whatsapp", None)]
+    engine.dispose()
+    before = _rows(web.db_url)
+    exported = web.get("/campaigns/prueba-web/export.yaml")
+    document = yaml.safe_load(exported.text)
+    assert [s["channel"] for s in document["steps"]] == [["whatsapp", "sms"], "whatsapp"]
+    response = web.post(
+        "/campaigns/import",
+        data={"csrf_token": token},
+        files={"file": ("prueba-web.yaml", io.BytesIO(exported.content), "application/yaml")},
+    )
+    assert response.status_code == 303, response.text
+    assert _rows(web.db_url) == before
+    edit = web.get("/campaigns/prueba-web/edit").text
+    assert re.search(r'<option value="whatsapp,sms" selected>WhatsApp, si no SMS</option>', edit)
+    assert re.search(r'<option value="whatsapp" selected>WhatsApp</option>', edit)
+    bad = web.post("/campaigns/new", data={**FORM, "slug": "otra", "steps[0].channel": "whatsapp,radio",
+                                           "csrf_token": token})
+    assert bad.status_code == 422
+    assert re.search(r'data-error-for="steps\[0\]\.channel">[^<]+<', bad.text)

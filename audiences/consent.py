@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -115,18 +116,40 @@ def find_contact(session: Session, phone: str) -> Contact:
     return contact
 
 
-def find_or_create_contact(session: Session, phone: str, *, now: datetime) -> Contact:
+def contacts_by_index(session: Session, phones: Iterable[str]) -> dict[str, Contact]:
+    """The stored contacts among these numbers, keyed by blind index, in one query (a batch of
+    webhooks reads its senders at once; give the result to find_or_create_contact as `known`).
+    A number that cannot be read is left out (find_or_create_contact will say why)."""
+    indexes = set()
+    for phone in phones:
+        try:
+            indexes.add(blind_index(normalize_phone(phone).e164))
+        except Invalid:
+            continue
+    if not indexes:
+        return {}
+    query = select(Contact).where(Contact.phone_index.in_(bindparam("indexes", expanding=True)))
+    found = session.scalars(query, {"indexes": sorted(indexes)})
+    return {contact.phone_index: contact for contact in found}
+
+
+def find_or_create_contact(
+    session: Session, phone: str, *, now: datetime, known: Mapping[str, Contact] | None = None
+) -> Contact:
     """The contact with this number, created (active, no consent yet) when unknown. Flushes.
 
     Safe when several transactions meet the same new number at once (three messages from a new
     phone, two web workers): the insert is an upsert that skips an existing number, so every one
     of them gets the same contact and none fails on the unique phone (its blind index). A number
     erased before (`campaign privacy erase`) comes back opted out: the person asked for nothing.
+    `known` (from contacts_by_index, in this transaction) spares the lookup of a stored contact.
     """
     from audiences.phones import timezone_for
 
     number = normalize_phone(phone)
     index = blind_index(number.e164)
+    if known is not None and index in known:
+        return known[index]
     query = _contact_by_index()
     contact = session.scalar(query, {"index": index})
     if contact is None:

@@ -22,7 +22,7 @@ recorded: the hotline can answer them; blasts skip them until they opt in).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -86,13 +86,16 @@ def keyword_table(pack_dir: str | None = None) -> KeywordTable:
         return compile_catalogue(None)
 
 
-def find_or_create_contact(session: Session, *, phone: str, settings: Settings, now: datetime) -> Contact:
+def find_or_create_contact(
+    session: Session, *, phone: str, settings: Settings, now: datetime,
+    known: Mapping[str, Contact] | None = None,
+) -> Contact:
     """The contact with this number (normalized to E.164); created when unknown (flushed, via
-    audiences.consent). Raises Invalid("From", ...) when the number cannot be read."""
+    audiences.consent; `known` as there). Raises Invalid("From", ...) when the number cannot be read."""
     from audiences.consent import find_or_create_contact as find_or_create
 
     try:
-        return find_or_create(session, phone, now=now)
+        return find_or_create(session, phone, now=now, known=known)
     except Invalid as exc:
         raise Invalid("From", exc.reason) from exc
 
@@ -105,6 +108,50 @@ def last_outbound(
     values = {"contact_id": contact_id, "since": now - timedelta(days=days), "now": now}
     row = session.execute(_last_outbound_query(), values).first()
     return (row[0], row[1]) if row else None
+
+
+Recent = dict[int, list[tuple[datetime, int, int | None]]]  # contact id -> (sent_at, id, campaign_id)
+
+
+def recent_outbound(
+    session: Session, *, contact_ids: Sequence[int], since: datetime, until: datetime
+) -> Recent:
+    """The messages sent to these contacts between `since` and `until` (auto-replies excluded), in
+    one query for a batch of webhooks: `last_outbound_among` then picks per message what
+    `last_outbound` would have found. Every contact asked for has an entry (maybe empty)."""
+    out: Recent = {contact_id: [] for contact_id in contact_ids}
+    if not out:
+        return out
+    rows = session.execute(
+        _recent_outbound_query(), {"ids": sorted(out), "since": since, "until": until}
+    ).all()
+    for contact_id, sent_at, outbound_id, campaign_id in rows:
+        out[contact_id].append((sent_at, outbound_id, campaign_id))
+    return out
+
+
+def last_outbound_among(
+    sent: Sequence[tuple[datetime, int, int | None]], *, now: datetime, days: int
+) -> tuple[int, int | None] | None:
+    """`last_outbound` over rows read by `recent_outbound` (the last by sent time, then id)."""
+    since = now - timedelta(days=days)
+    inside = [row for row in sent if since <= row[0] <= now]
+    if not inside:
+        return None
+    _sent_at, outbound_id, campaign_id = max(inside, key=lambda row: (row[0], row[1]))
+    return outbound_id, campaign_id
+
+
+@cache
+def _recent_outbound_query() -> Any:
+    sent_at = Outbound.__table__.c.sent_at
+    return select(Outbound.contact_id, Outbound.sent_at, Outbound.id, Outbound.campaign_id).where(
+        Outbound.contact_id.in_(bindparam("ids", expanding=True)),
+        Outbound.sent_at.is_not(None),
+        Outbound.sent_at >= bindparam("since", type_=sent_at.type),
+        Outbound.sent_at <= bindparam("until", type_=sent_at.type),
+        (Outbound.provider.is_(None)) | (Outbound.provider != AUTO_REPLY_PROVIDER),
+    )
 
 
 @cache
@@ -268,6 +315,8 @@ def receive_inbound(
     catalogue: KeywordTable | None = None,
     media: Sequence[MediaItem] = (),
     unseen: bool = False,
+    contacts: Mapping[str, Contact] | None = None,
+    recent: Recent | None = None,
 ) -> InboundResult:
     """Stores one inbound message exactly once and acts on its intent (see the module docstring).
 
@@ -279,16 +328,24 @@ def receive_inbound(
     `duplicate=True` with no reply and changes nothing. Raises Invalid("From", ...) for an
     unreadable number. `now` is aware UTC. `unseen=True` says the caller found the SID not stored
     in this transaction (`stored_sids`), which spares one query; a concurrent transaction that
-    stores it first still makes this one a duplicate (the SID is unique).
+    stores it first still makes this one a duplicate (the SID is unique). `contacts` (by blind
+    index, audiences.consent.contacts_by_index) and `recent` (recent_outbound, covering `now` and
+    `settings.attribution_days` before it) are what a batch read for all its messages at once.
     """
     if not unseen and session.scalar(_INBOUND_BY_SID, {"sid": sid}) is not None:
         return InboundResult(None, None, duplicate=True)
     # `whatsapp:+502...` is the same person as the SMS number +502...: one contact, channel noted.
     channel = channel_of_address(from_number)
-    contact = find_or_create_contact(session, phone=phone_of(from_number), settings=settings, now=now)
+    contact = find_or_create_contact(
+        session, phone=phone_of(from_number), settings=settings, now=now, known=contacts
+    )
     decision = triage(body, contact.language, catalogue or keyword_table())
     intent = _consent_intent(session, decision, contact, now=now)
-    attributed = last_outbound(session, contact_id=contact.id, now=now, days=settings.attribution_days)
+    days = settings.attribution_days
+    if recent is not None and contact.id in recent:
+        attributed = last_outbound_among(recent[contact.id], now=now, days=days)
+    else:
+        attributed = last_outbound(session, contact_id=contact.id, now=now, days=days)
     outbound_id, campaign_id = attributed or (None, None)
     unread = CasePriority.HIGH if media else CasePriority.NORMAL
     case_id: int | None = None

@@ -187,6 +187,16 @@ def media_url(settings: Any, recording_id: int, *, now: datetime) -> str:
     return signed_media_url(settings.public_url, recording_id, expires_at=expires_at, settings=settings)
 
 
+def existing_recordings(session: Session, recording_ids: Iterable[int | None]) -> set[int]:
+    """Which of these recordings still exist (a producer may remove one after planning)."""
+    from campaign.radio.models import Recording
+
+    ids = sorted({i for i in recording_ids if i is not None})
+    if not ids:
+        return set()
+    return set(session.scalars(select(Recording.id).where(Recording.id.in_(ids))))
+
+
 def step_recordings(session: Session, spot_slug: str | None) -> dict[str, int]:
     """Language -> recording id of the radio spot a WhatsApp step sends as a voice note (empty when
     the step names none, or the spot has no recording). A language without a recording gets the

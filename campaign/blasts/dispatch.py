@@ -51,6 +51,7 @@ from campaign.blasts.channels import (
     TEMPLATE_MISSING,
     WHATSAPP,
     address_for,
+    existing_recordings,
     media_url,
     whatsapp_window_open,
 )
@@ -242,6 +243,7 @@ def _prepare(
         window = whatsapp_window_open(
             session, [r.contact_id for r in claimed if r.channel == WHATSAPP], now
         )
+        recordings = existing_recordings(session, [r.media_recording_id for r in claimed])
         for r in claimed:
             is_blast = r.occurrence_id is not None or r.campaign_id is not None
             if is_blast and not r.eligible:
@@ -262,7 +264,7 @@ def _prepare(
                     problem: str | None = NO_WHATSAPP_CONSENT
                 elif r.contact_id in window:  # free text (and the voice note) may go
                     problem = None
-                    if r.media_recording_id is not None:
+                    if r.media_recording_id in recordings:  # removed since planning: the text alone
                         media = media_url(settings, r.media_recording_id, now=now)
                 elif r.content_sid:  # outside the window: the approved template
                     problem, content_sid, variables = None, r.content_sid, r.content_variables

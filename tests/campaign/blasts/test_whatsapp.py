@@ -375,7 +375,7 @@ def voice(engine, tmp_path, monkeypatch, fake):
         yield settings, recording
 
 
-def _voice_campaign(engine, fake, settings, *, base):
+def _voice_campaign(engine, fake, settings, *, base, **spec):
     """A WhatsApp step with the spot's recording, and a person who wrote ALTA on WhatsApp an hour
     before `base` (window open: free text and media may go); returns (contact id, phone)."""
     message = None
@@ -385,7 +385,7 @@ def _voice_campaign(engine, fake, settings, *, base):
         at = (base - timedelta(minutes=5)).astimezone(ZoneInfo("America/Guatemala"))
         campaign = make_sms_campaign(
             session, message=message, at=at.strftime("%Y-%m-%d %H:%M"), now=base - timedelta(days=1),
-            step={"channel": "whatsapp", "audio": "spot-voz"},
+            step={"channel": "whatsapp", "audio": "spot-voz"}, **spec,
         )
         launch(session, campaign.slug, now=base - timedelta(days=1), settings=get_settings(),
                allow_empty=True)
@@ -536,3 +536,20 @@ def test_a_content_sid_twilio_does_not_know_fails_the_row_with_21655(
     assert fake.sent_to(f"whatsapp:{phone}") == [] and fake.sent_to(phone) == []  # no SMS: our mistake
     [row] = _rows(engine, person_id)
     assert (row.channel, row.status, row.error_code) == ("whatsapp", S.FAILED, "21655")
+
+
+def test_a_recording_removed_after_planning_leaves_the_text_alone(engine, fake, voice, clock):
+    from campaign.radio.models import Recording
+
+    settings, recording = voice
+    # The window opens at 10:30: planned at 10:05, sent at 10:30.
+    person_id, phone = _voice_campaign(engine, fake, settings, base=NOW,
+                                       send_window={"start": "10:30", "end": "20:00"})
+    provider = TwilioProvider(settings, timeout=5.0)
+    _ticks(engine, provider, settings, clock, minutes=(0,))
+    assert fake.sent_to(f"whatsapp:{phone}") == []
+    with make_sessionmaker(engine).begin() as session:
+        session.delete(session.get(Recording, recording))  # the producer removed it meanwhile
+    _ticks(engine, provider, settings, clock, minutes=(26, 28))
+    [sent] = fake.sent_to(f"whatsapp:{phone}")
+    assert sent["media_url"] == [] and "1572" in sent["body"] and fake.media_fetches == []

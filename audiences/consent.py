@@ -151,7 +151,9 @@ def find_or_create_contact(
     if known is not None and index in known:
         return known[index]
     query = _contact_by_index()
-    contact = session.scalar(query, {"index": index})
+    # Not among `known` (read in this transaction): new, unless an earlier message of the batch or
+    # another transaction created it meanwhile, which the upsert below and the lookup after it see.
+    contact = None if known is not None else session.scalar(query, {"index": index})
     if contact is None:
         session.flush()
         erased = session.scalar(_erasure_by_index(), {"index": index}) is not None

@@ -129,6 +129,8 @@ CASES = [
     c("campaign messages approve respuesta-ayuda --lang cak --by 'Revisora Sintética'", "approved by"),
     c("campaign messages list --json", lambda d: len(d) == 25),
     c("campaign messages show derechos-mujer --json", lambda d: d["slug"] == "derechos-mujer"),
+    c("campaign messages whatsapp bienvenida --lang es --content-sid HX0000000000000000000000000000000b "
+      "--variables '1=organizacion' --category utility", "WhatsApp template HX"),
     # staff and hotline
     c("campaign users add ana --role hotline --password-stdin --json", lambda d: d["role"] == "hotline",
       stdin="una clave larga y sintética\n"),

@@ -107,7 +107,7 @@ def _map_distinct(values: pd.Series, fn) -> tuple[pd.Series, pd.Series]:
         try:
             results[value] = fn(value)
         except Invalid as exc:
-            errors[value] = exc.reason
+            errors[value] = exc.code  # the English key stored with the rejection (audiences/reasons.py)
     return values.map(results).astype(object), values.map(errors).astype(object)
 
 

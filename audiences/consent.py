@@ -79,7 +79,7 @@ def opt_in(
     Raises Invalid("status", ...) for a blocked contact: only an administrator unblocks.
     """
     if contact.status == ContactStatus.BLOCKED:
-        raise Invalid("status", "the contact is blocked; an administrator must unblock it")
+        raise Invalid("status", _("the contact is blocked; an administrator must unblock it"))
     contact.status = ContactStatus.ACTIVE
     contact.consent_source = source or channel
     contact.consent_at = now
@@ -112,7 +112,7 @@ def find_contact(session: Session, phone: str) -> Contact:
     e164 = normalize_phone(phone).e164
     contact = session.scalar(select(Contact).where(Contact.phone_is(e164)))
     if contact is None:
-        raise NotFound("no contact with that phone number")
+        raise NotFound(_("no contact with that phone number"))
     return contact
 
 

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from audiences.reasons import phrase_label
 from campaign.core.errors import Invalid
+from campaign.core.i18n import _
 from campaign.core.languages import fold_key
 
 DATA_DIR = Path(__file__).with_name("data")
@@ -86,11 +88,11 @@ def resolve_department(value: str) -> str:
     """
     key = fold_key(str(value or ""))
     if not key:
-        raise Invalid("department", "empty")
+        raise Invalid("department", phrase_label("empty"), code="empty")
     try:
         return _department_index()[key]
     except KeyError:
-        raise Invalid("department", f"unknown department {value!r}") from None
+        raise Invalid("department", _("unknown department %(value)r", value=value)) from None
 
 
 def department_name(code: str) -> str:
@@ -98,7 +100,7 @@ def department_name(code: str) -> str:
     for dept in departments():
         if dept.code == code:
             return dept.name
-    raise Invalid("department", f"unknown department code {code!r}")
+    raise Invalid("department", _("unknown department code %(code)r", code=code))
 
 
 @lru_cache(maxsize=1)
@@ -123,29 +125,33 @@ def resolve_municipality(value: str, department: str | None = None) -> Municipal
     """
     text = str(value or "").strip()
     if not text:
-        raise Invalid("municipality", "empty")
+        raise Invalid("municipality", phrase_label("empty"), code="empty")
     by_code, by_name = _municipality_index()
     dept_code = resolve_department(department) if department else None
     if text.isdigit() and len(text) in (3, 4):
         found = by_code.get(text.zfill(4))
         if found is None:
-            raise Invalid("municipality", f"unknown INE code {text!r}")
+            raise _refused(f"unknown INE code {text!r}")
         candidates = [found]
     else:
         candidates = by_name.get(fold_key(text), [])
         if not candidates:
-            raise Invalid("municipality", f"unknown municipality {text!r}")
+            raise _refused(f"unknown municipality {text!r}")
     if dept_code:
         in_dept = [m for m in candidates if m.department == dept_code]
         if not in_dept:
-            raise Invalid(
-                "municipality", f"{text!r} is not a municipality of {department_name(dept_code)}"
-            )
+            raise _refused(f"{text!r} is not a municipality of {department_name(dept_code)}")
         candidates = in_dept
     if len(candidates) > 1:
         where = ", ".join(department_name(m.department) for m in candidates)
-        raise Invalid("municipality", f"{text!r} is ambiguous (in {where}): give the department")
+        raise _refused(f"{text!r} is ambiguous (in {where}): give the department")
     return candidates[0]
+
+
+def _refused(code: str) -> Invalid:
+    """A municipality refused: `code` (English, with the value) is what an import stores as the
+    rejection's reason; people read it in their language (audiences/reasons.py)."""
+    return Invalid("municipality", phrase_label(code), code=code)
 
 
 def municipality_codes_matching(value: str) -> list[str]:
@@ -162,5 +168,7 @@ def border_municipality_codes(countries: Iterable[str] = BORDER_COUNTRIES) -> li
     wanted = {c.strip().upper() for c in countries}
     unknown = wanted - set(BORDER_COUNTRIES)
     if unknown:
-        raise Invalid("border", f"unknown border country {sorted(unknown)} (use MX, SV, HN or BZ)")
+        raise Invalid(
+            "border", _("unknown border country %(codes)s (use MX, SV, HN or BZ)", codes=sorted(unknown))
+        )
     return [m.code for m in municipalities() if m.border in wanted]

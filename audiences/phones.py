@@ -15,6 +15,7 @@ from functools import lru_cache
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
 
+from audiences.reasons import phrase_label
 from campaign.core.errors import Invalid
 
 GUATEMALA_TZ = "America/Guatemala"
@@ -94,19 +95,19 @@ def normalize_phone(raw: str, *, default_region: str = "GT") -> PhoneNumber:
             NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
             NumberParseException.TOO_LONG: "too long",
         }.get(exc.error_type, "not a phone number")
-        raise Invalid("phone", reason) from exc
+        raise _refused(reason) from exc
     possible = phonenumbers.is_possible_number_with_reason(number)
     if possible == ValidationResult.TOO_SHORT:
-        raise Invalid("phone", "too short")
+        raise _refused("too short")
     if possible == ValidationResult.TOO_LONG:
-        raise Invalid("phone", "too long")
+        raise _refused("too long")
     if possible == ValidationResult.INVALID_LENGTH:
-        raise Invalid("phone", "wrong number of digits")
+        raise _refused("wrong number of digits")
     if possible == ValidationResult.INVALID_COUNTRY_CODE:
-        raise Invalid("phone", "invalid country code")
+        raise _refused("invalid country code")
     region = phonenumbers.region_code_for_number(number)
     if not phonenumbers.is_valid_number(number):
-        raise Invalid("phone", f"not a valid number for {region or default_region}")
+        raise _refused(f"not a valid number for {region or default_region}")
     kind = phonenumbers.number_type(number)
     if kind in MOBILE_TYPES:
         is_mobile: bool | None = True
@@ -137,6 +138,12 @@ def fast_guatemala(raw: str) -> PhoneNumber | None:
     return PhoneNumber("+502" + national, "GT", False, warning)
 
 
+def _refused(code: str) -> Invalid:
+    """A phone number refused: `code` (English) is what an import stores and groups rejections by;
+    people read it in their language (audiences/reasons.py)."""
+    return Invalid("phone", phrase_label(code), code=code)
+
+
 def normalize_many(values: Iterable[str], *, default_region: str = "GT") -> dict[str, PhoneNumber | str]:
     """Normalizes each distinct string once: value -> PhoneNumber, or the rejection reason."""
     out: dict[str, PhoneNumber | str] = {}
@@ -149,7 +156,7 @@ def normalize_many(values: Iterable[str], *, default_region: str = "GT") -> dict
             try:
                 result = normalize_phone(raw, default_region=default_region)
             except Invalid as exc:
-                out[raw] = exc.reason
+                out[raw] = exc.code
                 continue
         out[raw] = result
     return out

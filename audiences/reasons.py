@@ -44,6 +44,11 @@ PHRASES: dict[str, LazyString] = {
     ),
 }
 VALID_FOR = re.compile(r"^not a valid number for (\w+)$")
+# A municipality's rejection codes (audiences/geography.py), with the value as the file wrote it.
+UNKNOWN_MUNICIPALITY = re.compile(r"^unknown municipality (.+)$")
+UNKNOWN_INE = re.compile(r"^unknown INE code (.+)$")
+NOT_IN_DEPARTMENT = re.compile(r"^(.+) is not a municipality of (.+)$")
+AMBIGUOUS = re.compile(r"^(.+) is ambiguous \(in (.+)\): give the department$")
 YEAR_BETWEEN = re.compile(r"^not a year between (\d+) and (\d+)$")
 LANDLINE = re.compile(r"^landline \(fixed-line number\): not SMS-capable")
 
@@ -53,14 +58,30 @@ def reason_label(reason: str) -> str:
     field, sep, phrase = reason.partition(": ")
     if not sep or field not in FIELDS:
         return reason
+    return f"{FIELDS[field]}: {phrase_label(phrase)}"
+
+
+def phrase_label(phrase: str) -> str:
+    """One reason's phrase (the part after "field: ", an English code) in the current language;
+    a phrase it does not know as written."""
     if phrase in PHRASES:
-        text = str(PHRASES[phrase])
-    elif match := VALID_FOR.match(phrase):
-        text = _("not a valid number for %(region)s", region=match.group(1))
-    elif match := YEAR_BETWEEN.match(phrase):
-        text = _("not a year between %(low)s and %(high)s", low=match.group(1), high=match.group(2))
-    elif LANDLINE.match(phrase):
-        text = _("landline: it cannot receive SMS, messages will probably not arrive")
-    else:
-        text = phrase
-    return f"{FIELDS[field]}: {text}"
+        return str(PHRASES[phrase])
+    if match := VALID_FOR.match(phrase):
+        return _("not a valid number for %(region)s", region=match.group(1))
+    if match := YEAR_BETWEEN.match(phrase):
+        return _("not a year between %(low)s and %(high)s", low=match.group(1), high=match.group(2))
+    if LANDLINE.match(phrase):
+        return _("landline: it cannot receive SMS, messages will probably not arrive")
+    if match := UNKNOWN_MUNICIPALITY.match(phrase):
+        return _("unknown municipality %(value)s", value=match.group(1))
+    if match := UNKNOWN_INE.match(phrase):
+        return _("unknown INE code %(value)s", value=match.group(1))
+    if match := AMBIGUOUS.match(phrase):
+        return _(
+            "%(value)s is ambiguous (in %(where)s): give the department",
+            value=match.group(1), where=match.group(2),
+        )
+    if match := NOT_IN_DEPARTMENT.match(phrase):
+        return _("%(value)s is not a municipality of %(department)s", value=match.group(1),
+                 department=match.group(2))
+    return phrase

@@ -161,10 +161,12 @@ def add_segment(
     Raises Invalid("slug", ...) for a malformed or taken slug, Invalid("query", ...) for a bad query.
     """
     if not SLUG.match(slug):
-        raise Invalid("slug", f"{slug!r} must be lower-case letters, digits, _ or - (2-80, letter first)")
+        raise Invalid("slug", _(
+            "%(slug)r must be lower-case letters, digits, _ or - (2-80, letter first)", slug=slug
+        ))
     segment_condition(session, query, today=today)
     if session.scalar(select(Segment.id).where(Segment.slug == slug)) is not None:
-        raise Invalid("slug", f"a segment {slug!r} already exists")
+        raise Invalid("slug", _("a segment %(slug)r already exists", slug=slug))
     segment = Segment(slug=slug, name=name, query=query, description=description, builtin=False)
     session.add(segment)
     session.flush()
@@ -184,7 +186,7 @@ def _editable(session: Session, slug: str) -> Segment:
             ),
         )
     if segment is None:
-        raise NotFound(f"no segment {slug!r}")
+        raise NotFound(_("no segment %(slug)r", slug=slug))
     return segment
 
 
@@ -240,7 +242,7 @@ def get_segment(session: Session, slug: str) -> Segment:
     """The saved segment with this slug; raises NotFound."""
     segment = session.scalar(select(Segment).where(Segment.slug == slug))
     if segment is None:
-        raise NotFound(f"no segment {slug!r}")
+        raise NotFound(_("no segment %(slug)r", slug=slug))
     return segment
 
 
@@ -262,7 +264,14 @@ def breakdown_expression(by: str, *, today: date, fields: dict[str, FieldType] |
     key = by.split(".", 1)[1] if by.startswith("custom.") else by
     if fields and key in fields:
         return custom_value(key, fields[key])
-    raise Invalid("by", f"cannot break down by {by!r} (use {', '.join(BREAKDOWN_FIELDS)} or a custom field)")
+    raise Invalid(
+        "by",
+        _(
+            "cannot break down by %(by)r (use %(fields)s or a custom field)",
+            by=by,
+            fields=", ".join(BREAKDOWN_FIELDS),
+        ),
+    )
 
 
 def count(session: Session, slug_or_query: str, *, today: date, by: str | None = None) -> SegmentCount:

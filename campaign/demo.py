@@ -89,8 +89,11 @@ def _fresh_database(url: str, *, force: bool) -> Path:
     if parsed.get_backend_name() != "sqlite" or database in {"", ":memory:"}:
         raise Invalid(
             "CAMPAIGN_DATABASE_URL",
-            "the demo builds a fresh SQLite file and deletes what is there: point it at a SQLite file "
-            f"(now {parsed.render_as_string(hide_password=True)})",
+            _(
+                "the demo builds a fresh SQLite file and deletes what is there: point it at a SQLite file "
+                "(now %(url)s)",
+                url=parsed.render_as_string(hide_password=True),
+            ),
         )
     path = Path(database)
     if path.exists() and not force:
@@ -98,8 +101,12 @@ def _fresh_database(url: str, *, force: bool) -> Path:
         if found:
             raise Invalid(
                 "CAMPAIGN_DATABASE_URL",
-                f"{path} holds work the demo did not make ({'; '.join(found)}); refusing to delete it "
-                "(use another CAMPAIGN_DATABASE_URL, or --force to delete it anyway)",
+                _(
+                    "%(path)s holds work the demo did not make (%(found)s); refusing to delete it "
+                    "(use another CAMPAIGN_DATABASE_URL, or --force to delete it anyway)",
+                    path=path,
+                    found="; ".join(found),
+                ),
             )
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)

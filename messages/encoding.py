@@ -31,6 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from campaign.core.errors import Invalid
+from campaign.core.i18n import _
 
 DATA_DIR = Path(__file__).with_name("data")
 
@@ -183,10 +184,12 @@ def apply_policy(text: str, policy: str = "exact") -> SmsInfo:
     """
     if policy == "exact" or _NOT_BASIC.search(text) is None:
         if policy not in POLICIES:
-            raise Invalid("encoding", f"unknown policy {policy!r} (use exact, smart or fold)")
+            raise Invalid(
+                "encoding", _("unknown policy %(policy)r (use exact, smart or fold)", policy=policy)
+            )
         return analyze(text)
     if policy not in POLICIES:
-        raise Invalid("encoding", f"unknown policy {policy!r} (use exact, smart or fold)")
+        raise Invalid("encoding", _("unknown policy %(policy)r (use exact, smart or fold)", policy=policy))
     info = analyze(smart_replace(text))
     if policy == "fold" and info.encoding == UCS2 and set(info.non_gsm) <= _FOLDABLE:
         folded = analyze(fold_accents(info.text))

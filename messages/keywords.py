@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from campaign.core.errors import Invalid
+from campaign.core.i18n import _
 
 INTENTS = ("opt_out", "opt_in", "help", "urgent")
 # Categories of the `triage:` section, what each holds (see the pack's _keywords.yaml header).
@@ -175,7 +176,7 @@ def load_catalogue(pack_dir: Path | str | None = None) -> KeywordCatalogue:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise Invalid(str(path), f"not valid YAML: {exc}") from exc
+        raise Invalid(str(path), _("not valid YAML: %(exc)s", exc=exc)) from exc
     catalogue, errors = parse_catalogue(data, source=str(path))
     if errors:
         raise Invalid("keywords", "; ".join(errors))

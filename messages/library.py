@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from campaign.core.errors import InvalidTransition, NotFound
+from campaign.core.i18n import _
 from messages.models import Message, Translation, TranslationRevision, TranslationStatus
 
 SOURCE_LANGUAGE = "es"
@@ -64,7 +65,7 @@ def get_message(session: Session, slug: str) -> Message:
         select(Message).where(Message.slug == slug).options(selectinload(Message.translations))
     ).one_or_none()
     if message is None:
-        raise NotFound(f"message {slug!r} not found")
+        raise NotFound(_("message %(slug)r not found", slug=slug))
     return message
 
 
@@ -83,7 +84,7 @@ def get_translation(session: Session, slug: str, language: str) -> Translation:
     for translation in message.translations:
         if translation.language == language:
             return translation
-    raise NotFound(f"message {slug!r} has no {language!r} translation")
+    raise NotFound(_("message %(slug)r has no %(language)r translation", slug=slug, language=language))
 
 
 def approved_translations(
@@ -247,7 +248,7 @@ def revision_body(session: Session, translation_id: int, version: int) -> str:
         )
     )
     if body is None:
-        raise NotFound(f"translation {translation_id} has no version {version}")
+        raise NotFound(_("translation %(id)s has no version %(version)s", id=translation_id, version=version))
     return body
 
 

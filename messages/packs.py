@@ -273,7 +273,7 @@ def read_pack(directory: Path | str | None = None, *, registry: LanguageRegistry
     """Reads and validates every file of a pack; raises PackInvalid listing all problems."""
     directory = Path(directory or DEFAULT_PACK_DIR)
     if not directory.is_dir():
-        raise Invalid(str(directory), "pack directory not found")
+        raise Invalid(str(directory), _("pack directory not found"))
     registry = registry or default_registry()
     errors: list[str] = []
     messages: dict[str, MessageSpec] = {}

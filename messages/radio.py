@@ -77,27 +77,29 @@ def _upper_label(value: str) -> str:
 
 def _cue(raw: Any, field: str) -> tuple[str, float | None]:
     if not isinstance(raw, str) or not raw.strip():
-        raise Invalid(field, f"a cue must be one of {', '.join(CUES)}")
+        raise Invalid(field, _("a cue must be one of %(cues)s", cues=", ".join(CUES)))
     label = _upper_label(raw)
     pause = _PAUSE_IN_CUE.match(label)  # "PAUSA 2 s" written in the cue itself
     if pause:
         return "PAUSA", float(pause.group(2).replace(",", "."))
     label = CUE_ALIASES.get(label, label)
     if label not in CUES:
-        raise Invalid(field, f"unknown cue {raw!r}; use one of {', '.join(CUES)}")
+        raise Invalid(field, _("unknown cue %(raw)r; use one of %(cues)s", raw=raw, cues=", ".join(CUES)))
     return label, None
 
 
 def _seconds(raw: Any, field: str) -> float:
     if isinstance(raw, bool) or raw is None or raw == "":
-        raise Invalid(field, "a cue needs its length in seconds (e.g. seconds: 3)")
+        raise Invalid(field, _("a cue needs its length in seconds (e.g. seconds: 3)"))
     text = str(raw).strip().lower().removesuffix("s").strip().replace(",", ".")
     try:
         value = float(text)
     except ValueError:
-        raise Invalid(field, f"{raw!r} is not a number of seconds") from None
+        raise Invalid(field, _("%(raw)r is not a number of seconds", raw=raw)) from None
     if not 0 < value <= MAX_CUE_SECONDS:
-        raise Invalid(field, f"{value:g} s is out of range (more than 0, at most {MAX_CUE_SECONDS:g})")
+        raise Invalid(field, _(
+                "%(value)g s is out of range (more than 0, at most %(max)g)", value=value, max=MAX_CUE_SECONDS
+            ))
     return value
 
 
@@ -109,21 +111,23 @@ def validate_script(parts: Any) -> list[dict[str, Any]]:
     e.g. `script part 3.seconds: a cue needs its length in seconds`.
     """
     if not isinstance(parts, list) or not parts:
-        raise Invalid("script", "a radio script is a non-empty list of speaker lines and cues")
+        raise Invalid("script", _("a radio script is a non-empty list of speaker lines and cues"))
     out: list[dict[str, Any]] = []
     for index, part in enumerate(parts, start=1):
         where = f"script part {index}"
         if not isinstance(part, Mapping):
-            raise Invalid(where, "each part is a mapping: {speaker, text} or {cue, text, seconds}")
+            raise Invalid(where, _("each part is a mapping: {speaker, text} or {cue, text, seconds}"))
         unknown = set(part) - {"speaker", "cue", "text", "seconds"}
         if unknown:
-            raise Invalid(where, f"unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+            raise Invalid(
+                where, _("unknown field(s) %(fields)s", fields=", ".join(sorted(map(str, unknown))))
+            )
         has_speaker, has_cue = part.get("speaker") is not None, part.get("cue") is not None
         if has_speaker == has_cue:
-            raise Invalid(where, "give either a speaker (a line to read) or a cue (music, effect, pause)")
+            raise Invalid(where, _("give either a speaker (a line to read) or a cue (music, effect, pause)"))
         text = part.get("text")
         if text is not None and not isinstance(text, str):
-            raise Invalid(f"{where}.text", "must be text")
+            raise Invalid(f"{where}.text", _("must be text"))
         text = normalize_text(" ".join((text or "").split()))
         if has_speaker:
             speaker = part["speaker"]
@@ -131,12 +135,16 @@ def validate_script(parts: Any) -> list[dict[str, Any]]:
             if not _SPEAKER.match(label):
                 raise Invalid(
                     f"{where}.speaker",
-                    f"{speaker!r} is not a speaker label (LOCUTOR, VOZ 1, NARRADORA; at most 40 characters)",
+                    _(
+                        "%(speaker)r is not a speaker label (LOCUTOR, VOZ 1, NARRADORA; "
+                        "at most 40 characters)",
+                        speaker=speaker,
+                    ),
                 )
             if not text:
-                raise Invalid(f"{where}.text", f"the line of {label} is empty")
+                raise Invalid(f"{where}.text", _("the line of %(label)s is empty", label=label))
             if "seconds" in part:
-                raise Invalid(f"{where}.seconds", "only cues have seconds; a line is timed from its text")
+                raise Invalid(f"{where}.seconds", _("only cues have seconds; a line is timed from its text"))
             out.append({"speaker": label, "text": text})
             continue
         cue, pause_seconds = _cue(part["cue"], f"{where}.cue")
@@ -149,7 +157,7 @@ def validate_script(parts: Any) -> list[dict[str, Any]]:
             entry["text"] = text
         out.append(entry)
     if not any("speaker" in part for part in out):
-        raise Invalid("script", "a radio script needs at least one spoken line")
+        raise Invalid("script", _("a radio script needs at least one spoken line"))
     return out
 
 
@@ -189,7 +197,9 @@ def translation_script(translation: Any) -> list[dict[str, Any]]:
         return list(script)
     body = (getattr(translation, "body", "") or "").strip()
     if not body:
-        raise Invalid("script", f"translation {getattr(translation, 'language', '?')} has no script or body")
+        raise Invalid("script", _(
+            "translation %(language)s has no script or body", language=getattr(translation, "language", "?")
+        ))
     return [{"speaker": "LOCUTOR", "text": line} for line in body.splitlines() if line.strip()]
 
 

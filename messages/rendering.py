@@ -236,7 +236,9 @@ def _compile(template: str) -> Any:
         _check_statements(ENV.parse(template))
         return ENV.from_string(template)
     except TemplateSyntaxError as exc:
-        raise Invalid("template", f"line {exc.lineno}: {exc.message}") from exc
+        raise Invalid(
+            "template", _("line %(line)s: %(message)s", line=exc.lineno, message=exc.message)
+        ) from exc
 
 
 def _template_line(exc: BaseException) -> int | None:
@@ -276,7 +278,9 @@ def render(template: str, variables: Mapping[str, Any]) -> str:
         out = "".join(parts)
     except UndefinedError as exc:
         known = ", ".join(sorted(variables)) or "none"
-        raise Invalid("variable", f"{exc.message} (variables given: {known})") from exc
+        raise Invalid(
+            "variable", _("%(message)s (variables given: %(known)s)", message=exc.message, known=known)
+        ) from exc
     except SecurityError as exc:
         raise _limited(exc, f"not allowed in a message template: {exc}") from exc
     except TemplateLimit as exc:
@@ -308,7 +312,9 @@ def _variables(template: str) -> frozenset[str]:
     try:
         return frozenset(meta.find_undeclared_variables(ENV.parse(template)))
     except TemplateSyntaxError as exc:
-        raise Invalid("template", f"line {exc.lineno}: {exc.message}") from exc
+        raise Invalid(
+            "template", _("line %(line)s: %(message)s", line=exc.lineno, message=exc.message)
+        ) from exc
 
 
 def template_variables(template: str) -> set[str]:
@@ -321,7 +327,9 @@ def _contact_fields(template: str) -> tuple[tuple[str, bool], ...]:
     try:
         tree = ENV.parse(template)
     except TemplateSyntaxError as exc:
-        raise Invalid("template", f"line {exc.lineno}: {exc.message}") from exc
+        raise Invalid(
+            "template", _("line %(line)s: %(message)s", line=exc.lineno, message=exc.message)
+        ) from exc
     guarded: set[int] = set()  # field nodes under `| default(...)` or `is defined`
     for check in tree.find_all((nodes.Filter, nodes.Test)):
         if check.name in ("default", "d", "defined", "undefined") and check.node is not None:

@@ -80,7 +80,7 @@ def export_rows(session: Session, *, language: str, only: str = "missing",
                 defaults: dict[str, str] | None = None) -> list[ExportRow]:
     """The rows a translator gets for `language`: SMS messages and radio spots with a Spanish source."""
     if only not in ONLY:
-        raise Invalid("only", f"{only!r} is not one of {', '.join(ONLY)}")
+        raise Invalid("only", _("%(value)r is not one of %(allowed)s", value=only, allowed=", ".join(ONLY)))
     rows = []
     rate: float | None = None
     for message in library.list_messages(session):
@@ -256,24 +256,24 @@ class ImportReport:
 def read_rows(path: Path) -> list[ImportRow]:
     """Rows of a returned XLSX or PO file; raises Invalid for a file that is not one."""
     if not path.exists():
-        raise Invalid(str(path), "file not found")
+        raise Invalid(str(path), _("file not found"))
     if path.suffix.lower() == ".po":
         return _read_po(path)
     if path.suffix.lower() == ".xlsx":
         return _read_xlsx(path)
-    raise Invalid(str(path), "expected a .xlsx or .po file")
+    raise Invalid(str(path), _("expected a .xlsx or .po file"))
 
 
 def _read_xlsx(path: Path) -> list[ImportRow]:
     try:
         sheet = load_workbook(path, read_only=True, data_only=False).worksheets[0]
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a broken file
-        raise Invalid(str(path), f"not a readable XLSX file: {exc}") from exc
+        raise Invalid(str(path), _("not a readable XLSX file: %(exc)s", exc=exc)) from exc
     rows = sheet.iter_rows(values_only=True)
     header = [str(h or "").strip() for h in next(rows, ())]
     missing = [c for c in ("slug", "language", "translation", "status") if c not in header]
     if missing:
-        raise Invalid(str(path), f"missing column(s) {', '.join(missing)} in row 1")
+        raise Invalid(str(path), _("missing column(s) %(missing)s in row 1", missing=", ".join(missing)))
     at = {name: header.index(name) for name in header if name}
 
     def get(values: tuple, name: str) -> str | None:
@@ -298,7 +298,7 @@ def _read_po(path: Path) -> list[ImportRow]:
     try:
         po = polib.pofile(str(path))
     except (OSError, ValueError) as exc:
-        raise Invalid(str(path), f"not a readable PO file: {exc}") from exc
+        raise Invalid(str(path), _("not a readable PO file: %(exc)s", exc=exc)) from exc
     language = po.metadata.get("Language", "")
     return [
         ImportRow(number=entry.linenum, slug=entry.msgctxt or "", language=language, source=entry.msgid,

@@ -83,7 +83,9 @@ def read_campaign_document(path: str | Path) -> Any:
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
-        raise Invalid(str(path), f"cannot read the campaign file: {exc.strerror}") from exc
+        raise Invalid(
+            str(path), _("cannot read the campaign file: %(strerror)s", strerror=exc.strerror)
+        ) from exc
     except UnicodeDecodeError:
         raise Invalid(file.name, _("the campaign file is not UTF-8 text")) from None
     return load_yaml(text, source=file.name)

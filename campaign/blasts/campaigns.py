@@ -232,7 +232,7 @@ def get_campaign(session: Session, slug: str) -> Campaign:
         select(Campaign).where(Campaign.slug == slug).options(selectinload(Campaign.steps))
     ).one_or_none()
     if campaign is None:
-        raise NotFound(f"campaign {slug!r} not found")
+        raise NotFound(_("campaign %(slug)r not found", slug=slug))
     return campaign
 
 

@@ -46,6 +46,7 @@ from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
 
 from campaign.core.errors import AppError, Invalid
+from campaign.core.i18n import _
 
 if TYPE_CHECKING:
     from campaign.core.config import Settings
@@ -167,9 +168,9 @@ class Keyring:
         cipher = self._ciphers.get(kid)
         if not sep or cipher is None:
             raise UnreadableData(
-                f"a value was encrypted with key {kid[:8]!r}, which is not configured"
+                _("a value was encrypted with key %(key)r, which is not configured", key=kid[:8])
                 if sep
-                else "a value in the database is not encrypted (run `campaign init` to migrate)"
+                else _("a value in the database is not encrypted (run `campaign init` to migrate)")
             )
         raw = base64.b64decode(payload)
         try:
@@ -275,23 +276,31 @@ def load_keyring(settings: Settings) -> Keyring:
     if data or index:
         if not (data and index):
             missing = "CAMPAIGN_INDEX_KEY" if data else "CAMPAIGN_DATA_KEY"
-            raise Invalid(missing, "set both CAMPAIGN_DATA_KEY and CAMPAIGN_INDEX_KEY (two different keys)")
+            raise Invalid(
+                missing, _("set both CAMPAIGN_DATA_KEY and CAMPAIGN_INDEX_KEY (two different keys)")
+            )
         keys = [_decode_key(k, "CAMPAIGN_DATA_KEY") for k in data.split(",") if k.strip()]
         index_key = _decode_key(index, "CAMPAIGN_INDEX_KEY")
         if index_key in keys:
-            raise Invalid("CAMPAIGN_INDEX_KEY", "use a key of its own, not one of CAMPAIGN_DATA_KEY")
+            raise Invalid("CAMPAIGN_INDEX_KEY", _("use a key of its own, not one of CAMPAIGN_DATA_KEY"))
         return Keyring(keys, index_key, SOURCE_ENV)
     if not is_embedded(settings):
         raise Invalid(
             "CAMPAIGN_DATA_KEY",
-            "set CAMPAIGN_DATA_KEY and CAMPAIGN_INDEX_KEY: a key file serves only the embedded SQLite "
-            "database",
+            _(
+                "set CAMPAIGN_DATA_KEY and CAMPAIGN_INDEX_KEY: a key file serves only the embedded SQLite "
+                "database"
+            ),
         )
     path = Path(settings.key_file)
     if not path.exists():
         raise Invalid(
             "CAMPAIGN_DATA_KEY",
-            f"no key file at {path}: run `campaign init`, or set CAMPAIGN_DATA_KEY and CAMPAIGN_INDEX_KEY",
+            _(
+                "no key file at %(path)s: run `campaign init`, or set CAMPAIGN_DATA_KEY and "
+                "CAMPAIGN_INDEX_KEY",
+                path=path,
+            ),
         )
     return read_key_file(path)
 
@@ -302,9 +311,11 @@ def read_key_file(path: Path) -> Keyring:
         keys = [_decode_key(k, str(path)) for k in stored["data"]]
         index_key = _decode_key(stored["index"], str(path))
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise Invalid(str(path), f"the key file cannot be read ({type(exc).__name__})") from None
+        raise Invalid(
+            str(path), _("the key file cannot be read (%(kind)s)", kind=type(exc).__name__)
+        ) from None
     if not keys:
-        raise Invalid(str(path), "the key file holds no data key")
+        raise Invalid(str(path), _("the key file holds no data key"))
     return Keyring(keys, index_key, SOURCE_FILE, path)
 
 

@@ -29,15 +29,23 @@ class NotFound(AppError):
 
 
 class Invalid(AppError):
-    """Bad input: names the field (or row, file, position) at fault and why."""
+    """Bad input: names the field (or row, file, position) at fault and why.
+
+    `reason` is in the user's language. `code` is the same reason as a stable English key, for
+    callers that store or group reasons (import rejections: audiences/reasons.py translates them
+    where they are shown); it is `reason` itself unless the raiser gives one.
+    """
 
     http_status = 422
 
-    def __init__(self, field: str, reason: str, *, cli_hint: str | None = None) -> None:
+    def __init__(
+        self, field: str, reason: str, *, cli_hint: str | None = None, code: str | None = None
+    ) -> None:
         super().__init__(f"{field}: {reason}" if field else reason)
         self.field = field
         self.reason = reason
         self.cli_hint = cli_hint
+        self.code = code or reason
 
 
 class InvalidTransition(AppError):

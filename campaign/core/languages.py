@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from campaign.core.errors import Invalid
+from campaign.core.i18n import _
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def build_registry(extra: Mapping[str, Mapping[str, Any]] | None = None) -> Lang
         known = {"name", "native_name", "aliases", "encoding_policy", "syllables_per_second"}
         unknown = set(spec) - known
         if unknown:
-            raise Invalid(f"extra_languages.{code}", f"unknown keys {sorted(unknown)}")
+            raise Invalid(f"extra_languages.{code}", _("unknown keys %(unknown)s", unknown=sorted(unknown)))
         languages.append(
             Language(
                 code=code,

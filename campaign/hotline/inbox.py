@@ -72,7 +72,9 @@ def _status_values(value: str | None, allowed: Sequence[str], field: str) -> str
     if value in (None, "", "all"):
         return None
     if value not in allowed:
-        raise Invalid(field, f"{value!r} is not one of {', '.join(allowed)}")
+        raise Invalid(
+            field, _("%(value)r is not one of %(allowed)s", value=value, allowed=", ".join(allowed))
+        )
     return value
 
 
@@ -405,7 +407,7 @@ def answer_opt_out_question(
 
     found = get_case(session, case_id)
     if found.question != CaseQuestion.OPT_OUT:
-        raise Invalid("question", f"case {case_id} has no open opt-out question")
+        raise Invalid("question", _("case %(case_id)s has no open opt-out question", case_id=case_id))
     contact = session.get(Contact, found.contact_id)
     assert contact is not None
     if opted_out:

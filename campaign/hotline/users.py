@@ -84,7 +84,7 @@ def get_user(session: Session, user_id: int) -> User:
     """The user with this id; raises NotFound."""
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"user {user_id} not found")
+        raise NotFound(_("user %(user_id)s not found", user_id=user_id))
     return user
 
 

@@ -23,6 +23,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from campaign.blasts.models import Outbound, OutboundStatus
 from campaign.core.config import Settings
 from campaign.core.errors import Forbidden, Invalid
+from campaign.core.i18n import _
 from campaign.hotline.media import MediaItem, read_media_params
 from campaign.hotline.responses import receive_inbound, recent_outbound, stored_sids
 from campaign.providers.base import UNSUBSCRIBED_CODE, map_twilio_status
@@ -62,15 +63,17 @@ def verify_signature(
     """Raises Forbidden unless `signature` is the provider's signature of (url, params)."""
     token = signing_token(settings)
     if not signature or not token:
-        raise Forbidden("webhook: missing X-Twilio-Signature" if not signature else "webhook: no signing key")
+        raise Forbidden(
+            _("webhook: missing X-Twilio-Signature") if not signature else _("webhook: no signing key")
+        )
     if not RequestValidator(token).validate(url, dict(params), signature):
-        raise Forbidden("webhook: X-Twilio-Signature does not match")
+        raise Forbidden(_("webhook: X-Twilio-Signature does not match"))
 
 
 def _required(params: Mapping[str, str], name: str, *, allow_empty: bool = False) -> str:
     value = params.get(name)
     if value is None or (not allow_empty and not str(value).strip()):
-        raise MalformedWebhook(name, "required form field is missing")
+        raise MalformedWebhook(name, _("required form field is missing"))
     return str(value)
 
 
@@ -81,12 +84,12 @@ def _check_fields(params: Mapping[str, str]) -> None:
         if value is None:
             continue
         if len(value) > limit:
-            raise MalformedWebhook(name, f"longer than {limit} characters")
+            raise MalformedWebhook(name, _("longer than %(max)d characters", max=limit))
         if any(ord(c) < 32 or ord(c) == 127 for c in value):
-            raise MalformedWebhook(name, "contains a control character")
+            raise MalformedWebhook(name, _("contains a control character"))
     sid = params.get("MessageSid")
     if sid and not SID_PATTERN.fullmatch(sid):
-        raise MalformedWebhook("MessageSid", "not a message SID (letters and digits only)")
+        raise MalformedWebhook("MessageSid", _("not a message SID (letters and digits only)"))
 
 
 def twiml(reply: str | None) -> str:
@@ -139,7 +142,7 @@ def read_inbound(
     # without it rather than lost.
     body = _required(params, "Body", allow_empty=True).replace("\x00", "")
     if len(body) > MAX_BODY_CHARS:
-        raise MalformedWebhook("Body", f"longer than {MAX_BODY_CHARS} characters")
+        raise MalformedWebhook("Body", _("longer than %(max)d characters", max=MAX_BODY_CHARS))
     try:
         media = read_media_params(params)
     except Invalid as exc:
@@ -214,9 +217,9 @@ def _outbound_id_from(url: str) -> int | None:
     try:
         value = int(values[0])
     except ValueError:
-        raise MalformedWebhook("outbound", f"not an outbound id: {values[0][:40]!r}") from None
+        raise MalformedWebhook("outbound", _("not an outbound id: %(value)r", value=values[0][:40])) from None
     if not 1 <= value <= MAX_ID:
-        raise MalformedWebhook("outbound", f"not an outbound id: {values[0][:40]!r}")
+        raise MalformedWebhook("outbound", _("not an outbound id: %(value)r", value=values[0][:40]))
     return value
 
 

@@ -23,6 +23,7 @@ from campaign.core.config import Settings, get_settings
 from campaign.core.crypto import blind_index
 from campaign.core.db import insert_for, rowcount
 from campaign.core.errors import NotFound
+from campaign.core.i18n import _
 from campaign.hotline.media_files import remove_media
 from campaign.hotline.models import Case, CaseNote, Inbound, InboundMedia
 
@@ -56,7 +57,7 @@ def erase(
     session.flush()
     contact_id = session.scalar(select(Contact.id).where(Contact.phone_index == index))
     if contact_id is None:
-        raise NotFound("no contact with that phone number")
+        raise NotFound(_("no contact with that phone number"))
     result = ErasureResult(contact_id)
     cases = select(Case.id).where(Case.contact_id == contact_id)
 

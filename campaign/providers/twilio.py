@@ -26,6 +26,7 @@ from twilio.rest import Client
 from campaign.blasts.models import OutboundStatus
 from campaign.core.config import Settings, mask_secret
 from campaign.core.errors import Invalid, ProviderError
+from campaign.core.i18n import _
 from campaign.providers.base import (
     OutboundRequest,
     ProviderResult,
@@ -51,9 +52,11 @@ class TwilioProvider:
     ) -> None:
         token = settings.twilio_auth_token.get_secret_value()
         if not settings.twilio_account_sid or not token:
-            raise Invalid("CAMPAIGN_TWILIO_ACCOUNT_SID", "the twilio provider needs an account SID and token")
+            raise Invalid(
+                "CAMPAIGN_TWILIO_ACCOUNT_SID", _("the twilio provider needs an account SID and token")
+            )
         if not (settings.twilio_from or settings.twilio_messaging_service_sid):
-            raise Invalid("CAMPAIGN_TWILIO_FROM", "set a sender or CAMPAIGN_TWILIO_MESSAGING_SERVICE_SID")
+            raise Invalid("CAMPAIGN_TWILIO_FROM", _("set a sender or CAMPAIGN_TWILIO_MESSAGING_SERVICE_SID"))
         self.account_sid = settings.twilio_account_sid
         self._token_hint = mask_secret(token)
         self.sender: dict[str, str] = (

@@ -22,6 +22,7 @@ from campaign.blasts.campaigns import get_campaign
 from campaign.blasts.models import Campaign, Step
 from campaign.blasts.schedules import Schedule, is_finite, occurrence_times
 from campaign.core.errors import Invalid
+from campaign.core.i18n import _
 from campaign.radio.calibration import default_variables, effective_rate
 from campaign.radio.models import Airing, AiringStatus, Station
 from messages.duration import estimate_seconds
@@ -47,8 +48,10 @@ def step_stations(session: Session, step: Step) -> list[Station]:
     found = {s.slug: s for s in session.scalars(query.where(Station.slug.in_(wanted)))}
     for slug in wanted:
         if slug not in found:
-            raise Invalid(f"step {step.key}.stations", f"unknown station {slug!r} (load it with "
-                          "`campaign radio stations load FILE`)")
+            raise Invalid(
+                f"step {step.key}.stations",
+                _("unknown station %(slug)r (load it with `campaign radio stations load FILE`)", slug=slug),
+            )
     return [found[slug] for slug in wanted]
 
 
@@ -77,9 +80,9 @@ def spot_duration(
 def airing_times(step: Step, campaign: Campaign, *, now: datetime) -> list[datetime]:
     """The UTC times of a radio step (all of them; unbounded rules up to now + 90 days)."""
     if not step.rrule and step.at is None:
-        raise Invalid(f"step {step.key}.rrule", "a radio step needs an rrule (+ starts) or an at time")
+        raise Invalid(f"step {step.key}.rrule", _("a radio step needs an rrule (+ starts) or an at time"))
     if step.rrule and step.starts is None:
-        raise Invalid(f"step {step.key}.starts", "an rrule needs a start date")
+        raise Invalid(f"step {step.key}.starts", _("an rrule needs a start date"))
     schedule = Schedule(campaign.timezone, at=step.at, rrule=step.rrule, starts=step.starts)
     until = None if is_finite(schedule) else now + UNBOUNDED_HORIZON
     return occurrence_times(schedule, until=until)
@@ -92,7 +95,7 @@ def airing_rows(session: Session, step: Step, *, now: datetime) -> list[dict[str
     whose spot does not render.
     """
     if step.channel != "radio":
-        raise Invalid(f"step {step.key}.channel", f"{step.channel!r} is not a radio step")
+        raise Invalid(f"step {step.key}.channel", _("%(channel)r is not a radio step", channel=step.channel))
     campaign = step.campaign
     times = airing_times(step, campaign, now=now)
     stations = step_stations(session, step)
@@ -283,7 +286,7 @@ def _current_durations(session: Session, campaign: Campaign) -> dict[tuple[int, 
         if step.channel != "radio":
             continue
         context = step_context(step, campaign)
-        for (_, language), translation in approved_translations(session, [step.message_id]).items():
+        for (_message_id, language), translation in approved_translations(session, [step.message_id]).items():
             try:
                 out[(step.id, language)] = spot_duration(session, translation, context, step_key=step.key)
             except Invalid:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from campaign.core.errors import Invalid
+from campaign.core.i18n import _
 from campaign.core.languages import LanguageRegistry, default_registry
 from messages.duration import cue_seconds, rate_from_measurement, spoken_syllables
 from messages.library import get_translation
@@ -84,7 +85,9 @@ def implied_rate(
     `seconds`, as `calibrate` would record it; stores nothing. Raises like `calibrate`."""
     default_registry().get(language)  # Invalid for an unknown code
     if not seconds or seconds <= 0 or seconds > 600:
-        raise Invalid("seconds", f"{seconds} is not a measured read length (0 < seconds <= 600)")
+        raise Invalid(
+            "seconds", _("%(seconds)s is not a measured read length (0 < seconds <= 600)", seconds=seconds)
+        )
     translation = get_translation(session, message_slug, language)
     context = default_variables() if variables is None else dict(variables)
     parts = script_parts(translation, context)
@@ -92,7 +95,11 @@ def implied_rate(
     if speech <= 0:
         raise Invalid(
             "seconds",
-            f"{seconds:g} s leaves no time for speech after the cues ({cue_seconds(parts):g} s)",
+            _(
+                "%(seconds)g s leaves no time for speech after the cues (%(cues)g s)",
+                seconds=seconds,
+                cues=cue_seconds(parts),
+            ),
         )
     syllables = spoken_syllables(parts, language=language)
     return syllables, round(rate_from_measurement(syllables, speech), 3)

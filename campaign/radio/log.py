@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from campaign.blasts.models import Campaign, Step
 from campaign.core.errors import Invalid, NotFound
+from campaign.core.i18n import _
 from campaign.radio.models import Airing, AiringStatus
 from campaign.radio.stations import get_station
 from messages.models import Message
@@ -69,7 +70,9 @@ def _parse_date(value: str, where: str) -> date:
             return datetime.strptime(text, fmt).date()
         except ValueError:
             continue
-    raise Invalid(f"{where}, column 'date'", f"{value!r} is not a date like 2027-01-11 or 11/01/2027")
+    raise Invalid(
+        f"{where}, column 'date'", _("%(value)r is not a date like 2027-01-11 or 11/01/2027", value=value)
+    )
 
 
 def _parse_time(value: str, where: str) -> time:
@@ -78,7 +81,9 @@ def _parse_time(value: str, where: str) -> time:
         hour, minute = (int(p) for p in text.split(":")[:2])
         return time(hour, minute)
     except (ValueError, TypeError):
-        raise Invalid(f"{where}, column 'time'", f"{value!r} is not a time like 06:30") from None
+        raise Invalid(
+            f"{where}, column 'time'", _("%(value)r is not a time like 06:30", value=value)
+        ) from None
 
 
 def _folded(text: str) -> str:
@@ -97,7 +102,7 @@ def read_log(path: Path | str) -> list[LogRow]:
     """Parses a log CSV; raises Invalid naming the file, row and column of the first problem."""
     path = Path(path)
     if not path.is_file():
-        raise NotFound(f"log file {str(path)!r} not found")
+        raise NotFound(_("log file %(path)r not found", path=str(path)))
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         header = [column_name(f) for f in reader.fieldnames or []]
@@ -105,8 +110,15 @@ def read_log(path: Path | str) -> list[LogRow]:
             header.append("spot")  # the traffic log's id column names the spot too
         missing = [c for c in REQUIRED if c not in header]
         if missing:
-            raise Invalid(path.name, f"missing column(s) {', '.join(missing)}; expected "
-                          f"{', '.join(REQUIRED + OPTIONAL)} (or fecha, hora, spot, salió, notas, idioma)")
+            raise Invalid(
+                path.name,
+                _(
+                    "missing column(s) %(missing)s; expected %(expected)s "
+                    "(or fecha, hora, spot, salió, notas, idioma)",
+                    missing=", ".join(missing),
+                    expected=", ".join(REQUIRED + OPTIONAL),
+                ),
+            )
         rows = []
         for index, raw in enumerate(reader, start=2):
             where = f"{path.name} row {index}"
@@ -115,11 +127,13 @@ def read_log(path: Path | str) -> list[LogRow]:
                 continue  # blank line
             aired_text = values["aired"].lower()
             if aired_text not in YES | NO:
-                raise Invalid(f"{where}, column 'aired'", f"{values['aired']!r}: write yes or no")
+                raise Invalid(
+                    f"{where}, column 'aired'", _("%(value)r: write yes or no", value=values["aired"])
+                )
             spot = values.get("spot_id") or values.get("spot") or ""
             if not spot:
                 raise Invalid(
-                    f"{where}, column 'spot'", "which spot aired? (its id or title, e.g. spot-coyotes)"
+                    f"{where}, column 'spot'", _("which spot aired? (its id or title, e.g. spot-coyotes)")
                 )
             rows.append(
                 LogRow(
@@ -133,7 +147,7 @@ def read_log(path: Path | str) -> list[LogRow]:
                 )
             )
     if not rows:
-        raise Invalid(path.name, "the log has no rows")
+        raise Invalid(path.name, _("the log has no rows"))
     return rows
 
 
@@ -182,9 +196,19 @@ def record_log(
         if not near:
             raise Invalid(
                 f"{name} row {row.row}",
-                f"no planned airing of {row.spot!r} on {station.slug} at {row.day} {row.at:%H:%M}"
-                + (f" in {row.language}" if row.language else "")
-                + f" (within {int(tolerance.total_seconds() // 60)} min)",
+                _(
+                    "no planned airing of %(spot)r on %(station)s at %(day)s %(time)s in %(language)s "
+                    "(within %(minutes)d min)",
+                    spot=row.spot, station=station.slug, day=row.day, time=row.at.strftime("%H:%M"),
+                    language=row.language, minutes=int(tolerance.total_seconds() // 60),
+                )
+                if row.language
+                else _(
+                    "no planned airing of %(spot)r on %(station)s at %(day)s %(time)s "
+                    "(within %(minutes)d min)",
+                    spot=row.spot, station=station.slug, day=row.day, time=row.at.strftime("%H:%M"),
+                    minutes=int(tolerance.total_seconds() // 60),
+                ),
             )
         nearest = min(gap for gap, _, _ in near)
         slot = min(local for gap, local, _ in near if gap == nearest)

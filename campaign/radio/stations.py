@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from audiences.geography import resolve_department, resolve_municipality
 from campaign.core.errors import Invalid, NotFound
+from campaign.core.i18n import _
 from campaign.core.languages import LanguageRegistry, default_registry, fold_key
 from campaign.core.yamlfiles import load_yaml
 from campaign.radio.models import Station
@@ -69,13 +70,15 @@ def _languages(value: Any, where: str, registry: LanguageRegistry) -> list[str]:
     else:
         items = []
     if not items:
-        raise Invalid(f"{where}, column 'languages'", "a station needs at least one language (e.g. es; mam)")
+        raise Invalid(
+            f"{where}, column 'languages'", _("a station needs at least one language (e.g. es; mam)")
+        )
     codes: list[str] = []
     for item in items:
         code = item.strip()
         language = registry.resolve(code) or (registry.get(code) if code in registry else None)
         if language is None:
-            raise Invalid(f"{where}, column 'languages'", f"unknown language {item.strip()!r}")
+            raise Invalid(f"{where}, column 'languages'", _("unknown language %(code)r", code=item.strip()))
         if language.code not in codes:
             codes.append(language.code)
     return codes
@@ -85,13 +88,19 @@ def parse_station(row: dict[str, Any], where: str, registry: LanguageRegistry) -
     """Validates one row (from CSV or YAML); raises Invalid naming the row and column."""
     unknown = {str(k) for k in row if k is not None and str(k).strip()} - set(FIELDS)
     if unknown:
-        raise Invalid(where, f"unknown column(s) {', '.join(sorted(unknown))}; expected {', '.join(FIELDS)}")
+        raise Invalid(where, _(
+                "unknown column(s) %(unknown)s; expected %(expected)s",
+                unknown=", ".join(sorted(unknown)),
+                expected=", ".join(FIELDS),
+            ))
     name = _text(row.get("name"))
     if not name:
-        raise Invalid(f"{where}, column 'name'", "a station needs a name")
+        raise Invalid(f"{where}, column 'name'", _("a station needs a name"))
     slug = _text(row.get("slug")) or slugify(name)
     if not _SLUG.match(slug):
-        raise Invalid(f"{where}, column 'slug'", f"{slug!r} must be lower-case letters, digits and dashes")
+        raise Invalid(
+            f"{where}, column 'slug'", _("%(slug)r must be lower-case letters, digits and dashes", slug=slug)
+        )
     department = municipality = None
     try:
         if _text(row.get("department")):
@@ -122,43 +131,49 @@ def read_station_file(path: Path | str, *, registry: LanguageRegistry | None = N
     path = Path(path)
     registry = registry or default_registry()
     if not path.is_file():
-        raise NotFound(f"station file {str(path)!r} not found")
+        raise NotFound(_("station file %(path)r not found", path=str(path)))
     rows: list[tuple[str, dict[str, Any]]] = []
     if path.suffix.lower() in {".yaml", ".yml"}:
         try:
             data = load_yaml(path.read_text(encoding="utf-8"), source=path.name)
         except UnicodeDecodeError:
-            raise Invalid(path.name, "not valid YAML: not UTF-8 text") from None
+            raise Invalid(path.name, _("not valid YAML: not UTF-8 text")) from None
         if isinstance(data, dict):
             data = data.get("stations")
         if not isinstance(data, list):
-            raise Invalid(path.name, "expected a list of stations (or a `stations:` list)")
+            raise Invalid(path.name, _("expected a list of stations (or a `stations:` list)"))
         for index, item in enumerate(data, start=1):
             if not isinstance(item, dict):
-                raise Invalid(f"{path.name} station {index}", "each station is a mapping")
+                raise Invalid(f"{path.name} station {index}", _("each station is a mapping"))
             rows.append((f"{path.name} station {index}", item))
     elif path.suffix.lower() == ".csv":
         with path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle)
             if not reader.fieldnames or "name" not in [f.strip() for f in reader.fieldnames]:
-                raise Invalid(path.name, f"the header row must name the columns: {', '.join(FIELDS)}")
+                raise Invalid(
+                    path.name,
+                    _("the header row must name the columns: %(columns)s", columns=", ".join(FIELDS)),
+                )
             for index, raw in enumerate(reader, start=2):  # row 1 is the header
                 if None in raw:  # DictReader files surplus values under the key None
-                    raise Invalid(f"{path.name} row {index}", "more values than header columns")
+                    raise Invalid(f"{path.name} row {index}", _("more values than header columns"))
                 row = {k.strip(): v for k, v in raw.items() if k and k.strip()}
                 rows.append((f"{path.name} row {index}", row))
     else:
-        raise Invalid(path.name, "station files are .csv, .yaml or .yml")
+        raise Invalid(path.name, _("station files are .csv, .yaml or .yml"))
     specs: list[StationSpec] = []
     seen: dict[str, str] = {}
     for where, row in rows:
         spec = parse_station(row, where, registry)
         if spec.slug in seen:
-            raise Invalid(f"{where}, column 'slug'", f"{spec.slug!r} is also used by {seen[spec.slug]}")
+            raise Invalid(
+                f"{where}, column 'slug'",
+                _("%(slug)r is also used by %(other)s", slug=spec.slug, other=seen[spec.slug]),
+            )
         seen[spec.slug] = where
         specs.append(spec)
     if not specs:
-        raise Invalid(path.name, "no stations in the file")
+        raise Invalid(path.name, _("no stations in the file"))
     return specs
 
 
@@ -199,7 +214,7 @@ def get_station(session: Session, slug: str) -> Station:
     """The station with this slug; raises NotFound."""
     station = session.scalars(select(Station).where(Station.slug == slug)).one_or_none()
     if station is None:
-        raise NotFound(f"station {slug!r} not found (see `campaign radio stations list`)")
+        raise NotFound(_("station %(slug)r not found (see `campaign radio stations list`)", slug=slug))
     return station
 
 

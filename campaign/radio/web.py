@@ -231,7 +231,9 @@ def radio_download(
     user: Annotated[User, Depends(producer)],
 ) -> Response:
     if fmt not in FORMATS:
-        raise Invalid("format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
+        raise Invalid(
+            "format", _("%(value)r is not one of %(allowed)s", value=fmt, allowed=", ".join(FORMATS))
+        )
     with tempfile.TemporaryDirectory() as folder, unit_of_work(request.app.state.web.engine) as session:
         paths = export_radio(session, campaign, fmt=fmt, out_dir=Path(folder), station=station or None,
                              language=lang or None, page_size=page_size)

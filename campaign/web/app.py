@@ -31,7 +31,7 @@ import campaign.schema  # noqa: F401 - every entry point loads the whole model r
 from campaign.core.config import Settings, get_settings
 from campaign.core.db import SQLiteFileWatch, make_engine, unit_of_work
 from campaign.core.errors import AppError, Invalid
-from campaign.core.i18n import best_match, use_locale
+from campaign.core.i18n import _, best_match, use_locale
 from campaign.web.auth import LoginRequired, verify_csrf
 from campaign.web.group_commit import GroupCommit
 from campaign.web.security import LoopbackGuard, RefuseNul, SecurityHeaders
@@ -255,7 +255,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     public_host = urlsplit(settings.public_url).hostname or ""
     problem = settings.unsafe_to_expose(public_host)
     if problem:  # here, not only in `campaign serve`: `uvicorn --factory` builds the app itself
-        raise Invalid("CAMPAIGN_PUBLIC_URL", f"refusing to serve {settings.public_url}: {problem}")
+        raise Invalid(
+            "CAMPAIGN_PUBLIC_URL",
+            _("refusing to serve %(url)s: %(problem)s", url=settings.public_url, problem=problem),
+        )
     state = WebState(settings)
     use_timezone(settings.timezone)
 

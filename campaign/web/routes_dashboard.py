@@ -43,7 +43,7 @@ def campaign_page(request: Request, *, slug: str, user: Annotated[User, Depends(
     with unit_of_work(request.app.state.web.engine) as session:
         campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
         if campaign is None:
-            raise NotFound(f"campaign {slug!r} not found")
+            raise NotFound(_("campaign %(slug)r not found", slug=slug))
         report, activity = stats.campaign_summary(
             session, campaign, now=utcnow(), settings=request.app.state.web.settings
         )
@@ -96,7 +96,7 @@ def cancel_page(request: Request, *, slug: str, user: Annotated[User, Depends(ma
     with unit_of_work(request.app.state.web.engine) as session:
         campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
         if campaign is None:
-            raise NotFound(f"campaign {slug!r} not found")
+            raise NotFound(_("campaign %(slug)r not found", slug=slug))
         queued = session.scalar(
             select(func.count(Outbound.id)).where(
                 Outbound.campaign_id == campaign.id, Outbound.status == OutboundStatus.QUEUED

@@ -119,3 +119,38 @@ def test_json_keeps_english_keys_and_codes(spanish_db, tmp_path):
     assert json.loads(listed.stdout)[0]["status"] == "draft"
     coverage = json.loads(run_cli("messages", "coverage", "--json", db_url=spanish_db, env=SPANISH).stdout)
     assert coverage["messages"]["aviso"]["quc"] == "needs_review"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_errors_speak_spanish_and_stored_reasons_keep_their_english_codes(spanish_db, tmp_path):
+    """Domain errors (radio stations, campaigns, import rejections) in Spanish by default and in
+    English with CAMPAIGN_LOCALE=en; an import's --json keeps the English reason codes it groups by."""
+    db = spanish_db
+    stations = tmp_path / "emisoras.csv"
+    stations.write_text("slug,name,frequency,languages,extra\nradio-x,Radio X,101.1,es,1\n", encoding="utf-8")
+    spanish = run_cli("radio", "stations", "load", str(stations), db_url=db, env=SPANISH)
+    assert spanish.returncode == 1
+    assert "columna(s) desconocida(s) extra; se esperaba slug, name" in spanish.stderr, spanish.stderr
+    english = run_cli("radio", "stations", "load", str(stations), db_url=db)
+    assert "unknown column(s) extra; expected slug, name" in english.stderr, english.stderr
+    missing = run_cli("radio", "stations", "load", str(tmp_path / "nada.csv"), db_url=db, env=SPANISH)
+    assert "no se encontró el archivo de emisoras" in missing.stderr, missing.stderr
+    assert "no se encontró la campaña 'nada'" in run_cli("show", "nada", db_url=db, env=SPANISH).stderr
+
+    contacts = tmp_path / "contactos.csv"
+    contacts.write_text(
+        "phone,name,language,consent,municipality\n+50255551234,Ana,es,formulario,Springfield\n"
+        "+50255551235,Bea,es,formulario,San José\n12,Cid,es,formulario,\n",
+        encoding="utf-8",
+    )
+    table = es("audiences", "import", str(contacts), "--dry-run", db_url=db, ok=False)
+    for words in ("municipio: municipio desconocido 'Springfield'", "teléfono: demasiado corto",
+                  "'San José' es ambiguo (en Escuintla, Petén): indique el departamento"):
+        assert words in table, (words, table)
+    assert "unknown" not in table and "ambiguous" not in table, table
+    report = run_cli("audiences", "import", str(contacts), "--dry-run", "--json", db_url=db, env=SPANISH)
+    assert json.loads(report.stdout)["rejected_by_reason"] == {
+        "municipality: unknown municipality 'Springfield'": 1,
+        "municipality: 'San José' is ambiguous (in Escuintla, Petén): give the department": 1,
+        "phone: too short": 1,
+    }

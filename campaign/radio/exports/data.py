@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from campaign.blasts.campaigns import get_campaign
 from campaign.core.errors import Invalid
+from campaign.core.i18n import _
 from campaign.core.languages import default_registry
 from campaign.radio.airings import ScheduleRow, schedule_rows, spot_duration, step_context
 from campaign.radio.models import Station
@@ -78,7 +79,7 @@ def build_export(
     campaign = get_campaign(session, campaign_slug)
     steps = [s for s in campaign.steps if s.channel == "radio"]
     if not steps:
-        raise Invalid("campaign", f"{campaign_slug!r} has no radio steps")
+        raise Invalid("campaign", _("%(campaign)r has no radio steps", campaign=campaign_slug))
     registry = default_registry()
     if language:
         registry.get(language)
@@ -116,9 +117,20 @@ def build_export(
                 )
             )
     if not spots:
-        what = f" in {language}" if language else ""
-        where = f" for station {station}" if station else ""
-        raise Invalid("export", f"no approved radio spot{what}{where} in campaign {campaign_slug!r}")
+        if language and station:
+            reason = _(
+                "no approved radio spot in %(language)s for station %(station)s in campaign %(campaign)r",
+                language=language, station=station, campaign=campaign_slug,
+            )
+        elif language:
+            reason = _("no approved radio spot in %(language)s in campaign %(campaign)r",
+                       language=language, campaign=campaign_slug)
+        elif station:
+            reason = _("no approved radio spot for station %(station)s in campaign %(campaign)r",
+                       station=station, campaign=campaign_slug)
+        else:
+            reason = _("no approved radio spot in campaign %(campaign)r", campaign=campaign_slug)
+        raise Invalid("export", reason)
     airings = schedule_rows(session, campaign_slug, station=station, language=language)
     if only is not None:
         stations = [only]

@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from campaign.core.errors import Invalid
+from campaign.core.i18n import _
 from campaign.radio.exports.data import RadioExport, build_export
 
 FORMATS = ("pdf", "docx", "txt", "csv", "xlsx")
@@ -24,9 +25,11 @@ def write_export(
     """Writes `export` in `fmt` into `out_dir` (created); returns the files written."""
     fmt = fmt.lower()
     if fmt not in FORMATS:
-        raise Invalid("format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
+        raise Invalid(
+            "format", _("%(value)r is not one of %(allowed)s", value=fmt, allowed=", ".join(FORMATS))
+        )
     if page_size.lower() not in ("a4", "letter"):
-        raise Invalid("page-size", f"{page_size!r} is not a4 or letter")
+        raise Invalid("page-size", _("%(page_size)r is not a4 or letter", page_size=page_size))
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = export.file_stem(station, language)
     if fmt in ("pdf", "docx"):  # one pack per station: its scripts, then its schedule
@@ -70,6 +73,8 @@ def export_radio(
     Raises NotFound (campaign, station), Invalid (format, nothing to export).
     """
     if fmt.lower() not in FORMATS:
-        raise Invalid("format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
+        raise Invalid(
+            "format", _("%(value)r is not one of %(allowed)s", value=fmt, allowed=", ".join(FORMATS))
+        )
     export = build_export(session, campaign_slug, station=station, language=language)
     return write_export(export, fmt, out_dir, station=station, language=language, page_size=page_size)

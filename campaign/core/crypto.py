@@ -191,11 +191,11 @@ class Keyring:
         kid, sep, rest = blob[:width].decode("ascii", "replace"), blob[width : width + 1], blob[width + 1 :]
         cipher = self._ciphers.get(kid)
         if sep != SEPARATOR.encode() or cipher is None:
-            raise UnreadableData("a file was encrypted with a key that is not configured")
+            raise UnreadableData(_("a file was encrypted with a key that is not configured"))
         try:
             return cipher.decrypt(rest[:NONCE_BYTES], rest[NONCE_BYTES:], context)
         except InvalidTag:
-            raise UnreadableData("a file does not authenticate (altered, or the wrong key)") from None
+            raise UnreadableData(_("a file does not authenticate (altered, or the wrong key)")) from None
 
     def blind_index(self, e164: str) -> str:
         """HMAC-SHA256 of a normalized number (32 hex digits): lookup and uniqueness of phones."""

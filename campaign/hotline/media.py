@@ -64,11 +64,11 @@ class MediaItem:
 def _clean(params: Mapping[str, str], name: str, limit: int, *, required: bool) -> str:
     value = params.get(name) or ""
     if required and not value.strip():
-        raise Invalid(name, "required form field is missing")
+        raise Invalid(name, _("required form field is missing"))
     if len(value) > limit:
-        raise Invalid(name, f"longer than {limit} characters")
+        raise Invalid(name, _("longer than %(max)d characters", max=limit))
     if any(ord(c) <= 32 or ord(c) == 127 for c in value):
-        raise Invalid(name, "contains a space or a control character")
+        raise Invalid(name, _("contains a space or a control character"))
     return value
 
 
@@ -78,7 +78,7 @@ def read_media_params(params: Mapping[str, str]) -> tuple[MediaItem, ...]:
     value too long or with a control character."""
     raw = (params.get("NumMedia") or "0").strip()
     if not raw.isdigit() or int(raw) > MAX_MEDIA:
-        raise Invalid("NumMedia", f"not a number of media from 0 to {MAX_MEDIA}")
+        raise Invalid("NumMedia", _("not a number of media from 0 to %(max)d", max=MAX_MEDIA))
     return tuple(
         MediaItem(
             i,

@@ -13,6 +13,7 @@ from campaign.cli_usage import (
     CampaignUsageError,
     ClickException,
     UsageError,
+    draw_help_translated,
     is_help_request,
     make_readable,
     unknown_command,
@@ -31,7 +32,8 @@ class AppGroup(TyperGroup):
 
     Domain errors become one clear line and their exit code; usage errors (missing or unknown
     argument, option or command, bad value, an `Invalid` naming a `--option`) print the usage and
-    one line and exit 2; anything else is one line and exit 70 (traceback with --debug).
+    one line and exit 2; anything else is one line and exit 70 (traceback with --debug). Help is
+    drawn in the locale the root chose (campaign.cli_usage.draw_help_translated).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -40,7 +42,7 @@ class AppGroup(TyperGroup):
         make_readable(self)
 
     def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
-        if parent is None:  # the root: speak the user's language from the first line on
+        if parent is None:  # the root: speak the user's language from the first line on (--help too)
             set_locale(os.environ.get("CAMPAIGN_LOCALE") or _configured_locale())
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
@@ -48,6 +50,10 @@ class AppGroup(TyperGroup):
             if is_help_request(exc):
                 raise
             _exit_with_usage(usage_error(exc))
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        draw_help_translated(ctx)
+        super().format_help(ctx, formatter)
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         name = args[0] if args else ""

@@ -9,6 +9,11 @@ Contract:
 - `make_readable(command)` walks a built command tree once: arguments show as `FILE`, `SLUG`
   in the usage line (not `{file}`), flags show no type (not `<bool>`), values show `TEXT`,
   `INTEGER`, `PATH` or their choices.
+- Help is drawn in the current locale: the English texts written in the code (typer `help=`
+  strings, command docstrings) are the msgids (tools/i18n.py extracts them); `translate_help`
+  translates the built command tree in place when a help screen is drawn (`draw_help_translated`), after
+  the root command has chosen the locale. One source of truth, no import-order dependence, and
+  nothing to load for a command that shows no help.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import IO, Any
 import typer
 import typer.core
 
-from campaign.core.i18n import _
+from campaign.core.i18n import N_, _, get_locale
 
 try:  # typer >= 0.2x: a vendored click
     from typer._click import exceptions as _exceptions
@@ -152,8 +157,84 @@ class ReadableOption(typer.core.TyperOption):
         return _type_words(self)
 
 
+# --- help: in the user's language ----------------------------------------------------------------
+
+# Typer's own words in the help screens (module attributes of typer.rich_utils, read when drawn).
+_FRAMEWORK_WORDS = {
+    "ARGUMENTS_PANEL_TITLE": N_("Arguments"),
+    "OPTIONS_PANEL_TITLE": N_("Options"),
+    "COMMANDS_PANEL_TITLE": N_("Commands"),
+    "REQUIRED_LONG_STRING": N_("[required]"),
+    "DEFAULT_STRING": N_("[default: {}]"),
+    "ENVVAR_STRING": N_("[env var: {}]"),
+    "DEPRECATED_STRING": N_("(deprecated) "),
+    "ERRORS_PANEL_TITLE": N_("Error"),
+    "ABORTED_TEXT": N_("Aborted."),
+}
+# The --help option's own help, as click writes it (translated with the rest by _translate_tree).
+_HELP_OPTION_TEXT = N_("Show this message and exit.")
+
+
+def _translated(owner: Any, attribute: str) -> None:
+    """Sets `owner.attribute` to its English original (kept on first call) in the current locale."""
+    key = f"_campaign_english_{attribute}"
+    original = owner.__dict__.get(key) if hasattr(owner, "__dict__") else None
+    if original is None:
+        original = getattr(owner, attribute, None)
+        if not isinstance(original, str) or not original:
+            return
+        setattr(owner, key, original)
+    setattr(owner, attribute, _(original))
+
+
+def translate_help(command: Any) -> None:
+    """The help texts of `command`, its parameters and its subcommands in the current locale (in
+    place; English texts with no Spanish form stay as written, and tools/i18n.py check lists them)."""
+    import importlib
+
+    if getattr(command, "_campaign_help_locale", None) == get_locale():
+        return
+    command._campaign_help_locale = get_locale()
+
+    try:
+        rich_utils = importlib.import_module("typer.rich_utils")
+    except ImportError:  # pragma: no cover - typer without rich prints its own English words
+        pass
+    else:
+        for name, words in _FRAMEWORK_WORDS.items():
+            setattr(rich_utils, name, str(words))
+    _translate_tree(command)
+
+
+def _translate_tree(command: Any) -> None:
+    _translated(command, "help")
+    _translated(command, "short_help")
+    help_option = getattr(command, "_help_option", None)
+    for param in [*getattr(command, "params", ()), help_option]:
+        if param is not None:
+            _translated(param, "help")
+    for sub in getattr(command, "commands", {}).values():
+        _translate_tree(sub)
+
+
+def draw_help_translated(ctx: Any) -> None:
+    """Before a help screen is drawn: the whole command tree's help in the current locale."""
+    translate_help(ctx.find_root().command)
+
+
+class ReadableCommand(typer.core.TyperCommand):
+    """A leaf command whose help screen is drawn in the current locale."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        draw_help_translated(ctx)
+        super().format_help(ctx, formatter)
+
+
 def make_readable(command: Any) -> None:
-    """Gives every parameter of `command` and its subcommands the readable display (in place)."""
+    """Gives every parameter of `command` and its subcommands the readable display, and every leaf
+    command its help in the current locale (in place)."""
+    if type(command) is typer.core.TyperCommand:
+        command.__class__ = ReadableCommand
     command.get_help_option(typer.Context(command))  # created on demand: create it now
     for param in [*getattr(command, "params", ()), getattr(command, "_help_option", None)]:
         if type(param) is typer.core.TyperArgument:

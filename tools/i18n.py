@@ -6,10 +6,16 @@
 
 A msgid belongs to the area of the first file that uses it (core, blasts, hotline, radio, web,
 providers, campaign, audiences, messages), so work in one area edits one file.
+
+The command line's help is written in English in the code, as typer reads it: `help="..."`
+strings and the docstrings of commands (`@app.command()`, `@app.callback()`). Those are msgids
+too (campaign/cli_usage.py translates them when `campaign ... --help` is drawn).
 """
 
 from __future__ import annotations
 
+import ast
+import inspect
 import re
 import sys
 from collections.abc import Iterable
@@ -54,7 +60,53 @@ def extracted() -> dict[str, tuple[str, str | tuple[str, str]]]:
             if not key:
                 continue
             found.setdefault(key, (area_of(f"{top}/{filename}"), message))
+    for path, text in help_texts():
+        found.setdefault(text, (area_of(path), text))
     return found
+
+
+def help_texts() -> list[tuple[str, str]]:
+    """(file, text) of every command-line help text, cleaned as typer cleans them: string `help=`
+    arguments; the docstrings of functions registered as commands or callbacks (`@app.command()`
+    or `app.command("name")(function)`); strings assigned to a command's `__doc__`."""
+    out: list[tuple[str, str]] = []
+    for top in SOURCES:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            if "migrations" in path.parts:
+                continue
+            relative = path.relative_to(ROOT).as_posix()
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            registered = {
+                node.args[0].id
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Call) and _registers(node.func) and node.args
+                and isinstance(node.args[0], ast.Name)
+            }
+            for node in ast.walk(tree):
+                texts: list[ast.expr] = []
+                if isinstance(node, ast.Call):
+                    texts = [k.value for k in node.keywords if k.arg == "help"]
+                elif isinstance(node, ast.Assign) and any(
+                    isinstance(target, ast.Attribute) and target.attr == "__doc__" for target in node.targets
+                ):
+                    value = node.value.value if isinstance(node.value, ast.Subscript) else node.value
+                    texts = list(value.values) if isinstance(value, ast.Dict) else [value]  # type: ignore[arg-type]
+                elif isinstance(node, ast.FunctionDef) and (
+                    node.name in registered or any(_registers(d) for d in node.decorator_list)
+                ):
+                    doc = ast.get_docstring(node, clean=True)
+                    if doc:
+                        out.append((relative, doc))
+                for text in texts:
+                    if isinstance(text, ast.Constant) and isinstance(text.value, str):
+                        out.append((relative, inspect.cleandoc(text.value)))
+    return [(path, text) for path, text in out if text]
+
+
+def _registers(decorator: ast.expr) -> bool:
+    """`something.command(...)` or `something.callback(...)`: typer reads the docstring."""
+    func = decorator.func if isinstance(decorator, ast.Call) else None
+    return isinstance(func, ast.Attribute) and func.attr in ("command", "callback")
 
 
 def new_catalog(locale: str) -> Catalog:

@@ -154,3 +154,60 @@ def test_errors_speak_spanish_and_stored_reasons_keep_their_english_codes(spanis
         "municipality: 'San José' is ambiguous (in Escuintla, Petén): give the department": 1,
         "phone: too short": 1,
     }
+
+
+# Unset: the product's default (the conftest asks for English; an empty value is the same as unset).
+DEFAULT_LOCALE = {"CAMPAIGN_LOCALE": ""}
+HELP_ENGLISH = ("Options", "Commands", "Arguments", "Show this message and exit", "[required]")
+
+
+@pytest.mark.parametrize(
+    ("args", "spanish", "english"),
+    [
+        ((), ("Opciones", "Comandos", "Muestra este mensaje y sale.", "Mostrar la traza completa",
+              "Motor de contenidos", "Lista las campañas.", "Contactos, importaciones"),
+         ("Options", "Commands", "Show tracebacks on errors.", "List campaigns.")),
+        (("audiences", "import"), ("Argumentos", "[obligatorio]", "Importa contactos desde un archivo",
+                                   "Validar y contar; no escribir nada.", "TEXTO (repetible)"),
+         ("Arguments", "[required]", "Import contacts from a CSV/XLSX file", "Validate and count")),
+        (("launch",), ("Lanza una campaña en borrador", "Lanzar sin preguntar (scripts)",
+                       "Actuar como si fuera esta hora"),
+         ("Launch a draft campaign", "Launch without asking (scripts)", "Pretend it is this time")),
+    ],
+)
+def test_help_is_spanish_by_default_and_english_on_request(args, spanish, english):
+    """`--help` in a fresh process (help texts are read when drawn, not when modules are imported)."""
+    shown = run_cli(*args, "--help", env=DEFAULT_LOCALE)
+    assert shown.returncode == 0, shown.stderr
+    missing = [words for words in spanish if words not in shown.stdout]
+    assert missing == [], (missing, shown.stdout)
+    left = [word for word in (*HELP_ENGLISH, *english) if word in shown.stdout]
+    assert left == [], (left, shown.stdout)
+    in_english = run_cli(*args, "--help", env={"CAMPAIGN_LOCALE": "en"})
+    assert in_english.returncode == 0, in_english.stderr
+    missing = [words for words in english if words not in in_english.stdout]
+    assert missing == [], (missing, in_english.stdout)
+
+
+def test_every_help_text_of_the_command_tree_has_its_spanish_form():
+    """Each command's and option's help (as typer built it) is a msgid with a Spanish translation,
+    so the extraction in tools/i18n.py cannot miss a way of writing help."""
+    import typer.main
+
+    from campaign.cli import app
+    from campaign.core.i18n import catalogue
+
+    spanish = catalogue("es")
+    untranslated: list[str] = []
+
+    def walk(command, path: str) -> None:
+        texts = [command.help, command.short_help]
+        texts += [param.help for param in command.params if getattr(param, "help", None)]
+        for text in texts:  # a freshly built tree: the English texts of the code
+            if text and text not in spanish:
+                untranslated.append(f"{path}: {text!r}")
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, f"{path} {name}")
+
+    walk(typer.main.get_command(app), "campaign")
+    assert untranslated == []

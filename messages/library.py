@@ -45,7 +45,11 @@ def transition(translation: Translation, target: TranslationStatus | str) -> Non
         return
     if target not in TRANSITIONS[current]:
         raise InvalidTransition(
-            f"translation {translation.message.slug if translation.message else ''}/{translation.language}",
+            _(
+                "translation %(slug)s/%(language)s",
+                slug=translation.message.slug if translation.message else "",
+                language=translation.language,
+            ),
             current.value,
             target.value,
         )

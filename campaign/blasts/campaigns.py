@@ -146,7 +146,7 @@ def save_campaign(session: Session, spec: dict[str, Any], *, now: datetime) -> t
         session.add(campaign)
     elif campaign.status not in EDITABLE_STATUSES:
         raise InvalidTransition(
-            f"campaign {campaign.slug}",
+            _("campaign %(slug)s", slug=campaign.slug),
             campaign.status,
             "edited",
             hint=transition_hint(campaign.slug, campaign.status, "edited"),

@@ -63,7 +63,7 @@ def transition(
     current = CampaignStatus(campaign.status)
     if target not in CAMPAIGN_TRANSITIONS[current]:
         raise InvalidTransition(
-            f"campaign {campaign.slug}",
+            _("campaign %(slug)s", slug=campaign.slug),
             current.value,
             target.value,
             hint=transition_hint(campaign.slug, current.value, target.value),

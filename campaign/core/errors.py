@@ -54,8 +54,19 @@ class InvalidTransition(AppError):
     http_status = 409
 
     def __init__(self, what: str, current: str, target: str, *, hint: str | None = None) -> None:
-        """`hint` says what to do instead, in the user's words ("pause the campaign first")."""
-        super().__init__(hint or f"{what} cannot move from {current!r} to {target!r}")
+        """`what` names the thing in the user's words; `hint` says what to do instead ("pause the
+        campaign first"). Without a hint the message says which move was refused, translated."""
+        from campaign.core.i18n import _
+
+        super().__init__(
+            hint
+            or _(
+                "%(what)s cannot move from %(current)r to %(target)r",
+                what=what,
+                current=current,
+                target=target,
+            )
+        )
         self.what = what
         self.current = current
         self.target = target

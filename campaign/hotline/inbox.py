@@ -223,7 +223,7 @@ def notes(session: Session, *, case_id: int) -> list[tuple[CaseNote, str | None]
 
 def _transition(found: Case, target: CaseStatus) -> None:
     if target not in CASE_TRANSITIONS[CaseStatus(found.status)]:
-        raise InvalidTransition(f"case {found.id}", str(found.status), str(target))
+        raise InvalidTransition(_("case %(case)d", case=found.id), str(found.status), str(target))
     found.status = target
 
 

@@ -18,8 +18,6 @@ ROOT = Path(__file__).resolve().parents[3]
 SOURCES = ("campaign", "audiences", "messages", "scheduler.py")
 # Errors (with their subclasses) whose text is not a sentence for people.
 NOT_MESSAGES = {
-    # (current, target) statuses; what people read is its `hint=`, given with _() by callers.
-    "InvalidTransition",
     # A provider's failure (ProviderError, UnknownOutcome): its code and diagnostic are stored in
     # outbound.error_code/error_message beside Twilio's own English text, for operators; no page or
     # command shows them (people read the status and the code, translated where shown).
@@ -82,7 +80,10 @@ def untranslated_errors() -> list[str]:
             name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
             if name not in classes:
                 continue
-            messages = [node.args[-1]] if node.args else []
+            # InvalidTransition(what, current, target, hint=...): `what` and `hint` are words; the
+            # statuses are codes. Everything else: the last positional argument is the message.
+            first = node.args[0] if name == "InvalidTransition" else node.args[-1] if node.args else None
+            messages = [first] if first is not None else []
             messages += [k.value for k in node.keywords if k.arg in ("reason", "message", "hint")]
             for message in messages:
                 if _english(message):

@@ -257,7 +257,7 @@ def test_a_manager_runs_a_whole_campaign_from_the_browser(server, browser, artif
         page.click("text=Descargar CSV")
     csv = Path(download.value.path()).read_text(encoding="utf-8")
     assert len(csv.strip().splitlines()) == len(report["rows"]) + 1
-    assert csv.splitlines()[0].startswith("paso,segmento,idioma,planificados,enviados")
+    assert csv.splitlines()[0].startswith("paso,segmento,idioma,canal,planificados,enviados")
     _shot(page, artifacts, "report")
 
     page.goto(f"{base}/campaigns")

@@ -8,6 +8,7 @@ inbound message is stored once per MessageSid (a retry is answered with an empty
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -239,6 +240,29 @@ def read_status(
 _OUTBOUND = Outbound.__table__
 _STATE = ("id", "provider_sid", "contact_id", "status", "sent_at")
 _WRITTEN = ("status", "status_at", "sent_at", "delivered_at", "error_code", "error_message")
+# Built once (a statement built per batch costs its cache key every time): the messages of a batch
+# of callbacks, by our id or by SID, locked in id order.
+_LOCK_MESSAGES = (
+    select(*(_OUTBOUND.c[name] for name in _STATE))
+    .where(
+        or_(
+            _OUTBOUND.c.id.in_(bindparam("ids", expanding=True)),
+            _OUTBOUND.c.provider_sid.in_(bindparam("sids", expanding=True)),
+        )
+    )
+    .order_by(_OUTBOUND.c.id)
+    .with_for_update()
+)
+
+
+@functools.cache
+def _status_update(columns: tuple[str, ...]) -> Any:
+    """The UPDATE writing `columns` of one message (executed for many at once), built once per set."""
+    return (
+        update(_OUTBOUND)
+        .where(_OUTBOUND.c.id == bindparam("_id"))
+        .values({name: bindparam(name, type_=_OUTBOUND.c[name].type) for name in columns})
+    )
 
 
 def apply_status(session: Session, webhooks: Sequence[StatusWebhook]) -> list[bool]:
@@ -257,14 +281,9 @@ def apply_status(session: Session, webhooks: Sequence[StatusWebhook]) -> list[bo
     from campaign.blasts.delivery import forward_update, opt_out_unsubscribed
     from campaign.blasts.fallback import FAILED, falls_back, queue_sms_fallbacks
 
-    ids = {w.outbound_id for w in webhooks if w.outbound_id is not None}
-    sids = {w.sid for w in webhooks}
-    found = session.execute(
-        select(*(_OUTBOUND.c[name] for name in _STATE))
-        .where(or_(_OUTBOUND.c.id.in_(ids), _OUTBOUND.c.provider_sid.in_(sids)))
-        .order_by(_OUTBOUND.c.id)
-        .with_for_update()
-    ).all()
+    ids = sorted({w.outbound_id for w in webhooks if w.outbound_id is not None})
+    sids = sorted({w.sid for w in webhooks})
+    found = session.execute(_LOCK_MESSAGES, {"ids": ids, "sids": sids}).all()
     rows = {row.id: dict(row._mapping) for row in found}
     by_sid = {row["provider_sid"]: row for row in rows.values() if row["provider_sid"]}
     changes: dict[int, dict[str, Any]] = {}
@@ -297,12 +316,7 @@ def apply_status(session: Session, webhooks: Sequence[StatusWebhook]) -> list[bo
         columns = tuple(name for name in _WRITTEN if name in values)
         by_columns.setdefault(columns, []).append({"_id": outbound_id, **values})
     for columns, params in by_columns.items():
-        session.execute(
-            update(_OUTBOUND)
-            .where(_OUTBOUND.c.id == bindparam("_id"))
-            .values({name: bindparam(name, type_=_OUTBOUND.c[name].type) for name in columns}),
-            params,
-        )
+        session.execute(_status_update(columns), params)
     for contact_id, now in unsubscribed:
         opt_out_unsubscribed(session, contact_id=contact_id, now=now)
     if fallbacks:

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
 from campaign.core.config import Settings
 from campaign.core.db import utcnow
+from campaign.core.i18n import _
 from campaign.hotline.webhooks import (
     INBOUND_PATH,
     STATUS_PATH,
+    MalformedWebhook,
     apply_status,
     public_url,
     read_inbound,
@@ -30,13 +33,31 @@ router = APIRouter()
 SIGNATURE_HEADER = "x-twilio-signature"
 
 
+MAX_FIELDS = 1000  # as Starlette's form parser
+
+
+async def _form_params(request: Request) -> dict[str, str]:
+    """The form's fields (the last value of a repeated name, as Starlette's form). Twilio posts
+    application/x-www-form-urlencoded: read with parse_qsl, about 30 µs less per request than the
+    general form parser (measured 34 -> 6 µs); anything else goes through that parser."""
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        form = await request.form()
+        return {key: value for key, value in form.items() if isinstance(value, str)}
+    body = (await request.body()).decode("latin-1")
+    try:
+        return dict(parse_qsl(body, keep_blank_values=True, max_num_fields=MAX_FIELDS))
+    except ValueError as exc:  # more fields than MAX_FIELDS
+        raise MalformedWebhook("form", _("too many fields")) from exc
+
+
 async def _signed_form(request: Request, path: str) -> dict[str, Any]:
     """The keyword arguments of read_inbound/read_status: the form, the public URL, the signature."""
-    form = await request.form()
+    params = await _form_params(request)
     settings = request.app.state.web.settings
     return {
         "url": public_url(settings, path, request.url.query),
-        "params": {key: value for key, value in form.items() if isinstance(value, str)},
+        "params": params,
         "signature": request.headers.get(SIGNATURE_HEADER),
         "settings": settings,
         "now": utcnow(),

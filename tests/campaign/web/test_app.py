@@ -216,6 +216,31 @@ def test_webhook_routes_check_signature_then_store_once(engine, client):
         assert count(session, Inbound) == 1
 
 
+def test_webhook_form_is_read_as_twilio_signs_it_whatever_its_encoding(engine, client):
+    """Accents, '+' and '&' inside values survive the urlencoded form and match the signature; a
+    multipart form is read too; a flood of fields is refused naming the form, storing nothing."""
+    body = "¿Ayuda? sí + 100% & más"
+    params = inbound_params(body, phone="+50230000602")
+    signed = {"X-Twilio-Signature": sign(inbound_url(), params)}
+    urlencoded = client.post("/twilio/inbound", data=params, headers=signed)
+    assert urlencoded.status_code == 200
+    again = inbound_params(body, phone="+50230000603")
+    multipart = client.post(
+        "/twilio/inbound", files={k: (None, v) for k, v in again.items()},
+        headers={"X-Twilio-Signature": sign(inbound_url(), again)},
+    )
+    assert multipart.status_code == 200
+    flood = inbound_params("hola", phone="+50230000604") | {f"x{i}": "1" for i in range(1001)}
+    flood_signed = {"X-Twilio-Signature": sign(inbound_url(), flood)}
+    refused = client.post("/twilio/inbound", data=flood, headers=flood_signed)
+    assert refused.status_code == 400 and "form" in refused.text
+    with make_sessionmaker(engine)() as session:
+        stored = session.scalars(select(Inbound).order_by(Inbound.id)).all()
+        assert [(m.body, m.provider_sid) for m in stored] == [
+            (body, params["MessageSid"]), (body, again["MessageSid"]),
+        ]
+
+
 def test_pages_show_times_in_the_deployment_timezone():
     from datetime import UTC, datetime
 

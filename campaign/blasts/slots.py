@@ -17,11 +17,14 @@ knowing how many there are.
   after them and the deployment is back to the full rate a moment later. Nothing has to notice
   the death.
 - A slot is never used late by more than `late` = LATE_SECONDS - 1/rate (one slot interval at
-  rates below 100/s): a process that was descheduled skips the slots it overslept rather than
+  rates below 200/s): a process that was descheduled skips the slots it overslept rather than
   send them bunched with other processes' on-time slots. In any 1 s window, then, at most
-  rate * (1 + late) + 1 <= rate * 1.02 requests leave (rates of 100/s and more), even on an
-  overloaded machine. Unused slots are lost, never lent: over any span the limit errs towards
-  sending less (an overloaded machine sends below the rate, never above it).
+  rate * (1 + late) + 1 <= rate * 1.01 requests leave (rates of 200/s and more), even on an
+  overloaded machine. The other 1 % of the 2 % the provider allows is left for what happens
+  between our slot and the provider's clock (the request built, written, carried, read): the
+  chaos harness, on an overloaded machine, saw 511 arrivals in one 1 s window at 500/s with
+  2 % of lateness allowed. Unused slots are lost, never lent: over any span the limit errs
+  towards sending less (an overloaded machine sends below the rate, never above it).
 - A lease may take the slots of the last block's span that nobody took (start = max(next_at,
   now - span)): when every process was late at once (a slow store, a busy machine), the deployment
   takes them, and uses only those not yet `late`.
@@ -55,7 +58,7 @@ log = logging.getLogger(__name__)
 
 BLOCK_SECONDS = 0.1  # sending time leased at once
 MIN_BLOCK = 3  # slots leased at once at least (low rates: fewer leases, slow leases hidden)
-LATE_SECONDS = 0.02  # the 2 % of a 1 s window a late slot may take, its own interval included
+LATE_SECONDS = 0.01  # the 1 % of a 1 s window a late slot may take, its own interval included
 RETRY_SECONDS = 0.5  # wait before leasing again after the store failed
 KEY_TTL_SECONDS = 3600  # Redis: a sender idle this long starts afresh (next_at is then in the past anyway)
 

@@ -93,11 +93,35 @@ def test_the_sender_is_the_from_number_or_the_messaging_service():
     assert sender_key(get_settings()) == "sandbox"
 
 
-@pytest.mark.parametrize("rate", [100.0, 1000.0])
-def test_oversleeping_processes_never_exceed_the_rate_by_2_percent_in_any_1s_window(rate):
+def test_a_process_waking_15_ms_late_leaves_1_percent_for_the_way_to_the_provider():
+    """At 1,000/s a process wakes 15 ms late once: the slots it overslept by more than the allowed
+    lateness are skipped, so the 1 s window starting at its late send holds at most rate * 1.01
+    sends (with 2 % of lateness allowed it held 1,016: nothing left for the network's jitter)."""
+    import bisect
+
+    clock = FakeClock()
+    limiter = _limiter(MemoryStore(clock), clock, rate=1000.0)
+    sends: list[float] = []
+    overslept = False
+    while clock.now < 8.0:
+        at = limiter.reserve()
+        delay = 0.0
+        if at >= 5.0 and not overslept:
+            delay, overslept = 0.015, True
+        clock.now = max(clock.now, at + delay)
+        if not limiter.overdue(at):
+            sends.append(clock.now)
+    worst = max(bisect.bisect_left(sends, start + 1.0) - i for i, start in enumerate(sends))
+    assert 1000 < worst <= 1010, worst
+    assert limiter.skipped > 0
+
+
+@pytest.mark.parametrize(("rate", "bound"), [(100.0, 1.02), (1000.0, 1.01)])
+def test_oversleeping_processes_never_exceed_the_rate_by_2_percent_in_any_1s_window(rate, bound):
     """Three processes share a sender; each is descheduled at random (up to 60 ms, 1 send in 20) before
     it sends. Whatever they overslept is skipped, not sent late next to the others' slots: no
-    1 s window sliding over the sends holds more than rate * 1.02 (the chaos harness's check)."""
+    1 s window sliding over the sends holds more than rate * 1.02 (the chaos harness's check), nor
+    more than rate * 1.01 from 200/s up, which leaves 1 % for the way to the provider."""
     import bisect
     import random
 
@@ -117,5 +141,5 @@ def test_oversleeping_processes_never_exceed_the_rate_by_2_percent_in_any_1s_win
         slots[id(who)] = who.reserve()
     sends.sort()
     worst = max(bisect.bisect_left(sends, start + 1.0) - i for i, start in enumerate(sends))
-    assert worst <= rate * 1.02, worst
+    assert worst <= rate * bound, worst
     assert sum(p.skipped for p in processes) > 0  # the oversleeping did happen

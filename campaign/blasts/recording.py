@@ -80,7 +80,9 @@ def record_outcomes(
     blast row is skipped like at planning, a muted hotline reply cancelled like a queued one on
     opt-out; transient errors go back to `queued` with backoff until `settings.max_attempts`;
     21610 (unsubscribed) opts the contact out; a WhatsApp row refused as "not a WhatsApp user" or
-    "outside the window" gets its SMS queued when its step allows (campaign.blasts.fallback)."""
+    "outside the window" gets its SMS queued when its step allows (campaign.blasts.fallback). A
+    WhatsApp row that went as free text inside the window loses the template it was planned with
+    (the report prices what went)."""
     counts = RecordCounts()
     accepted: list[dict[str, Any]] = []
     muted: list[dict[str, Any]] = []
@@ -88,6 +90,7 @@ def record_outcomes(
     retry: list[dict[str, Any]] = []
     unsubscribed: list[int] = []
     whatsapp_failed: list[int] = []
+    free_text: list[dict[str, Any]] = []  # WhatsApp rows that went as free text inside the window
     for outcome in outcomes:
         row = outcome.row
         if outcome.muted is not None:
@@ -99,6 +102,8 @@ def record_outcomes(
             res = outcome.result
             target = provider.map_status(res.status) or OutboundStatus.SENT
             accepted.append({"b_id": row.id, "b_sid": res.sid, "b_target": target, "b_code": res.error_code})
+            if row.channel == WHATSAPP and row.content_sid is None:
+                free_text.append({"b_id": row.id})
             counts.sent += 1
             if row.channel == WHATSAPP and target in FAILED and falls_back(res.error_code):
                 whatsapp_failed.append(row.id)  # refused in the answer itself
@@ -143,6 +148,13 @@ def record_outcomes(
                     error_code=case((in_flight, bindparam("b_code")), else_=c.error_code),
                 ),
                 accepted,
+            )
+        if free_text:  # the row's template did not go: the report prices it as free text
+            connection.execute(
+                update(table)
+                .where(c.id == bindparam("b_id"))
+                .values(content_sid=None, content_variables=None),
+                free_text,
             )
         if muted:
             connection.execute(

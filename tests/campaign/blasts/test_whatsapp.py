@@ -176,6 +176,9 @@ def test_inside_the_window_free_text_goes_after_a_signed_whatsapp_alta(
     _deliver_callbacks(engine, fake, settings, clock)
     blast = [r for r in _rows(engine, person_id) if r.campaign_id is not None]
     assert [(r.channel, r.status) for r in blast] == [("whatsapp", S.DELIVERED)]
+    # planned with the approved template (in case the window had closed), sent as free text: the
+    # row keeps what went, so the report prices a session message, not a template
+    assert (blast[0].content_sid, blast[0].content_variables) == (None, None)
 
 
 def test_no_whatsapp_without_its_opt_in(engine, fake, settings, provider, clock, templates):

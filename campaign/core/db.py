@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import weakref
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -244,9 +245,19 @@ def refresh_statistics(session: Session, table: str, *, stale_fraction: float = 
     return True
 
 
+_SESSIONMAKERS: weakref.WeakKeyDictionary[Engine, sessionmaker[Session]] = weakref.WeakKeyDictionary()
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """A sessionmaker whose objects stay readable after commit (expire_on_commit=False)."""
-    return sessionmaker(engine, expire_on_commit=False)
+    """The engine's sessionmaker, whose objects stay readable after commit (expire_on_commit=False).
+
+    One per engine, kept while the engine lives: each `sessionmaker(...)` makes a new Session
+    subclass, and SQLAlchemy then sets up its event dispatch for that class on its first session,
+    which cost about 0.4 ms of CPU in every unit of work (a third of a status-callback batch)."""
+    maker = _SESSIONMAKERS.get(engine)
+    if maker is None:  # two threads at once may both build one: the same, and one of them is kept
+        maker = _SESSIONMAKERS.setdefault(engine, sessionmaker(engine, expire_on_commit=False))
+    return maker
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from audiences.models import ConsentEvent, ConsentKind, Contact, ContactStatus, Erasure
-from audiences.phones import normalize_phone
+from audiences.phones import PhoneNumber, normalize_phone
 from campaign.core.crypto import blind_index
 from campaign.core.errors import Invalid, NotFound
 from campaign.core.i18n import _
@@ -116,23 +116,6 @@ def find_contact(session: Session, phone: str) -> Contact:
     return contact
 
 
-def contacts_by_index(session: Session, phones: Iterable[str]) -> dict[str, Contact]:
-    """The stored contacts among these numbers, keyed by blind index, in one query (a batch of
-    webhooks reads its senders at once; give the result to find_or_create_contact as `known`).
-    A number that cannot be read is left out (find_or_create_contact will say why)."""
-    indexes = set()
-    for phone in phones:
-        try:
-            indexes.add(blind_index(normalize_phone(phone).e164))
-        except Invalid:
-            continue
-    if not indexes:
-        return {}
-    query = select(Contact).where(Contact.phone_index.in_(bindparam("indexes", expanding=True)))
-    found = session.scalars(query, {"indexes": sorted(indexes)})
-    return {contact.phone_index: contact for contact in found}
-
-
 def find_or_create_contact(
     session: Session, phone: str, *, now: datetime, known: Mapping[str, Contact] | None = None
 ) -> Contact:
@@ -142,7 +125,7 @@ def find_or_create_contact(
     phone, two web workers): the insert is an upsert that skips an existing number, so every one
     of them gets the same contact and none fails on the unique phone (its blind index). A number
     erased before (`campaign privacy erase`) comes back opted out: the person asked for nothing.
-    `known` (from contacts_by_index, in this transaction) spares the lookup of a stored contact.
+    `known` (contacts read in this transaction, by blind index) spares the lookup of a stored contact.
     """
     from audiences.phones import timezone_for
 
@@ -167,6 +150,58 @@ def find_or_create_contact(
         )
         contact = session.scalars(query, {"index": index}).one()  # ours, or another transaction's
     return contact
+
+
+def find_or_create_contacts(
+    session: Session, phones: Iterable[str], *, now: datetime
+) -> dict[str, Contact]:
+    """The contacts of these numbers keyed by blind index, the unknown ones created (active, no
+    consent yet; an erased number comes back opted out): `find_or_create_contact` for a batch, in
+    three queries whatever its size (read, one upsert of every new number, read the new ones).
+    Numbers are inserted in blind-index order, so concurrent batches meeting the same new numbers
+    wait for each other instead of deadlocking; none fails on the unique phone. Flushes first.
+    Raises Invalid for the first number that cannot be read."""
+    from audiences.phones import timezone_for
+
+    numbers: dict[str, PhoneNumber] = {}
+    for phone in phones:
+        number = normalize_phone(phone)
+        numbers.setdefault(blind_index(number.e164), number)
+    if not numbers:
+        return {}
+    found = _contacts_in(session, sorted(numbers))
+    new = sorted(index for index in numbers if index not in found)
+    if new:
+        session.flush()
+        erased = set(session.scalars(_erasures_in(), {"indexes": new}))
+        session.execute(
+            _contact_upsert(session.get_bind().dialect.name),
+            [
+                {
+                    "phone": numbers[index].e164, "phone_index": index, "country": numbers[index].country,
+                    "timezone": timezone_for(numbers[index].e164), "created_at": now, "updated_at": now,
+                    "status": ContactStatus.OPTED_OUT if index in erased else ContactStatus.ACTIVE,
+                }
+                for index in new
+            ],
+        )
+        found.update(_contacts_in(session, new))  # ours, or another transaction's
+    return found
+
+
+def _contacts_in(session: Session, indexes: list[str]) -> dict[str, Contact]:
+    found = session.scalars(_contacts_by_indexes(), {"indexes": indexes})
+    return {contact.phone_index: contact for contact in found}
+
+
+@cache
+def _contacts_by_indexes() -> Any:
+    return select(Contact).where(Contact.phone_index.in_(bindparam("indexes", expanding=True)))
+
+
+@cache
+def _erasures_in() -> Any:
+    return select(Erasure.phone_index).where(Erasure.phone_index.in_(bindparam("indexes", expanding=True)))
 
 
 # The statements of find_or_create_contact, built once: building them cost more CPU than running

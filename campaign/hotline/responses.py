@@ -22,28 +22,23 @@ recorded: the hotline can answer them; blasts skip them until they opt in).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy import case as sql_case
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from audiences.models import Contact, ContactStatus
-from campaign.blasts.channels import channel_of_address, phone_of
 from campaign.blasts.models import Outbound
 from campaign.core.config import Settings
-from campaign.core.db import inserted_id
-from campaign.core.errors import Invalid
 from campaign.hotline import autoreplies
 from campaign.hotline.autoreplies import AUTO_REPLY_PROVIDER
-from campaign.hotline.intents import KeywordTable, Triage, compile_catalogue, pack_lexicon, triage
-from campaign.hotline.media import MediaItem, media_cues, record_media
+from campaign.hotline.intents import KeywordTable, Triage, compile_catalogue, pack_lexicon
+from campaign.hotline.media import MediaItem
 from campaign.hotline.models import (
     OPEN_CASE_WHERE,
     PRIORITY_RANK,
@@ -86,30 +81,6 @@ def keyword_table(pack_dir: str | None = None) -> KeywordTable:
         return compile_catalogue(None)
 
 
-def find_or_create_contact(
-    session: Session, *, phone: str, settings: Settings, now: datetime,
-    known: Mapping[str, Contact] | None = None,
-) -> Contact:
-    """The contact with this number (normalized to E.164); created when unknown (flushed, via
-    audiences.consent; `known` as there). Raises Invalid("From", ...) when the number cannot be read."""
-    from audiences.consent import find_or_create_contact as find_or_create
-
-    try:
-        return find_or_create(session, phone, now=now, known=known)
-    except Invalid as exc:
-        raise Invalid("From", exc.reason) from exc
-
-
-def last_outbound(
-    session: Session, *, contact_id: int, now: datetime, days: int
-) -> tuple[int, int | None] | None:
-    """(id, campaign_id) of the last message sent to the contact within `days` before `now`
-    (auto-replies excluded), or None."""
-    values = {"contact_id": contact_id, "since": now - timedelta(days=days), "now": now}
-    row = session.execute(_last_outbound_query(), values).first()
-    return (row[0], row[1]) if row else None
-
-
 Recent = dict[int, list[tuple[datetime, int, int | None]]]  # contact id -> (sent_at, id, campaign_id)
 
 
@@ -117,8 +88,8 @@ def recent_outbound(
     session: Session, *, contact_ids: Sequence[int], since: datetime, until: datetime
 ) -> Recent:
     """The messages sent to these contacts between `since` and `until` (auto-replies excluded), in
-    one query for a batch of webhooks: `last_outbound_among` then picks per message what
-    `last_outbound` would have found. Every contact asked for has an entry (maybe empty)."""
+    one query for a batch of webhooks: `last_outbound_among` then picks per message the last
+    one before it. Every contact asked for has an entry (maybe empty)."""
     out: Recent = {contact_id: [] for contact_id in contact_ids}
     if not out:
         return out
@@ -133,7 +104,8 @@ def recent_outbound(
 def last_outbound_among(
     sent: Sequence[tuple[datetime, int, int | None]], *, now: datetime, days: int
 ) -> tuple[int, int | None] | None:
-    """`last_outbound` over rows read by `recent_outbound` (the last by sent time, then id)."""
+    """(id, campaign_id) of the last message sent to the contact within `days` before `now`, among
+    rows read by `recent_outbound` (the last by sent time, then id), or None."""
     since = now - timedelta(days=days)
     inside = [row for row in sent if since <= row[0] <= now]
     if not inside:
@@ -154,30 +126,9 @@ def _recent_outbound_query() -> Any:
     )
 
 
-@cache
-def _last_outbound_query() -> Any:
-    """The query of `last_outbound`, built once (on every inbound message, building it cost more CPU
-    than running it); contact_id, since and now are bound parameters."""
-    sent_at = Outbound.__table__.c.sent_at
-    return (
-        select(Outbound.id, Outbound.campaign_id)
-        .where(
-            Outbound.contact_id == bindparam("contact_id"),
-            Outbound.sent_at.is_not(None),
-            Outbound.sent_at >= bindparam("since", type_=sent_at.type),
-            Outbound.sent_at <= bindparam("now", type_=sent_at.type),
-            (Outbound.provider.is_(None)) | (Outbound.provider != AUTO_REPLY_PROVIDER),
-        )
-        .order_by(Outbound.sent_at.desc(), Outbound.id.desc())
-        .limit(1)
-    )
-
-
 _CASES = Case.__table__
 _INBOUND = Inbound.__table__
 _OUTBOUND = Outbound.__table__
-_INSERT_INBOUND = insert(_INBOUND)  # executed with one dict of values: its columns' types apply
-_INBOUND_BY_SID = select(_INBOUND.c.id).where(_INBOUND.c.provider_sid == bindparam("sid"))
 
 
 def stored_sids(session: Session, sids: Sequence[str]) -> set[str]:
@@ -285,24 +236,6 @@ def pending_resubscribe_question(session: Session, *, contact_id: int, now: date
     return found is not None
 
 
-@contextmanager
-def _duplicate_guard(session: Session) -> Iterator[list[bool]]:
-    """Yields a flag list; on PostgreSQL the writes run in a savepoint and a unique violation on
-    the SID (another worker stored it first) rolls them back and sets the flag. On SQLite one
-    process-wide write lock at the edge already serializes writers, so no savepoint is needed."""
-    flag = [False]
-    if session.get_bind().dialect.name != "postgresql":
-        yield flag
-        return
-    try:
-        with session.begin_nested():
-            yield flag
-    except IntegrityError as exc:
-        if "provider_sid" not in str(exc.orig):
-            raise
-        flag[0] = True
-
-
 def receive_inbound(
     session: Session,
     *,
@@ -314,9 +247,6 @@ def receive_inbound(
     now: datetime,
     catalogue: KeywordTable | None = None,
     media: Sequence[MediaItem] = (),
-    unseen: bool = False,
-    contacts: Mapping[str, Contact] | None = None,
-    recent: Recent | None = None,
 ) -> InboundResult:
     """Stores one inbound message exactly once and acts on its intent (see the module docstring).
 
@@ -324,84 +254,19 @@ def receive_inbound(
     case and its question, the stored auto-reply and one pending row per media item. A message
     with media always reaches a person: its case (opened even next to an opt-out or opt-in, which
     are still recorded) is at least high priority, since no triage can read a voice note or an
-    image; media alone is a reply, never auto-answered. A SID already stored returns
-    `duplicate=True` with no reply and changes nothing. Raises Invalid("From", ...) for an
-    unreadable number. `now` is aware UTC. `unseen=True` says the caller found the SID not stored
-    in this transaction (`stored_sids`), which spares one query; a concurrent transaction that
-    stores it first still makes this one a duplicate (the SID is unique). `contacts` (by blind
-    index, audiences.consent.contacts_by_index) and `recent` (recent_outbound, covering `now` and
-    `settings.attribution_days` before it) are what a batch read for all its messages at once.
+    image; media alone is a reply, never auto-answered. A SID already stored (also by a concurrent
+    transaction: the SID is unique) returns `duplicate=True` with no reply and changes nothing.
+    Raises Invalid("From", ...) for an unreadable number. `now` is aware UTC. A batch of messages
+    goes through campaign.hotline.intake.receive_batch, which this calls with one.
     """
-    if not unseen and session.scalar(_INBOUND_BY_SID, {"sid": sid}) is not None:
-        return InboundResult(None, None, duplicate=True)
-    # `whatsapp:+502...` is the same person as the SMS number +502...: one contact, channel noted.
-    channel = channel_of_address(from_number)
-    contact = find_or_create_contact(
-        session, phone=phone_of(from_number), settings=settings, now=now, known=contacts
-    )
-    decision = triage(body, contact.language, catalogue or keyword_table())
-    intent = _consent_intent(session, decision, contact, now=now)
-    days = settings.attribution_days
-    if recent is not None and contact.id in recent:
-        attributed = last_outbound_among(recent[contact.id], now=now, days=days)
-    else:
-        attributed = last_outbound(session, contact_id=contact.id, now=now, days=days)
-    outbound_id, campaign_id = attributed or (None, None)
-    unread = CasePriority.HIGH if media else CasePriority.NORMAL
-    case_id: int | None = None
-    inbound_id: int | None = None
-    reply_kind: str | None = None
-    with _duplicate_guard(session) as duplicate:
-        if intent == Intent.OPT_OUT:
-            reply_kind = _record_opt_out(session, contact, decision, sid=sid, channel=channel, now=now)
-        elif intent == Intent.OPT_IN:
-            reply_kind = _record_opt_in(session, contact, decision, sid=sid, channel=channel, now=now)
-        else:
-            case_id = open_or_update_case(
-                session, contact=contact, intent=intent, campaign_id=campaign_id, now=now, at_least=unread
-            )
-            if decision.opt_out_question:
-                ask_question(session, case_id=case_id, question=CaseQuestion.OPT_OUT, now=now)
-            if intent in (Intent.HELP, Intent.URGENT):
-                reply_kind = str(intent)
-            elif decision.affirmation and contact.status == ContactStatus.OPTED_OUT:
-                # a bare "sí" after a STOP: ask once whether they want our messages again
-                if not pending_resubscribe_question(session, contact_id=contact.id, now=now):
-                    ask_question(session, case_id=case_id, question=CaseQuestion.OPT_IN, now=now)
-                    reply_kind = autoreplies.RESUBSCRIBE
-        if media and case_id is None:  # an opt-out or opt-in with a voice note: a person listens
-            case_id = open_or_update_case(
-                session, contact=contact, intent=Intent.REPLY, campaign_id=campaign_id, now=now,
-                at_least=unread,
-            )
-        inbound_id = inserted_id(
-            session.execute(
-                _INSERT_INBOUND,
-                dict(
-                    provider_sid=sid, contact_id=contact.id, to_number=to_number, channel=channel,
-                    body=body, intent=intent,
-                    cues=[*decision.cues, *media_cues(media)], outbound_id=outbound_id,
-                    campaign_id=campaign_id, case_id=case_id, received_at=now,
-                ),
-            )
-        )
-        record_media(session, inbound_id=inbound_id, items=media, now=now)
-        reply = None
-        if reply_kind is not None:
-            answer = autoreplies.compose(
-                session, kind=reply_kind, language=contact.language, settings=settings,
-                extra={"contact": {"name": contact.name or "", "language": contact.language}},
-            )
-            autoreplies.store(
-                session, answer, contact_id=contact.id, case_id=case_id, now=now, channel=channel
-            )
-            reply = answer.text
-    if duplicate[0]:
-        return InboundResult(None, None, duplicate=True)
-    return InboundResult(inbound_id, reply, intent=intent, case_id=case_id, cues=decision.cues)
+    from campaign.hotline.intake import InboundMessage, receive_batch
+
+    message = InboundMessage(sid, from_number, body, to_number, now, tuple(media))
+    result: InboundResult = receive_batch(session, [message], settings=settings, catalogue=catalogue)[0]
+    return result
 
 
-def _consent_intent(session: Session, decision: Triage, contact: Contact, *, now: datetime) -> Intent:
+def consent_intent(session: Session, decision: Triage, contact: Contact, *, now: datetime) -> Intent:
     """The intent acted on: the triage's, except that a bare "sí" answering our pending re-subscribe
     question is an opt-in, and an opt-in from a blocked contact is a reply (a person decides)."""
     intent = decision.intent
@@ -415,7 +280,7 @@ def _consent_intent(session: Session, decision: Triage, contact: Contact, *, now
     return intent
 
 
-def _record_opt_out(
+def record_opt_out(
     session: Session, contact: Contact, decision: Triage, *, sid: str, channel: str, now: datetime
 ) -> str | None:
     """Opt-out first, before anything that could fail: consent event, status, every queued, held
@@ -435,7 +300,7 @@ def _record_opt_out(
     return None if already_out else autoreplies.OPT_OUT
 
 
-def _record_opt_in(
+def record_opt_in(
     session: Session, contact: Contact, decision: Triage, *, sid: str, channel: str, now: datetime
 ) -> str:
     """Every explicit opt-in is recorded (consent event, status active, consent source and time);

@@ -12,7 +12,7 @@ import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,8 +25,8 @@ from campaign.blasts.models import Outbound, OutboundStatus
 from campaign.core.config import Settings
 from campaign.core.errors import Forbidden, Invalid
 from campaign.core.i18n import _
-from campaign.hotline.media import MediaItem, read_media_params
-from campaign.hotline.responses import receive_inbound, recent_outbound, stored_sids
+from campaign.hotline.intake import InboundMessage, receive_batch
+from campaign.hotline.media import read_media_params
 from campaign.providers.base import UNSUBSCRIBED_CODE, map_twilio_status
 
 INBOUND_PATH = "/twilio/inbound"
@@ -106,16 +106,7 @@ def twiml(reply: str | None) -> str:
 _EMPTY_TWIML = str(MessagingResponse())  # most answers: built once
 
 
-@dataclass(frozen=True)
-class InboundWebhook:
-    """One authenticated inbound SMS, read from its form (nothing stored yet). `now` is aware UTC."""
-
-    sid: str
-    from_number: str
-    body: str
-    to_number: str | None
-    now: datetime
-    media: tuple[MediaItem, ...] = ()  # voice notes, images (campaign/hotline/media.py)
+InboundWebhook = InboundMessage  # one authenticated inbound SMS, read from its form (nothing stored yet)
 
 
 @dataclass(frozen=True)
@@ -152,49 +143,18 @@ def read_inbound(
 
 
 def store_inbound(session: Session, webhooks: Sequence[InboundWebhook], *, settings: Settings) -> list[str]:
-    """Stores and acts on authenticated inbound messages (campaign.hotline.responses); returns the
-    TwiML to answer each with, in order. A retried MessageSid stores nothing and answers an empty
-    <Response/>. Messages are handled in order of their sender's number (arrival order for one
-    sender), so concurrent batches lock contacts and cases in one order and cannot deadlock.
+    """Stores and acts on authenticated inbound messages set-based (campaign.hotline.intake);
+    returns the TwiML to answer each with, in order. A retried MessageSid stores nothing and answers
+    an empty <Response/>. Messages are handled in order of their sender's number (arrival order for
+    one sender), so concurrent batches lock contacts and cases in one order and cannot deadlock.
     Raises MalformedWebhook("From") for an unreadable number. Flushes only; the caller commits."""
-    replies = [""] * len(webhooks)
-    seen = stored_sids(session, [w.sid for w in webhooks])  # one query for the batch's retries
-    contacts, recent = _senders(session, [w for w in webhooks if w.sid not in seen], settings=settings)
-    for i in sorted(range(len(webhooks)), key=lambda i: webhooks[i].from_number):
-        webhook = webhooks[i]
-        unseen = webhook.sid not in seen
-        seen.add(webhook.sid)  # the same SID twice in one batch: the second one checks again
-        try:
-            result = receive_inbound(
-                session, sid=webhook.sid, from_number=webhook.from_number, body=webhook.body,
-                to_number=webhook.to_number, settings=settings, now=webhook.now, media=webhook.media,
-                unseen=unseen, contacts=contacts, recent=recent,
-            )
-        except Invalid as exc:
-            if exc.field != "From":
-                raise
-            raise MalformedWebhook("From", exc.reason) from exc
-        replies[i] = twiml(result.reply)
-    return replies
-
-
-def _senders(
-    session: Session, webhooks: Sequence[InboundWebhook], *, settings: Settings
-) -> tuple[dict[str, Any], dict[int, Any]]:
-    """The stored contacts of a batch's senders and the messages recently sent to them, in two
-    queries instead of two per message (receive_inbound's `contacts` and `recent`)."""
-    from audiences.consent import contacts_by_index
-    from campaign.blasts.channels import phone_of
-
-    if not webhooks:
-        return {}, {}
-    contacts = contacts_by_index(session, [phone_of(w.from_number) for w in webhooks])
-    instants = [w.now for w in webhooks]
-    recent = recent_outbound(
-        session, contact_ids=[c.id for c in contacts.values()],
-        since=min(instants) - timedelta(days=settings.attribution_days), until=max(instants),
-    )
-    return contacts, recent
+    try:
+        results = receive_batch(session, webhooks, settings=settings)
+    except Invalid as exc:
+        if exc.field != "From":
+            raise
+        raise MalformedWebhook("From", exc.reason) from exc
+    return [twiml(result.reply) for result in results]
 
 
 def handle_inbound(

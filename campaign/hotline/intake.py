@@ -1,0 +1,228 @@
+"""Set-based intake of a batch of inbound messages: what `receive_inbound` does, for many at once.
+
+Contract (the rules themselves are campaign/hotline/responses.py's; this module only batches them):
+- A batch is handled in a fixed order: messages by sender number (arrival order for one sender),
+  the senders' contacts read, and the new ones created, in one upsert; every new message's
+  Inbound row inserted in one statement that skips a SID already stored (`ON CONFLICT DO
+  NOTHING`, in SID order); then, message by message in sender order, the consent changes, cases,
+  questions and auto-replies of the messages that were inserted. A SID stored before, twice in
+  the batch, or by a concurrent transaction first is a duplicate: nothing else happens for it.
+  No savepoint per message: the insert that cannot conflict decides.
+- Lock order: new contacts by blind index, Inbound rows by SID, then contacts and cases by sender
+  number, so concurrent batches wait for each other instead of deadlocking.
+- Services flush, never commit; `now` of each message is aware UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from sqlalchemy import bindparam, update
+from sqlalchemy.orm import Session
+
+from audiences.models import Contact, ContactStatus
+from campaign.blasts.channels import channel_of_address, phone_of
+from campaign.core.config import Settings
+from campaign.core.crypto import blind_index
+from campaign.core.errors import Invalid
+from campaign.hotline import autoreplies
+from campaign.hotline.intents import KeywordTable, Triage, triage
+from campaign.hotline.media import MediaItem, media_cues, record_media
+from campaign.hotline.models import CasePriority, CaseQuestion, Inbound, Intent
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One authenticated inbound message, as the provider sent it. `now` is aware UTC."""
+
+    sid: str
+    from_number: str
+    body: str
+    to_number: str | None
+    now: datetime
+    media: tuple[MediaItem, ...] = ()
+
+
+@dataclass
+class _Planned:
+    position: int
+    message: InboundMessage
+    contact: Contact
+    channel: str
+    decision: Triage
+    intent: Intent
+    outbound_id: int | None
+    campaign_id: int | None
+    inbound_id: int | None = None
+    changed: bool = False  # intent acted on differs from the one inserted
+
+
+def receive_batch(
+    session: Session, messages: Sequence[InboundMessage], *, settings: Settings,
+    catalogue: KeywordTable | None = None,
+) -> list[Any]:
+    """Stores each message once per SID and acts on it (campaign/hotline/responses.py); returns one
+    InboundResult per message, in order (a duplicate: no reply, `duplicate=True`). Raises
+    Invalid("From", ...) when a new message's number cannot be read. Flushes only."""
+    from audiences.consent import find_or_create_contacts
+    from campaign.hotline.responses import (
+        InboundResult,
+        consent_intent,
+        keyword_table,
+        last_outbound_among,
+        recent_outbound,
+        stored_sids,
+    )
+
+    results: list[Any] = [InboundResult(None, None, duplicate=True)] * len(messages)
+    order = sorted(range(len(messages)), key=lambda i: messages[i].from_number)
+    seen = stored_sids(session, [m.sid for m in messages])
+    fresh = []
+    for i in order:
+        if messages[i].sid not in seen:
+            seen.add(messages[i].sid)  # the same SID twice in one batch: the first one only
+            fresh.append(i)
+    if not fresh:
+        return results
+    try:
+        contacts = find_or_create_contacts(session, [phone_of(messages[i].from_number) for i in fresh],
+                                           now=min(messages[i].now for i in fresh))
+    except Invalid as exc:
+        raise Invalid("From", exc.reason) from exc
+    instants = [messages[i].now for i in fresh]
+    days = settings.attribution_days
+    recent = recent_outbound(
+        session, contact_ids=sorted({c.id for c in contacts.values()}),
+        since=min(instants) - timedelta(days=days), until=max(instants),
+    )
+    table = catalogue or keyword_table()
+    planned = []
+    for i in fresh:
+        message = messages[i]
+        contact = contacts[blind_index(_e164(message.from_number))]
+        decision = triage(message.body, contact.language, table)
+        intent = consent_intent(session, decision, contact, now=message.now)
+        outbound_id, campaign_id = last_outbound_among(recent[contact.id], now=message.now, days=days) or (
+            None, None
+        )
+        planned.append(_Planned(
+            i, message, contact, channel_of_address(message.from_number), decision, intent, outbound_id,
+            campaign_id,
+        ))
+    _insert_inbound(session, planned)
+    updates: list[dict[str, Any]] = []
+    acted: set[int] = set()
+    for plan in planned:
+        if plan.inbound_id is None:  # a concurrent transaction stored this SID first
+            continue
+        if plan.contact.id in acted:
+            # an earlier message of the batch may have changed the contact's consent or questions
+            intent = consent_intent(session, plan.decision, plan.contact, now=plan.message.now)
+            plan.changed, plan.intent = intent != plan.intent, intent
+        acted.add(plan.contact.id)
+        result = _act(session, plan, settings=settings)
+        results[plan.position] = result
+        if result.case_id is not None or plan.changed:
+            updates.append({"_id": plan.inbound_id, "case_id": result.case_id, "intent": plan.intent})
+    if updates:
+        session.execute(_SET_CASE, updates)
+    return results
+
+
+def _e164(from_number: str) -> str:
+    from audiences.phones import normalize_phone
+
+    return normalize_phone(phone_of(from_number)).e164
+
+
+def _insert_inbound(session: Session, planned: list[_Planned]) -> None:
+    """One INSERT of every planned message, in SID order, skipping SIDs already stored (by another
+    transaction: this one waits for it to end); sets `inbound_id` of those inserted."""
+    rows = [
+        {
+            "provider_sid": p.message.sid, "contact_id": p.contact.id, "to_number": p.message.to_number,
+            "channel": p.channel, "body": p.message.body, "intent": p.intent,
+            "cues": [*p.decision.cues, *media_cues(p.message.media)], "outbound_id": p.outbound_id,
+            "campaign_id": p.campaign_id, "case_id": None, "received_at": p.message.now,
+        }
+        for p in sorted(planned, key=lambda p: p.message.sid)
+    ]
+    inserted = dict(session.execute(_insert_statement(session.get_bind().dialect.name), rows).all())
+    for plan in planned:
+        plan.inbound_id = inserted.get(plan.message.sid)
+
+
+def _act(session: Session, plan: _Planned, *, settings: Settings) -> Any:
+    """The consent change, case, question and auto-reply of one stored message (responses.py)."""
+    from campaign.hotline.responses import (
+        InboundResult,
+        ask_question,
+        open_or_update_case,
+        pending_resubscribe_question,
+        record_opt_in,
+        record_opt_out,
+    )
+
+    message, contact, decision, intent = plan.message, plan.contact, plan.decision, plan.intent
+    now, media = message.now, message.media
+    unread = CasePriority.HIGH if media else CasePriority.NORMAL
+    case_id: int | None = None
+    reply_kind: str | None = None
+    sid, channel = message.sid, plan.channel
+    if intent == Intent.OPT_OUT:
+        reply_kind = record_opt_out(session, contact, decision, sid=sid, channel=channel, now=now)
+    elif intent == Intent.OPT_IN:
+        reply_kind = record_opt_in(session, contact, decision, sid=sid, channel=channel, now=now)
+    else:
+        case_id = open_or_update_case(
+            session, contact=contact, intent=intent, campaign_id=plan.campaign_id, now=now, at_least=unread
+        )
+        if decision.opt_out_question:
+            ask_question(session, case_id=case_id, question=CaseQuestion.OPT_OUT, now=now)
+        if intent in (Intent.HELP, Intent.URGENT):
+            reply_kind = str(intent)
+        elif decision.affirmation and contact.status == ContactStatus.OPTED_OUT:
+            # a bare "sí" after a STOP: ask once whether they want our messages again
+            if not pending_resubscribe_question(session, contact_id=contact.id, now=now):
+                ask_question(session, case_id=case_id, question=CaseQuestion.OPT_IN, now=now)
+                reply_kind = autoreplies.RESUBSCRIBE
+    if media and case_id is None:  # an opt-out or opt-in with a voice note: a person listens
+        case_id = open_or_update_case(
+            session, contact=contact, intent=Intent.REPLY, campaign_id=plan.campaign_id, now=now,
+            at_least=unread,
+        )
+    assert plan.inbound_id is not None
+    record_media(session, inbound_id=plan.inbound_id, items=media, now=now)
+    reply = None
+    if reply_kind is not None:
+        answer = autoreplies.compose(
+            session, kind=reply_kind, language=contact.language, settings=settings,
+            extra={"contact": {"name": contact.name or "", "language": contact.language}},
+        )
+        autoreplies.store(session, answer, contact_id=contact.id, case_id=case_id, now=now, channel=channel)
+        reply = answer.text
+    return InboundResult(plan.inbound_id, reply, intent=intent, case_id=case_id, cues=decision.cues)
+
+
+_INBOUND = Inbound.__table__
+_SET_CASE = (
+    update(_INBOUND)
+    .where(_INBOUND.c.id == bindparam("_id"))
+    .values(case_id=bindparam("case_id"), intent=bindparam("intent"))
+)
+
+
+@cache
+def _insert_statement(dialect: str) -> Any:
+    """INSERT of Inbound rows that skips a stored SID and returns (SID, id) of those inserted,
+    built once per dialect (executed with a list of rows: one statement, insertmanyvalues)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert_ = postgresql.insert(_INBOUND) if dialect == "postgresql" else sqlite.insert(_INBOUND)
+    return insert_.on_conflict_do_nothing(index_elements=["provider_sid"]).returning(
+        _INBOUND.c.provider_sid, _INBOUND.c.id
+    )

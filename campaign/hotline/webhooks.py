@@ -36,6 +36,7 @@ MAX_BODY_CHARS = 1600  # Twilio's limit for one (concatenated) message
 # control character other than in Body, is a malformed webhook (400), never a database error.
 FIELD_LIMITS = {"MessageSid": 64, "From": 64, "To": 32, "MessageStatus": 32, "ErrorCode": 16}
 SID_PATTERN = re.compile(r"[A-Za-z0-9]+")
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 MAX_ID = 2**63 - 1
 
 
@@ -86,7 +87,7 @@ def _check_fields(params: Mapping[str, str]) -> None:
             continue
         if len(value) > limit:
             raise MalformedWebhook(name, _("longer than %(max)d characters", max=limit))
-        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        if CONTROL_CHARACTER.search(value):
             raise MalformedWebhook(name, _("contains a control character"))
     sid = params.get("MessageSid")
     if sid and not SID_PATTERN.fullmatch(sid):

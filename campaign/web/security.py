@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 
@@ -68,6 +69,7 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+@functools.lru_cache(maxsize=256)  # asked twice per request, about the same few addresses
 def is_loopback(host: str | None) -> bool:
     """True for 127.0.0.0/8, ::1 and `localhost`."""
     if host is None:

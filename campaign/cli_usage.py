@@ -45,6 +45,7 @@ class CampaignUsageError(UsageError):
         if self.ctx is None:
             typer.echo(_("error: %(message)s", message=self.message), err=True)
             return
+        draw_help_translated(self.ctx)  # the usage line's own words
         typer.echo(self.ctx.get_usage(), err=True)
         typer.echo(
             _(
@@ -173,6 +174,32 @@ _FRAMEWORK_WORDS = {
 }
 # The --help option's own help, as click writes it (translated with the rest by _translate_tree).
 _HELP_OPTION_TEXT = N_("Show this message and exit.")
+# The usage line's own words: its prefix (written by the help formatter) and the commands'
+# placeholders for options and subcommands.
+_USAGE_WORD = N_("Usage:")
+_OPTIONS_METAVAR = N_("[OPTIONS]")
+_SUBCOMMAND_METAVAR = N_("COMMAND [ARGS]...")
+
+
+def _translate_usage_prefix() -> None:
+    """The help formatter's "Usage: " prefix in the current locale (typer's own copy of click
+    writes it as a literal; drawn when the line is written, so one patch serves every locale)."""
+    import importlib
+
+    try:
+        formatting = importlib.import_module("typer._click.formatting")
+    except ImportError:  # pragma: no cover - a typer that uses click itself
+        formatting = importlib.import_module("click.formatting")
+    formatter = formatting.HelpFormatter
+    if getattr(formatter.write_usage, "_campaign_translated", False):
+        return
+    original = formatter.write_usage
+
+    def write_usage(self: Any, prog: str, args: str = "", prefix: str | None = None) -> None:
+        original(self, prog, args, f"{_USAGE_WORD} " if prefix is None else prefix)
+
+    write_usage._campaign_translated = True  # type: ignore[attr-defined]
+    formatter.write_usage = write_usage
 
 
 def _translated(owner: Any, attribute: str) -> None:
@@ -196,6 +223,7 @@ def translate_help(command: Any) -> None:
         return
     command._campaign_help_locale = get_locale()
 
+    _translate_usage_prefix()
     try:
         rich_utils = importlib.import_module("typer.rich_utils")
     except ImportError:  # pragma: no cover - typer without rich prints its own English words
@@ -209,6 +237,9 @@ def translate_help(command: Any) -> None:
 def _translate_tree(command: Any) -> None:
     _translated(command, "help")
     _translated(command, "short_help")
+    _translated(command, "options_metavar")
+    if hasattr(command, "subcommand_metavar"):
+        _translated(command, "subcommand_metavar")
     help_option = getattr(command, "_help_option", None)
     for param in [*getattr(command, "params", ()), help_option]:
         if param is not None:

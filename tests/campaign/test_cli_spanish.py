@@ -158,16 +158,19 @@ def test_errors_speak_spanish_and_stored_reasons_keep_their_english_codes(spanis
 
 # Unset: the product's default (the conftest asks for English; an empty value is the same as unset).
 DEFAULT_LOCALE = {"CAMPAIGN_LOCALE": ""}
-HELP_ENGLISH = ("Options", "Commands", "Arguments", "Show this message and exit", "[required]")
+HELP_ENGLISH = ("Options", "Commands", "Arguments", "Show this message and exit", "[required]", "Usage:",
+                "[OPTIONS]", "COMMAND [ARGS]")
 
 
 @pytest.mark.parametrize(
     ("args", "spanish", "english"),
     [
-        ((), ("Opciones", "Comandos", "Muestra este mensaje y sale.", "Mostrar la traza completa",
+        ((), ("Uso: campaign [OPCIONES] COMANDO [ARGUMENTOS]...", "Opciones", "Comandos",
+              "Muestra este mensaje y sale.", "Mostrar la traza completa",
               "Motor de contenidos", "Lista las campañas.", "Contactos, importaciones"),
          ("Options", "Commands", "Show tracebacks on errors.", "List campaigns.")),
-        (("audiences", "import"), ("Argumentos", "[obligatorio]", "Importa contactos desde un archivo",
+        (("audiences", "import"), ("Uso: campaign audiences import [OPCIONES] FILE",
+                                   "Argumentos", "[obligatorio]", "Importa contactos desde un archivo",
                                    "Validar y contar; no escribir nada.", "TEXTO (repetible)"),
          ("Arguments", "[required]", "Import contacts from a CSV/XLSX file", "Validate and count")),
         (("launch",), ("Lanza una campaña en borrador", "Lanzar sin preguntar (scripts)",
@@ -211,3 +214,16 @@ def test_every_help_text_of_the_command_tree_has_its_spanish_form():
 
     walk(typer.main.get_command(app), "campaign")
     assert untranslated == []
+
+
+def test_a_usage_error_is_two_lines_in_the_users_language():
+    """The usage line's own words too: "Uso:" and "[OPCIONES]" in Spanish, as written in English."""
+    spanish = run_cli("launch", env=DEFAULT_LOCALE)
+    assert spanish.returncode == 2
+    assert spanish.stderr.splitlines() == [
+        "Uso: campaign launch [OPCIONES] SLUG",
+        "error: falta el argumento SLUG (vea 'campaign launch --help')",
+    ]
+    english = run_cli("launch", env={"CAMPAIGN_LOCALE": "en"})
+    assert english.returncode == 2
+    assert english.stderr.splitlines()[0] == "Usage: campaign launch [OPTIONS] SLUG"

@@ -29,8 +29,14 @@ knowing how many there are.
   now - span)): when every process was late at once (a slow store, a busy machine), the deployment
   takes them, and uses only those not yet `late`.
 - Slot times are on the store's clock, mapped to this process's monotonic clock with the offset
-  measured at each lease (error: half a round trip), so machines whose clocks disagree still share
-  one schedule.
+  measured at the quickest recent lease (error: half its round trip), so machines whose clocks
+  disagree still share one schedule. A slow lease (a new connection opened inside it, a busy
+  database) would map its slots early or late by up to half its round trip, bunching them with
+  other processes' slots: its offset is not used while a quicker one is recent (OFFSET_AGING).
+  Before its first lease a process asks the store for its clock alone (a lease of no slots), so
+  the connection is open and the first lease is quick too: a process restarted during a blast
+  (the chaos trials kill them) otherwise mapped its first block with the connection's setup
+  inside the round trip, and sent up to 5 % over the rate in a 1 s window.
 - When the store cannot be reached, nothing is sent: `acquire` waits and retries the lease.
 
 Thread-safe; `acquire` for threads, `acquire_async` for an asyncio loop. `clock`, `sleep` and
@@ -61,6 +67,9 @@ MIN_BLOCK = 3  # slots leased at once at least (low rates: fewer leases, slow le
 LATE_SECONDS = 0.01  # the 1 % of a 1 s window a late slot may take, its own interval included
 RETRY_SECONDS = 0.5  # wait before leasing again after the store failed
 KEY_TTL_SECONDS = 3600  # Redis: a sender idle this long starts afresh (next_at is then in the past anyway)
+# A lease's clock offset replaces the one in use when its round trip is no longer than that one's
+# plus this much per second since it was measured (clocks drift, NTP slews; 1 ms per second).
+OFFSET_AGING = 0.001
 
 
 class SlotStore(Protocol):
@@ -189,16 +198,28 @@ class SlotLimiter:
         self._leasing = False
         self.leases = 0
         self.skipped = 0  # slots not used because they were already late
+        # This process's clock minus the store's, from the lease with the shortest round trip
+        # (aged by OFFSET_AGING): (offset, its round trip, when measured); None before any lease.
+        self._offset: tuple[float, float, float] | None = None
+
+    def _measure(self, span: float) -> float:
+        """Leases `span` seconds of slots; returns the start on this process's clock."""
+        sent = self._clock()
+        start, store_now = self.store.lease(self.sender, span)
+        back = self._clock()
+        trip = back - sent
+        best = self._offset
+        if best is None or trip <= best[1] + (back - best[2]) * OFFSET_AGING:
+            best = self._offset = ((sent + back) / 2 - store_now, trip, back)
+        return start + best[0]
 
     def _lease(self) -> None:
         """One lease (the caller set `_leasing`); on failure logs and waits RETRY_SECONDS, so that
         nobody spins on a store that is down."""
         try:
-            span = self.block / self.rate
-            sent = self._clock()
-            start, store_now = self.store.lease(self.sender, span)
-            back = self._clock()
-            local_start = (sent + back) / 2 + (start - store_now)
+            if self._offset is None:  # the store's clock alone first: opens the connection
+                self._measure(0.0)
+            local_start = self._measure(self.block / self.rate)
             with self._changed:
                 self._blocks.append([local_start, float(self.block)])
                 self._held += self.block

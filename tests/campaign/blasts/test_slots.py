@@ -86,6 +86,47 @@ def test_a_failing_store_sends_nothing_until_it_answers():
     assert clock.now == pytest.approx(1.5)
 
 
+class SlowOnce:
+    """A store whose chosen leases spend `delay` before reading the store's clock (a connection
+    opened, a lock waited for): the store's now is then at the end of the round trip, not its middle."""
+
+    name = "slow"
+
+    def __init__(self, clock: FakeClock, delay: float, slow: set[int]) -> None:
+        self.memory, self.clock, self.delay, self.slow = MemoryStore(clock), clock, delay, slow
+        self.spans: list[float] = []
+
+    def lease(self, sender: str, span: float) -> tuple[float, float]:
+        if len(self.spans) in self.slow:
+            self.clock.now += self.delay
+        self.spans.append(span)
+        return self.memory.lease(sender, span)
+
+
+def test_a_first_lease_slowed_by_its_connection_does_not_send_early():
+    """A restarted process's first lease opens its connection: the store's clock is read 100 ms after
+    the lease began. Taken at the middle of that round trip, its slots would go out 50 ms early,
+    bunched with other processes' slots; the clock is read alone first, so they go on time."""
+    clock = FakeClock(10.0)
+    store = SlowOnce(clock, 0.1, slow={0})
+    limiter = _limiter(store, clock, rate=500.0)
+    first = limiter.acquire()
+    assert store.spans[0] == 0.0  # the clock alone, before any slot
+    assert first == pytest.approx(10.1, abs=1e-9)  # the store's now when the slots were leased
+
+
+def test_a_slow_lease_later_keeps_the_quicker_leases_clock():
+    """Leases after the first: one takes 60 ms (the store's clock read at its end); its block still
+    follows the previous one exactly, one slot interval apart, instead of 30 ms early."""
+    clock = FakeClock(10.0)
+    store = SlowOnce(clock, 0.06, slow={3})
+    limiter = _limiter(store, clock, rate=500.0)
+    slots = [limiter.acquire() for _ in range(400)]
+    assert len(store.spans) > 4  # the slow lease happened among these
+    gaps = [b - a for a, b in zip(slots, slots[1:], strict=False)]
+    assert min(gaps) >= 1 / 500 - 1e-9, min(gaps)
+
+
 def test_the_sender_is_the_from_number_or_the_messaging_service():
     assert sender_key(get_settings(provider="twilio", twilio_from="+15005550006")) == "twilio:+15005550006"
     twilio = get_settings(provider="twilio", twilio_from="+1", twilio_messaging_service_sid="MG" + "0" * 32)

@@ -222,3 +222,50 @@ def test_offset_step_sends_once_per_contact_at_their_date(session, engine):
     assert rows[early.id].send_after < datetime(2027, 1, 11, tzinfo=UTC)  # caught up at launch
     local = rows[later.id].send_after.astimezone(ZoneInfo("America/Guatemala"))
     assert (local.date(), local.hour) == (datetime(2027, 1, 13).date(), 9)  # 10 Jan + 3 days, 09:00
+
+
+def test_chunks_written_while_the_next_is_computed_plan_each_contact_once(session, engine):
+    """The insert of a chunk runs in a worker thread while the next chunk is rendered."""
+    from campaign.blasts.planning import plan_occurrence
+    from campaign.blasts.scheduling import create_due_occurrences
+
+    campaign, contacts = _setup(session, n=7)
+    with make_sessionmaker(engine).begin() as other:
+        create_due_occurrences(other, now=FIRES)
+    occurrence_id = session.scalars(select(Occurrence.id)).one()
+    with make_sessionmaker(engine).begin() as other:
+        result = plan_occurrence(other, occurrence_id, now=FIRES, settings=get_settings(), chunk=2)
+    assert result.queued == len(contacts)
+    session.expire_all()
+    assert [r.contact_id for r in _outbound(session, campaign)] == [c.id for c in contacts]
+
+
+def test_a_failed_insert_plans_nothing_of_the_occurrence(session, engine, monkeypatch):
+    """All-or-nothing: an insert failing in the worker thread after earlier chunks were written
+    fails the occurrence's unit of work, which then holds no row at all."""
+    import pytest
+
+    from campaign.blasts import planning
+    from campaign.blasts.scheduling import create_due_occurrences
+
+    campaign, _ = _setup(session, n=7)
+    with make_sessionmaker(engine).begin() as other:
+        create_due_occurrences(other, now=FIRES)
+    occurrence_id = session.scalars(select(Occurrence.id)).one()
+    calls = []
+    real = planning.bulk_insert
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("disk full")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(planning, "bulk_insert", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        with make_sessionmaker(engine).begin() as other:
+            planning.plan_occurrence(other, occurrence_id, now=FIRES, settings=get_settings(), chunk=2)
+    assert len(calls) == 3
+    session.expire_all()
+    assert _outbound(session, campaign) == []
+    assert session.get(Occurrence, occurrence_id).status == OccurrenceStatus.PENDING

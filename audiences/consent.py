@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -153,20 +153,16 @@ def find_or_create_contact(
 
 
 def find_or_create_contacts(
-    session: Session, phones: Iterable[str], *, now: datetime
+    session: Session, numbers: Mapping[str, PhoneNumber], *, now: datetime
 ) -> dict[str, Contact]:
     """The contacts of these numbers keyed by blind index, the unknown ones created (active, no
     consent yet; an erased number comes back opted out): `find_or_create_contact` for a batch, in
     three queries whatever its size (read, one upsert of every new number, read the new ones).
     Numbers are inserted in blind-index order, so concurrent batches meeting the same new numbers
-    wait for each other instead of deadlocking; none fails on the unique phone. Flushes first.
-    Raises Invalid for the first number that cannot be read."""
+    wait for each other instead of deadlocking; none fails on the unique phone. `numbers` are
+    normalized numbers keyed by their blind index (the caller has both). Flushes first."""
     from audiences.phones import timezone_for
 
-    numbers: dict[str, PhoneNumber] = {}
-    for phone in phones:
-        number = normalize_phone(phone)
-        numbers.setdefault(blind_index(number.e164), number)
     if not numbers:
         return {}
     found = _contacts_in(session, sorted(numbers))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from audiences.consent import opt_out
@@ -143,10 +143,21 @@ def cancel_pending(session: Session, *, contact_id: int, reason: str, now: datet
     cancelled (its late callback cannot move a terminal status). One UPDATE; flushes first.
     """
     session.flush()
-    result = session.execute(
-        update(Outbound)
-        .where(Outbound.contact_id == contact_id, Outbound.status.in_(CANCELLABLE))
-        .values(status=OutboundStatus.CANCELLED, skip_reason=reason[:40], status_at=now)
-        .execution_options(synchronize_session="evaluate")
-    )
+    result = session.execute(_CANCEL_PENDING, {"_contact": contact_id, "_reason": reason[:40], "_now": now})
+    for loaded in list(session.identity_map.values()):  # what "evaluate" did, without building it each time
+        if isinstance(loaded, Outbound) and loaded.contact_id == contact_id and loaded.status in CANCELLABLE:
+            session.expire(loaded, ["status", "skip_reason", "status_at"])
     return rowcount(result)
+
+
+_OUTBOUND_TABLE = Outbound.__table__
+_CANCEL_PENDING = (  # built once: on every opt-out (the hot path of an inbound STOP)
+    update(_OUTBOUND_TABLE)
+    .where(
+        _OUTBOUND_TABLE.c.contact_id == bindparam("_contact"), _OUTBOUND_TABLE.c.status.in_(CANCELLABLE)
+    )
+    .values(
+        status=OutboundStatus.CANCELLED, skip_reason=bindparam("_reason"),
+        status_at=bindparam("_now", type_=_OUTBOUND_TABLE.c.status_at.type),
+    )
+)

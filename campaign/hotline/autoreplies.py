@@ -165,7 +165,7 @@ def compose(
 
 
 _OUTBOUND = Outbound.__table__
-_INSERT_OUTBOUND = insert(_OUTBOUND)  # executed with one dict of values: its columns' types apply
+_INSERT_OUTBOUND = insert(_OUTBOUND)  # executed with dicts of values: its columns' types apply
 
 
 def store(
@@ -175,12 +175,22 @@ def store(
     """Stores the auto-reply as an Outbound row (provider "twiml", status sent: the webhook's
     answer carries it, on the channel the message came by), with its real encoding and segment
     count, so the thread and the budget show it. Flushes one INSERT."""
-    session.execute(
-        _INSERT_OUTBOUND,
-        dict(
-            contact_id=contact_id, case_id=case_id, message_id=reply.message_id, language=reply.language,
-            template_version=reply.version, body=reply.text, encoding=reply.encoding, segments=reply.segments,
-            priority=AUTO_REPLY_PRIORITY, status=OutboundStatus.SENT, provider=AUTO_REPLY_PROVIDER,
-            send_after=now, sent_at=now, status_at=now, created_at=now, attempts=0, channel=channel,
-        ),
+    store_many(session, [row(reply, contact_id=contact_id, case_id=case_id, now=now, channel=channel)])
+
+
+def row(
+    reply: AutoReply, *, contact_id: int, case_id: int | None, now: datetime, channel: str = "sms"
+) -> dict[str, Any]:
+    """The Outbound row `store` inserts for the auto-reply (for `store_many`)."""
+    return dict(
+        contact_id=contact_id, case_id=case_id, message_id=reply.message_id, language=reply.language,
+        template_version=reply.version, body=reply.text, encoding=reply.encoding, segments=reply.segments,
+        priority=AUTO_REPLY_PRIORITY, status=OutboundStatus.SENT, provider=AUTO_REPLY_PROVIDER,
+        send_after=now, sent_at=now, status_at=now, created_at=now, attempts=0, channel=channel,
     )
+
+
+def store_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Stores the auto-replies of a batch of inbound messages (rows from `row`), in one INSERT."""
+    if rows:
+        session.execute(_INSERT_OUTBOUND, rows)

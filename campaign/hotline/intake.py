@@ -18,13 +18,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from audiences.models import Contact, ContactStatus
+from audiences.phones import PhoneNumber, normalize_phone
 from campaign.blasts.channels import channel_of_address, phone_of
 from campaign.core.config import Settings
 from campaign.core.crypto import blind_index
@@ -74,6 +75,7 @@ def receive_batch(
         consent_intent,
         keyword_table,
         last_outbound_among,
+        open_or_update_cases,
         recent_outbound,
         stored_sids,
     )
@@ -88,11 +90,13 @@ def receive_batch(
             fresh.append(i)
     if not fresh:
         return results
-    try:
-        contacts = find_or_create_contacts(session, [phone_of(messages[i].from_number) for i in fresh],
-                                           now=min(messages[i].now for i in fresh))
-    except Invalid as exc:
-        raise Invalid("From", exc.reason) from exc
+    indexes: dict[int, str] = {}
+    numbers: dict[str, PhoneNumber] = {}
+    for i in fresh:
+        number = _number(messages[i].from_number)
+        indexes[i] = index = blind_index(number.e164)
+        numbers.setdefault(index, number)
+    contacts = find_or_create_contacts(session, numbers, now=min(messages[i].now for i in fresh))
     instants = [messages[i].now for i in fresh]
     days = settings.attribution_days
     recent = recent_outbound(
@@ -103,7 +107,7 @@ def receive_batch(
     planned = []
     for i in fresh:
         message = messages[i]
-        contact = contacts[blind_index(_e164(message.from_number))]
+        contact = contacts[indexes[i]]
         decision = triage(message.body, contact.language, table)
         intent = consent_intent(session, decision, contact, now=message.now)
         outbound_id, campaign_id = last_outbound_among(recent[contact.id], now=message.now, days=days) or (
@@ -115,28 +119,54 @@ def receive_batch(
         ))
     _insert_inbound(session, planned)
     updates: list[dict[str, Any]] = []
+    replies: list[dict[str, Any]] = []
     acted: set[int] = set()
+    run: list[_Planned] = []  # consecutive messages that only open or update a case, one per contact
+
+    def act(plans: list[_Planned], cases: dict[int, int]) -> None:
+        for plan in plans:
+            case_id = cases.get(plan.contact.id)
+            result = _act(session, plan, settings=settings, replies=replies, case_id=case_id)
+            results[plan.position] = result
+            if result.case_id is not None or plan.changed:
+                updates.append({"_id": plan.inbound_id, "case_id": result.case_id, "intent": plan.intent})
+
+    def flush_run() -> None:
+        cases = open_or_update_cases(
+            session, [(p.contact, p.intent, p.campaign_id, p.message.now, CasePriority.NORMAL) for p in run]
+        )
+        act(run, cases)
+        run.clear()
+
     for plan in planned:
         if plan.inbound_id is None:  # a concurrent transaction stored this SID first
             continue
         if plan.contact.id in acted:
+            flush_run()
             # an earlier message of the batch may have changed the contact's consent or questions
             intent = consent_intent(session, plan.decision, plan.contact, now=plan.message.now)
             plan.changed, plan.intent = intent != plan.intent, intent
         acted.add(plan.contact.id)
-        result = _act(session, plan, settings=settings)
-        results[plan.position] = result
-        if result.case_id is not None or plan.changed:
-            updates.append({"_id": plan.inbound_id, "case_id": result.case_id, "intent": plan.intent})
+        if plan.intent in (Intent.OPT_OUT, Intent.OPT_IN) or plan.message.media:
+            flush_run()
+            act([plan], {})
+        else:
+            run.append(plan)  # its case upserted with the run's (sender order: the lock order)
+    flush_run()
     if updates:
         session.execute(_SET_CASE, updates)
+    autoreplies.store_many(session, replies)
     return results
 
 
-def _e164(from_number: str) -> str:
-    from audiences.phones import normalize_phone
-
-    return normalize_phone(phone_of(from_number)).e164
+@lru_cache(maxsize=8192)
+def _number(from_number: str) -> PhoneNumber:
+    """The sender's number normalized (pure, so kept: a batch meets the same senders again and again).
+    Raises Invalid("From", ...) when it cannot be read."""
+    try:
+        return normalize_phone(phone_of(from_number))
+    except Invalid as exc:
+        raise Invalid("From", exc.reason) from exc
 
 
 def _insert_inbound(session: Session, planned: list[_Planned]) -> None:
@@ -156,8 +186,13 @@ def _insert_inbound(session: Session, planned: list[_Planned]) -> None:
         plan.inbound_id = inserted.get(plan.message.sid)
 
 
-def _act(session: Session, plan: _Planned, *, settings: Settings) -> Any:
-    """The consent change, case, question and auto-reply of one stored message (responses.py)."""
+def _act(
+    session: Session, plan: _Planned, *, settings: Settings, replies: list[dict[str, Any]],
+    case_id: int | None,
+) -> Any:
+    """The consent change, case and question of one stored message (responses.py); its auto-reply
+    is composed and added to `replies` (stored with the batch's others). `case_id`: the contact's
+    case, already opened or updated for this message (a reply, without media), else None."""
     from campaign.hotline.responses import (
         InboundResult,
         ask_question,
@@ -170,17 +205,17 @@ def _act(session: Session, plan: _Planned, *, settings: Settings) -> Any:
     message, contact, decision, intent = plan.message, plan.contact, plan.decision, plan.intent
     now, media = message.now, message.media
     unread = CasePriority.HIGH if media else CasePriority.NORMAL
-    case_id: int | None = None
     reply_kind: str | None = None
     sid, channel = message.sid, plan.channel
     if intent == Intent.OPT_OUT:
         reply_kind = record_opt_out(session, contact, decision, sid=sid, channel=channel, now=now)
     elif intent == Intent.OPT_IN:
         reply_kind = record_opt_in(session, contact, decision, sid=sid, channel=channel, now=now)
-    else:
+    elif case_id is None:
         case_id = open_or_update_case(
             session, contact=contact, intent=intent, campaign_id=plan.campaign_id, now=now, at_least=unread
         )
+    if case_id is not None and intent not in (Intent.OPT_OUT, Intent.OPT_IN):
         if decision.opt_out_question:
             ask_question(session, case_id=case_id, question=CaseQuestion.OPT_OUT, now=now)
         if intent in (Intent.HELP, Intent.URGENT):
@@ -203,7 +238,9 @@ def _act(session: Session, plan: _Planned, *, settings: Settings) -> Any:
             session, kind=reply_kind, language=contact.language, settings=settings,
             extra={"contact": {"name": contact.name or "", "language": contact.language}},
         )
-        autoreplies.store(session, answer, contact_id=contact.id, case_id=case_id, now=now, channel=channel)
+        replies.append(
+            autoreplies.row(answer, contact_id=contact.id, case_id=case_id, now=now, channel=channel)
+        )
         reply = answer.text
     return InboundResult(plan.inbound_id, reply, intent=intent, case_id=case_id, cues=decision.cues)
 

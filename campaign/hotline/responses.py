@@ -152,13 +152,73 @@ def open_or_update_case(
     oldest unanswered message's time. One upsert on the partial unique index of open cases (one
     per contact), so messages arriving at once from one number share one case: the hot path of the
     webhook, and safe under concurrency."""
-    priority = max(PRIORITY_OF.get(intent, CasePriority.NORMAL), at_least, key=PRIORITY_RANK.__getitem__)
-    statement = _case_upsert(session.get_bind().dialect.name, priority)
+    statement = _case_upsert(session.get_bind().dialect.name, _case_priority(intent, at_least))
     values = {
         "contact_id": contact.id, "reason": str(intent), "language": contact.language,
         "campaign_id": campaign_id, "now": now,
     }
     return int(session.execute(statement, values).scalar_one())
+
+
+def _case_priority(intent: Intent, at_least: CasePriority) -> CasePriority:
+    return max(PRIORITY_OF.get(intent, CasePriority.NORMAL), at_least, key=PRIORITY_RANK.__getitem__)
+
+
+def open_or_update_cases(
+    session: Session, rows: Sequence[tuple[Contact, Intent, int | None, datetime, CasePriority]]
+) -> dict[int, int]:
+    """`open_or_update_case` for several contacts at once, each at most once: (contact, intent,
+    campaign_id, now, at_least) per contact, in one upsert that locks their cases in this order.
+    Returns contact id -> case id."""
+    if not rows:
+        return {}
+    values: list[dict[str, Any]] = [
+        {
+            "contact_id": contact.id, "reason": str(intent), "language": contact.language,
+            "campaign_id": campaign_id, "now": now,
+            "priority": _case_priority(intent, at_least),
+        }
+        for contact, intent, campaign_id, now, at_least in rows
+    ]
+    if len(values) == 1:  # the statement of one message, prepared already on the connection
+        one = values[0]
+        statement = _case_upsert(session.get_bind().dialect.name, one.pop("priority"))
+        return {one["contact_id"]: int(session.execute(statement, one).scalar_one())}
+    found = session.execute(_cases_upsert(session.get_bind().dialect.name), values).all()
+    return {contact_id: case_id for contact_id, case_id in found}
+
+
+@cache
+def _cases_upsert(dialect: str) -> Any:
+    """The upsert of `open_or_update_cases`: `_case_upsert` with the priority a bound value of each
+    row, compared by rank in SQL (urgent > high > normal), built once per dialect."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    def bound(name: str, column: str) -> Any:
+        return bindparam(name, type_=_CASES.c[column].type)
+
+    def rank(column: Any) -> Any:
+        return sql_case({str(p): r for p, r in PRIORITY_RANK.items()}, value=column, else_=0)
+
+    insert_ = postgresql.insert(_CASES) if dialect == "postgresql" else sqlite.insert(_CASES)
+    statement = insert_.values(
+        contact_id=bound("contact_id", "contact_id"), status=CaseStatus.NEW,
+        priority=bound("priority", "priority"), reason=bound("reason", "reason"),
+        language=bound("language", "language"), campaign_id=bound("campaign_id", "campaign_id"),
+        waiting_since=bound("now", "waiting_since"), opened_at=bound("now", "opened_at"),
+        updated_at=bound("now", "updated_at"),
+    )
+    keep = rank(_CASES.c.priority) >= rank(statement.excluded.priority)  # as high already: kept
+    changes: dict[str, Any] = {
+        "waiting_since": func.coalesce(_CASES.c.waiting_since, statement.excluded.waiting_since),
+        "campaign_id": func.coalesce(_CASES.c.campaign_id, statement.excluded.campaign_id),
+        "updated_at": statement.excluded.updated_at,
+        "reason": sql_case((keep, _CASES.c.reason), else_=statement.excluded.reason),
+        "priority": sql_case((keep, _CASES.c.priority), else_=statement.excluded.priority),
+    }
+    return statement.on_conflict_do_update(
+        index_elements=[_CASES.c.contact_id], index_where=text(OPEN_CASE_WHERE), set_=changes
+    ).returning(_CASES.c.contact_id, _CASES.c.id)
 
 
 _case_upserts: dict[tuple[str, CasePriority], Any] = {}
@@ -295,8 +355,7 @@ def record_opt_out(
     already_out = contact.status == ContactStatus.OPTED_OUT
     opt_out(session, contact, channel=channel, keyword=_keyword(decision), source=sid, now=now)
     cancel_pending(session, contact_id=contact.id, reason="opted_out", now=now)
-    clear_questions(session, contact_id=contact.id, question=CaseQuestion.OPT_OUT)
-    clear_questions(session, contact_id=contact.id, question=CaseQuestion.OPT_IN)
+    _clear_consent_questions(session, contact_id=contact.id)
     return None if already_out else autoreplies.OPT_OUT
 
 
@@ -309,9 +368,24 @@ def record_opt_in(
     from audiences.consent import opt_in
 
     opt_in(session, contact, channel=channel, keyword=_keyword(decision) or "si", source=sid, now=now)
-    clear_questions(session, contact_id=contact.id, question=CaseQuestion.OPT_IN)
-    clear_questions(session, contact_id=contact.id, question=CaseQuestion.OPT_OUT)
+    _clear_consent_questions(session, contact_id=contact.id)
     return autoreplies.OPT_IN
+
+
+_CLEAR_CONSENT_QUESTIONS = (
+    update(_CASES)
+    .where(
+        _CASES.c.contact_id == bindparam("_contact"),
+        _CASES.c.question.in_((CaseQuestion.OPT_OUT, CaseQuestion.OPT_IN)),
+    )
+    .values(question=None, question_at=None)
+)
+
+
+def _clear_consent_questions(session: Session, *, contact_id: int) -> None:
+    """Answers both consent questions of every case of the contact (a clear STOP or ALTA), in one
+    UPDATE built once (`clear_questions` twice, on every opt-out and opt-in)."""
+    session.execute(_CLEAR_CONSENT_QUESTIONS, {"_contact": contact_id})
 
 
 def _keyword(decision: Triage) -> str | None:

@@ -49,6 +49,7 @@ from campaign.radio.recordings import (
 from campaign.radio.stations import list_stations, station_dict
 from campaign.web.auth import RADIO_ROLES, require_role
 from campaign.web.routes_inbox import flash, pop_flash
+from campaign.web.security import FORM_SLACK_BYTES
 from campaign.web.templating import make_templates
 from messages.library import approved_translations
 from messages.models import Message
@@ -130,7 +131,8 @@ def radio_page(request: Request, *, user: Annotated[User, Depends(producer)]) ->
     return _page(request, user)
 
 
-@router.post("/radio/recordings")
+# 413 before anything reads the form (the CSRF check would spool it to disk): web.security.RefuseLarge
+@router.post("/radio/recordings", max_body_size=MAX_BYTES + FORM_SLACK_BYTES)
 async def upload_recording(request: Request, *, user: Annotated[User, Depends(producer)]) -> Response:
     """Checks and stores an uploaded recording (as `campaign radio audio add`); back to the page."""
     form = await request.form()

@@ -8,17 +8,18 @@ import importlib
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
@@ -34,7 +35,7 @@ from campaign.core.errors import AppError, Invalid
 from campaign.core.i18n import _, best_match, use_locale
 from campaign.web.auth import LoginRequired, verify_csrf
 from campaign.web.group_commit import GroupCommit
-from campaign.web.security import LoopbackGuard, RefuseNul, SecurityHeaders
+from campaign.web.security import LoopbackGuard, RefuseLarge, RefuseNul, SecurityHeaders
 from campaign.web.templating import templates, use_timezone
 
 log = logging.getLogger(__name__)
@@ -221,6 +222,7 @@ def _error_heading(status: int) -> str:
         404: _("Not found"),
         405: _("Not possible here"),
         409: _("Not possible now"),
+        413: _("Too large"),
         422: _("Please check the data"),
         429: _("Too many requests"),
     }
@@ -235,6 +237,8 @@ def _starlette_detail(status: int, message: str) -> str:
         return _("This page does not exist: check the address.")
     if message == "Method Not Allowed":
         return _("This address does not accept this kind of request.")
+    if message == "Content Too Large":  # a route's max_body_size (a body sent without its length)
+        return _("What was sent is too large for this address.")
     return message
 
 
@@ -281,6 +285,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         same_site="lax",
         https_only=settings.public_url.startswith("https://"),
     )
+    body_limits: dict[str, int] = {}  # path -> max_body_size of its route, filled below
+    app.add_middleware(RefuseLarge, limits=body_limits)
     app.add_middleware(ReplacedDatabaseGuard, state=state)
     app.add_middleware(LocaleMiddleware, default=settings.locale)
     app.add_middleware(RefuseNul)
@@ -347,7 +353,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if radio is not None:
         app.include_router(radio, dependencies=csrf)
         state.has_radio = True
+    body_limits.update(_body_limits(app.routes))
     return app
+
+
+def _body_limits(routes: Iterable[Any]) -> Iterator[tuple[str, int]]:
+    """(path, max_body_size) of every route that has one, through included routers (none of ours
+    is included with a prefix)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _body_limits(included.routes)
+        elif isinstance(route, APIRoute) and route.max_body_size is not None:
+            yield route.path, route.max_body_size
 
 
 def _optional_router(module_name: str):

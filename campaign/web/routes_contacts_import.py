@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
-from audiences.reading import CONTACT_FIELDS, custom_key, guess_headers, read_table
+from audiences.reading import CONTACT_FIELDS, MAX_FILE_BYTES, custom_key, guess_headers, read_table
 from audiences.reasons import reason_label
 from campaign.core.audit import record_audit
 from campaign.core.db import make_sessionmaker, utcnow
@@ -31,6 +31,7 @@ from campaign.hotline.models import User
 from campaign.web import uploads
 from campaign.web.auth import MANAGER_ROLES, require_role
 from campaign.web.routes_inbox import NO_STORE
+from campaign.web.security import FORM_SLACK_BYTES
 from campaign.web.templating import templates
 
 router = APIRouter()
@@ -157,7 +158,7 @@ def _write_report(upload: uploads.Upload, summary: Any) -> None:
     write_report(upload.report, summary, header=header, reason_label=reason_label)
 
 
-@router.post("/contacts/upload")
+@router.post("/contacts/upload", max_body_size=MAX_FILE_BYTES + FORM_SLACK_BYTES)  # 413 before it is read
 async def upload_file(request: Request, *, user: Annotated[User, Depends(manager)]) -> Response:
     """Stores the file privately, reads its header, and goes to the mapping step."""
     form = await request.form()

@@ -34,6 +34,9 @@ SIGNATURE_HEADER = "x-twilio-signature"
 
 
 MAX_FIELDS = 1000  # as Starlette's form parser
+# A provider's form is a few kilobytes (1,600 characters of body, percent-encoded, and ten media
+# URLs); anything much larger is refused 413 before it is read or its signature computed.
+MAX_FORM_BYTES = 64 * 1024
 
 
 async def _form_params(request: Request) -> dict[str, str]:
@@ -93,7 +96,7 @@ async def _store(request: Request, run: BatchFunction, webhook: Any) -> Any:
     return await state.group_commit().submit(run, webhook)
 
 
-@router.post(INBOUND_PATH)
+@router.post(INBOUND_PATH, max_body_size=MAX_FORM_BYTES)  # 413 before reading: web.security.RefuseLarge
 async def twilio_inbound(request: Request) -> Response:
     """One inbound SMS: 200 with TwiML, 403 on a bad signature, 400 on a malformed form."""
     webhook = read_inbound(**await _signed_form(request, INBOUND_PATH))
@@ -101,7 +104,7 @@ async def twilio_inbound(request: Request) -> Response:
     return Response(xml, media_type="application/xml")
 
 
-@router.post(STATUS_PATH)
+@router.post(STATUS_PATH, max_body_size=MAX_FORM_BYTES)
 async def twilio_status(request: Request) -> Response:
     """One delivery-status callback: 204 when accepted (applied or ignored), 403/400 otherwise."""
     webhook = read_status(**await _signed_form(request, STATUS_PATH))

@@ -14,9 +14,13 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
+from collections.abc import Mapping
 
 from starlette.datastructures import MutableHeaders
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from campaign.core.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -204,3 +208,34 @@ async def _refuse(send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+# What a form adds around an uploaded file (boundaries, the other fields, the CSRF token), at most.
+FORM_SLACK_BYTES = 64 * 1024
+
+
+class RefuseLarge:
+    """Answers 413, in the request's language, to a request whose Content-Length is over its route's
+    `max_body_size` (`limits`: path -> bytes, read off the app's routes), before anything reads the
+    body: not the CSRF check's form parser (which spools an upload to disk), not a webhook's
+    signature. FastAPI's own limit on the route stays for a body sent without its length (its
+    plain 413). Runs inside LocaleMiddleware; `limits` is read at each request (create_app fills
+    it once the routes are included)."""
+
+    def __init__(self, app: ASGIApp, *, limits: Mapping[str, int]) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.limits.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if limit is not None:
+            declared = next((v for k, v in scope.get("headers", ()) if k == b"content-length"), b"")
+            if declared.isdigit() and int(declared) > limit:
+                text = _("What was sent is too large for this address (at most %(max)s).", max=_size(limit))
+                await PlainTextResponse(text, status_code=413)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _size(count: int) -> str:
+    return f"{count >> 20} MB" if count >= 1 << 20 else f"{count >> 10} KB"

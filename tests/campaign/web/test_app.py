@@ -230,6 +230,11 @@ def test_webhook_form_is_read_as_twilio_signs_it_whatever_its_encoding(engine, c
         headers={"X-Twilio-Signature": sign(inbound_url(), again)},
     )
     assert multipart.status_code == 200
+    huge = inbound_params("hola", phone="+50230000605") | {"Padding": "x" * 70_000}
+    huge_signed = {"X-Twilio-Signature": sign(inbound_url(), huge)}
+    too_large = client.post("/twilio/inbound", data=huge, headers=huge_signed)
+    assert too_large.status_code == 413  # a provider's form is a few kilobytes: not read at all
+    assert "64 KB" in too_large.text  # the limit, named in the answer
     flood = inbound_params("hola", phone="+50230000604") | {f"x{i}": "1" for i in range(1001)}
     flood_signed = {"X-Twilio-Signature": sign(inbound_url(), flood)}
     refused = client.post("/twilio/inbound", data=flood, headers=flood_signed)

@@ -18,7 +18,7 @@ from campaign.core.media_urls import MediaUrlRefused
 from campaign.hotline.users import create_user
 from campaign.radio.audio import write_synthetic_tone
 from campaign.radio.models import Recording
-from campaign.radio.recordings import add_recording
+from campaign.radio.recordings import MAX_BYTES, add_recording
 from campaign.web.app import create_app
 from campaign.web.media import signed_media_url, verify_media_url
 from tests.campaign.web.helpers import count, settings
@@ -139,5 +139,11 @@ def test_a_bad_upload_on_the_page_is_named_and_stores_nothing(client, engine, tm
     nul = client.post("/radio/recordings", data={**form, "spot": "spot\x00media"},
                       files={"file": ("synthetic.wav", b"RIFF", "audio/wav")})
     assert nul.status_code == 422
+    # over the 16 MB a voice note may have: refused by its size, before the form is read or spooled
+    oversized = b"\0" * (MAX_BYTES + 128 * 1024)
+    huge = client.post("/radio/recordings", data=form, headers={"Accept-Language": "es"},
+                       files={"file": ("enorme.wav", oversized, "audio/wav")})
+    assert huge.status_code == 413
+    assert "Lo enviado es demasiado grande para esta dirección (como máximo 16 MB)." in huge.text
     with make_sessionmaker(engine)() as session:
         assert count(session, Recording) == 1  # the fixture's Mam recording only

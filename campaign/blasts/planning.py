@@ -594,6 +594,9 @@ class _Writer:
         self._conflicts = ("occurrence_id", "contact_id") if replanning else None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan-insert")
         self._pending: Future[None] | None = None
+        # An in-memory SQLite connection belongs to its thread (one database per thread): write inline.
+        bind = session.get_bind()
+        self._inline = bind.dialect.name == "sqlite" and bind.url.database in (None, "", ":memory:")
 
     def _write(self, rows: list[tuple[Any, ...]]) -> None:
         bulk_insert(
@@ -607,7 +610,10 @@ class _Writer:
 
     def insert(self, rows: list[tuple[Any, ...]]) -> None:
         self.wait()
-        self._pending = self._pool.submit(self._write, rows)
+        if self._inline:
+            self._write(rows)
+        else:
+            self._pending = self._pool.submit(self._write, rows)
 
     def wait(self) -> None:
         pending, self._pending = self._pending, None

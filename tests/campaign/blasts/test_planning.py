@@ -269,3 +269,23 @@ def test_a_failed_insert_plans_nothing_of_the_occurrence(session, engine, monkey
     session.expire_all()
     assert _outbound(session, campaign) == []
     assert session.get(Occurrence, occurrence_id).status == OccurrenceStatus.PENDING
+
+
+def test_an_in_memory_sqlite_database_plans_with_inline_writes():
+    """An in-memory SQLite connection cannot be used from the writer thread: writes stay inline."""
+    from campaign.blasts.planning import plan_occurrence
+    from campaign.blasts.scheduling import create_due_occurrences
+    from campaign.core.db import make_engine
+    from campaign.schema import metadata
+
+    engine = make_engine("sqlite://")
+    metadata().create_all(engine)
+    with make_sessionmaker(engine)() as session:
+        campaign, contacts = _setup(session, n=5)
+        create_due_occurrences(session, now=FIRES)
+        occurrence_id = session.scalars(select(Occurrence.id)).one()
+        result = plan_occurrence(session, occurrence_id, now=FIRES, settings=get_settings(), chunk=2)
+        session.commit()
+        assert result.queued == len(contacts)
+        assert [r.contact_id for r in _outbound(session, campaign)] == [c.id for c in contacts]
+    engine.dispose()

@@ -595,8 +595,8 @@ class _Writer:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan-insert")
         self._pending: Future[None] | None = None
         # An in-memory SQLite connection belongs to its thread (one database per thread): write inline.
-        bind = session.get_bind()
-        self._inline = bind.dialect.name == "sqlite" and bind.url.database in (None, "", ":memory:")
+        url = session.get_bind().engine.url
+        self._inline = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
     def _write(self, rows: list[tuple[Any, ...]]) -> None:
         bulk_insert(

@@ -108,7 +108,7 @@ def receive_batch(
     for i in fresh:
         message = messages[i]
         contact = contacts[indexes[i]]
-        decision = triage(message.body, contact.language, table)
+        decision = _triage(message.body, contact.language, table)
         intent = consent_intent(session, decision, contact, now=message.now)
         outbound_id, campaign_id = last_outbound_among(recent[contact.id], now=message.now, days=days) or (
             None, None
@@ -157,6 +157,25 @@ def receive_batch(
         session.execute(_SET_CASE, updates)
     autoreplies.store_many(session, replies)
     return results
+
+
+_TRIAGED: dict[tuple[str, str | None], tuple[KeywordTable, Triage]] = {}
+TRIAGE_MEMO_CHARS = 160  # short texts repeat ("STOP", "SI", "AYUDA", "gracias"): remembered
+
+
+def _triage(body: str, language: str | None, table: KeywordTable) -> Triage:
+    """`triage` (pure), remembered for short texts with the table that decided them: most replies
+    are a few words that many people send, and triage is the costliest step of a message."""
+    if len(body) > TRIAGE_MEMO_CHARS:
+        return triage(body, language, table)
+    held = _TRIAGED.get((body, language))
+    if held is not None and held[0] is table:
+        return held[1]
+    decision = triage(body, language, table)
+    if len(_TRIAGED) >= 4096:
+        _TRIAGED.clear()
+    _TRIAGED[(body, language)] = (table, decision)
+    return decision
 
 
 @lru_cache(maxsize=8192)

@@ -142,3 +142,15 @@ def test_concurrent_batches_with_the_same_sids_and_new_senders_store_each_once(e
         assert answered == 12 == session.scalar(select(func.count()).select_from(Outbound))
         open_cases = session.scalars(select(func.count()).select_from(Case).group_by(Case.contact_id)).all()
         assert open_cases == [1] * 6
+
+
+def test_remembered_triage_is_the_triage_of_the_same_table():
+    from campaign.hotline.intake import TRIAGE_MEMO_CHARS, _triage
+    from campaign.hotline.intents import compile_catalogue, triage
+    from campaign.hotline.responses import keyword_table
+
+    table, minimum = keyword_table(), compile_catalogue(None, include_base=True)
+    for text in ["STOP", "AYUDA", "sí", "hola, ¿es real?", "x" * (TRIAGE_MEMO_CHARS + 1)]:
+        assert _triage(text, "es", table) == triage(text, "es", table)
+        assert _triage(text, "es", table) == triage(text, "es", table)  # remembered
+        assert _triage(text, "es", minimum) == triage(text, "es", minimum)  # not another table's

@@ -286,6 +286,28 @@ def media_content(session: Session, *, case_id: int, media_id: int, settings: Se
     return row.content_type, content
 
 
+# Voice notes of an allowed type (providers.base.MEDIA_TYPES) that browsers do not play -> the ffmpeg
+# demuxer that reads them: a feature phone's MMS voice note is AMR.
+UNPLAYABLE_AUDIO = {"audio/amr": "amr"}
+
+
+def playable(content_type: str, content: bytes) -> tuple[str, bytes]:
+    """(content type, bytes) a browser's player plays: an AMR voice note as OGG/Opus (in memory),
+    anything else as it is. A note that cannot be decoded is given as it came (it can still be
+    downloaded and played elsewhere)."""
+    from campaign.providers.base import media_type
+
+    demuxer = UNPLAYABLE_AUDIO.get(media_type(content_type))
+    if demuxer is None:
+        return content_type, content
+    from campaign.radio.audio import voice_note_bytes
+
+    try:
+        return "audio/ogg", voice_note_bytes(content, demuxer=demuxer, name="voice note")
+    except Invalid:
+        return content_type, content
+
+
 def purge_media(session: Session, media_ids: Sequence[int], *, settings: Settings, now: datetime) -> int:
     """Deletes the files of these media and marks their rows purged; returns how many rows were
     not purged before. Flushes. The files go at once: a rolled-back purge leaves rows that say

@@ -17,12 +17,13 @@ libraries, bundled with libopus in its wheels), so no system package is needed.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import av
 import numpy as np
@@ -77,10 +78,12 @@ def _db(value: float) -> float:
     return round(20 * math.log10(value), 2) if value > 0 else SILENCE_DB
 
 
-def _mono_frames(path: Path, fmt: str, name: str) -> Iterator[tuple[Any, av.AudioFrame]]:
-    """(stream, frame) for every frame of the first audio stream, resampled to mono float 48 kHz."""
+def _mono_frames(path: Path | BinaryIO, fmt: str, name: str) -> Iterator[tuple[Any, av.AudioFrame]]:
+    """(stream, frame) for every frame of the first audio stream, resampled to mono float 48 kHz.
+    `fmt` is one of DEMUXERS or, for audio in memory, any demuxer ffmpeg has (e.g. "amr")."""
+    source = str(path) if isinstance(path, Path) else path
     try:
-        with av.open(str(path), format=DEMUXERS[fmt]) as container:
+        with av.open(source, "r", format=DEMUXERS.get(fmt, fmt)) as container:
             if not container.streams.audio:
                 raise Invalid(name, _("holds no audio"))
             stream = container.streams.audio[0]
@@ -172,10 +175,10 @@ def is_voice_note(info: AudioInfo) -> bool:
     return (info.format, info.codec, info.channels, info.sample_rate) == ("ogg", "opus", 1, VOICE_RATE)
 
 
-def _encode(frames: Iterator[av.AudioFrame], target: Path, *, codec: str = "libopus",
+def _encode(frames: Iterator[av.AudioFrame], target: Path | BinaryIO, *, codec: str = "libopus",
             container: str = "ogg", rate: int = VOICE_RATE, bit_rate: int | None = VOICE_BITRATE) -> None:
     """Encodes mono float 48 kHz frames with `codec` into `target` (resampled to what the codec takes)."""
-    with av.open(str(target), "w", format=container) as out:
+    with av.open(str(target) if isinstance(target, Path) else target, "w", format=container) as out:
         stream = out.add_stream(codec, rate=rate, layout="mono")
         assert isinstance(stream, av.AudioStream)  # an audio codec gives an audio stream
         if bit_rate:
@@ -204,6 +207,15 @@ def write_voice_note(source: Path, target: Path, *, name: str | None = None) -> 
         raise Invalid(name, _("is not an MP3, OGG/Opus, WAV or M4A audio file (judged by its content, "
                               "not its name)"))
     _encode((frame for _stream, frame in _mono_frames(source, fmt, name)), target)
+
+
+def voice_note_bytes(content: bytes, *, demuxer: str, name: str) -> bytes:
+    """`content` (audio that ffmpeg's `demuxer` reads, e.g. "amr" for a feature phone's voice note)
+    as OGG/Opus bytes a browser plays. In memory only: a contact's voice is never written to disk
+    unencrypted. Raises Invalid(name, ...) when it cannot be decoded."""
+    out = io.BytesIO()
+    _encode((frame for _stream, frame in _mono_frames(io.BytesIO(content), demuxer, name)), out)
+    return out.getvalue()
 
 
 # container and codec of each synthetic format

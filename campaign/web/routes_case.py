@@ -147,6 +147,7 @@ def case_media(
             session, actor=user.username, user_id=user.id, action="media.view", now=utcnow(),
             target_type="inbound_media", target_id=media_id, detail={"case_id": case_id},
         )
+    content_type, content = media.playable(content_type, content)  # AMR from a feature phone: OGG/Opus
     headers = {**NO_STORE, "X-Content-Type-Options": "nosniff", "Content-Disposition": "inline"}
     return Response(content, media_type=content_type, headers=headers)
 

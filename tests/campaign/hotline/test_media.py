@@ -254,6 +254,60 @@ def test_hotline_staff_hear_the_voice_note_audited_and_a_producer_is_refused(eng
     ]
 
 
+def _synthetic_amr(seconds: float) -> bytes:
+    """A feature phone's kind of voice note: AMR-NB, 8 kHz mono, of a SYNTHETIC tone (nobody's voice)."""
+    import io
+
+    import av
+    import numpy as np
+
+    out = io.BytesIO()
+    with av.open(out, "w", format="amr") as container:
+        stream = container.add_stream("libopencore_amrnb", rate=8000, layout="mono")
+        stream.codec_context.bit_rate = 12_200
+        t = np.arange(int(8000 * seconds)) / 8000
+        samples = (0.3 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
+        for start in range(0, len(samples), 160):  # AMR's 20 ms frames
+            frame = av.AudioFrame.from_ndarray(samples[None, start:start + 160], format="s16", layout="mono")
+            frame.rate = 8000
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return out.getvalue()
+
+
+def test_a_feature_phones_amr_voice_note_plays_in_the_browser_as_ogg_opus(engine, fake):
+    """Browsers do not play AMR, what a feature phone's MMS voice note is: staff get it as OGG/Opus,
+    converted in memory (the file at rest stays as it came, encrypted), of the same length."""
+    import io
+
+    import av
+
+    from campaign.hotline.users import create_user
+
+    amr = _synthetic_amr(3.0)
+    assert amr.startswith(b"#!AMR\n")
+    cfg = twilio_settings(fake)
+    with make_sessionmaker(engine).begin() as session:
+        create_user(session, username="ana", password=PASSWORD, role="hotline", now=NOW)
+    receive_media(engine, cfg, fake.add_media("audio/amr", amr), content_type="audio/amr")
+    with make_sessionmaker(engine)() as session:
+        case_id = session.scalars(select(Case.id)).one()
+    with _client(create_app(cfg), "ana") as ana:
+        assert ana.get(f"/cases/{case_id}").status_code == 200  # downloads the pending note
+        (row,) = media_rows(engine)
+        assert (row.status, row.content_type) == (MediaStatus.FETCHED, "audio/amr")
+        heard = ana.get(f"/cases/{case_id}/media/{row.id}")
+    assert heard.status_code == 200 and heard.headers["content-type"] == "audio/ogg"
+    with av.open(io.BytesIO(heard.content)) as container:
+        stream = container.streams.audio[0]
+        assert stream.codec_context.name == "opus"
+        seconds = sum(frame.samples for frame in container.decode(stream)) / 48000
+    assert 2.9 <= seconds <= 3.1, seconds
+    assert b"OggS" not in media_path(cfg, row.id).read_bytes()  # at rest: the encrypted AMR as it came
+
+
 def test_purge_and_erase_remove_the_files_and_say_how_many(engine, db_url, fake):
     cfg = twilio_settings(fake)
     kept, erased = synthetic_phone(), synthetic_phone()

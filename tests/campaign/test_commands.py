@@ -240,7 +240,8 @@ def test_command_in_a_fresh_process(case: Case, request: pytest.FixtureRequest, 
     assert result.returncode == case.code, result.stdout[-2000:] + result.stderr[-2000:]
     _check(case, result.stderr if case.stream == "stderr" else result.stdout)
     if case.code == 2 and case.stream == "stderr":
-        assert result.stderr.startswith("Usage: campaign"), result.stderr
+        usage = "Uso: campaign" if case.env.get("CAMPAIGN_LOCALE") == "es" else "Usage: campaign"
+        assert result.stderr.startswith(usage), result.stderr
         assert len(result.stderr.strip().splitlines()) == 2, result.stderr
 
 

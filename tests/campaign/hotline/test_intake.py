@@ -104,12 +104,11 @@ def test_an_unreadable_number_in_a_batch_is_a_malformed_webhook(session):
     assert raised.value.field == "From"
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite: one write lock at the web edge
 def test_concurrent_batches_with_the_same_sids_and_new_senders_store_each_once(engine):
     """Two transactions store overlapping batches (retries of each other, new numbers) at once:
     the second waits for the first and stores only what the first did not. (On SQLite one write
     lock at the web edge serializes batches.)"""
-    if engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL: concurrent writers")
     phones = [synthetic_phone() for _ in range(6)]
     batch = [
         webhook("AYUDA" if n % 2 else "hola", phone=phones[n % 6], sid=f"SMc{n:03d}", at=n) for n in range(24)

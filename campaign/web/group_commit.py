@@ -5,8 +5,11 @@ Contract:
   anything is submitted) and waits. A batch of units runs in one transaction on a worker thread,
   commits once, and only then does each request get its result: nothing is answered before the
   commit that makes it durable.
-- A batch is whatever arrived while the previous batches ran (at most `max_batch`): no added
-  delay when the server is idle, bigger batches when it is busy.
+- A batch is whatever arrived while the previous batches ran, and on the same turn of the event
+  loop (at most `max_batch`): no added delay when the server is idle (one turn of the loop),
+  bigger batches when it is busy. Starting a batch on the next turn rather than at once matters:
+  the answers of a finished batch free a slot, and without it the first request of the next
+  turn took the slot alone (batches of 3 or 4 messages on average with 16 requests in flight).
 - Units name a batch function `run(session, payloads) -> results` (same order). Units with the
   same function run together, so a function may work set-based (status callbacks: one locking
   SELECT and one UPDATE for the whole batch).
@@ -65,6 +68,7 @@ class GroupCommit:
         self._parallel = max(1, parallel)
         self._queue: deque[_Unit] = deque()
         self._running = 0
+        self._starting = False
         self.batches = 0  # for tests and the benchmark: how many transactions were committed
         self.largest = 0
 
@@ -72,8 +76,17 @@ class GroupCommit:
         """Queues one unit and returns its result once its batch has committed (or raises its error)."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append(_Unit(run, payload, future))
-        self._start_batches()
+        if not self._starting:
+            # Started on the loop's next turn, not now: the other requests that became ready on
+            # this turn (answers of the last batch going out, new requests read) join this batch
+            # instead of each starting a batch of one as soon as a batch slot is free.
+            self._starting = True
+            asyncio.get_running_loop().call_soon(self._start_soon)
         return await future
+
+    def _start_soon(self) -> None:
+        self._starting = False
+        self._start_batches()
 
     def _start_batches(self) -> None:
         loop = asyncio.get_running_loop()

@@ -32,8 +32,10 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import io
 import json
 import socket
+import struct
 import sys
 import threading
 import time
@@ -246,7 +248,15 @@ class FakeTwilio:
 
     # --- API --------------------------------------------------------------------------------------
 
-    def accept(self, form: dict[str, str], account: str, *, received: float | None = None) -> dict[str, Any]:
+    def accept(
+        self,
+        form: dict[str, str],
+        account: str,
+        *,
+        received: float | None = None,
+        handled: float | None = None,
+        peer: int | None = None,
+    ) -> dict[str, Any]:
         now = self.clock()
         received = time.monotonic() if received is None else received
         with self._lock:
@@ -274,6 +284,8 @@ class FakeTwilio:
                 "to": form["To"],
                 "status_callback": form.get("StatusCallback"),
                 "received": received,  # time.monotonic() when the request arrived (rate checks)
+                "handled": received if handled is None else handled,  # when its handler began
+                "peer": peer,  # the client's port: which connection (rate checks)
                 "content_sid": form.get("ContentSid"),
                 "content_variables": form.get("ContentVariables"),
                 "media_url": list(form.get("MediaUrl") or []),
@@ -346,7 +358,7 @@ class FakeTwilio:
 
     def resource(self, record: dict[str, Any]) -> dict[str, Any]:
         uri = f"{API}{record['account_sid']}/Messages/{record['sid']}"
-        out = {k: v for k, v in record.items() if k not in ("status_callback", "received")}
+        out = {k: v for k, v in record.items() if k not in ("status_callback", "received", "handled", "peer")}
         for key in ("date_created", "date_sent", "date_updated"):
             out[key] = _rfc2822(record[key]) if record[key] else None
         out["uri"] = uri + ".json"
@@ -382,11 +394,22 @@ def _parse_date(value: str) -> tuple[Any, bool]:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC), False
 
 
+# Linux's receive timestamps (asm-generic/socket.h; the socket module does not name them).
+SO_TIMESTAMPNS = 35
+_STAMP_SPACE = socket.CMSG_SPACE(16) if sys.platform == "linux" else 0
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256
     fake: FakeTwilio
+
+    def server_bind(self) -> None:
+        # Accepted connections inherit it, so even a connection's first request is stamped.
+        if _STAMP_SPACE:
+            self.socket.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        super().server_bind()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that went away mid-request (a SIGKILLed dispatcher, a dropped connection) is
@@ -396,14 +419,57 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
+class _StampedReader(io.RawIOBase):
+    """A connection's bytes, with the kernel's receive time of the first read since `reset()`
+    (SO_TIMESTAMPNS): when a request reached this machine, however late the handler thread
+    runs. The chaos trials count arrivals per 1 s window; a handler stalled by its process
+    (the GIL, a garbage collection) would stamp a backlog of requests together."""
+
+    def __init__(self, connection: socket.socket) -> None:
+        self._connection = connection
+        self.stamp: float | None = None  # time.monotonic() scale
+        self._first = True
+
+    def reset(self) -> None:
+        self.stamp, self._first = None, True
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size, ancillary, _flags, _address = self._connection.recvmsg_into([buffer], _STAMP_SPACE)
+        if self._first:
+            self._first = False
+            for level, kind, data in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+                    seconds, nanoseconds = struct.unpack("qq", data[:16])
+                    # The kernel stamps in wall-clock time: moved onto the monotonic clock.
+                    self.stamp = seconds + nanoseconds / 1e9 - (time.time() - time.monotonic())
+        return size
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like the real API
     server: _Server
+    _reader: _StampedReader | None = None
 
     def setup(self) -> None:
         super().setup()
         # Headers and body go out in two writes; without this, Nagle + delayed ACK add ~40 ms.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if _STAMP_SPACE:
+            self._reader = _StampedReader(self.connection)
+            self.rfile = io.BufferedReader(self._reader)
+
+    def handle_one_request(self) -> None:
+        if self._reader is not None:
+            self._reader.reset()
+        super().handle_one_request()
+
+    def _arrival(self) -> float:
+        """When this request arrived (time.monotonic()): the kernel's stamp where there is one."""
+        stamp = self._reader.stamp if self._reader is not None else None
+        return stamp if stamp is not None else time.monotonic()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet test output
         pass
@@ -464,7 +530,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         fake = self.server.fake
-        received = time.monotonic()
+        received, handled = self._arrival(), time.monotonic()
         length = int(self.headers.get("Content-Length") or 0)
         fields = parse_qs(self.rfile.read(length).decode())
         form: dict[str, Any] = {k: v[0] for k, v in fields.items()}
@@ -505,7 +571,7 @@ class _Handler(BaseHTTPRequestHandler):
         number = to.removeprefix("whatsapp:")
         if not number.startswith("+") or not number[1:].isdigit() or not 8 <= len(number) <= 16:
             return self._error(400, 21211, to=to)
-        record = fake.accept(form, account, received=received)
+        record = fake.accept(form, account, received=received, handled=handled, peer=self.client_address[1])
         if fake.on_accept is not None:
             fake.on_accept(record)
         answer = fake.resource(record)  # queued/accepted: WhatsApp's verdict comes by callback

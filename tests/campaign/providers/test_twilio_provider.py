@@ -144,3 +144,25 @@ def test_the_auth_token_never_reaches_the_logs(fake, provider, caplog):
     assert caplog.records, "the twilio client logged its requests"
     assert fake.auth_token not in caplog.text and fake.auth_token not in str(caught.value)
     assert fake.auth_token not in repr(provider)
+
+
+def test_arrivals_are_stamped_when_they_reach_the_machine_not_when_handled(fake, provider, monkeypatch):
+    """The rate checks (chaos trials, shared rate test) count arrivals per 1 s window: a server
+    thread that runs late (its process busy) must not stamp a backlog of requests together."""
+    import time
+
+    from tests.fakes import twilio_server
+
+    original = twilio_server._Handler.parse_request
+
+    def late_parse(self):  # the handler thread runs 300 ms after the request arrived
+        time.sleep(0.3)
+        return original(self)
+
+    monkeypatch.setattr(twilio_server._Handler, "parse_request", late_parse)
+    for number in ("+50230000001", "+50230000002"):  # a new connection, then a kept-alive one
+        sent = time.monotonic()
+        provider.send(OutboundRequest(1, number, "Hola", None))
+        message = fake.messages[-1]
+        assert message["handled"] - sent >= 0.3
+        assert 0 <= message["received"] - sent < 0.1

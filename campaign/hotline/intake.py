@@ -15,13 +15,14 @@ Contract (the rules themselves are campaign/hotline/responses.py's; this module 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Text, bindparam, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from audiences.models import Contact, ContactStatus
@@ -200,7 +201,12 @@ def _insert_inbound(session: Session, planned: list[_Planned]) -> None:
         }
         for p in sorted(planned, key=lambda p: p.message.sid)
     ]
-    inserted = dict(session.execute(_insert_statement(session.get_bind().dialect.name), rows).all())
+    dialect = session.get_bind().dialect.name
+    params: Any = rows
+    if dialect == "postgresql":  # one array per column (see _insert_statement)
+        params = {name: [row[name] for row in rows] for name in _INBOUND_COLUMNS}
+        params["cues"] = [json.dumps(cues, ensure_ascii=False) for cues in params["cues"]]
+    inserted = dict(session.execute(_insert_statement(dialect), params).all())
     for plan in planned:
         plan.inbound_id = inserted.get(plan.message.sid)
 
@@ -272,13 +278,36 @@ _SET_CASE = (
 )
 
 
+_INBOUND_COLUMNS = (
+    "provider_sid", "contact_id", "to_number", "channel", "body", "intent", "cues", "outbound_id",
+    "campaign_id", "case_id", "received_at",
+)
+
+
 @cache
 def _insert_statement(dialect: str) -> Any:
     """INSERT of Inbound rows that skips a stored SID and returns (SID, id) of those inserted,
-    built once per dialect (executed with a list of rows: one statement, insertmanyvalues)."""
+    built once per dialect. On PostgreSQL the rows come as one array per column, unnested (`cues`
+    as JSON text): the statement's text is the same whatever the batch's size, so psycopg keeps
+    its conversion and PostgreSQL its plan (prepared), where a multi-row VALUES of a new length
+    was converted and planned again each batch (measured: 19 % of a batch's CPU). On SQLite:
+    executed with a list of rows (one statement, insertmanyvalues)."""
     from sqlalchemy.dialects import postgresql, sqlite
 
-    insert_ = postgresql.insert(_INBOUND) if dialect == "postgresql" else sqlite.insert(_INBOUND)
-    return insert_.on_conflict_do_nothing(index_elements=["provider_sid"]).returning(
-        _INBOUND.c.provider_sid, _INBOUND.c.id
+    if dialect != "postgresql":
+        return sqlite.insert(_INBOUND).on_conflict_do_nothing(index_elements=["provider_sid"]).returning(
+            _INBOUND.c.provider_sid, _INBOUND.c.id
+        )
+
+    def unnested(name: str) -> Any:
+        if name == "cues":
+            return cast(func.unnest(bindparam(name, type_=postgresql.ARRAY(Text))), postgresql.JSONB)
+        return func.unnest(bindparam(name, type_=postgresql.ARRAY(_INBOUND.c[name].type)))
+
+    rows = select(*(unnested(name).label(name) for name in _INBOUND_COLUMNS))
+    return (
+        postgresql.insert(_INBOUND)
+        .from_select(list(_INBOUND_COLUMNS), rows)
+        .on_conflict_do_nothing(index_elements=["provider_sid"])
+        .returning(_INBOUND.c.provider_sid, _INBOUND.c.id)
     )

@@ -7,8 +7,9 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from audiences.models import ConsentEvent, ConsentKind, Contact, ContactStatus, Erasure
 from audiences.phones import PhoneNumber, normalize_phone
@@ -61,6 +62,50 @@ def opt_out(
     )
     session.flush()
     return event
+
+
+_CONTACTS = Contact.__table__
+_OPT_OUT_CONTACT = (  # built once: on every inbound STOP
+    update(_CONTACTS)
+    .where(_CONTACTS.c.id == bindparam("_id"))
+    .values(status=bindparam("status"), whatsapp_consent_at=None)
+)
+_INSERT_EVENTS = insert(ConsentEvent.__table__)
+
+
+def opt_out_rows(
+    session: Session,
+    contact: Contact,
+    *,
+    channel: str,
+    keyword: str | None = None,
+    source: str | None = None,
+    now: datetime,
+    events: list[dict[str, Any]],
+) -> None:
+    """`opt_out` without the unit of work, for a batch of inbound messages: the contact's row is
+    updated at once (one UPDATE, none when it is opted out already; the loaded `contact` shows the
+    change), and its event appended to `events`, which the caller stores with
+    `insert_consent_events` in the same transaction (one INSERT for the batch). Measured: the
+    flush of `opt_out` was a fifth of the CPU of a batch of inbound messages."""
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware UTC datetime")
+    status = ContactStatus.BLOCKED if contact.status == ContactStatus.BLOCKED else ContactStatus.OPTED_OUT
+    if contact.status != status or contact.whatsapp_consent_at is not None:
+        session.execute(_OPT_OUT_CONTACT, {"_id": contact.id, "status": status})
+        set_committed_value(contact, "status", status)
+        set_committed_value(contact, "whatsapp_consent_at", None)
+        session.expire(contact, ["updated_at"])
+    events.append({
+        "contact_id": contact.id, "kind": ConsentKind.OPT_OUT, "channel": channel, "keyword": keyword,
+        "source": source, "recorded_by": None, "at": now,
+    })
+
+
+def insert_consent_events(session: Session, events: list[dict[str, Any]]) -> None:
+    """Stores the consent events gathered by `opt_out_rows`, in one INSERT."""
+    if events:
+        session.execute(_INSERT_EVENTS, events)
 
 
 def opt_in(

@@ -70,7 +70,7 @@ def receive_batch(
     """Stores each message once per SID and acts on it (campaign/hotline/responses.py); returns one
     InboundResult per message, in order (a duplicate: no reply, `duplicate=True`). Raises
     Invalid("From", ...) when a new message's number cannot be read. Flushes only."""
-    from audiences.consent import find_or_create_contacts
+    from audiences.consent import find_or_create_contacts, insert_consent_events
     from campaign.hotline.responses import (
         InboundResult,
         consent_intent,
@@ -121,13 +121,14 @@ def receive_batch(
     _insert_inbound(session, planned)
     updates: list[dict[str, Any]] = []
     replies: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []  # consent events of opt-outs, inserted together at the end
     acted: set[int] = set()
     run: list[_Planned] = []  # consecutive messages that only open or update a case, one per contact
 
     def act(plans: list[_Planned], cases: dict[int, int]) -> None:
         for plan in plans:
             case_id = cases.get(plan.contact.id)
-            result = _act(session, plan, settings=settings, replies=replies, case_id=case_id)
+            result = _act(session, plan, settings=settings, replies=replies, events=events, case_id=case_id)
             results[plan.position] = result
             if result.case_id is not None or plan.changed:
                 updates.append({"_id": plan.inbound_id, "case_id": result.case_id, "intent": plan.intent})
@@ -157,6 +158,7 @@ def receive_batch(
     if updates:
         session.execute(_SET_CASE, updates)
     autoreplies.store_many(session, replies)
+    insert_consent_events(session, events)
     return results
 
 
@@ -213,7 +215,7 @@ def _insert_inbound(session: Session, planned: list[_Planned]) -> None:
 
 def _act(
     session: Session, plan: _Planned, *, settings: Settings, replies: list[dict[str, Any]],
-    case_id: int | None,
+    events: list[dict[str, Any]], case_id: int | None,
 ) -> Any:
     """The consent change, case and question of one stored message (responses.py); its auto-reply
     is composed and added to `replies` (stored with the batch's others). `case_id`: the contact's
@@ -233,7 +235,9 @@ def _act(
     reply_kind: str | None = None
     sid, channel = message.sid, plan.channel
     if intent == Intent.OPT_OUT:
-        reply_kind = record_opt_out(session, contact, decision, sid=sid, channel=channel, now=now)
+        reply_kind = record_opt_out(
+            session, contact, decision, sid=sid, channel=channel, now=now, events=events
+        )
     elif intent == Intent.OPT_IN:
         reply_kind = record_opt_in(session, contact, decision, sid=sid, channel=channel, now=now)
     elif case_id is None:

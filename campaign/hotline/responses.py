@@ -341,19 +341,24 @@ def consent_intent(session: Session, decision: Triage, contact: Contact, *, now:
 
 
 def record_opt_out(
-    session: Session, contact: Contact, decision: Triage, *, sid: str, channel: str, now: datetime
+    session: Session, contact: Contact, decision: Triage, *, sid: str, channel: str, now: datetime,
+    events: list[dict[str, Any]],
 ) -> str | None:
-    """Opt-out first, before anything that could fail: consent event, status, every queued, held
-    or unknown row cancelled, the contact's open opt-out questions answered. Returns the reply
-    kind (a confirmation once; a second STOP is recorded but not answered again).
+    """Opt-out first, before anything that could fail: status, every queued, held or unknown row
+    cancelled, the contact's open opt-out questions answered, and the consent event appended to
+    `events` (audiences.consent.opt_out_rows: the caller inserts the batch's events before its
+    transaction ends). Returns the reply kind (a confirmation once; a second STOP is recorded but
+    not answered again).
 
     A STOP on WhatsApp stops SMS as well, and one by SMS stops WhatsApp (audiences.consent.opt_out:
     safety first, the person asked us to stop, whatever the app)."""
-    from audiences.consent import opt_out
+    from audiences.consent import opt_out_rows
     from campaign.blasts.delivery import cancel_pending
 
     already_out = contact.status == ContactStatus.OPTED_OUT
-    opt_out(session, contact, channel=channel, keyword=_keyword(decision), source=sid, now=now)
+    opt_out_rows(
+        session, contact, channel=channel, keyword=_keyword(decision), source=sid, now=now, events=events
+    )
     cancel_pending(session, contact_id=contact.id, reason="opted_out", now=now)
     _clear_consent_questions(session, contact_id=contact.id)
     return None if already_out else autoreplies.OPT_OUT

@@ -300,3 +300,19 @@ def test_a_pack_whose_keywords_do_not_load_still_stores_and_triages_inbound(sess
     _send(session, "STOP", contact.phone, now=NOW + timedelta(minutes=1))
     session.refresh(contact)
     assert contact.status == ContactStatus.OPTED_OUT and count(session, Inbound) == 2
+
+
+def test_stop_from_a_blocked_contact_with_whatsapp_consent_is_recorded_and_withdraws_whatsapp(session):
+    contact = make_contact(session)
+    contact.status, contact.whatsapp_consent_at = ContactStatus.BLOCKED, NOW - timedelta(days=3)
+    session.flush()
+    _send(session, "STOP", contact.phone)
+    _send(session, "STOP", contact.phone, now=NOW + timedelta(minutes=1))  # again: recorded again
+    session.expire_all()
+    stored = session.get(Contact, contact.id)
+    assert stored.status == ContactStatus.BLOCKED and stored.whatsapp_consent_at is None
+    events = session.scalars(select(ConsentEvent).order_by(ConsentEvent.id)).all()
+    assert [(e.kind, e.keyword, e.at) for e in events] == [
+        ("opt_out", "stop", NOW), ("opt_out", "stop", NOW + timedelta(minutes=1))
+    ]
+    assert all(e.source and e.channel == "sms" and e.recorded_by is None for e in events)

@@ -14,6 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from audiences.models import ConsentEvent, ConsentKind, Contact, ContactStatus, Erasure
 from audiences.phones import PhoneNumber, normalize_phone
 from campaign.core.crypto import blind_index
+from campaign.core.db import in_values
 from campaign.core.errors import Invalid, NotFound
 from campaign.core.i18n import _
 
@@ -214,7 +215,7 @@ def find_or_create_contacts(
     new = sorted(index for index in numbers if index not in found)
     if new:
         session.flush()
-        erased = set(session.scalars(_erasures_in(), {"indexes": new}))
+        erased = set(session.scalars(_erasures_in(session.get_bind().dialect.name), {"indexes": new}))
         session.execute(
             _contact_upsert(session.get_bind().dialect.name),
             [
@@ -231,18 +232,18 @@ def find_or_create_contacts(
 
 
 def _contacts_in(session: Session, indexes: list[str]) -> dict[str, Contact]:
-    found = session.scalars(_contacts_by_indexes(), {"indexes": indexes})
+    found = session.scalars(_contacts_by_indexes(session.get_bind().dialect.name), {"indexes": indexes})
     return {contact.phone_index: contact for contact in found}
 
 
 @cache
-def _contacts_by_indexes() -> Any:
-    return select(Contact).where(Contact.phone_index.in_(bindparam("indexes", expanding=True)))
+def _contacts_by_indexes(dialect: str) -> Any:
+    return select(Contact).where(in_values(Contact.__table__.c.phone_index, "indexes", dialect))
 
 
 @cache
-def _erasures_in() -> Any:
-    return select(Erasure.phone_index).where(Erasure.phone_index.in_(bindparam("indexes", expanding=True)))
+def _erasures_in(dialect: str) -> Any:
+    return select(Erasure.phone_index).where(in_values(Erasure.__table__.c.phone_index, "indexes", dialect))
 
 
 # The statements of find_or_create_contact, built once: building them cost more CPU than running

@@ -326,3 +326,17 @@ def sqlite_file_identity(url: str) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     return stat.st_dev, stat.st_ino
+
+
+def in_values(column: Any, name: str, dialect: str) -> Any:
+    """`column IN :name` for a list bound at execution. On PostgreSQL `column = ANY(:name)` with
+    the list as one array: the statement's text is the same whatever the list's length, so
+    psycopg keeps its conversion and PostgreSQL prepares it (an expanding IN is new SQL for every
+    length). Elsewhere an expanding IN. Bind a list (not a tuple)."""
+    from sqlalchemy import any_, bindparam
+
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from audiences.models import Contact, ContactStatus
 from campaign.blasts.models import Outbound
 from campaign.core.config import Settings
+from campaign.core.db import in_values
 from campaign.hotline import autoreplies
 from campaign.hotline.autoreplies import AUTO_REPLY_PROVIDER
 from campaign.hotline.intents import KeywordTable, Triage, compile_catalogue, pack_lexicon
@@ -94,7 +95,8 @@ def recent_outbound(
     if not out:
         return out
     rows = session.execute(
-        _recent_outbound_query(), {"ids": sorted(out), "since": since, "until": until}
+        _recent_outbound_query(session.get_bind().dialect.name),
+        {"ids": sorted(out), "since": since, "until": until},
     ).all()
     for contact_id, sent_at, outbound_id, campaign_id in rows:
         out[contact_id].append((sent_at, outbound_id, campaign_id))
@@ -115,10 +117,10 @@ def last_outbound_among(
 
 
 @cache
-def _recent_outbound_query() -> Any:
+def _recent_outbound_query(dialect: str) -> Any:
     sent_at = Outbound.__table__.c.sent_at
     return select(Outbound.contact_id, Outbound.sent_at, Outbound.id, Outbound.campaign_id).where(
-        Outbound.contact_id.in_(bindparam("ids", expanding=True)),
+        in_values(Outbound.__table__.c.contact_id, "ids", dialect),
         Outbound.sent_at.is_not(None),
         Outbound.sent_at >= bindparam("since", type_=sent_at.type),
         Outbound.sent_at <= bindparam("until", type_=sent_at.type),
@@ -135,11 +137,14 @@ def stored_sids(session: Session, sids: Sequence[str]) -> set[str]:
     """Which of these provider SIDs are stored already (one query for a batch of webhooks)."""
     if not sids:
         return set()
-    found = session.scalars(
-        select(_INBOUND.c.provider_sid).where(_INBOUND.c.provider_sid.in_(bindparam("sids", expanding=True))),
-        {"sids": list(dict.fromkeys(sids))},
-    )
+    statement = _stored_sids_query(session.get_bind().dialect.name)
+    found = session.scalars(statement, {"sids": list(dict.fromkeys(sids))})
     return set(found)
+
+
+@cache
+def _stored_sids_query(dialect: str) -> Any:
+    return select(_INBOUND.c.provider_sid).where(in_values(_INBOUND.c.provider_sid, "sids", dialect))
 
 
 def open_or_update_case(

@@ -147,8 +147,14 @@ def _dumps(value: Any) -> str:
 
 
 def sqlite_timestamp(value: datetime | None) -> str | None:
-    """An aware datetime in the text form UTCDateTime stores on SQLite (naive UTC)."""
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    """An aware datetime in the text form UTCDateTime stores on SQLite (naive UTC,
+    "YYYY-MM-DD HH:MM:SS.ffffff")."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    # isoformat is twice as fast as strftime; the "+00:00" it appends is cut off.
+    return value.isoformat(" ", "microseconds")[:26]
 
 
 def insert_for(session: Session, table: Any) -> Any:
@@ -202,20 +208,23 @@ def bulk_insert(
     raw.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}){conflict}", rows)
 
 
-def _with_sqlite_timestamps(rows: Iterable[Sequence[Any]], positions: list[int]) -> list[list[Any]]:
-    # Hot path (a million rows): convert in place, and each distinct instant once.
-    cache: dict[datetime | None, str | None] = {}
-    out = []
-    for row in rows:
-        values = list(row)
-        for i in positions:
-            value = values[i]
-            text = cache.get(value)
-            if text is None and value is not None:
-                text = cache[value] = sqlite_timestamp(value)
-            values[i] = text
-        out.append(values)
-    return out
+def _with_sqlite_timestamps(rows: Iterable[Sequence[Any]], positions: list[int]) -> list[tuple[Any, ...]]:
+    # Hot path (a million rows): column by column (zip is C-speed), each value converted once
+    # unless it is the very object of the row before (a column set once for the whole batch).
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    if not columns:
+        return []
+    for i in positions:
+        converted: list[str | None] = []
+        append = converted.append
+        last: object = object()
+        text: str | None = None
+        for value in columns[i]:
+            if value is not last:
+                last, text = value, sqlite_timestamp(value)
+            append(text)
+        columns[i] = converted
+    return list(zip(*columns, strict=True))
 
 
 def refresh_statistics(session: Session, table: str, *, stale_fraction: float = 0.1) -> bool:

@@ -1,12 +1,15 @@
 """Benchmark: plan a 1,000,000-recipient SMS step (segment, language, render, encoding, insert).
 
-Targets: under 60 s and under 1.5 GB peak memory, on SQLite (default) and PostgreSQL (--pg).
+Targets (issue 15): under 20 s and under 1.5 GB peak memory, on SQLite (default) and PostgreSQL (--pg).
 Also measures a naive planner (one ORM Contact loaded and one ORM Outbound added per recipient)
 on a sample in the same run, and prints the per-recipient speed ratio.
 
-    python benchmarks/plan_step.py [--n 1000000] [--pg] [--sample 5000]
+    python benchmarks/plan_step.py [--n 1000000] [--pg] [--sample 5000] [--without-timezone]
 
-Synthetic contacts only. The PostgreSQL run uses a scratch database it creates and drops.
+Synthetic contacts only, seeded as the importer would (audiences/cleaning.py): with the timezone
+their number gives (America/Guatemala for +502). `--without-timezone` seeds them without one, so
+planning decrypts every phone to find its zone (contacts created before timezones were derived).
+The PostgreSQL run uses a scratch database it creates and drops.
 """
 
 from __future__ import annotations
@@ -43,9 +46,13 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
-def seed(engine, n: int) -> None:
-    """n synthetic contacts (+502 numbers that belong to nobody we know of), bulk inserted."""
+def seed(engine, n: int, *, with_timezone: bool = True) -> None:
+    """n synthetic contacts (+502 numbers that belong to nobody we know of), bulk inserted, with the
+    timezone the importer derives from the number unless `with_timezone` is False."""
+    from audiences.phones import timezone_for
+
     chunk = 50_000
+    zone = timezone_for("+50230000000") if with_timezone else None  # one country: one zone
     with engine.begin() as connection:
         for start in range(0, n, chunk):
             rows = [
@@ -56,6 +63,7 @@ def seed(engine, n: int) -> None:
                     "language": LANGUAGES[i % len(LANGUAGES)],
                     "country": "GT",
                     "department": "GT-12",
+                    "timezone": zone,
                     "birth_year": 1990 + i % 20,
                     "status": "active",
                     "consent_source": "synthetic benchmark data",
@@ -138,7 +146,7 @@ def naive_plan(engine, occurrence_id: int, sample: int) -> float:
     return (time.perf_counter() - started) / sample
 
 
-def plan_plain(url: str, n: int) -> tuple[float, float]:
+def plan_plain(url: str, n: int, with_timezone: bool) -> tuple[float, float]:
     """Seconds (wall, this process's CPU) to plan the same step with encryption off (a keyring that
     stores values as they are): the same-run baseline of encryption's cost."""
     from campaign.blasts.planning import plan_occurrence
@@ -147,7 +155,7 @@ def plan_plain(url: str, n: int) -> tuple[float, float]:
     use_keyring(ring["plain"])
     engine = make_engine(url)
     metadata().create_all(engine)
-    seed(engine, n)
+    seed(engine, n, with_timezone=with_timezone)
     occurrence_id = make_campaign(engine)
     started, started_cpu = time.perf_counter(), time.process_time()
     with unit_of_work(engine) as session:
@@ -158,15 +166,16 @@ def plan_plain(url: str, n: int) -> tuple[float, float]:
     return seconds, cpu
 
 
-def run(url: str, n: int, sample: int, plain_url: str | None = None) -> int:
+def run(url: str, n: int, sample: int, plain_url: str | None = None, with_timezone: bool = True) -> int:
     from campaign.blasts.planning import plan_occurrence
 
-    plain = plan_plain(plain_url, n) if plain_url else None
+    plain = plan_plain(plain_url, n, with_timezone) if plain_url else None
     engine = make_engine(url)
     metadata().create_all(engine)
     t0 = time.perf_counter()
-    seed(engine, n)
-    print(f"seeded {n:,} synthetic contacts in {time.perf_counter() - t0:.1f} s")
+    seed(engine, n, with_timezone=with_timezone)
+    zones = "with their timezone" if with_timezone else "without a timezone (phones decrypted)"
+    print(f"seeded {n:,} synthetic contacts {zones} in {time.perf_counter() - t0:.1f} s")
     occurrence_id = make_campaign(engine)
     naive = naive_plan(engine, occurrence_id, sample)
     rss_before = peak_rss_bytes()
@@ -207,11 +216,18 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--sample", type=int, default=5_000)
     parser.add_argument("--pg", action="store_true", help="run on PostgreSQL (CAMPAIGN_TEST_PG_URL)")
+    parser.add_argument(
+        "--without-timezone", action="store_true",
+        help="seed contacts with no timezone (planning then decrypts their phones)",
+    )
     args = parser.parse_args()
     use_keyring(dict(encryption_modes())["encrypted"])  # fresh random keys, never the deployment's
     if not args.pg:
         with tempfile.TemporaryDirectory() as folder:
-            return run(f"sqlite:///{folder}/bench.db", args.n, args.sample, f"sqlite:///{folder}/plain.db")
+            return run(
+                f"sqlite:///{folder}/bench.db", args.n, args.sample, f"sqlite:///{folder}/plain.db",
+                with_timezone=not args.without_timezone,
+            )
     base = os.environ.get("CAMPAIGN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
     name = f"bench_plan_{uuid.uuid4().hex[:8]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
@@ -221,7 +237,8 @@ def main() -> int:
         from sqlalchemy.engine import make_url
 
         return run(
-            make_url(base).set(database=name).render_as_string(hide_password=False), args.n, args.sample
+            make_url(base).set(database=name).render_as_string(hide_password=False), args.n, args.sample,
+            with_timezone=not args.without_timezone,
         )
     finally:
         with admin.connect() as connection:

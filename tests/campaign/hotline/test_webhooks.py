@@ -242,3 +242,40 @@ def test_forged_or_malformed_status_changes_nothing(session):
     assert info.value.field == "MessageStatus"
     session.refresh(row)
     assert row.status == OutboundStatus.SENDING
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/twilio/inbound", "https://example.org/twilio/inbound",
+        "https://example.org:443/twilio/status?outbound=5", "http://example.org:80/twilio/status?outbound=7&x=%20y",
+        "https://example.org:8443/twilio/inbound", "https://example.org/tw\u00edlio",
+    ],
+)
+def test_signature_check_decides_as_twilios_validator(url):
+    """signature_matches is twilio's RequestValidator.validate for a form, made cheaper: same
+    answer for the URL's own signature, the one with or without its port, forged and empty ones."""
+    import random
+    import string
+
+    from twilio.request_validator import RequestValidator
+
+    from campaign.hotline.webhooks import signature_matches
+
+    rng = random.Random(url)
+    for _ in range(30):
+        params = {
+            "".join(rng.choices(string.ascii_letters + "ñ", k=rng.randint(1, 8))):
+            "".join(rng.choices(string.printable + "áé€😀", k=rng.randint(0, 30)))
+            for _ in range(rng.randint(0, 8))
+        }
+        token = rng.choice(["twilio-test-token-123", "ñandú"])
+        validator = RequestValidator(token)
+        forms = [url, url.replace(":443/", "/").replace(":80/", "/"), url.replace("org/", "org:443/")]
+        candidates = [
+            *(validator.compute_signature(form, params) for form in forms),
+            RequestValidator("forged").compute_signature(url, params), "", "x" * 28,
+        ]
+        for signature in candidates:
+            expected = validator.validate(url, dict(params), signature)
+            assert signature_matches(token, url, params, signature) == expected

@@ -20,11 +20,12 @@ knowing how many there are.
   rates below 200/s): a process that was descheduled skips the slots it overslept rather than
   send them bunched with other processes' on-time slots. In any 1 s window, then, at most
   rate * (1 + late) + 1 <= rate * 1.01 requests leave (rates of 200/s and more), even on an
-  overloaded machine. The other 1 % of the 2 % the provider allows is left for what happens
-  between our slot and the provider's clock (the request built, written, carried, read): the
-  chaos harness, on an overloaded machine, saw 511 arrivals in one 1 s window at 500/s with
-  2 % of lateness allowed. Unused slots are lost, never lent: over any span the limit errs
-  towards sending less (an overloaded machine sends below the rate, never above it).
+  overloaded machine, plus at most 0.5 % from the clock mapping (below). The rest of the 2 % the
+  provider allows is left for what happens between our slot and the provider's clock (the
+  request built, written, carried, read): the chaos harness, on an overloaded machine, saw 511
+  arrivals in one 1 s window at 500/s with 2 % of lateness allowed. Unused slots are lost, never
+  lent: over any span the limit errs towards sending less (an overloaded machine sends below the
+  rate, never above it).
 - A lease may take the slots of the last block's span that nobody took (start = max(next_at,
   now - span)): when every process was late at once (a slow store, a busy machine), the deployment
   takes them, and uses only those not yet `late`.
@@ -37,6 +38,12 @@ knowing how many there are.
   the connection is open and the first lease is quick too: a process restarted during a blast
   (the chaos trials kill them) otherwise mapped its first block with the connection's setup
   inside the round trip, and sent up to 5 % over the rate in a 1 s window.
+- What error remains is bounded: half the round trip the offset was measured over (aged). Beyond
+  OFFSET_TOLERANCE (2.5 ms: half a percent of a 1 s window for its two edges), the slots that
+  close to a block's edges are not used, so a process whose round trips are all slow (started on
+  an overloaded machine, a distant database) sends only inside its own block, and less, instead
+  of into its neighbours'. While the mapping is that uncertain, each lease is preceded by a clock
+  probe, so one quick round trip is enough to use whole blocks again.
 - When the store cannot be reached, nothing is sent: `acquire` waits and retries the lease.
 
 Thread-safe; `acquire` for threads, `acquire_async` for an asyncio loop. `clock`, `sleep` and
@@ -70,6 +77,9 @@ KEY_TTL_SECONDS = 3600  # Redis: a sender idle this long starts afresh (next_at 
 # A lease's clock offset replaces the one in use when its round trip is no longer than that one's
 # plus this much per second since it was measured (clocks drift, NTP slews; 1 ms per second).
 OFFSET_AGING = 0.001
+# How far the clock mapping may be wrong (half the round trip it was measured over, aged) before a
+# block's edge slots go unused: each edge of a 1 s window may then gain this much of a second.
+OFFSET_TOLERANCE = 0.0025
 
 
 class SlotStore(Protocol):
@@ -198,9 +208,17 @@ class SlotLimiter:
         self._leasing = False
         self.leases = 0
         self.skipped = 0  # slots not used because they were already late
+        self.trimmed = 0  # slots not used because the clock mapping was too uncertain at their lease
         # This process's clock minus the store's, from the lease with the shortest round trip
         # (aged by OFFSET_AGING): (offset, its round trip, when measured); None before any lease.
         self._offset: tuple[float, float, float] | None = None
+
+    def _uncertainty(self) -> float:
+        """How far the clock mapping in use may be wrong, in seconds (infinite before any lease)."""
+        if self._offset is None:
+            return math.inf
+        _, trip, measured = self._offset
+        return trip / 2 + (self._clock() - measured) * OFFSET_AGING
 
     def _measure(self, span: float) -> float:
         """Leases `span` seconds of slots; returns the start on this process's clock."""
@@ -215,14 +233,25 @@ class SlotLimiter:
 
     def _lease(self) -> None:
         """One lease (the caller set `_leasing`); on failure logs and waits RETRY_SECONDS, so that
-        nobody spins on a store that is down."""
+        nobody spins on a store that is down.
+
+        The block is mapped to this process's clock with an error of up to `_uncertainty()`, either
+        way: its first and last slots could then go out inside other processes' blocks. Slots that
+        close to its edges (beyond OFFSET_TOLERANCE) are not used, so this process sends only inside
+        its own block. A process started on a busy machine, whose first round trips are slow, thus
+        sends less at first instead of too much; a quick lease later maps the clock closely again.
+        """
         try:
-            if self._offset is None:  # the store's clock alone first: opens the connection
-                self._measure(0.0)
+            if self._uncertainty() > OFFSET_TOLERANCE:  # the store's clock alone first: opens the
+                self._measure(0.0)  # connection, and a quick probe saves a block from being trimmed
             local_start = self._measure(self.block / self.rate)
+            edge = max(0, math.ceil((self._uncertainty() - OFFSET_TOLERANCE) * self.rate - 1e-9))
+            usable = self.block - 2 * edge
             with self._changed:
-                self._blocks.append([local_start, float(self.block)])
-                self._held += self.block
+                if usable > 0:
+                    self._blocks.append([local_start + edge / self.rate, float(usable)])
+                    self._held += usable
+                self.trimmed += self.block - max(0, usable)
                 self.leases += 1
         except Exception as exc:  # noqa: BLE001 - any store failure: send nothing, retry
             log.warning("rate limit store %s failed: %s", self.store.name, type(exc).__name__)

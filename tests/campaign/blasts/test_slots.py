@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from campaign.blasts.slots import MemoryStore, SlotLimiter, sender_key
+from campaign.blasts.slots import OFFSET_TOLERANCE, MemoryStore, SlotLimiter, sender_key
 from campaign.core.config import get_settings
 
 
@@ -88,19 +88,30 @@ def test_a_failing_store_sends_nothing_until_it_answers():
 
 class SlowOnce:
     """A store whose chosen leases spend `delay` before reading the store's clock (a connection
-    opened, a lock waited for): the store's now is then at the end of the round trip, not its middle."""
+    opened, a lock waited for): the store's now is then at the end of the round trip, not its middle.
+    With `after`, the delay comes after the clock is read (the answer waits for a busy process)."""
 
     name = "slow"
 
-    def __init__(self, clock: FakeClock, delay: float, slow: set[int]) -> None:
-        self.memory, self.clock, self.delay, self.slow = MemoryStore(clock), clock, delay, slow
+    def __init__(
+        self, clock: FakeClock, delay: float, slow: set[int], memory: MemoryStore | None = None,
+        *, after: bool = False,
+    ) -> None:
+        self.memory, self.clock, self.delay, self.slow = memory or MemoryStore(clock), clock, delay, slow
+        self.after = after
         self.spans: list[float] = []
+        self.leased: list[tuple[float, float]] = []  # (start, span) on the store's clock
 
     def lease(self, sender: str, span: float) -> tuple[float, float]:
-        if len(self.spans) in self.slow:
+        slow = len(self.spans) in self.slow
+        if slow and not self.after:
             self.clock.now += self.delay
         self.spans.append(span)
-        return self.memory.lease(sender, span)
+        start, now = self.memory.lease(sender, span)
+        self.leased.append((start, span))
+        if slow and self.after:
+            self.clock.now += self.delay
+        return start, now
 
 
 def test_a_first_lease_slowed_by_its_connection_does_not_send_early():
@@ -125,6 +136,30 @@ def test_a_slow_lease_later_keeps_the_quicker_leases_clock():
     assert len(store.spans) > 4  # the slow lease happened among these
     gaps = [b - a for a, b in zip(slots, slots[1:], strict=False)]
     assert min(gaps) >= 1 / 500 - 1e-9, min(gaps)
+
+
+def test_a_process_whose_first_round_trips_are_slow_sends_only_inside_its_own_block():
+    """Process B starts while others send (they hold the next 200 ms of slots): its clock probe and
+    first lease each take 100 ms, the store's clock read at their start (the answers waited for a
+    busy process). Mapped from them, B's block would go out 50 ms late, among the slots the others
+    lease next. B uses only the slots sure to stay inside its own block, whichever way the error
+    goes; with quick round trips it uses them all."""
+    for delay in (0.1, 0.0):
+        clock = FakeClock(10.0)
+        memory = MemoryStore(clock)
+        memory.lease("twilio:+15005550006", 0.2)
+        store = SlowOnce(clock, delay, slow={0, 1}, memory=memory, after=True)
+        ahead: list[object] = []  # B's leases ahead are held back: only its first block counts
+        b = SlotLimiter(store, "twilio:+15005550006", 500.0, clock=clock, sleep=clock.sleep,
+                        background=ahead.append)
+        first = b.reserve()
+        held = b.block - getattr(b, "trimmed", 0)
+        slots = [first] + [b.reserve() for _ in range(held - 1)]
+        start, span = store.leased[-1]
+        # This fake store's clock is this clock: a slot's time here is its time on the store.
+        assert all(start - OFFSET_TOLERANCE <= slot < start + span + OFFSET_TOLERANCE for slot in slots), (
+            delay, slots[0] - start, slots[-1] - start - span)
+        assert len(slots) == b.block if delay == 0 else len(slots) < b.block / 10
 
 
 def test_the_sender_is_the_from_number_or_the_messaging_service():

@@ -19,7 +19,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from campaign.blasts.models import Outbound, OutboundStatus
@@ -97,30 +97,38 @@ def _encoding_policy(language: str, extra_languages: str) -> str:
 
 
 _LIBRARY_QUERY = (
-    select(Translation.body, Translation.language, Translation.version, Message.id)
+    select(Translation.body, Translation.language, Translation.version, Message.id, Message.slug)
     .join(Message, Message.id == Translation.message_id)
     .where(
-        Message.slug == bindparam("slug"),
-        Translation.language.in_(bindparam("wanted", expanding=True)),
+        Message.slug.in_(sorted(set(REPLY_SLUGS.values()))),
         Translation.status == TranslationStatus.APPROVED,
     )
 )
-_LIBRARY_ROWS = "autoreplies.library"  # session.info key: (transaction, rows read in it)
+_TRANSACTION_CACHE = "autoreplies.transaction"  # session.info key: (transaction, library, replies)
+
+
+def _transaction_cache(session: Session) -> tuple[dict[str, list[Any]] | None, dict[Any, AutoReply]]:
+    """What this transaction has read and composed: the approved translations of every auto-reply
+    by slug (None until first needed), and the replies composed, by kind, language and variables.
+    A batch of webhooks answers many messages with the same few texts in one transaction; a new
+    transaction reads the library again."""
+    transaction = session.get_transaction()
+    held = session.info.get(_TRANSACTION_CACHE)
+    if held is None or held[0] is not transaction:
+        held = session.info[_TRANSACTION_CACHE] = [transaction, None, {}]
+    return held[1], held[2]
 
 
 def _library_rows(session: Session, slug: str, wanted: list[str]) -> list[Any]:
-    """The approved translations of `slug` in `wanted`, read once per transaction (a batch of
-    webhooks answers many messages with the same few texts in one transaction)."""
-    transaction = session.get_transaction()
-    held = session.info.get(_LIBRARY_ROWS)
-    if held is None or held[0] is not transaction:
-        held = session.info[_LIBRARY_ROWS] = (transaction, {})
-    cache: dict[tuple[str, tuple[str, ...]], list[Any]] = held[1]
-    key = (slug, tuple(wanted))
-    rows = cache.get(key)
-    if rows is None:
-        rows = cache[key] = list(session.execute(_LIBRARY_QUERY, {"slug": slug, "wanted": wanted}).all())
-    return rows
+    """The approved translations of `slug` in `wanted`, those of every auto-reply read in one query
+    once per transaction."""
+    library, _replies = _transaction_cache(session)
+    if library is None:
+        library = {}
+        for row in session.execute(_LIBRARY_QUERY):
+            library.setdefault(row.slug, []).append(row)
+        session.info[_TRANSACTION_CACHE][1] = library
+    return [row for row in library.get(slug, ()) if row.language in wanted]
 
 
 def _from_library(session: Session, kind: str, language: str | None,
@@ -146,10 +154,22 @@ def compose(
     session: Session, *, kind: str, language: str | None, settings: Settings, extra: dict[str, Any]
 ) -> AutoReply:
     """The auto-reply of `kind` for a contact speaking `language`. Never raises (see the module
-    docstring); reads translations only."""
+    docstring); reads translations only. Composed once per transaction for the same kind,
+    language and variables (rendering is pure: the same library gives the same reply)."""
+    variables = {**settings.hotline_defaults, **extra}
+    _library, replies = _transaction_cache(session)
+    key = (kind, language, json.dumps(variables, sort_keys=True, default=str))
+    reply = replies.get(key)
+    if reply is None:
+        reply = replies[key] = _compose(session, kind, language, settings, variables)
+    return reply
+
+
+def _compose(
+    session: Session, kind: str, language: str | None, settings: Settings, variables: dict[str, Any]
+) -> AutoReply:
     from messages.rendering import render
 
-    variables = {**settings.hotline_defaults, **extra}
     try:
         found = _from_library(session, kind, language, variables)
         if found is not None:

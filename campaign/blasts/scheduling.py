@@ -215,6 +215,7 @@ def _occurrence_row(
 ) -> dict[str, Any]:
     return {
         "step_id": step.id,
+        "campaign_id": step.campaign_id,
         "scheduled_at": scheduled_at,
         "fires_at": fires_at,
         "status": status.value,

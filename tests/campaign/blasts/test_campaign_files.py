@@ -120,7 +120,9 @@ def test_cli_create_list_show_and_edit_bumps_the_step_version(cli, db_url, tmp_p
     listed = cli.invoke(app, ["list", "--json"])
     assert [c["slug"] for c in json.loads(listed.stdout)] == ["prueba"]
     step = session.scalars(select(Step)).one()
-    session.add(Occurrence(step_id=step.id, scheduled_at=step.at, fires_at=step.at, step_version=1))
+    session.add(Occurrence(
+        step_id=step.id, campaign_id=step.campaign_id, scheduled_at=step.at, fires_at=step.at, step_version=1
+    ))
     session.commit()
     path.write_text(yaml.safe_dump(_doc(message="m2")))
     updated = cli.invoke(app, ["create", str(path), "--json"])

@@ -294,7 +294,9 @@ def test_reconcile_finds_a_whatsapp_message_by_its_whatsapp_address(
         step = campaign.steps[0]
         from campaign.blasts.models import Occurrence
 
-        occurrence = Occurrence(step_id=step.id, scheduled_at=NOW, fires_at=NOW, status="planned")
+        occurrence = Occurrence(
+            step_id=step.id, campaign_id=step.campaign_id, scheduled_at=NOW, fires_at=NOW, status="planned"
+        )
         session.add(occurrence)
         session.flush()
         row = Outbound(

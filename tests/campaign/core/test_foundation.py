@@ -101,10 +101,55 @@ def test_database_refuses_a_second_outbound_for_the_same_occurrence_and_contact(
 
     occurrence = make_blast(session)
     contact = make_contact(session)
-    row = {"occurrence_id": occurrence.id, "contact_id": contact.id, "body": "Mensaje sintético"}
+    row = {
+        "occurrence_id": occurrence.id, "step_id": occurrence.step_id, "campaign_id": occurrence.campaign_id,
+        "contact_id": contact.id, "body": "Mensaje sintético",
+    }
     session.execute(insert(Outbound), [row])
     with pytest.raises(IntegrityError):
         session.execute(insert(Outbound), [row])
+
+
+def test_a_planned_row_names_the_step_and_campaign_of_its_occurrence(session):
+    """One composite foreign key checks a planned row's occurrence, step and campaign together: a
+    row that names another step or campaign than its occurrence's, or leaves them out, is refused,
+    as is an occurrence of another campaign than its step's. Rows without an occurrence (a fallback
+    SMS, a hotline reply) are not bound to one."""
+    import pytest
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    from campaign.blasts.models import Occurrence, Outbound
+    from tests.factories import make_blast, make_sms_campaign, make_sms_message
+
+    occurrence = make_blast(session)
+    other = make_sms_campaign(session, message=make_sms_message(session, slug="otro-mensaje"), slug="otra")
+    other_step = other.steps[0]
+    contact = make_contact(session)
+    good = {
+        "occurrence_id": occurrence.id, "step_id": occurrence.step_id, "campaign_id": occurrence.campaign_id,
+        "contact_id": contact.id, "body": "Mensaje sintético",
+    }
+    for wrong in (
+        {"step_id": other_step.id},
+        {"campaign_id": other.id},
+        {"step_id": other_step.id, "campaign_id": other.id},
+        {"step_id": None},
+        {"campaign_id": None},
+    ):
+        with pytest.raises(IntegrityError), session.begin_nested():
+            session.execute(insert(Outbound), [{**good, **wrong}])
+    with pytest.raises(IntegrityError), session.begin_nested():
+        session.execute(
+            insert(Occurrence),
+            [{"step_id": other_step.id, "campaign_id": occurrence.campaign_id,
+              "scheduled_at": occurrence.fires_at, "fires_at": occurrence.fires_at}],
+        )
+    session.execute(insert(Outbound), [good])
+    fallback = {**good, "occurrence_id": None, "step_id": other_step.id, "campaign_id": other.id}
+    reply = {**good, "occurrence_id": None, "step_id": None, "campaign_id": None, "priority": 10}
+    session.execute(insert(Outbound), [fallback, reply])
+    assert session.query(Outbound).count() == 3
 
 
 def test_database_refuses_a_second_inbound_with_the_same_provider_sid(session):

@@ -6,6 +6,7 @@ from `Base` here so that one metadata (and one Alembic history) covers the whole
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import weakref
@@ -194,7 +195,11 @@ def bulk_insert(
                     f"CREATE TEMP TABLE IF NOT EXISTS {target} ON COMMIT DROP AS "
                     f"SELECT {names} FROM {table} WITH NO DATA"
                 )
-            with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+            types = _binary_copy_types(table, tuple(columns))
+            binary = " (FORMAT BINARY)" if types else ""
+            with cursor.copy(f"COPY {target} ({names}) FROM STDIN{binary}") as copy:
+                if types:
+                    copy.set_types(types)
                 for row in rows:
                     copy.write_row(row)
             if skip_conflicts_on:
@@ -206,6 +211,31 @@ def bulk_insert(
         rows = _with_sqlite_timestamps(rows, stamps)
     marks = ", ".join("?" * len(columns))
     raw.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}){conflict}", rows)
+
+
+# The column types COPY sends in binary, so that PostgreSQL parses no text (see bulk_insert).
+_BINARY_TYPES = {
+    "INTEGER": "int4", "BIGINT": "int8", "TEXT": "text", "TIMESTAMP WITH TIME ZONE": "timestamptz",
+}
+
+
+@functools.cache
+def _binary_copy_types(table: str, columns: tuple[str, ...]) -> list[str] | None:
+    """The PostgreSQL type of each column of a model's table when every one can be sent in binary
+    (integers, text, varchar, aware timestamps), else None (COPY in text)."""
+    from sqlalchemy.dialects import postgresql
+
+    found = Base.metadata.tables.get(table)
+    if found is None:
+        return None
+    types = []
+    for name in columns:
+        compiled = found.c[name].type.compile(dialect=postgresql.dialect())
+        kind = "varchar" if compiled.startswith("VARCHAR") else _BINARY_TYPES.get(compiled)
+        if kind is None:
+            return None
+        types.append(kind)
+    return types
 
 
 def _with_sqlite_timestamps(rows: Iterable[Sequence[Any]], positions: list[int]) -> list[tuple[Any, ...]]:

@@ -39,11 +39,12 @@ knowing how many there are.
   (the chaos trials kill them) otherwise mapped its first block with the connection's setup
   inside the round trip, and sent up to 5 % over the rate in a 1 s window.
 - What error remains is bounded: half the round trip the offset was measured over (aged). Beyond
-  OFFSET_TOLERANCE (2.5 ms: half a percent of a 1 s window for its two edges), the slots that
-  close to a block's edges are not used, so a process whose round trips are all slow (started on
-  an overloaded machine, a distant database) sends only inside its own block, and less, instead
-  of into its neighbours'. While the mapping is that uncertain, each lease is preceded by a clock
-  probe, so one quick round trip is enough to use whole blocks again.
+  OFFSET_TOLERANCE (2.5 ms: half a percent of a 1 s window for its two edges), the whole slots that
+  close to a block's edges are not used (none at low rates, where that is less than a slot), so
+  a process whose round trips are all slow (started on an overloaded machine, a distant database)
+  sends only inside its own block, and less, instead of into its neighbours'. While the mapping
+  is that uncertain, each lease is preceded by a clock probe, so one quick round trip is enough
+  to use whole blocks again.
 - When the store cannot be reached, nothing is sent: `acquire` waits and retries the lease.
 
 Thread-safe; `acquire` for threads, `acquire_async` for an asyncio loop. `clock`, `sleep` and
@@ -245,7 +246,9 @@ class SlotLimiter:
             if self._uncertainty() > OFFSET_TOLERANCE:  # the store's clock alone first: opens the
                 self._measure(0.0)  # connection, and a quick probe saves a block from being trimmed
             local_start = self._measure(self.block / self.rate)
-            edge = max(0, math.ceil((self._uncertainty() - OFFSET_TOLERANCE) * self.rate - 1e-9))
+            # Whole slots only: less than one slot of error per edge is the bound's "+ 1" below,
+            # and trimming it would cost a low rate most of its block (10/s leases 3 slots).
+            edge = max(0, math.floor((self._uncertainty() - OFFSET_TOLERANCE) * self.rate))
             usable = self.block - 2 * edge
             with self._changed:
                 if usable > 0:
